@@ -1,0 +1,132 @@
+//! The open data directory: storage, audit trail and the domain services over them.
+//!
+//! Layout of a data directory: `db/` (the sled database) and `audit/audit.log` (the audit
+//! trail). A schema version is stored in the database; a directory written by a newer Osler
+//! is refused rather than misread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::access::Ctx;
+use crate::audit::{Audit, AuditFile};
+use crate::auth::{Accounts, Throttle};
+use crate::config::Config;
+use crate::patients::Patients;
+use crate::sites::Sites;
+use crate::storage::{Batch, Storage, Tree};
+
+/// The database layout this binary reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// Everything a request handler or command needs.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub storage: Storage,
+    pub audit: Audit,
+    pub accounts: Accounts,
+    pub sites: Sites,
+    pub patients: Patients,
+    pub throttle: Arc<Throttle>,
+}
+
+/// Whether the data directory must already be initialised.
+#[derive(PartialEq)]
+pub enum Mode {
+    /// `osler init` and `osler demo`: create it if new.
+    Create,
+    Existing,
+}
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("db")
+}
+
+impl App {
+    pub fn open(config: Config, mode: Mode) -> anyhow::Result<App> {
+        let dir = config.data_dir.clone();
+        if mode == Mode::Existing && !db_path(&dir).exists() {
+            bail!(
+                "{} is not an Osler data directory; create one with `osler init --data-dir {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        let audit_file = Arc::new(AuditFile::open(&dir).context("cannot open the audit log")?);
+        let storage = Storage::open_sled(&db_path(&dir), audit_file.clone())?;
+        match storage.get(Tree::Meta, SCHEMA_KEY)? {
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_slice().try_into().unwrap_or([0xff; 4]));
+                if found > SCHEMA_VERSION {
+                    bail!(
+                        "the data directory {} was written by a newer Osler (schema version \
+                         {found}; this osler understands up to {SCHEMA_VERSION}). Upgrade osler \
+                         to open it; nothing has been changed.",
+                        dir.display()
+                    );
+                }
+            }
+            None => {
+                if mode == Mode::Existing {
+                    bail!(
+                        "{} has no Osler schema version; create it with `osler init`",
+                        dir.display()
+                    );
+                }
+                let mut b = Batch::new();
+                b.put(Tree::Meta, SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
+                storage.apply(&b)?;
+                storage.durable_blocking()?;
+            }
+        }
+        let audit = Audit::open(audit_file, storage.clone())?;
+        let accounts = Accounts::new(
+            storage.clone(),
+            Duration::from_secs(config.auth.session_seconds),
+        );
+        let throttle = Arc::new(Throttle::new(config.auth.throttle.clone()));
+        Ok(App {
+            sites: Sites::new(storage.clone()),
+            patients: Patients::new(storage.clone(), audit.clone()),
+            config: Arc::new(config),
+            storage,
+            audit,
+            accounts,
+            throttle,
+        })
+    }
+
+    /// Commit a batch together with its audit entry and wait until both are durable.
+    pub async fn commit_audited(
+        &self,
+        batch: &Batch,
+        event: crate::audit::Event,
+    ) -> anyhow::Result<()> {
+        self.storage.apply(batch)?;
+        self.audit.record(event)?;
+        self.storage.durable().await?;
+        Ok(())
+    }
+
+    /// The same, for the command line (no async runtime needed).
+    pub fn commit_audited_blocking(
+        &self,
+        batch: &Batch,
+        event: crate::audit::Event,
+    ) -> anyhow::Result<()> {
+        self.storage.apply(batch)?;
+        self.audit.record(event)?;
+        self.storage.durable_blocking()?;
+        Ok(())
+    }
+
+    pub fn cli_ctx() -> Ctx {
+        Ctx::system("cli")
+    }
+}

@@ -1,0 +1,99 @@
+//! Configuration: `osler.toml` (every key optional), then `OSLER_*` environment variables,
+//! then command-line flags, each overriding the one before.
+//!
+//! Nested keys in the environment use a double underscore: `OSLER_AUTH__LOCK_SECONDS=60`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::ThrottleConfig;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database and the audit log live.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// The URL users reach Osler at; `https://…` makes session cookies `Secure`.
+    pub public_url: Option<String>,
+    pub auth: AuthConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a session lasts, in seconds.
+    pub session_seconds: u64,
+    #[serde(flatten)]
+    pub throttle: ThrottleConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./osler-data"),
+            listen: "127.0.0.1:8080".parse().expect("valid"),
+            public_url: None,
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_seconds: 12 * 3600,
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Load from an optional file (a missing default `osler.toml` is fine; a missing file
+    /// named explicitly is an error) and the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    anyhow::bail!("config file {} does not exist", f.display());
+                }
+                fig = fig.merge(Toml::file_exact(f));
+            }
+            None => {
+                if Path::new("osler.toml").exists() {
+                    fig = fig.merge(Toml::file_exact("osler.toml"));
+                }
+            }
+        }
+        fig = fig.merge(
+            Env::prefixed("OSLER_")
+                .ignore(&["CONFIG", "ADMIN_PASSWORD", "LOG"])
+                .split("__"),
+        );
+        fig.extract()
+            .map_err(|e| anyhow::anyhow!("configuration error: {e}"))
+    }
+}

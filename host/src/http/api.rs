@@ -1,0 +1,739 @@
+//! The JSON API under `/api/v1`. The OpenAPI document is generated from these handlers'
+//! annotations (utoipa), so it cannot drift from the routes that exist.
+
+use std::net::IpAddr;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::access::{Permission, Role, permissions_of};
+use crate::app::App;
+use crate::audit::{AuditEntry, AuditPage, AuditQuery, Verification};
+use crate::auth::{AuthError, User, UserView};
+use crate::http::caller::{Caller, source_of};
+use crate::http::error::{ErrorBody, JsonBody};
+use crate::http::ApiError;
+use crate::patients::{Patient, SearchQuery, version_of};
+use crate::sites::Site;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Osler API",
+        description = "The Osler EMR host API. Authenticate with POST /api/v1/auth/login and send \
+                       the token as `Authorization: Bearer <token>`. Errors are \
+                       `{\"error\":{\"code\",\"message\",\"field\"?}}`.",
+        version = "1"
+    ),
+    components(schemas(ErrorBody, AuditEntry)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(switch_site))
+        .routes(routes!(create_patient, search_patients))
+        .routes(routes!(read_patient, update_patient, delete_patient))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(set_password))
+        .routes(routes!(list_sites, create_site))
+        .routes(routes!(query_audit))
+        .routes(routes!(verify_audit))
+}
+
+/// The source address of a request.
+pub struct Source(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(source_of(parts)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// The site to act at (default: the user's first site).
+    #[serde(default)]
+    pub site: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`. Shown once.
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub user: UserView,
+    pub site: Option<String>,
+}
+
+/// Outcome of a sign-in attempt, shared by the API and the sign-in page.
+pub async fn sign_in(
+    app: &App,
+    username: &str,
+    password: &str,
+    site: Option<String>,
+    source: Option<IpAddr>,
+) -> Result<(String, crate::auth::Session, User), ApiError> {
+    let src = source.map(|s| s.to_string());
+    let known = app.accounts.get(username)?.is_some();
+    let actor = if known { username.to_string() } else { "anonymous".to_string() };
+    let event = |outcome: &str, role: String| crate::audit::Event {
+        actor: actor.clone(),
+        role,
+        site: site.clone(),
+        action: "auth.login".into(),
+        outcome: outcome.into(),
+        source: src.clone(),
+        resource: known.then(|| format!("User/{username}")),
+        ..Default::default()
+    };
+    let delay = match app.throttle.check(username, source) {
+        Ok(d) => d,
+        Err(e) => {
+            app.audit.record_durable(event("locked", String::new())).await?;
+            return Err(e.into());
+        }
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let (u, p) = (username.to_string(), password.to_string());
+    let accounts = app.accounts.clone();
+    // argon2 is deliberately slow: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || accounts.authenticate(&u, &p))
+        .await
+        .map_err(ApiError::internal)?;
+    let user = match result {
+        Ok(user) => user,
+        Err(AuthError::BadCredentials) => {
+            app.throttle.failed(username, source);
+            app.audit.record_durable(event("failure", String::new())).await?;
+            return Err(AuthError::BadCredentials.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(s) = &site
+        && !user.sites.contains(s)
+    {
+        app.audit.record_durable(event("denied", String::new())).await?;
+        return Err(ApiError::forbidden(format!(
+            "you do not belong to site '{s}'; your sites are: {}",
+            user.sites.join(", ")
+        ))
+        .field("site"));
+    }
+    app.throttle.succeeded(username);
+    let (token, session, batch) = app.accounts.new_session(&user, site.clone());
+    let roles = user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+    let mut ev = event("success", roles);
+    ev.site = session.site.clone();
+    app.commit_audited(&batch, ev).await?;
+    Ok((token, session, user))
+}
+
+/// Sign in and receive a session token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 401, description = "wrong user name or password", body = ErrorBody),
+        (status = 429, description = "locked after repeated failures", body = ErrorBody)))]
+async fn login(
+    State(app): State<App>,
+    Source(source): Source,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let (token, session, user) =
+        sign_in(&app, &req.username, &req.password, req.site, source).await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at: session.expires,
+        user: (&user).into(),
+        site: session.site,
+    }))
+}
+
+/// End the session.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "signed out")))]
+async fn logout(State(app): State<App>, caller: Caller) -> Result<StatusCode, ApiError> {
+    end_session(&app, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn end_session(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    let ev = caller.ctx().event("auth.logout", "success");
+    app.commit_audited(&app.accounts.end_session(&caller.token), ev)
+        .await?;
+    Ok(())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub user: UserView,
+    /// The site this request acts at.
+    pub site: Option<String>,
+    /// The sites the user may switch to.
+    pub sites: Vec<Site>,
+    pub permissions: Vec<Permission>,
+}
+
+/// Who am I, where, and what may I do.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = Me)))]
+async fn me(State(app): State<App>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let sites = app
+        .sites
+        .list()?
+        .into_iter()
+        .filter(|s| caller.user.sites.contains(&s.id))
+        .collect();
+    Ok(Json(Me {
+        user: (&caller.user).into(),
+        site: caller.site.clone(),
+        sites,
+        permissions: permissions_of(&caller.user.roles),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteChoice {
+    pub site: String,
+}
+
+/// Switch the session to another of the user's sites.
+#[utoipa::path(put, path = "/api/v1/auth/site", tag = "auth", request_body = SiteChoice,
+    responses((status = 204), (status = 403, body = ErrorBody)))]
+async fn switch_site(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(req): JsonBody<SiteChoice>,
+) -> Result<StatusCode, ApiError> {
+    change_site(&app, &caller, &req.site).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn change_site(app: &App, caller: &Caller, site: &str) -> Result<(), ApiError> {
+    if !caller.user.sites.iter().any(|s| s == site) {
+        return Err(ApiError::forbidden(format!(
+            "you do not belong to site '{site}'; your sites are: {}",
+            caller.user.sites.join(", ")
+        ))
+        .field("site"));
+    }
+    let mut ev = caller.ctx().event("session.site", "success");
+    ev.site = Some(site.into());
+    let batch = app
+        .accounts
+        .set_session_site(&caller.token, &caller.session, site);
+    app.commit_audited(&batch, ev).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patients
+
+fn etag(p: &Patient) -> HeaderValue {
+    HeaderValue::from_str(&format!("W/\"{}\"", version_of(p))).expect("ascii")
+}
+
+fn patient_response(status: StatusCode, p: Patient) -> Response {
+    let mut res = (status, Json(&p)).into_response();
+    res.headers_mut().insert(header::ETAG, etag(&p));
+    if status == StatusCode::CREATED
+        && let Some(id) = &p.id
+        && let Ok(v) = HeaderValue::from_str(&format!("/api/v1/patients/{id}"))
+    {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Register a patient (FHIR R4 Patient).
+#[utoipa::path(post, path = "/api/v1/patients", tag = "patients", request_body = Patient,
+    responses(
+        (status = 201, body = Patient, description = "created; ETag holds the version"),
+        (status = 400, body = ErrorBody, description = "invalid; `field` names the field"),
+        (status = 409, body = ErrorBody, description = "health card number already registered")))]
+async fn create_patient(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(p): JsonBody<Patient>,
+) -> Result<Response, ApiError> {
+    let p = app.patients.create(&caller.ctx(), p).await?;
+    Ok(patient_response(StatusCode::CREATED, p))
+}
+
+/// FHIR-style search parameters.
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Name prefix, case- and accent-insensitive; several words must all match.
+    pub name: Option<String>,
+    /// Exact birth date, `YYYY-MM-DD`.
+    pub birthdate: Option<String>,
+    /// `system|value`, or a bare value (e.g. a health card number).
+    pub identifier: Option<String>,
+    /// Page size (default 20, at most 100).
+    #[serde(rename = "_count")]
+    #[param(rename = "_count")]
+    pub count: Option<usize>,
+    /// Cursor from the previous page's `next` link.
+    pub cursor: Option<String>,
+}
+
+/// A FHIR searchset Bundle.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle {
+    /// Always `Bundle`.
+    pub resource_type: &'static str,
+    /// Always `searchset`.
+    pub r#type: &'static str,
+    pub link: Vec<BundleLink>,
+    pub entry: Vec<BundleEntry>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BundleLink {
+    /// `self` or `next`.
+    pub relation: String,
+    pub url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleEntry {
+    pub full_url: String,
+    pub resource: Patient,
+}
+
+fn search_url(p: &SearchParams, cursor: Option<&str>) -> String {
+    let mut q = url_form(&[
+        ("name", p.name.as_deref()),
+        ("birthdate", p.birthdate.as_deref()),
+        ("identifier", p.identifier.as_deref()),
+        ("_count", p.count.map(|c| c.to_string()).as_deref()),
+        ("cursor", cursor),
+    ]);
+    if !q.is_empty() {
+        q.insert(0, '?');
+    }
+    format!("/api/v1/patients{q}")
+}
+
+fn url_form(pairs: &[(&str, Option<&str>)]) -> String {
+    let mut s = String::new();
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            if !s.is_empty() {
+                s.push('&');
+            }
+            s.push_str(k);
+            s.push('=');
+            for b in v.bytes() {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    s.push(b as char);
+                } else {
+                    s.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+    }
+    s
+}
+
+/// Search patients by name prefix, birth date and identifier; paged by cursor.
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients", params(SearchParams),
+    responses((status = 200, body = Bundle), (status = 400, body = ErrorBody)))]
+async fn search_patients(
+    State(app): State<App>,
+    caller: Caller,
+    Query(params): Query<SearchParams>,
+) -> Result<Json<Bundle>, ApiError> {
+    let q = SearchQuery {
+        name: params.name.clone(),
+        birthdate: params.birthdate.clone(),
+        identifier: params.identifier.clone(),
+        count: params.count.unwrap_or(0),
+        cursor: params.cursor.clone(),
+    };
+    let page = app.patients.search(&caller.ctx(), &q).await?;
+    let mut link = vec![BundleLink {
+        relation: "self".into(),
+        url: search_url(&params, params.cursor.as_deref()),
+    }];
+    if let Some(next) = &page.next {
+        link.push(BundleLink {
+            relation: "next".into(),
+            url: search_url(&params, Some(next)),
+        });
+    }
+    Ok(Json(Bundle {
+        resource_type: "Bundle",
+        r#type: "searchset",
+        link,
+        entry: page
+            .patients
+            .into_iter()
+            .map(|p| BundleEntry {
+                full_url: format!("/api/v1/patients/{}", p.id.clone().unwrap_or_default()),
+                resource: p,
+            })
+            .collect(),
+    }))
+}
+
+/// Read one patient.
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Patient), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn read_patient(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = app.patients.get(&caller.ctx(), &id).await?;
+    Ok(patient_response(StatusCode::OK, p))
+}
+
+/// Replace a patient record. Send the version you read in `If-Match: W/"<version>"` (or in
+/// `meta.versionId`); a stale version is refused with 409. Mark a chart inactive with
+/// `"active": false`.
+#[utoipa::path(put, path = "/api/v1/patients/{id}", tag = "patients",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    request_body = Patient,
+    responses((status = 200, body = Patient), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 428, body = ErrorBody)))]
+async fn update_patient(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(p): JsonBody<Patient>,
+) -> Result<Response, ApiError> {
+    let from_header = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(v) => {
+            let s = v.to_str().unwrap_or("");
+            let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
+            Some(s.parse::<u64>().map_err(|_| {
+                ApiError::invalid("If-Match must be the ETag you read, e.g. W/\"3\"")
+                    .field("If-Match")
+            })?)
+        }
+    };
+    let expected = from_header.or_else(|| {
+        p.meta
+            .as_ref()
+            .and_then(|m| m.version_id.as_deref())
+            .and_then(|v| v.parse().ok())
+    });
+    let Some(expected) = expected else {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "send the version you are changing: If-Match: W/\"<version>\" (the ETag of your read)",
+        )
+        .field("If-Match"));
+    };
+    let p = app.patients.update(&caller.ctx(), &id, p, expected).await?;
+    Ok(patient_response(StatusCode::OK, p))
+}
+
+/// Clinical data is never deleted: this always answers 405.
+#[utoipa::path(delete, path = "/api/v1/patients/{id}", tag = "patients",
+    params(("id" = String, Path)),
+    responses((status = 405, body = ErrorBody)))]
+async fn delete_patient(_caller: Caller, Path(_id): Path<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "patient records are never deleted; mark the chart inactive with PUT and \"active\": false",
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users and sites
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub roles: Vec<Role>,
+    pub sites: Vec<String>,
+    /// For a `patient` user: their patient record id.
+    #[serde(default)]
+    pub patient: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// List users.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = Vec<UserView>), (status = 403, body = ErrorBody)))]
+async fn list_users(State(app): State<App>, caller: Caller) -> Result<Json<Vec<UserView>>, ApiError> {
+    caller.require(Permission::UsersManage)?;
+    Ok(Json(app.accounts.list()?.iter().map(UserView::from).collect()))
+}
+
+/// Add a user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+async fn create_user(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(req): JsonBody<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    caller.require(Permission::UsersManage)?;
+    if let Some(p) = &req.patient
+        && app.storage.get(crate::storage::Tree::Patients, p.as_bytes())?.is_none()
+    {
+        return Err(ApiError::invalid(format!("no patient with id {p}")).field("patient"));
+    }
+    let accounts = app.accounts.clone();
+    let (user, batch) = tokio::task::spawn_blocking(move || {
+        accounts.new_user(
+            &req.username,
+            &req.password,
+            req.roles,
+            req.sites,
+            req.patient,
+            req.display_name,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let mut ev = caller.ctx().event("user.create", "success");
+    ev.resource = Some(format!("User/{}", user.username));
+    app.commit_audited(&batch, ev).await?;
+    Ok((StatusCode::CREATED, Json((&user).into())))
+}
+
+/// Disable a user: their sessions stop working at once.
+#[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users",
+    params(("username" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+async fn disable_user(
+    State(app): State<App>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require(Permission::UsersManage)?;
+    if username == caller.user.username {
+        return Err(ApiError::invalid("you cannot disable your own account"));
+    }
+    let (user, batch) = app.accounts.change_user(&username, |u| {
+        u.disabled = true;
+        Ok(())
+    })?;
+    let mut ev = caller.ctx().event("user.disable", "success");
+    ev.resource = Some(format!("User/{username}"));
+    app.commit_audited(&batch, ev).await?;
+    Ok(Json((&user).into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub password: String,
+    /// Required when changing your own password.
+    #[serde(default)]
+    pub current: Option<String>,
+}
+
+/// Set a password: an administrator for anyone, or a user for themselves with the current one.
+#[utoipa::path(put, path = "/api/v1/users/{username}/password", tag = "users",
+    params(("username" = String, Path)), request_body = PasswordChange,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn set_password(
+    State(app): State<App>,
+    caller: Caller,
+    Path(username): Path<String>,
+    JsonBody(req): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let own = username == caller.user.username;
+    if !own {
+        caller.require(Permission::UsersManage)?;
+    }
+    let accounts = app.accounts.clone();
+    let (u, cur) = (username.clone(), req.current.clone());
+    let batch = tokio::task::spawn_blocking(move || {
+        crate::auth::validate_password(&req.password)?;
+        if own {
+            let cur = cur.ok_or_else(|| {
+                AuthError::Invalid("give your current password in `current`".into())
+            })?;
+            accounts.authenticate(&u, &cur)?;
+        }
+        let hash = crate::auth::hash_password(&req.password);
+        accounts.change_user(&u, |user| {
+            user.password_hash = hash;
+            Ok(())
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        AuthError::BadCredentials => {
+            ApiError::forbidden("the current password is wrong").field("current")
+        }
+        e => e.into(),
+    })?
+    .1;
+    let mut ev = caller.ctx().event("user.password", "success");
+    ev.resource = Some(format!("User/{username}"));
+    app.commit_audited(&batch, ev).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List sites: all of them for an administrator, otherwise the caller's own.
+#[utoipa::path(get, path = "/api/v1/sites", tag = "sites", responses((status = 200, body = Vec<Site>)))]
+async fn list_sites(State(app): State<App>, caller: Caller) -> Result<Json<Vec<Site>>, ApiError> {
+    let all = caller.ctx().can(Permission::SitesManage);
+    Ok(Json(
+        app.sites
+            .list()?
+            .into_iter()
+            .filter(|s| all || caller.user.sites.contains(&s.id))
+            .collect(),
+    ))
+}
+
+/// Add a site.
+#[utoipa::path(post, path = "/api/v1/sites", tag = "sites", request_body = Site,
+    responses((status = 201, body = Site), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+async fn create_site(
+    State(app): State<App>,
+    caller: Caller,
+    JsonBody(req): JsonBody<Site>,
+) -> Result<(StatusCode, Json<Site>), ApiError> {
+    caller.require(Permission::SitesManage)?;
+    let (site, batch) = app.sites.add(&req.id, &req.name)?;
+    let mut ev = caller.ctx().event("site.create", "success");
+    ev.resource = Some(format!("Site/{}", site.id));
+    app.commit_audited(&batch, ev).await?;
+    Ok((StatusCode::CREATED, Json(site)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Entries about this patient id.
+    pub patient: Option<String>,
+    /// Entries by this user name.
+    pub actor: Option<String>,
+    /// From this time (RFC 3339), inclusive.
+    pub since: Option<String>,
+    /// Until this time (RFC 3339), exclusive.
+    pub until: Option<String>,
+    /// Page size (default 100, at most 1000).
+    #[serde(rename = "_count")]
+    #[param(rename = "_count")]
+    pub count: Option<usize>,
+    /// `next` from the previous page.
+    pub cursor: Option<String>,
+}
+
+fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map(|t| Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
+            .map_err(|_| {
+                ApiError::invalid(format!("{name} must be an RFC 3339 time, e.g. 2026-11-29T09:00:00Z"))
+                    .field(name)
+            }),
+    }
+}
+
+/// Query the audit trail by patient, actor and time range (oldest first).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 403, body = ErrorBody)))]
+async fn query_audit(
+    State(app): State<App>,
+    caller: Caller,
+    Query(p): Query<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let ctx = caller.ctx();
+    if !ctx.can(Permission::AuditRead) {
+        app.audit.record_durable(ctx.event("audit.read", "denied")).await?;
+        caller.require(Permission::AuditRead)?;
+    }
+    let q = AuditQuery {
+        patient: p.patient.clone(),
+        actor: p.actor.clone(),
+        since_ms: time_param("since", &p.since)?,
+        until_ms: time_param("until", &p.until)?,
+        count: p.count.unwrap_or(100),
+        after_seq: match &p.cursor {
+            None => None,
+            Some(c) => Some(c.parse().map_err(|_| {
+                ApiError::invalid("cursor must be the `next` value of the previous page")
+                    .field("cursor")
+            })?),
+        },
+    };
+    let page = app.audit.query(&q)?;
+    let mut ev = ctx.event("audit.read", "success");
+    ev.patient = p.patient;
+    app.audit.record_durable(ev).await?;
+    Ok(Json(page))
+}
+
+/// Walk the audit chain and report the first broken link.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = Verification), (status = 403, body = ErrorBody)))]
+async fn verify_audit(State(app): State<App>, caller: Caller) -> Result<Json<Verification>, ApiError> {
+    caller.require(Permission::AuditRead)?;
+    let dir = app.config.data_dir.clone();
+    let indexed = crate::audit::Audit::indexed_seq(&app.storage)?;
+    let v = tokio::task::spawn_blocking(move || crate::audit::verify(&dir, indexed))
+        .await
+        .map_err(ApiError::internal)??;
+    app.audit
+        .record_durable(caller.ctx().event("audit.verify", if v.ok { "success" } else { "failure" }))
+        .await?;
+    Ok(Json(v))
+}

@@ -1,0 +1,25 @@
+//! Osler's trusted host: patient records, identity and access, the audit trail, storage and
+//! HTTP. One module per concern:
+//!
+//! - [`config`]: `osler.toml` and environment overrides;
+//! - [`storage`]: the narrow storage interface, its sled backend, and group-commit durability;
+//! - [`audit`]: the append-only, hash-chained audit trail;
+//! - [`access`]: roles, permissions and the per-request context;
+//! - [`auth`]: users, passwords, sessions and sign-in throttling;
+//! - [`sites`]: the clinic's locations;
+//! - [`patients`]: FHIR R4 demographics, validation, indexes and search;
+//! - [`http`]: the JSON API, the pages and the server;
+//! - [`app`]: an open data directory with its services; [`cli`]: the `osler` command;
+//! - [`demo`]: synthetic demo data.
+
+pub mod access;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod patients;
+pub mod sites;
+pub mod storage;

@@ -1,0 +1,21 @@
+use clap::Parser;
+
+fn main() {
+    // Logs go to stderr; the level comes from OSLER_LOG (default `info`). They never carry
+    // patient data: request logs name the route template, not the path or query.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OSLER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = osler_host::cli::Cli::parse();
+    match osler_host::cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

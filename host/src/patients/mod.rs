@@ -1,0 +1,615 @@
+//! Patients: demographics in the HL7 FHIR R4 Patient shape, their indexes and search.
+//!
+//! Every operation takes the caller's [`Ctx`], checks its permission, and appends an audit
+//! entry (including refusals) before it answers. Records are never deleted; a chart is marked
+//! inactive. Updates use optimistic concurrency on `meta.versionId`.
+//!
+//! Indexes (each a storage tree, written in the same atomic batch as the record):
+//! - name: every normalised name token (family and given names, accents and case folded), so a
+//!   name search is a prefix scan of the index;
+//! - birth date: exact;
+//! - identifier: `value \0 system` → id, which also makes identifiers unique.
+
+pub mod fhir;
+pub mod validate;
+
+use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
+use utoipa::ToSchema;
+
+use crate::access::{Ctx, Permission};
+use crate::audit::Audit;
+use crate::storage::{Batch, Storage, StorageError, Tree, key};
+pub use fhir::Patient;
+pub use validate::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PatientError {
+    #[error("the patient record is not valid")]
+    Invalid(Vec<FieldError>),
+    #[error("no patient with id {0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        /// The existing chart, for a duplicate identifier.
+        existing: Option<String>,
+    },
+    #[error("this record has changed since you read it (now version {current}); reload it and apply your change again")]
+    Stale { current: u64 },
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    BadQuery(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+/// Fold a name for indexing and search: decompose, drop accents, lowercase, keep letters and
+/// digits. "José" → "jose", "O'Brien" → "obrien".
+pub fn fold(s: &str) -> String {
+    s.nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// Folded words of a free-text name (split on spaces and hyphens).
+pub fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| c.is_whitespace() || c == '-' || c == ',')
+        .map(fold)
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The index tokens of a patient's names.
+pub fn name_tokens(p: &Patient) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in &p.name {
+        for part in n.family.iter().chain(&n.given) {
+            for w in words(part) {
+                if !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn identifier_keys(p: &Patient) -> Vec<(Vec<u8>, String, String)> {
+    p.identifier
+        .iter()
+        .filter_map(|i| {
+            let (s, v) = (i.system.as_deref()?, i.value.as_deref()?);
+            Some((key(&[v.as_bytes(), s.as_bytes()]), s.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn index_ops(p: &Patient, id: &str, b: &mut Batch, add: bool) {
+    let mut put_or_del = |tree, k: Vec<u8>, v: Vec<u8>| {
+        if add {
+            b.put(tree, k, v)
+        } else {
+            b.delete(tree, k)
+        }
+    };
+    for t in name_tokens(p) {
+        put_or_del(Tree::PatientNames, key(&[t.as_bytes(), id.as_bytes()]), vec![]);
+    }
+    if let Some(d) = &p.birth_date {
+        put_or_del(
+            Tree::PatientBirthDates,
+            key(&[d.as_bytes(), id.as_bytes()]),
+            vec![],
+        );
+    }
+    for (k, ..) in identifier_keys(p) {
+        put_or_del(Tree::PatientIdentifiers, k, id.as_bytes().to_vec());
+    }
+}
+
+/// Search parameters (FHIR style).
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    /// Name prefix(es); every word must start one of the patient's names.
+    pub name: Option<String>,
+    /// Exact birth date `YYYY-MM-DD` (an `eq` prefix is accepted).
+    pub birthdate: Option<String>,
+    /// `system|value`, or a bare value in any system.
+    pub identifier: Option<String>,
+    pub count: usize,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_COUNT: usize = 20;
+pub const MAX_COUNT: usize = 100;
+
+/// One page of search results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchPage {
+    pub patients: Vec<Patient>,
+    /// Opaque cursor for the next page.
+    pub next: Option<String>,
+}
+
+/// The patient service.
+#[derive(Clone)]
+pub struct Patients {
+    storage: Storage,
+    audit: Audit,
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+impl Patients {
+    pub fn new(storage: Storage, audit: Audit) -> Self {
+        Self { storage, audit }
+    }
+
+    /// Audit then wait for durability: nothing is answered before its audit entry is on disk.
+    async fn audited(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        outcome: &str,
+        patient: Option<&str>,
+    ) -> Result<(), PatientError> {
+        let mut ev = ctx.event(action, outcome);
+        ev.patient = patient.map(Into::into);
+        ev.resource = patient.map(|p| format!("Patient/{p}"));
+        self.audit.record(ev)?;
+        self.storage.durable().await?;
+        Ok(())
+    }
+
+    async fn deny(&self, ctx: &Ctx, action: &str, patient: Option<&str>) -> PatientError {
+        if let Err(e) = self.audited(ctx, action, "denied", patient).await {
+            return e;
+        }
+        PatientError::Denied(format!(
+            "your role ({}) may not {}",
+            ctx.role_string(),
+            match action {
+                "patient.create" => "create patient records",
+                "patient.update" => "change patient records",
+                "patient.search" => "search patient records",
+                _ => "read this patient record",
+            }
+        ))
+    }
+
+    fn load(&self, id: &str) -> Result<Option<(Patient, Vec<u8>)>, PatientError> {
+        Ok(match self.storage.get(Tree::Patients, id.as_bytes())? {
+            Some(bytes) => Some((
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| StorageError::Io(format!("unreadable patient record: {e}")))?,
+                bytes,
+            )),
+            None => None,
+        })
+    }
+
+    /// The id of the existing chart holding any of these identifiers.
+    fn holder_of(&self, p: &Patient, except: Option<&str>) -> Result<Option<(String, String)>, PatientError> {
+        for (k, system, value) in identifier_keys(p) {
+            if let Some(id) = self.storage.get(Tree::PatientIdentifiers, &k)? {
+                let id = String::from_utf8_lossy(&id).into_owned();
+                if Some(id.as_str()) != except {
+                    let label = if system == fhir::ON_HCN_SYSTEM {
+                        format!("health card number {value}")
+                    } else {
+                        format!("identifier {system}|{value}")
+                    };
+                    return Ok(Some((id, label)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn chart_label(&self, id: &str) -> String {
+        match self.load(id) {
+            Ok(Some((p, _))) => match p.chart_number() {
+                Some(c) => format!("chart {c} (Patient/{id})"),
+                None => format!("Patient/{id}"),
+            },
+            _ => format!("Patient/{id}"),
+        }
+    }
+
+    fn prepare_new(&self, mut p: Patient) -> Result<(String, Patient), PatientError> {
+        let errs = validate::validate(&p, today());
+        if !errs.is_empty() {
+            return Err(PatientError::Invalid(errs));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        if p.chart_number().is_none() {
+            let n = self.storage.backend().next_id()? + 1000;
+            p.identifier.push(fhir::Identifier {
+                r#use: Some("usual".into()),
+                system: Some(fhir::CHART_SYSTEM.into()),
+                value: Some(n.to_string()),
+                ..Default::default()
+            });
+        }
+        p.resource_type = "Patient".into();
+        p.id = Some(id.clone());
+        p.meta = Some(fhir::Meta {
+            version_id: Some("1".into()),
+            last_updated: Some(now_rfc3339()),
+        });
+        if p.active.is_none() {
+            p.active = Some(true);
+        }
+        Ok((id, p))
+    }
+
+    fn create_batch(id: &str, p: &Patient) -> Batch {
+        let mut b = Batch::new();
+        b.expect(Tree::Patients, id.as_bytes(), None);
+        for (k, ..) in identifier_keys(p) {
+            b.expect(Tree::PatientIdentifiers, k, None);
+        }
+        b.put(
+            Tree::Patients,
+            id.as_bytes(),
+            serde_json::to_vec(p).expect("serialise"),
+        );
+        index_ops(p, id, &mut b, true);
+        b
+    }
+
+    pub async fn create(&self, ctx: &Ctx, p: Patient) -> Result<Patient, PatientError> {
+        const ACTION: &str = "patient.create";
+        if !ctx.can(Permission::PatientsWrite) {
+            return Err(self.deny(ctx, ACTION, None).await);
+        }
+        let (id, p) = match self.prepare_new(p) {
+            Ok(x) => x,
+            Err(e) => {
+                self.audited(ctx, ACTION, "invalid", None).await?;
+                return Err(e);
+            }
+        };
+        match self.storage.apply(&Self::create_batch(&id, &p)) {
+            Ok(()) => {}
+            Err(StorageError::Conflict { .. }) => {
+                let (existing, label) = self
+                    .holder_of(&p, None)?
+                    .unwrap_or_else(|| (String::new(), "an identifier".into()));
+                self.audited(ctx, ACTION, "conflict", Some(&existing)).await?;
+                return Err(PatientError::Conflict {
+                    message: format!(
+                        "{label} already belongs to {}",
+                        self.chart_label(&existing)
+                    ),
+                    existing: Some(existing),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audited(ctx, ACTION, "success", Some(&id)).await?;
+        Ok(p)
+    }
+
+    /// Create many patients in large atomic batches with one fsync per batch and one audit
+    /// entry per batch (demo data, imports, benchmarks).
+    pub async fn import(&self, ctx: &Ctx, patients: Vec<Patient>) -> Result<usize, PatientError> {
+        if !ctx.can(Permission::PatientsWrite) {
+            return Err(self.deny(ctx, "patient.import", None).await);
+        }
+        let mut n = 0;
+        for chunk in patients.chunks(2000) {
+            let mut b = Batch::new();
+            let mut ids = Vec::new();
+            for p in chunk {
+                let (id, p) = self.prepare_new(p.clone())?;
+                b.ops.extend(Self::create_batch(&id, &p).ops);
+                ids.push(id);
+            }
+            match self.storage.apply(&b) {
+                Ok(()) => {}
+                Err(StorageError::Conflict { key, .. }) => {
+                    return Err(PatientError::Conflict {
+                        message: format!("duplicate identifier in import: {key}"),
+                        existing: None,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let mut ev = ctx.event("patient.import", "success");
+            ev.resource = Some(format!("Patient?count={}", ids.len()));
+            self.audit.record(ev)?;
+            self.storage.durable().await?;
+            n += ids.len();
+        }
+        Ok(n)
+    }
+
+    fn may_read(ctx: &Ctx, id: &str) -> bool {
+        ctx.can(Permission::PatientsRead)
+            || (ctx.can(Permission::PatientsReadOwn) && ctx.patient.as_deref() == Some(id))
+    }
+
+    pub async fn get(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
+        const ACTION: &str = "patient.read";
+        if !Self::may_read(ctx, id) {
+            return Err(self.deny(ctx, ACTION, Some(id)).await);
+        }
+        match self.load(id)? {
+            Some((p, _)) => {
+                self.audited(ctx, ACTION, "success", Some(id)).await?;
+                Ok(p)
+            }
+            None => {
+                self.audited(ctx, ACTION, "not-found", Some(id)).await?;
+                Err(PatientError::NotFound(id.into()))
+            }
+        }
+    }
+
+    /// Replace a patient record. `expected_version` must be the version the caller read.
+    pub async fn update(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        mut p: Patient,
+        expected_version: u64,
+    ) -> Result<Patient, PatientError> {
+        const ACTION: &str = "patient.update";
+        if !ctx.can(Permission::PatientsWrite) {
+            return Err(self.deny(ctx, ACTION, Some(id)).await);
+        }
+        let Some((old, old_bytes)) = self.load(id)? else {
+            self.audited(ctx, ACTION, "not-found", Some(id)).await?;
+            return Err(PatientError::NotFound(id.into()));
+        };
+        if p.id.as_deref().is_some_and(|pid| pid != id) {
+            self.audited(ctx, ACTION, "invalid", Some(id)).await?;
+            return Err(PatientError::Invalid(vec![FieldError {
+                field: "id".into(),
+                message: format!("the body's id does not match the URL ({id})"),
+            }]));
+        }
+        let errs = validate::validate(&p, today());
+        if !errs.is_empty() {
+            self.audited(ctx, ACTION, "invalid", Some(id)).await?;
+            return Err(PatientError::Invalid(errs));
+        }
+        let current = version_of(&old);
+        if expected_version != current {
+            self.audited(ctx, ACTION, "conflict", Some(id)).await?;
+            return Err(PatientError::Stale { current });
+        }
+        // The chart number is Osler's: keep it even if the client left it out.
+        if p.chart_number().is_none()
+            && let Some(c) = old
+                .identifier
+                .iter()
+                .find(|i| i.system.as_deref() == Some(fhir::CHART_SYSTEM))
+        {
+            p.identifier.push(c.clone());
+        }
+        p.resource_type = "Patient".into();
+        p.id = Some(id.into());
+        p.meta = Some(fhir::Meta {
+            version_id: Some((current + 1).to_string()),
+            last_updated: Some(now_rfc3339()),
+        });
+        if p.active.is_none() {
+            p.active = Some(true);
+        }
+        let mut b = Batch::new();
+        b.expect(Tree::Patients, id.as_bytes(), Some(old_bytes));
+        let old_ids: Vec<Vec<u8>> = identifier_keys(&old).into_iter().map(|x| x.0).collect();
+        for (k, ..) in identifier_keys(&p) {
+            if !old_ids.contains(&k) {
+                b.expect(Tree::PatientIdentifiers, k, None);
+            }
+        }
+        index_ops(&old, id, &mut b, false);
+        index_ops(&p, id, &mut b, true);
+        b.put(Tree::Patients, id.as_bytes(), serde_json::to_vec(&p).expect("serialise"));
+        match self.storage.apply(&b) {
+            Ok(()) => {}
+            Err(StorageError::Conflict { tree, .. }) => {
+                self.audited(ctx, ACTION, "conflict", Some(id)).await?;
+                if tree == Tree::Patients.name() {
+                    let now = self.load(id)?.map(|(p, _)| version_of(&p)).unwrap_or(0);
+                    return Err(PatientError::Stale { current: now });
+                }
+                let (existing, label) = self
+                    .holder_of(&p, Some(id))?
+                    .unwrap_or_else(|| (String::new(), "an identifier".into()));
+                return Err(PatientError::Conflict {
+                    message: format!("{label} already belongs to {}", self.chart_label(&existing)),
+                    existing: Some(existing),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audited(ctx, ACTION, "success", Some(id)).await?;
+        Ok(p)
+    }
+
+    pub async fn search(&self, ctx: &Ctx, q: &SearchQuery) -> Result<SearchPage, PatientError> {
+        const ACTION: &str = "patient.search";
+        if !ctx.can(Permission::PatientsRead) {
+            return Err(self.deny(ctx, ACTION, None).await);
+        }
+        let page = self.find(q)?;
+        let mut ev = ctx.event(ACTION, "success");
+        ev.patients = page
+            .patients
+            .iter()
+            .filter_map(|p| p.id.clone())
+            .collect();
+        ev.resource = Some("Patient".into());
+        self.audit.record(ev)?;
+        self.storage.durable().await?;
+        Ok(page)
+    }
+
+    /// The search itself, from indexes only (no audit: callers audit).
+    pub fn find(&self, q: &SearchQuery) -> Result<SearchPage, PatientError> {
+        let count = if q.count == 0 { DEFAULT_COUNT } else { q.count.min(MAX_COUNT) };
+        let name_words = q.name.as_deref().map(words).unwrap_or_default();
+        if q.name.is_some() && name_words.is_empty() {
+            return Err(PatientError::BadQuery(
+                "name must contain at least one letter or digit".into(),
+            ));
+        }
+        let birthdate = match q.birthdate.as_deref() {
+            None => None,
+            Some(d) => {
+                let d = d.strip_prefix("eq").unwrap_or(d);
+                if validate::parse_date(d).is_none() {
+                    return Err(PatientError::BadQuery(
+                        "birthdate must be a date written YYYY-MM-DD".into(),
+                    ));
+                }
+                Some(d.to_string())
+            }
+        };
+        let identifier = match q.identifier.as_deref() {
+            None => None,
+            Some(s) => {
+                let (system, value) = match s.split_once('|') {
+                    Some((sys, v)) => (Some(sys).filter(|s| !s.is_empty()), v),
+                    None => (None, s),
+                };
+                if value.is_empty() || value.contains('\0') {
+                    return Err(PatientError::BadQuery(
+                        "identifier must be system|value or a value".into(),
+                    ));
+                }
+                Some((system.map(str::to_string), value.to_string()))
+            }
+        };
+
+        // Drive from the most selective index. The cursor is the last index key returned.
+        let (tree, prefix): (Tree, Vec<u8>) = if let Some((system, value)) = &identifier {
+            let mut k = value.as_bytes().to_vec();
+            k.push(0);
+            if let Some(s) = system {
+                k.extend_from_slice(s.as_bytes());
+            }
+            (Tree::PatientIdentifiers, k)
+        } else if let Some(d) = &birthdate {
+            (Tree::PatientBirthDates, key(&[d.as_bytes(), b""]))
+        } else if let Some(w) = name_words.iter().max_by_key(|w| w.len()) {
+            (Tree::PatientNames, w.as_bytes().to_vec())
+        } else {
+            (Tree::Patients, vec![])
+        };
+        let driver_word = name_words.iter().max_by_key(|w| w.len()).cloned();
+        let mut resume: Option<Vec<u8>> = match &q.cursor {
+            None => None,
+            Some(c) => {
+                use base64::Engine;
+                let k = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .filter(|k| k.starts_with(&prefix))
+                    .ok_or_else(|| {
+                        PatientError::BadQuery(
+                            "cursor does not belong to this search; start the search again".into(),
+                        )
+                    })?;
+                Some(k)
+            }
+        };
+        let mut out = Vec::new();
+        let mut last_key = None;
+        'scan: loop {
+            let rows = self
+                .storage
+                .scan(tree, &prefix, resume.as_deref(), count.max(32))?;
+            let exhausted = rows.len() < count.max(32);
+            for (k, v) in rows {
+                resume = Some(k.clone());
+                let id = match tree {
+                    Tree::Patients => String::from_utf8_lossy(&k).into_owned(),
+                    Tree::PatientIdentifiers => String::from_utf8_lossy(&v).into_owned(),
+                    _ => {
+                        let pos = k.iter().rposition(|b| *b == 0).unwrap_or(0);
+                        String::from_utf8_lossy(&k[pos + 1..]).into_owned()
+                    }
+                };
+                let Some((p, _)) = self.load(&id)? else { continue };
+                let tokens = name_tokens(&p);
+                if !name_words.iter().all(|w| tokens.iter().any(|t| t.starts_with(w.as_str()))) {
+                    continue;
+                }
+                if birthdate.is_some() && p.birth_date != birthdate {
+                    continue;
+                }
+                // Name index: a patient with several matching names is listed once, under the
+                // first of them.
+                if tree == Tree::PatientNames
+                    && let Some(w) = &driver_word
+                {
+                    let token = &k[..k.iter().position(|b| *b == 0).unwrap_or(k.len())];
+                    let first = tokens.iter().find(|t| t.starts_with(w.as_str()));
+                    if first.map(|t| t.as_bytes()) != Some(token) {
+                        continue;
+                    }
+                }
+                out.push(p);
+                last_key = Some(k);
+                if out.len() == count {
+                    break 'scan;
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        let next = if out.len() == count {
+            use base64::Engine;
+            last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k))
+        } else {
+            None
+        };
+        Ok(SearchPage { patients: out, next })
+    }
+
+    pub fn count(&self) -> usize {
+        self.storage.backend().len(Tree::Patients)
+    }
+}
+
+/// The record's version (`meta.versionId`).
+pub fn version_of(p: &Patient) -> u64 {
+    p.meta
+        .as_ref()
+        .and_then(|m| m.version_id.as_deref())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_ignores_accents_case_and_punctuation() {
+        assert_eq!(fold("José"), "jose");
+        assert_eq!(fold("O'Brien"), "obrien");
+        assert_eq!(words("Nguyễn-Smith"), ["nguyen", "smith"]);
+    }
+}
