@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A role a user holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, PartialOrd, Ord,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -198,7 +200,10 @@ mod tests {
     #[test]
     fn every_role_has_a_row_and_reception_cannot_read_audit() {
         for r in Role::ALL {
-            assert!(ROLE_PERMISSIONS.iter().any(|(x, _)| *x == r), "{r} has no row");
+            assert!(
+                ROLE_PERMISSIONS.iter().any(|(x, _)| *x == r),
+                "{r} has no row"
+            );
         }
         assert!(!permissions_of(&[Role::Reception]).contains(&AuditRead));
         assert!(!permissions_of(&[Role::Researcher]).contains(&PatientsRead));

@@ -80,7 +80,11 @@ impl App {
                     );
                 }
                 let mut b = Batch::new();
-                b.put(Tree::Meta, SCHEMA_KEY, SCHEMA_VERSION.to_be_bytes().to_vec());
+                b.put(
+                    Tree::Meta,
+                    SCHEMA_KEY,
+                    SCHEMA_VERSION.to_be_bytes().to_vec(),
+                );
                 storage.apply(&b)?;
                 storage.durable_blocking()?;
             }
@@ -128,5 +132,53 @@ impl App {
 
     pub fn cli_ctx() -> Ctx {
         Ctx::system("cli")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_from_a_newer_osler_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        {
+            let app = App::open(config.clone(), Mode::Create).unwrap();
+            let mut b = Batch::new();
+            b.put(
+                Tree::Meta,
+                SCHEMA_KEY,
+                (SCHEMA_VERSION + 1).to_be_bytes().to_vec(),
+            );
+            app.storage.apply(&b).unwrap();
+            app.storage.durable_blocking().unwrap();
+        }
+        let err = App::open(config.clone(), Mode::Existing)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("newer Osler"), "{err}");
+        assert!(err.contains("Upgrade osler"), "{err}");
+        // Still the newer version: nothing was rewritten.
+        let app = App::open(config, Mode::Create);
+        assert!(app.is_err());
+    }
+
+    #[test]
+    fn serving_an_uninitialised_directory_says_how_to_create_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().join("nothing-here"),
+            ..Config::default()
+        };
+        let err = App::open(config, Mode::Existing)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("osler init"), "{err}");
     }
 }

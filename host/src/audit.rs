@@ -84,6 +84,8 @@ pub enum AuditError {
     Corrupt(String),
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    #[error("the cursor does not belong to this query; start again without it")]
+    BadCursor,
 }
 
 fn hash_of(entry: &AuditEntry) -> String {
@@ -242,7 +244,8 @@ pub struct AuditQuery {
     /// Exclusive upper bound, unix milliseconds.
     pub until_ms: Option<i64>,
     pub count: usize,
-    pub after_seq: Option<u64>,
+    /// The `next` cursor of the previous page.
+    pub cursor: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -254,6 +257,13 @@ fn idx_key(kind: u8, who: &str, seq: u64) -> Vec<u8> {
     k.extend_from_slice(who.as_bytes());
     k.push(0);
     k.extend_from_slice(&be(seq));
+    k
+}
+
+fn idx_prefix(kind: u8, who: &str) -> Vec<u8> {
+    let mut k = vec![kind];
+    k.extend_from_slice(who.as_bytes());
+    k.push(0);
     k
 }
 
@@ -275,7 +285,11 @@ fn index_batch(e: &AuditEntry, offset: u64, ms: i64) -> Batch {
     let mut b = Batch::new();
     b.put(Tree::AuditIndex, seq_key(e.seq), off.clone());
     b.put(Tree::AuditIndex, time_key(ms, e.seq), off.clone());
-    b.put(Tree::AuditIndex, idx_key(b'a', &e.actor, e.seq), off.clone());
+    b.put(
+        Tree::AuditIndex,
+        idx_key(b'a', &e.actor, e.seq),
+        off.clone(),
+    );
     let mut patients: Vec<&String> = e.patient.iter().chain(e.patients.iter()).collect();
     patients.sort();
     patients.dedup();
@@ -303,7 +317,10 @@ impl Audit {
             .map(|(k, v)| (u64::from_be_bytes(k[1..9].try_into().expect("8")), v));
         let file_seq = audit.file.last_seq();
         let (indexed_seq, resume_offset) = match indexed {
-            Some((seq, off)) => (seq, Some(u64::from_be_bytes(off[..8].try_into().expect("8")))),
+            Some((seq, off)) => (
+                seq,
+                Some(u64::from_be_bytes(off[..8].try_into().expect("8"))),
+            ),
             None => (0, None),
         };
         if indexed_seq > file_seq {
@@ -337,7 +354,10 @@ impl Audit {
                 }
                 offset += read as u64;
             }
-            tracing::info!(entries = n, "indexed audit entries written before the last stop");
+            tracing::info!(
+                entries = n,
+                "indexed audit entries written before the last stop"
+            );
         }
         Ok(audit)
     }
@@ -388,60 +408,65 @@ impl Audit {
     }
 
     pub fn query(&self, q: &AuditQuery) -> Result<AuditPage, AuditError> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let count = q.count.clamp(1, 1000);
-        let after = q.after_seq.unwrap_or(0);
-        let in_time = |e: &AuditEntry| {
-            let ms = parse_time_ms(&e.time).unwrap_or(0);
-            q.since_ms.is_none_or(|s| ms >= s) && q.until_ms.is_none_or(|u| ms < u)
+        let ms_of = |e: &AuditEntry| parse_time_ms(&e.time).unwrap_or(0);
+        // Drive from the most selective index (patient, actor, time, sequence); filter the rest.
+        let (prefix, start): (Vec<u8>, Option<Vec<u8>>) = if let Some(p) = &q.patient {
+            (idx_prefix(b'p', p), None)
+        } else if let Some(a) = &q.actor {
+            (idx_prefix(b'a', a), None)
+        } else if let Some(since) = q.since_ms {
+            // Resume just before the first key at `since`.
+            let mut k = time_key(since, 0);
+            k.pop();
+            (vec![b't'], Some(k))
+        } else {
+            (vec![b's'], None)
+        };
+        let mut resume = match &q.cursor {
+            Some(c) => Some(
+                b64.decode(c)
+                    .ok()
+                    .filter(|k| k.starts_with(&prefix))
+                    .ok_or(AuditError::BadCursor)?,
+            ),
+            None => start,
         };
         let mut entries = Vec::new();
-        // Drive from the most selective index; filter the rest.
-        let (prefix, start): (Vec<u8>, Vec<u8>) = if let Some(p) = &q.patient {
-            let mut pre = vec![b'p'];
-            pre.extend_from_slice(p.as_bytes());
-            pre.push(0);
-            (pre, idx_key(b'p', p, after))
-        } else if let Some(a) = &q.actor {
-            let mut pre = vec![b'a'];
-            pre.extend_from_slice(a.as_bytes());
-            pre.push(0);
-            (pre, idx_key(b'a', a, after))
-        } else {
-            (vec![b's'], seq_key(after))
-        };
-        let mut resume = start;
-        let mut last_seq = None;
+        let mut last_key = None;
         'outer: loop {
             let rows = self
                 .storage
-                .scan(Tree::AuditIndex, &prefix, Some(&resume), 256)?;
+                .scan(Tree::AuditIndex, &prefix, resume.as_deref(), 256)?;
             if rows.is_empty() {
                 break;
             }
-            for (k, off) in &rows {
+            for (k, off) in rows {
                 let off = u64::from_be_bytes(off[..8].try_into().expect("8"));
                 let e = parse_line(&self.file.read_line_at(off)?)?;
-                resume = k.clone();
+                resume = Some(k.clone());
                 if q.patient.is_some() && q.actor.as_ref().is_some_and(|a| *a != e.actor) {
                     continue;
                 }
-                if !in_time(&e) {
-                    // Entries are in time order (within clock adjustments): past `until`
-                    // there is nothing more to find.
-                    if q.until_ms.is_some_and(|u| parse_time_ms(&e.time).unwrap_or(0) >= u) {
-                        break 'outer;
-                    }
+                let ms = ms_of(&e);
+                if q.until_ms.is_some_and(|u| ms >= u) {
+                    // Every index lists entries in time order (up to clock adjustments).
+                    break 'outer;
+                }
+                if q.since_ms.is_some_and(|s| ms < s) {
                     continue;
                 }
-                last_seq = Some(e.seq);
                 entries.push(e);
+                last_key = Some(k);
                 if entries.len() == count {
                     break 'outer;
                 }
             }
         }
         let next = if entries.len() == count {
-            last_seq.map(|s| s.to_string())
+            last_key.map(|k| b64.encode(k))
         } else {
             None
         };
@@ -536,7 +561,9 @@ pub fn verify(data_dir: &Path, indexed_seq: Option<u64>) -> Result<Verification,
     {
         return Ok(broken(
             n + 1,
-            format!("the log ends at entry {n} but the database recorded entry {i}: entries were removed"),
+            format!(
+                "the log ends at entry {n} but the database recorded entry {i}: entries were removed"
+            ),
         ));
     }
     Ok(Verification {
@@ -620,10 +647,13 @@ mod tests {
             ..Default::default()
         };
         let p1 = a.query(&q).unwrap();
-        assert_eq!(p1.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3, 5]);
+        assert_eq!(
+            p1.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 3, 5]
+        );
         let p2 = a
             .query(&AuditQuery {
-                after_seq: p1.next.map(|s| s.parse().unwrap()),
+                cursor: p1.next,
                 ..q
             })
             .unwrap();

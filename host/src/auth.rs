@@ -105,7 +105,11 @@ pub fn hash_password(password: &str) -> String {
 
 fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -156,7 +160,9 @@ pub fn validate_password(pw: &str) -> Result<(), AuthError> {
         ));
     }
     if pw.len() > 1024 {
-        return Err(AuthError::Invalid("a password is at most 1024 bytes".into()));
+        return Err(AuthError::Invalid(
+            "a password is at most 1024 bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -202,10 +208,13 @@ impl Throttle {
         }
     }
 
-    fn keys(user: &str, ip: Option<IpAddr>) -> Vec<String> {
-        let mut k = vec![format!("user:{user}")];
+    /// The counters a sign-in attempt touches, with the factor applied to the thresholds: an
+    /// address gets four times a user name's allowance, since a clinic's staff often share
+    /// one address behind NAT and one person's typos must not lock out the front desk.
+    fn keys(user: &str, ip: Option<IpAddr>) -> Vec<(String, u32)> {
+        let mut k = vec![(format!("user:{user}"), 1)];
         if let Some(ip) = ip {
-            k.push(format!("ip:{ip}"));
+            k.push((format!("ip:{ip}"), 4));
         }
         k
     }
@@ -215,7 +224,7 @@ impl Throttle {
         let mut map = self.map.lock().expect("throttle lock");
         let now = Instant::now();
         let mut delay = Duration::ZERO;
-        for k in Self::keys(user, ip) {
+        for (k, factor) in Self::keys(user, ip) {
             if let Some(f) = map.get_mut(&k) {
                 if let Some(until) = f.locked_until {
                     if until > now {
@@ -223,8 +232,9 @@ impl Throttle {
                     }
                     *f = Failures::default();
                 }
-                if f.count >= self.cfg.slow_after {
-                    let extra = f.count - self.cfg.slow_after;
+                let slow_after = self.cfg.slow_after.saturating_mul(factor);
+                if f.count >= slow_after {
+                    let extra = f.count - slow_after;
                     delay = delay.max(Duration::from_millis(250u64 << extra.min(4)));
                 }
             }
@@ -234,10 +244,10 @@ impl Throttle {
 
     pub fn failed(&self, user: &str, ip: Option<IpAddr>) {
         let mut map = self.map.lock().expect("throttle lock");
-        for k in Self::keys(user, ip) {
+        for (k, factor) in Self::keys(user, ip) {
             let f = map.entry(k).or_default();
             f.count += 1;
-            if f.count >= self.cfg.lock_after {
+            if f.count >= self.cfg.lock_after.saturating_mul(factor) {
                 f.locked_until = Some(Instant::now() + Duration::from_secs(self.cfg.lock_seconds));
             }
         }
@@ -319,7 +329,9 @@ impl Accounts {
             }
         }
         if self.get(username)?.is_some() {
-            return Err(AuthError::Exists(format!("user '{username}' already exists")));
+            return Err(AuthError::Exists(format!(
+                "user '{username}' already exists"
+            )));
         }
         let user = User {
             username: username.into(),
@@ -335,7 +347,11 @@ impl Accounts {
         };
         let mut b = Batch::new();
         b.expect(Tree::Users, username.as_bytes(), None);
-        b.put(Tree::Users, username.as_bytes(), serde_json::to_vec(&user).expect("ser"));
+        b.put(
+            Tree::Users,
+            username.as_bytes(),
+            serde_json::to_vec(&user).expect("ser"),
+        );
         Ok((user, b))
     }
 
@@ -354,7 +370,11 @@ impl Accounts {
         f(&mut user)?;
         let mut b = Batch::new();
         b.expect(Tree::Users, username.as_bytes(), Some(old));
-        b.put(Tree::Users, username.as_bytes(), serde_json::to_vec(&user).expect("ser"));
+        b.put(
+            Tree::Users,
+            username.as_bytes(),
+            serde_json::to_vec(&user).expect("ser"),
+        );
         Ok((user, b))
     }
 
@@ -420,7 +440,11 @@ impl Accounts {
         let mut s = s.clone();
         s.site = Some(site.into());
         let mut b = Batch::new();
-        b.put(Tree::Sessions, token_hash(token), serde_json::to_vec(&s).expect("ser"));
+        b.put(
+            Tree::Sessions,
+            token_hash(token),
+            serde_json::to_vec(&s).expect("ser"),
+        );
         b
     }
 

@@ -186,7 +186,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     dir.display()
                 );
             }
-            let (password, generated) = read_password(&password_file, Some("OSLER_ADMIN_PASSWORD"))?;
+            let (password, generated) =
+                read_password(&password_file, Some("OSLER_ADMIN_PASSWORD"))?;
             let ctx = App::cli_ctx();
             if app.sites.get(&site)?.is_none() {
                 let (_, b) = app.sites.add(&site, &site_name)?;
@@ -289,7 +290,11 @@ fn user_cmd(config: Config, cmd: UserCmd) -> anyhow::Result<i32> {
             println!(
                 "Added {} ({}) at {}",
                 u.username,
-                u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+                u.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 u.sites.join(", ")
             );
             if generated {
@@ -301,7 +306,11 @@ fn user_cmd(config: Config, cmd: UserCmd) -> anyhow::Result<i32> {
                 println!(
                     "{}\t{}\t{}\t{}",
                     u.username,
-                    u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+                    u.roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     u.sites.join(","),
                     if u.disabled { "disabled" } else { "active" }
                 );
@@ -393,7 +402,9 @@ fn demo_cmd(global: Global, listen: Option<SocketAddr>, patients: usize) -> anyh
     let ctx = crate::access::Ctx::system("demo");
     for (id, name) in demo::DEMO_SITES {
         let (_, b) = app.sites.add(id, name)?;
-        app.commit_audited_blocking(&b, ctx.event("site.create", "success"))?;
+        let mut ev = ctx.event("site.create", "success");
+        ev.resource = Some(format!("Site/{id}"));
+        app.commit_audited_blocking(&b, ev)?;
     }
     for u in demo::DEMO_USERS {
         let (_, b) = app.accounts.new_user(
@@ -430,24 +441,44 @@ fn demo_cmd(global: Global, listen: Option<SocketAddr>, patients: usize) -> anyh
             Some(pid.clone()),
             Some("Demo patient".into()),
         )?;
-        app.commit_audited_blocking(&b, ctx.event("user.create", "success"))?;
+        let mut ev = ctx.event("user.create", "success");
+        ev.resource = Some(format!("User/{user}"));
+        app.commit_audited_blocking(&b, ev)?;
     }
     let color = std::io::stdout().is_terminal();
-    let bold = |s: &str| if color { format!("\x1b[1m{s}\x1b[0m") } else { s.to_string() };
+    let bold = |s: &str| {
+        if color {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
     serve(app, move |addr| {
         println!("{}", bold("Osler demo"));
-        println!("  data directory: {} (removed when the demo stops)", dir.display());
-        println!("  {patients} synthetic patients, sites: main (Main Street Clinic), north (North York Clinic)");
+        println!(
+            "  data directory: {} (removed when the demo stops)",
+            dir.display()
+        );
+        println!(
+            "  {patients} synthetic patients, sites: main (Main Street Clinic), north (North York Clinic)"
+        );
         println!("  open http://{addr}/ and sign in as one of:");
         for u in demo::DEMO_USERS {
-            let roles = u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+            let roles = u
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
             println!("    {:<12} {:<22} {roles}", u.username, u.password);
         }
         if first_id.is_some() {
             let (user, pw) = demo::DEMO_PATIENT_USER;
             println!("    {user:<12} {pw:<22} patient (reads only their own record)");
         }
-        println!("  API: curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' \\");
+        println!(
+            "  API: curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' \\"
+        );
         println!("         -d '{{\"username\":\"drlee\",\"password\":\"osler-demo-physician\"}}'");
         println!("  Stop with Ctrl-C.");
     })

@@ -62,7 +62,9 @@ impl Sites {
             ));
         }
         if name.trim().is_empty() || name.len() > 200 {
-            return Err(SiteError::Invalid("a site needs a name (at most 200 characters)".into()));
+            return Err(SiteError::Invalid(
+                "a site needs a name (at most 200 characters)".into(),
+            ));
         }
         if self.get(id)?.is_some() {
             return Err(SiteError::Exists(id.into()));
@@ -73,7 +75,11 @@ impl Sites {
         };
         let mut b = Batch::new();
         b.expect(Tree::Sites, id.as_bytes(), None);
-        b.put(Tree::Sites, id.as_bytes(), serde_json::to_vec(&site).expect("ser"));
+        b.put(
+            Tree::Sites,
+            id.as_bytes(),
+            serde_json::to_vec(&site).expect("ser"),
+        );
         Ok((site, b))
     }
 }

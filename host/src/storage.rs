@@ -151,7 +151,10 @@ impl SledBackend {
             .cache_capacity(256 * 1024 * 1024)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
                     StorageError::Io(format!(
                         "the database at {} is in use by another osler process; stop it first \
                          (or use the HTTP API of the running server)",
@@ -291,6 +294,8 @@ struct FlushState {
     /// Generation handed to the most recent writer.
     requested: u64,
     failed: Option<String>,
+    /// Set when the last handle is dropped: flush once more and stop.
+    stop: bool,
 }
 
 struct Flusher {
@@ -299,12 +304,30 @@ struct Flusher {
     done: watch::Sender<Result<u64, String>>,
 }
 
+/// Stops the flusher thread (after a last flush) when the last storage handle goes, so the
+/// database is closed and can be opened again by this process.
+struct FlusherGuard {
+    flusher: Arc<Flusher>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Drop for FlusherGuard {
+    fn drop(&mut self) {
+        self.flusher.state.lock().expect("flusher lock").stop = true;
+        self.flusher.wake.notify_one();
+        if let Some(t) = self.thread.lock().expect("flusher lock").take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The storage handle the rest of the host uses: a backend plus group-commit durability.
 #[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn Backend>,
     first: Arc<dyn SyncFirst>,
     flusher: Arc<Flusher>,
+    _guard: Arc<FlusherGuard>,
 }
 
 impl Storage {
@@ -321,20 +344,26 @@ impl Storage {
             state: Mutex::new(FlushState {
                 requested: 0,
                 failed: None,
+                stop: false,
             }),
             wake: Condvar::new(),
             done,
         });
         let f = flusher.clone();
         let (b, s) = (backend.clone(), first.clone());
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("osler-group-commit".into())
             .spawn(move || flush_loop(f, b, s))
             .expect("spawn flusher");
+        let guard = Arc::new(FlusherGuard {
+            flusher: flusher.clone(),
+            thread: Mutex::new(Some(thread)),
+        });
         Self {
             backend,
             first,
             flusher,
+            _guard: guard,
         }
     }
 
@@ -406,12 +435,12 @@ impl Storage {
 fn flush_loop(f: Arc<Flusher>, backend: Arc<dyn Backend>, first: Arc<dyn SyncFirst>) {
     let mut flushed = 0u64;
     loop {
-        let target = {
+        let (target, stop) = {
             let mut st = f.state.lock().expect("flusher lock");
-            while st.requested == flushed {
+            while st.requested == flushed && !st.stop {
                 st = f.wake.wait(st).expect("flusher lock");
             }
-            st.requested
+            (st.requested, st.stop)
         };
         let result = first
             .sync()
@@ -421,6 +450,9 @@ fn flush_loop(f: Arc<Flusher>, backend: Arc<dyn Backend>, first: Arc<dyn SyncFir
             Ok(()) => {
                 flushed = target;
                 let _ = f.done.send_replace(Ok(target));
+                if stop {
+                    return;
+                }
             }
             Err(e) => {
                 // A failed fsync leaves the on-disk state unknown: refuse all further writes
@@ -473,7 +505,10 @@ mod tests {
         let mut b = Batch::new();
         b.put(Tree::Users, "x", "y");
         b.expect(Tree::Sites, "a", None);
-        assert!(matches!(s.commit(&b).await, Err(StorageError::Conflict { .. })));
+        assert!(matches!(
+            s.commit(&b).await,
+            Err(StorageError::Conflict { .. })
+        ));
         assert_eq!(s.get(Tree::Users, b"x").unwrap(), None);
 
         let mut b = Batch::new();
@@ -497,7 +532,13 @@ mod tests {
                 .map(|(k, _)| String::from_utf8(k).unwrap())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(keys(s.scan(Tree::Sites, b"a", None, 2).unwrap()), ["aa", "ab"]);
-        assert_eq!(keys(s.scan(Tree::Sites, b"a", Some(b"ab"), 10).unwrap()), ["ac"]);
+        assert_eq!(
+            keys(s.scan(Tree::Sites, b"a", None, 2).unwrap()),
+            ["aa", "ab"]
+        );
+        assert_eq!(
+            keys(s.scan(Tree::Sites, b"a", Some(b"ab"), 10).unwrap()),
+            ["ac"]
+        );
     }
 }

@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,9 +17,9 @@ use crate::access::{Permission, Role, permissions_of};
 use crate::app::App;
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, Verification};
 use crate::auth::{AuthError, User, UserView};
+use crate::http::ApiError;
 use crate::http::caller::{Caller, source_of};
 use crate::http::error::{ErrorBody, JsonBody};
-use crate::http::ApiError;
 use crate::patients::{Patient, SearchQuery, version_of};
 use crate::sites::Site;
 
@@ -110,7 +110,11 @@ pub async fn sign_in(
 ) -> Result<(String, crate::auth::Session, User), ApiError> {
     let src = source.map(|s| s.to_string());
     let known = app.accounts.get(username)?.is_some();
-    let actor = if known { username.to_string() } else { "anonymous".to_string() };
+    let actor = if known {
+        username.to_string()
+    } else {
+        "anonymous".to_string()
+    };
     let event = |outcome: &str, role: String| crate::audit::Event {
         actor: actor.clone(),
         role,
@@ -124,7 +128,9 @@ pub async fn sign_in(
     let delay = match app.throttle.check(username, source) {
         Ok(d) => d,
         Err(e) => {
-            app.audit.record_durable(event("locked", String::new())).await?;
+            app.audit
+                .record_durable(event("locked", String::new()))
+                .await?;
             return Err(e.into());
         }
     };
@@ -141,7 +147,9 @@ pub async fn sign_in(
         Ok(user) => user,
         Err(AuthError::BadCredentials) => {
             app.throttle.failed(username, source);
-            app.audit.record_durable(event("failure", String::new())).await?;
+            app.audit
+                .record_durable(event("failure", String::new()))
+                .await?;
             return Err(AuthError::BadCredentials.into());
         }
         Err(e) => return Err(e.into()),
@@ -149,7 +157,9 @@ pub async fn sign_in(
     if let Some(s) = &site
         && !user.sites.contains(s)
     {
-        app.audit.record_durable(event("denied", String::new())).await?;
+        app.audit
+            .record_durable(event("denied", String::new()))
+            .await?;
         return Err(ApiError::forbidden(format!(
             "you do not belong to site '{s}'; your sites are: {}",
             user.sites.join(", ")
@@ -158,7 +168,12 @@ pub async fn sign_in(
     }
     app.throttle.succeeded(username);
     let (token, session, batch) = app.accounts.new_session(&user, site.clone());
-    let roles = user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+    let roles = user
+        .roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut ev = event("success", roles);
     ev.site = session.site.clone();
     app.commit_audited(&batch, ev).await?;
@@ -508,9 +523,14 @@ pub struct NewUser {
 /// List users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = Vec<UserView>), (status = 403, body = ErrorBody)))]
-async fn list_users(State(app): State<App>, caller: Caller) -> Result<Json<Vec<UserView>>, ApiError> {
+async fn list_users(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<Json<Vec<UserView>>, ApiError> {
     caller.require(Permission::UsersManage)?;
-    Ok(Json(app.accounts.list()?.iter().map(UserView::from).collect()))
+    Ok(Json(
+        app.accounts.list()?.iter().map(UserView::from).collect(),
+    ))
 }
 
 /// Add a user.
@@ -524,7 +544,10 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     caller.require(Permission::UsersManage)?;
     if let Some(p) = &req.patient
-        && app.storage.get(crate::storage::Tree::Patients, p.as_bytes())?.is_none()
+        && app
+            .storage
+            .get(crate::storage::Tree::Patients, p.as_bytes())?
+            .is_none()
     {
         return Err(ApiError::invalid(format!("no patient with id {p}")).field("patient"));
     }
@@ -682,8 +705,10 @@ fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
         Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map(|t| Some((t.unix_timestamp_nanos() / 1_000_000) as i64))
             .map_err(|_| {
-                ApiError::invalid(format!("{name} must be an RFC 3339 time, e.g. 2026-11-29T09:00:00Z"))
-                    .field(name)
+                ApiError::invalid(format!(
+                    "{name} must be an RFC 3339 time, e.g. 2026-11-29T09:00:00Z"
+                ))
+                .field(name)
             }),
     }
 }
@@ -698,7 +723,9 @@ async fn query_audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     let ctx = caller.ctx();
     if !ctx.can(Permission::AuditRead) {
-        app.audit.record_durable(ctx.event("audit.read", "denied")).await?;
+        app.audit
+            .record_durable(ctx.event("audit.read", "denied"))
+            .await?;
         caller.require(Permission::AuditRead)?;
     }
     let q = AuditQuery {
@@ -707,15 +734,12 @@ async fn query_audit(
         since_ms: time_param("since", &p.since)?,
         until_ms: time_param("until", &p.until)?,
         count: p.count.unwrap_or(100),
-        after_seq: match &p.cursor {
-            None => None,
-            Some(c) => Some(c.parse().map_err(|_| {
-                ApiError::invalid("cursor must be the `next` value of the previous page")
-                    .field("cursor")
-            })?),
-        },
+        cursor: p.cursor.clone(),
     };
-    let page = app.audit.query(&q)?;
+    let page = app.audit.query(&q).map_err(|e| match e {
+        crate::audit::AuditError::BadCursor => ApiError::invalid(e.to_string()).field("cursor"),
+        e => e.into(),
+    })?;
     let mut ev = ctx.event("audit.read", "success");
     ev.patient = p.patient;
     app.audit.record_durable(ev).await?;
@@ -725,7 +749,10 @@ async fn query_audit(
 /// Walk the audit chain and report the first broken link.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = Verification), (status = 403, body = ErrorBody)))]
-async fn verify_audit(State(app): State<App>, caller: Caller) -> Result<Json<Verification>, ApiError> {
+async fn verify_audit(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<Json<Verification>, ApiError> {
     caller.require(Permission::AuditRead)?;
     let dir = app.config.data_dir.clone();
     let indexed = crate::audit::Audit::indexed_seq(&app.storage)?;
@@ -733,7 +760,11 @@ async fn verify_audit(State(app): State<App>, caller: Caller) -> Result<Json<Ver
         .await
         .map_err(ApiError::internal)??;
     app.audit
-        .record_durable(caller.ctx().event("audit.verify", if v.ok { "success" } else { "failure" }))
+        .record_durable(
+            caller
+                .ctx()
+                .event("audit.verify", if v.ok { "success" } else { "failure" }),
+        )
         .await?;
     Ok(Json(v))
 }

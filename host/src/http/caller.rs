@@ -84,7 +84,9 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
 pub fn token_of(parts: &Parts) -> Option<(String, bool)> {
     if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
         let v = v.to_str().ok()?;
-        let t = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?;
+        let t = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))?;
         return Some((t.trim().to_string(), false));
     }
     cookie(parts, SESSION_COOKIE).map(|t| (t, true))

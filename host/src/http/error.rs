@@ -19,7 +19,7 @@ use crate::storage::StorageError;
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorDetail,
+    pub body: Box<ErrorDetail>,
     pub retry_after: Option<u64>,
 }
 
@@ -52,13 +52,13 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: ErrorDetail {
+            body: Box::new(ErrorDetail {
                 code: code.into(),
                 message: message.into(),
                 field: None,
                 fields: vec![],
                 existing: None,
-            },
+            }),
             retry_after: None,
         }
     }
@@ -100,7 +100,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, Json(serde_json::json!({ "error": self.body }))).into_response();
+        let mut res =
+            (self.status, Json(serde_json::json!({ "error": self.body }))).into_response();
         if let Some(s) = self.retry_after {
             res.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -187,7 +188,9 @@ impl From<SiteError> for ApiError {
     fn from(e: SiteError) -> Self {
         match e {
             SiteError::Invalid(m) => ApiError::invalid(m).field("id"),
-            e @ SiteError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            e @ SiteError::Exists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             SiteError::Storage(e) => e.into(),
         }
     }

@@ -72,8 +72,14 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(axum::extract::State(app): axum::extract::State<App>) -> impl IntoResponse {
-    match app.storage.get(crate::storage::Tree::Meta, b"schema_version") {
-        Ok(Some(_)) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))),
+    match app
+        .storage
+        .get(crate::storage::Tree::Meta, b"schema_version")
+    {
+        Ok(Some(_)) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ready"})),
+        ),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({"status": "storage unavailable"})),

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use crate::access::permissions_of;
 use crate::app::App;
 use crate::auth::{random_token, secrets_equal};
+use crate::http::ApiError;
 use crate::http::api::{Source, change_site, end_session, sign_in};
 use crate::http::caller::{Caller, SESSION_COOKIE, cookie, resolve};
-use crate::http::ApiError;
 
 const LOGIN_CSRF_COOKIE: &str = "osler_login_csrf";
 
@@ -124,7 +124,12 @@ async fn login_page(State(app): State<App>, PartsOf(parts): PartsOf) -> Response
     let mut res = login_form(&csrf, None, "").into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(LOGIN_CSRF_COOKIE, &csrf, Some(3600), secure(&app, &parts.headers)),
+        set_cookie(
+            LOGIN_CSRF_COOKIE,
+            &csrf,
+            Some(3600),
+            secure(&app, &parts.headers),
+        ),
     );
     res
 }
@@ -165,7 +170,12 @@ async fn login_submit(
             let h = res.headers_mut();
             h.append(
                 header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, &token, Some(app.accounts.session_ttl.as_secs()), secure),
+                set_cookie(
+                    SESSION_COOKIE,
+                    &token,
+                    Some(app.accounts.session_ttl.as_secs()),
+                    secure,
+                ),
             );
             h.append(
                 header::SET_COOKIE,
@@ -239,7 +249,11 @@ async fn home(State(app): State<App>, PartsOf(parts): PartsOf) -> Result<Respons
             format!(
                 "<option value=\"{}\"{}>{}</option>",
                 esc(&s.id),
-                if Some(&s.id) == c.site.as_ref() { " selected" } else { "" },
+                if Some(&s.id) == c.site.as_ref() {
+                    " selected"
+                } else {
+                    ""
+                },
                 esc(&s.name)
             )
         })
@@ -249,8 +263,18 @@ async fn home(State(app): State<App>, PartsOf(parts): PartsOf) -> Result<Respons
         .find(|s| Some(&s.id) == c.site.as_ref())
         .map(|s| s.name.clone())
         .unwrap_or_default();
-    let who = c.user.display_name.clone().unwrap_or_else(|| c.user.username.clone());
-    let roles = c.user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+    let who = c
+        .user
+        .display_name
+        .clone()
+        .unwrap_or_else(|| c.user.username.clone());
+    let roles = c
+        .user
+        .roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let perms: String = permissions_of(&c.user.roles)
         .iter()
         .map(|p| format!("<li><code>{}</code></li>", p.as_str()))

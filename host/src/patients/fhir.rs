@@ -216,7 +216,11 @@ impl Patient {
 
     /// A display name: "Family, Given".
     pub fn display_name(&self) -> String {
-        let n = match self.name.iter().find(|n| n.r#use.as_deref() == Some("official")) {
+        let n = match self
+            .name
+            .iter()
+            .find(|n| n.r#use.as_deref() == Some("official"))
+        {
             Some(n) => n,
             None => match self.name.first() {
                 Some(n) => n,

@@ -35,7 +35,9 @@ pub enum PatientError {
         /// The existing chart, for a duplicate identifier.
         existing: Option<String>,
     },
-    #[error("this record has changed since you read it (now version {current}); reload it and apply your change again")]
+    #[error(
+        "this record has changed since you read it (now version {current}); reload it and apply your change again"
+    )]
     Stale { current: u64 },
     #[error("{0}")]
     Denied(String),
@@ -86,7 +88,11 @@ fn identifier_keys(p: &Patient) -> Vec<(Vec<u8>, String, String)> {
         .iter()
         .filter_map(|i| {
             let (s, v) = (i.system.as_deref()?, i.value.as_deref()?);
-            Some((key(&[v.as_bytes(), s.as_bytes()]), s.to_string(), v.to_string()))
+            Some((
+                key(&[v.as_bytes(), s.as_bytes()]),
+                s.to_string(),
+                v.to_string(),
+            ))
         })
         .collect()
 }
@@ -100,7 +106,11 @@ fn index_ops(p: &Patient, id: &str, b: &mut Batch, add: bool) {
         }
     };
     for t in name_tokens(p) {
-        put_or_del(Tree::PatientNames, key(&[t.as_bytes(), id.as_bytes()]), vec![]);
+        put_or_del(
+            Tree::PatientNames,
+            key(&[t.as_bytes(), id.as_bytes()]),
+            vec![],
+        );
     }
     if let Some(d) = &p.birth_date {
         put_or_del(
@@ -145,9 +155,13 @@ pub struct Patients {
     audit: Audit,
 }
 
+/// Now, as a FHIR instant with millisecond precision.
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_millisecond(now.millisecond())
+        .expect("a valid millisecond");
+    now.format(&time::format_description::well_known::Rfc3339)
         .expect("format")
 }
 
@@ -204,7 +218,11 @@ impl Patients {
     }
 
     /// The id of the existing chart holding any of these identifiers.
-    fn holder_of(&self, p: &Patient, except: Option<&str>) -> Result<Option<(String, String)>, PatientError> {
+    fn holder_of(
+        &self,
+        p: &Patient,
+        except: Option<&str>,
+    ) -> Result<Option<(String, String)>, PatientError> {
         for (k, system, value) in identifier_keys(p) {
             if let Some(id) = self.storage.get(Tree::PatientIdentifiers, &k)? {
                 let id = String::from_utf8_lossy(&id).into_owned();
@@ -291,12 +309,10 @@ impl Patients {
                 let (existing, label) = self
                     .holder_of(&p, None)?
                     .unwrap_or_else(|| (String::new(), "an identifier".into()));
-                self.audited(ctx, ACTION, "conflict", Some(&existing)).await?;
+                self.audited(ctx, ACTION, "conflict", Some(&existing))
+                    .await?;
                 return Err(PatientError::Conflict {
-                    message: format!(
-                        "{label} already belongs to {}",
-                        self.chart_label(&existing)
-                    ),
+                    message: format!("{label} already belongs to {}", self.chart_label(&existing)),
                     existing: Some(existing),
                 });
             }
@@ -423,7 +439,11 @@ impl Patients {
         }
         index_ops(&old, id, &mut b, false);
         index_ops(&p, id, &mut b, true);
-        b.put(Tree::Patients, id.as_bytes(), serde_json::to_vec(&p).expect("serialise"));
+        b.put(
+            Tree::Patients,
+            id.as_bytes(),
+            serde_json::to_vec(&p).expect("serialise"),
+        );
         match self.storage.apply(&b) {
             Ok(()) => {}
             Err(StorageError::Conflict { tree, .. }) => {
@@ -453,11 +473,7 @@ impl Patients {
         }
         let page = self.find(q)?;
         let mut ev = ctx.event(ACTION, "success");
-        ev.patients = page
-            .patients
-            .iter()
-            .filter_map(|p| p.id.clone())
-            .collect();
+        ev.patients = page.patients.iter().filter_map(|p| p.id.clone()).collect();
         ev.resource = Some("Patient".into());
         self.audit.record(ev)?;
         self.storage.durable().await?;
@@ -466,7 +482,11 @@ impl Patients {
 
     /// The search itself, from indexes only (no audit: callers audit).
     pub fn find(&self, q: &SearchQuery) -> Result<SearchPage, PatientError> {
-        let count = if q.count == 0 { DEFAULT_COUNT } else { q.count.min(MAX_COUNT) };
+        let count = if q.count == 0 {
+            DEFAULT_COUNT
+        } else {
+            q.count.min(MAX_COUNT)
+        };
         let name_words = q.name.as_deref().map(words).unwrap_or_default();
         if q.name.is_some() && name_words.is_empty() {
             return Err(PatientError::BadQuery(
@@ -550,9 +570,14 @@ impl Patients {
                         String::from_utf8_lossy(&k[pos + 1..]).into_owned()
                     }
                 };
-                let Some((p, _)) = self.load(&id)? else { continue };
+                let Some((p, _)) = self.load(&id)? else {
+                    continue;
+                };
                 let tokens = name_tokens(&p);
-                if !name_words.iter().all(|w| tokens.iter().any(|t| t.starts_with(w.as_str()))) {
+                if !name_words
+                    .iter()
+                    .all(|w| tokens.iter().any(|t| t.starts_with(w.as_str())))
+                {
                     continue;
                 }
                 if birthdate.is_some() && p.birth_date != birthdate {
@@ -585,7 +610,10 @@ impl Patients {
         } else {
             None
         };
-        Ok(SearchPage { patients: out, next })
+        Ok(SearchPage {
+            patients: out,
+            next,
+        })
     }
 
     pub fn count(&self) -> usize {

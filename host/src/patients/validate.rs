@@ -90,10 +90,23 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
         one_of(
             format!("name[{i}].use"),
             &n.r#use,
-            &["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"],
+            &[
+                "usual",
+                "official",
+                "temp",
+                "nickname",
+                "anonymous",
+                "old",
+                "maiden",
+            ],
             &mut errs,
         );
-        let parts = n.family.iter().chain(&n.given).chain(&n.prefix).chain(&n.suffix);
+        let parts = n
+            .family
+            .iter()
+            .chain(&n.given)
+            .chain(&n.prefix)
+            .chain(&n.suffix);
         for part in parts.chain(&n.text) {
             if part.chars().count() > MAX_TEXT || part.chars().any(char::is_control) {
                 errs.push(err(format!("name[{i}]"), "name parts must be plain text"));
@@ -112,12 +125,8 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
     match p.birth_date.as_deref().map(|d| (d, parse_date(d))) {
         None => {}
         Some((_, None)) => errs.push(err("birthDate", "must be a date written YYYY-MM-DD")),
-        Some((_, Some(d))) if d > today => {
-            errs.push(err("birthDate", "must not be in the future"))
-        }
-        Some((_, Some(d))) if d.year() < 1850 => {
-            errs.push(err("birthDate", "must be after 1850"))
-        }
+        Some((_, Some(d))) if d > today => errs.push(err("birthDate", "must not be in the future")),
+        Some((_, Some(d))) if d.year() < 1850 => errs.push(err("birthDate", "must be after 1850")),
         _ => {}
     }
 
@@ -206,7 +215,10 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
             &mut errs,
         );
         if t.value.as_deref().is_none_or(|v| v.trim().is_empty()) {
-            errs.push(err(format!("telecom[{i}].value"), "a contact point needs a value"));
+            errs.push(err(
+                format!("telecom[{i}].value"),
+                "a contact point needs a value",
+            ));
         }
         if t.rank == Some(0) {
             errs.push(err(format!("telecom[{i}].rank"), "rank starts at 1"));
@@ -236,7 +248,12 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
             ));
         }
     }
-    if p.communication.iter().filter(|c| c.preferred == Some(true)).count() > 1 {
+    if p.communication
+        .iter()
+        .filter(|c| c.preferred == Some(true))
+        .count()
+        > 1
+    {
         errs.push(err("communication", "only one language can be preferred"));
     }
 
