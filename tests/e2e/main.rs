@@ -1,1 +1,15 @@
+//! End-to-end tests of the real `osler` binary: each test starts its own server on a free port
+//! with a temporary data directory and drives it over HTTP like a user or client would.
+//!
+//! Run with `cargo test -p osler-host --test e2e`. The FHIR test needs Node.js and
+//! `npm ci --prefix tests/fhir`.
 
+mod support;
+
+mod audit;
+mod auth;
+mod durability;
+mod fhir;
+mod pages;
+mod patients;
+mod search;

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Auth, Sandbox, card_of, demo, hcn, id_of, patient};
+use crate::support::{Api, Auth, Sandbox, card_of, demo, hcn, id_of, patient};
 
 /// A date `days` from today, `YYYY-MM-DD`.
 fn days_from_today(days: i64) -> String {
@@ -26,7 +26,11 @@ async fn invalid_records_are_refused_naming_the_field_and_nothing_is_stored() {
     blank_name["name"] = json!([{"family": "  ", "given": []}]);
 
     for (what, body, field) in [
-        ("invalid health card number", &bad_card, "identifier[0].value"),
+        (
+            "invalid health card number",
+            &bad_card,
+            "identifier[0].value",
+        ),
         ("future birth date", &future, "birthDate"),
         ("missing name", &nameless, "name"),
         ("blank name", &blank_name, "name"),
@@ -36,7 +40,9 @@ async fn invalid_records_are_refused_naming_the_field_and_nothing_is_stored() {
         assert_eq!(r.error_code(), "invalid", "{what}: {}", r.text);
         assert_eq!(r.json["error"]["field"], field, "{what}: {}", r.text);
         assert!(
-            r.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            r.json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{what}: the refusal explains itself"
         );
         assert!(r.header("location").is_none());
@@ -69,10 +75,18 @@ async fn invalid_records_are_refused_naming_the_field_and_nothing_is_stored() {
         let found = api.search_all(&t, &q).await;
         assert!(found.is_empty(), "{q} found a refused record: {found:?}");
     }
-    assert!(api.search_all(&t, "_count=100").await.is_empty(), "no patient was stored");
+    assert!(
+        api.search_all(&t, "_count=100").await.is_empty(),
+        "no patient was stored"
+    );
 
     // The same record with the mistake corrected is accepted.
-    let ok = api.create(&t, &patient("Futurebaby", "Nova", &days_from_today(-2), &hcn(1))).await;
+    let ok = api
+        .create(
+            &t,
+            &patient("Futurebaby", "Nova", &days_from_today(-2), &hcn(1)),
+        )
+        .await;
     assert_eq!(api.search_all(&t, "name=futurebaby").await.len(), 1);
     assert_eq!(card_of(&ok).as_deref(), Some(hcn(1).as_str()));
 }
@@ -85,16 +99,26 @@ async fn a_health_card_number_registers_one_chart_only() {
     let t = server.login(demo::RECEPTION).await;
     let card = hcn(10);
 
-    let first = api.create(&t, &patient("Okafor", "Chidi", "1975-02-03", &card)).await;
+    let first = api
+        .create(&t, &patient("Okafor", "Chidi", "1975-02-03", &card))
+        .await;
     let first_id = id_of(&first);
 
     let r = api
-        .post("/api/v1/patients", &t, &patient("Okafor", "Chidinma", "1999-09-09", &card))
+        .post(
+            "/api/v1/patients",
+            &t,
+            &patient("Okafor", "Chidinma", "1999-09-09", &card),
+        )
         .await
         .expect(409);
     assert_eq!(r.error_code(), "conflict");
     assert_eq!(r.json["error"]["existing"], first_id.as_str(), "{}", r.text);
-    assert!(r.text.contains(&first_id), "the message names the chart: {}", r.text);
+    assert!(
+        r.text.contains(&first_id),
+        "the message names the chart: {}",
+        r.text
+    );
 
     let found = api.search_all(&t, &format!("identifier={card}")).await;
     assert_eq!(found.len(), 1);
@@ -102,15 +126,25 @@ async fn a_health_card_number_registers_one_chart_only() {
     assert!(api.search_all(&t, "name=chidinma").await.is_empty());
 
     // A second chart with the number in an update is refused the same way.
-    let second = api.create(&t, &patient("Mensah", "Kofi", "1980-01-01", &hcn(11))).await;
+    let second = api
+        .create(&t, &patient("Mensah", "Kofi", "1980-01-01", &hcn(11)))
+        .await;
     let mut change = second.clone();
     change["identifier"] = json!([{"system": crate::support::ON_HCN_SYSTEM, "value": card}]);
     let r = api
-        .put(&format!("/api/v1/patients/{}", id_of(&second)), &t, &change, Some("W/\"1\""))
+        .put(
+            &format!("/api/v1/patients/{}", id_of(&second)),
+            &t,
+            &change,
+            Some("W/\"1\""),
+        )
         .await
         .expect(409);
     assert_eq!(r.json["error"]["existing"], first_id.as_str(), "{}", r.text);
-    let again = api.get(&format!("/api/v1/patients/{}", id_of(&second)), &t).await.expect(200);
+    let again = api
+        .get(&format!("/api/v1/patients/{}", id_of(&second)), &t)
+        .await
+        .expect(200);
     assert_eq!(again.json, second);
 }
 
@@ -122,13 +156,20 @@ async fn an_update_must_name_the_version_it_changes() {
     let t = server.login(demo::PHYSICIAN).await;
 
     let r = api
-        .post("/api/v1/patients", &t, &patient("Haddad", "Omar", "1968-07-21", &hcn(20)))
+        .post(
+            "/api/v1/patients",
+            &t,
+            &patient("Haddad", "Omar", "1968-07-21", &hcn(20)),
+        )
         .await
         .expect(201);
     let created = r.json.clone();
     let id = id_of(&created);
     assert_eq!(r.header("etag"), Some("W/\"1\""));
-    assert_eq!(r.header("location"), Some(format!("/api/v1/patients/{id}").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/api/v1/patients/{id}").as_str())
+    );
     assert_eq!(created["meta"]["versionId"], "1");
     assert_eq!(created["active"], true);
     let chart = created["identifier"]
@@ -195,16 +236,24 @@ async fn charts_are_never_deleted_but_can_be_marked_inactive() {
     let server = sb.demo(0);
     let api = server.api();
     let t = server.login(demo::PHYSICIAN).await;
-    let p = api.create(&t, &patient("Rossi", "Ana", "1990-12-24", &hcn(30))).await;
+    let p = api
+        .create(&t, &patient("Rossi", "Ana", "1990-12-24", &hcn(30)))
+        .await;
     let path = format!("/api/v1/patients/{}", id_of(&p));
 
-    let r = api.send(Method::DELETE, &path, Auth::Bearer(&t), None, &[]).await.expect(405);
+    let r = api
+        .send(Method::DELETE, &path, Auth::Bearer(&t), None, &[])
+        .await
+        .expect(405);
     assert_eq!(r.error_code(), "method-not-allowed");
     assert_eq!(api.get(&path, &t).await.expect(200).json, p);
 
     let mut inactive: Value = p.clone();
     inactive["active"] = json!(false);
-    let r = api.put(&path, &t, &inactive, Some("W/\"1\"")).await.expect(200);
+    let r = api
+        .put(&path, &t, &inactive, Some("W/\"1\""))
+        .await
+        .expect(200);
     assert_eq!(r.json["active"], false);
 
     let read = api.get(&path, &t).await.expect(200);
@@ -215,6 +264,190 @@ async fn charts_are_never_deleted_but_can_be_marked_inactive() {
     assert_eq!(found[0]["active"], false);
 
     // Still not deletable once inactive.
-    api.send(Method::DELETE, &path, Auth::Bearer(&t), None, &[]).await.expect(405);
+    api.send(Method::DELETE, &path, Auth::Bearer(&t), None, &[])
+        .await
+        .expect(405);
     api.get(&path, &t).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_registrations_of_one_card_make_one_chart() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    let t = server.login(demo::RECEPTION).await;
+    let card = hcn(40);
+
+    let attempts = (0..20).map(|i| {
+        let (api, t, card) = (api.clone(), t.clone(), card.clone());
+        tokio::spawn(async move {
+            let body = patient("Twin", &format!("Attempt{i}"), "2010-10-10", &card);
+            api.post("/api/v1/patients", &t, &body).await
+        })
+    });
+    let mut created = Vec::new();
+    let mut refused = Vec::new();
+    for a in attempts.collect::<Vec<_>>() {
+        let r = a.await.expect("task");
+        match r.status.as_u16() {
+            201 => created.push(r.json),
+            409 => refused.push(r.json),
+            s => panic!("unexpected {s}: {}", r.text),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one registration wins");
+    assert_eq!(refused.len(), 19);
+    let winner = id_of(&created[0]);
+    for e in &refused {
+        assert_eq!(e["error"]["existing"], winner.as_str(), "{e}");
+    }
+    let found = api.search_all(&t, &format!("identifier={card}")).await;
+    assert_eq!(found, created);
+    assert_eq!(api.search_all(&t, "name=twin").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_updates_of_one_version_let_exactly_one_win() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    let t = server.login(demo::NURSE).await;
+    let p = api
+        .create(&t, &patient("Race", "Condition", "1991-01-01", &hcn(50)))
+        .await;
+    let path = format!("/api/v1/patients/{}", id_of(&p));
+
+    let attempts = (0..10).map(|i| {
+        let (api, t, path, mut body) = (api.clone(), t.clone(), path.clone(), p.clone());
+        tokio::spawn(async move {
+            body["telecom"] = json!([{"system": "phone", "value": format!("416-555-01{i:02}")}]);
+            api.put(&path, &t, &body, Some("W/\"1\"")).await
+        })
+    });
+    let mut winners = Vec::new();
+    for a in attempts.collect::<Vec<_>>() {
+        let r = a.await.expect("task");
+        match r.status.as_u16() {
+            200 => winners.push(r.json),
+            409 => assert_eq!(r.error_code(), "conflict"),
+            s => panic!("unexpected {s}: {}", r.text),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "one change wins, the others are told to reload"
+    );
+    let now = api.get(&path, &t).await.expect(200);
+    assert_eq!(now.header("etag"), Some("W/\"2\""));
+    assert_eq!(now.json, winners[0]);
+}
+
+#[tokio::test]
+async fn an_oversized_or_malformed_body_is_refused() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    let t = server.login(demo::RECEPTION).await;
+
+    let mut huge = patient("Big", "Body", "1980-01-01", &hcn(60));
+    huge["address"] = json!([{"text": "x".repeat(2 * 1024 * 1024)}]);
+    // On its own connection: the server answers before reading the whole body and then
+    // closes the connection, which a pooled client could otherwise try to reuse.
+    let one_off = Api {
+        base: api.base.clone(),
+        client: reqwest::Client::new(),
+    };
+    let r = one_off
+        .post("/api/v1/patients", &t, &huge)
+        .await
+        .expect(413);
+    assert_eq!(r.error_code(), "too-large");
+
+    let r = api
+        .client
+        .post(format!("{}/api/v1/patients", api.base))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{\"resourceType\": \"Patient\", \"name\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = api
+        .client
+        .post(format!("{}/api/v1/patients", api.base))
+        .bearer_auth(&t)
+        .header("content-type", "text/plain")
+        .body(patient("Plain", "Text", "1980-01-01", &hcn(61)).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    assert!(api.search_all(&t, "_count=100").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_update_is_found_under_its_new_details_only() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    let t = server.login(demo::PHYSICIAN).await;
+    let p = api
+        .create(&t, &patient("Kowalski", "Jan", "1950-05-05", &hcn(70)))
+        .await;
+    let id = id_of(&p);
+    let path = format!("/api/v1/patients/{id}");
+
+    let mut renamed = patient("Nowak", "Janina", "1951-06-06", &hcn(71));
+    renamed["meta"] = json!({"versionId": "1"});
+    api.put(&path, &t, &renamed, None).await.expect(200);
+
+    for q in [
+        "name=kowalski".to_string(),
+        "birthdate=1950-05-05".into(),
+        format!("identifier={}", hcn(70)),
+    ] {
+        assert!(
+            api.search_all(&t, &q).await.is_empty(),
+            "{q} still finds the old details"
+        );
+    }
+    for q in [
+        "name=nowak janina".to_string(),
+        "birthdate=1951-06-06".into(),
+        format!("identifier={}", hcn(71)),
+    ] {
+        let found = api.search_all(&t, &q).await;
+        assert_eq!(found.len(), 1, "{q}");
+        assert_eq!(id_of(&found[0]), id);
+    }
+    // The old card number is free for another chart now.
+    api.create(&t, &patient("Other", "Person", "1990-01-01", &hcn(70)))
+        .await;
+
+    // A chart that does not exist is not found, and its id is not invented.
+    let r = api
+        .get("/api/v1/patients/no-such-chart", &t)
+        .await
+        .expect(404);
+    assert_eq!(r.error_code(), "not-found");
+    let r = api
+        .put(
+            "/api/v1/patients/no-such-chart",
+            &t,
+            &renamed,
+            Some("W/\"1\""),
+        )
+        .await
+        .expect(404);
+    assert_eq!(r.error_code(), "not-found");
+    // The body's id must be the URL's.
+    let mut other = api.get(&path, &t).await.json;
+    other["id"] = json!("someone-else");
+    let r = api
+        .put(&path, &t, &other, Some("W/\"2\""))
+        .await
+        .expect(400);
+    assert_eq!(r.json["error"]["field"], "id");
 }

@@ -5,8 +5,6 @@
 //! test never leaves a process behind. The server's log (stderr) goes to a file in the
 //! sandbox and is printed when a test panics while the server is up.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -66,7 +64,7 @@ fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A 9-digit stem completed with its Luhn check digit: a valid Ontario health card number.
@@ -199,16 +197,14 @@ impl Sandbox {
 
     /// Run a command-line subcommand against the data directory (it must finish).
     pub fn osler(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
-        let out = self
-            .command()
+        self.command()
             .args(args)
             .arg("--data-dir")
             .arg(self.data_dir())
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .output()
-            .expect("run osler");
-        out
+            .expect("run osler")
     }
 
     /// Like [`Sandbox::osler`], but the command must succeed.
@@ -230,7 +226,14 @@ impl Sandbox {
     }
 
     /// `osler user add` with a password file.
-    pub fn add_user(&self, username: &str, role: &str, sites: &[&str], password: &str, extra: &[&str]) {
+    pub fn add_user(
+        &self,
+        username: &str,
+        role: &str,
+        sites: &[&str],
+        password: &str,
+        extra: &[&str],
+    ) {
         let pw_file = self.root().join(format!("{username}.password"));
         std::fs::write(&pw_file, format!("{password}\n")).expect("write password file");
         let mut args = vec!["user", "add", username, "--role", role];
@@ -245,11 +248,7 @@ impl Sandbox {
 
     /// `osler serve` on a free port.
     pub fn serve(&self) -> Server {
-        self.serve_with_env(&[])
-    }
-
-    pub fn serve_with_env(&self, envs: &[(&str, &str)]) -> Server {
-        self.start(&["serve"], envs)
+        self.start(&["serve"], &[])
     }
 
     /// `osler demo` with `patients` synthetic patients, on a free port, keeping its data in
@@ -306,7 +305,10 @@ impl Sandbox {
                 server
             }
             Err(_) => {
-                let status = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                let status = server
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
                 panic!(
                     "osler {args:?} did not announce its address (exit status: {status:?}); log:\n{}",
                     server.log_text()
@@ -339,7 +341,11 @@ impl Drop for Server {
             let _ = c.kill();
             let _ = c.wait();
             if std::thread::panicking() {
-                eprintln!("--- log of the osler server at {} ---\n{}", self.base, self.log_text());
+                eprintln!(
+                    "--- log of the osler server at {} ---\n{}",
+                    self.base,
+                    self.log_text()
+                );
             }
         }
     }
@@ -348,10 +354,6 @@ impl Drop for Server {
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
     }
 
     pub fn log_text(&self) -> String {
@@ -471,7 +473,9 @@ impl Api {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut rb = self.client.request(method.clone(), format!("{}{path}", self.base));
+        let mut rb = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base));
         match auth {
             Auth::None => {}
             Auth::Bearer(t) => rb = rb.bearer_auth(t),
@@ -496,7 +500,8 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
-        self.send(Method::GET, path, Auth::Bearer(token), None, &[]).await
+        self.send(Method::GET, path, Auth::Bearer(token), None, &[])
+            .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
@@ -544,10 +549,13 @@ impl Api {
 
     /// Create a patient; panics unless 201. Returns the stored resource.
     pub async fn create(&self, token: &str, p: &Value) -> Value {
-        self.post("/api/v1/patients", token, p).await.expect(201).json
+        self.post("/api/v1/patients", token, p)
+            .await
+            .expect(201)
+            .json
     }
 
-    /// Every patient a search finds, following `next` links; also returns the pages' sizes.
+    /// Every patient a search finds, following `next` links.
     pub async fn search_all(&self, token: &str, query: &str) -> Vec<Value> {
         let mut out = Vec::new();
         let mut path = format!("/api/v1/patients?{query}");
@@ -557,7 +565,10 @@ impl Api {
             assert_eq!(b["resourceType"], "Bundle");
             assert_eq!(b["type"], "searchset");
             for e in b["entry"].as_array().expect("entry array") {
-                assert_eq!(e["fullUrl"], format!("/api/v1/patients/{}", id_of(&e["resource"])));
+                assert_eq!(
+                    e["fullUrl"],
+                    format!("/api/v1/patients/{}", id_of(&e["resource"]))
+                );
                 out.push(e["resource"].clone());
             }
             let next = b["link"]
@@ -584,7 +595,13 @@ impl Api {
                 path.push_str(&format!("&cursor={c}"));
             }
             let r = self.get(&path, token).await.expect(200);
-            out.extend(r.json["entries"].as_array().expect("entries").iter().cloned());
+            out.extend(
+                r.json["entries"]
+                    .as_array()
+                    .expect("entries")
+                    .iter()
+                    .cloned(),
+            );
             match r.json["next"].as_str() {
                 Some(c) => cursor = Some(c.to_string()),
                 None => return out,
@@ -639,10 +656,13 @@ pub fn fold(s: &str) -> String {
 pub fn name_words(p: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for n in p["name"].as_array().into_iter().flatten() {
-        let parts = n["family"]
-            .as_str()
-            .into_iter()
-            .chain(n["given"].as_array().into_iter().flatten().filter_map(Value::as_str));
+        let parts = n["family"].as_str().into_iter().chain(
+            n["given"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
         for part in parts {
             for w in part.split(|c: char| c.is_whitespace() || c == '-' || c == ',') {
                 let w = fold(w);
@@ -674,23 +694,15 @@ pub fn raw_names(p: &Value) -> String {
             s.push_str(f);
             s.push(' ');
         }
-        for g in n["given"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for g in n["given"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             s.push_str(g);
             s.push(' ');
         }
     }
     s
-}
-
-/// Wait for a condition (for background effects only; never a timing assertion).
-pub async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

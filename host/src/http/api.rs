@@ -506,6 +506,24 @@ async fn delete_patient(_caller: Caller, Path(_id): Path<String>) -> ApiError {
 // ---------------------------------------------------------------------------------------------
 // Users and sites
 
+/// Refuse unless the caller holds `p`, recording the refusal in the audit trail (as the patient
+/// service does for its own refusals).
+async fn require_audited(
+    app: &App,
+    caller: &Caller,
+    p: Permission,
+    action: &str,
+    resource: Option<String>,
+) -> Result<(), ApiError> {
+    if let Err(refusal) = caller.require(p) {
+        let mut ev = caller.ctx().event(action, "denied");
+        ev.resource = resource;
+        app.audit.record_durable(ev).await?;
+        return Err(refusal);
+    }
+    Ok(())
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewUser {
@@ -527,7 +545,7 @@ async fn list_users(
     State(app): State<App>,
     caller: Caller,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
-    caller.require(Permission::UsersManage)?;
+    require_audited(&app, &caller, Permission::UsersManage, "user.list", None).await?;
     Ok(Json(
         app.accounts.list()?.iter().map(UserView::from).collect(),
     ))
@@ -542,7 +560,15 @@ async fn create_user(
     caller: Caller,
     JsonBody(req): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    caller.require(Permission::UsersManage)?;
+    let resource = Some(format!("User/{}", req.username));
+    require_audited(
+        &app,
+        &caller,
+        Permission::UsersManage,
+        "user.create",
+        resource,
+    )
+    .await?;
     if let Some(p) = &req.patient
         && app
             .storage
@@ -579,7 +605,15 @@ async fn disable_user(
     caller: Caller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    caller.require(Permission::UsersManage)?;
+    let resource = Some(format!("User/{username}"));
+    require_audited(
+        &app,
+        &caller,
+        Permission::UsersManage,
+        "user.disable",
+        resource,
+    )
+    .await?;
     if username == caller.user.username {
         return Err(ApiError::invalid("you cannot disable your own account"));
     }
@@ -614,7 +648,15 @@ async fn set_password(
 ) -> Result<StatusCode, ApiError> {
     let own = username == caller.user.username;
     if !own {
-        caller.require(Permission::UsersManage)?;
+        let resource = Some(format!("User/{username}"));
+        require_audited(
+            &app,
+            &caller,
+            Permission::UsersManage,
+            "user.password",
+            resource,
+        )
+        .await?;
     }
     let accounts = app.accounts.clone();
     let (u, cur) = (username.clone(), req.current.clone());
@@ -669,7 +711,15 @@ async fn create_site(
     caller: Caller,
     JsonBody(req): JsonBody<Site>,
 ) -> Result<(StatusCode, Json<Site>), ApiError> {
-    caller.require(Permission::SitesManage)?;
+    let resource = Some(format!("Site/{}", req.id));
+    require_audited(
+        &app,
+        &caller,
+        Permission::SitesManage,
+        "site.create",
+        resource,
+    )
+    .await?;
     let (site, batch) = app.sites.add(&req.id, &req.name)?;
     let mut ev = caller.ctx().event("site.create", "success");
     ev.resource = Some(format!("Site/{}", site.id));
@@ -722,12 +772,7 @@ async fn query_audit(
     Query(p): Query<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let ctx = caller.ctx();
-    if !ctx.can(Permission::AuditRead) {
-        app.audit
-            .record_durable(ctx.event("audit.read", "denied"))
-            .await?;
-        caller.require(Permission::AuditRead)?;
-    }
+    require_audited(&app, &caller, Permission::AuditRead, "audit.read", None).await?;
     let q = AuditQuery {
         patient: p.patient.clone(),
         actor: p.actor.clone(),
@@ -753,7 +798,7 @@ async fn verify_audit(
     State(app): State<App>,
     caller: Caller,
 ) -> Result<Json<Verification>, ApiError> {
-    caller.require(Permission::AuditRead)?;
+    require_audited(&app, &caller, Permission::AuditRead, "audit.verify", None).await?;
     let dir = app.config.data_dir.clone();
     let indexed = crate::audit::Audit::indexed_seq(&app.storage)?;
     let v = tokio::task::spawn_blocking(move || crate::audit::verify(&dir, indexed))

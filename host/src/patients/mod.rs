@@ -50,13 +50,30 @@ pub enum PatientError {
 }
 
 /// Fold a name for indexing and search: decompose, drop accents, lowercase, keep letters and
-/// digits. "José" → "jose", "O'Brien" → "obrien".
+/// digits. "José" → "jose", "O'Brien" → "obrien", "Søndergaard" → "sondergaard".
 pub fn fold(s: &str) -> String {
-    s.nfkd()
+    let mut out = String::with_capacity(s.len());
+    for c in s
+        .nfkd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(char::to_lowercase)
-        .filter(|c| c.is_alphanumeric())
-        .collect()
+    {
+        // Latin letters that are not a base letter plus an accent, so that decomposition
+        // leaves them alone; people type them as these.
+        match c {
+            'ø' => out.push('o'),
+            'æ' => out.push_str("ae"),
+            'œ' => out.push_str("oe"),
+            'ß' => out.push_str("ss"),
+            'ł' => out.push('l'),
+            'đ' | 'ð' => out.push('d'),
+            'þ' => out.push_str("th"),
+            'ı' => out.push('i'),
+            c if c.is_alphanumeric() => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Folded words of a free-text name (split on spaces and hyphens).
@@ -562,6 +579,13 @@ impl Patients {
             let exhausted = rows.len() < count.max(32);
             for (k, v) in rows {
                 resume = Some(k.clone());
+                // `system|value` names one system exactly, not every system it is a prefix of.
+                if tree == Tree::PatientIdentifiers
+                    && identifier.as_ref().is_some_and(|(s, _)| s.is_some())
+                    && k != prefix
+                {
+                    continue;
+                }
                 let id = match tree {
                     Tree::Patients => String::from_utf8_lossy(&k).into_owned(),
                     Tree::PatientIdentifiers => String::from_utf8_lossy(&v).into_owned(),
@@ -639,5 +663,7 @@ mod tests {
         assert_eq!(fold("José"), "jose");
         assert_eq!(fold("O'Brien"), "obrien");
         assert_eq!(words("Nguyễn-Smith"), ["nguyen", "smith"]);
+        assert_eq!(fold("Søndergaard"), "sondergaard");
+        assert_eq!(fold("Łukasz Straße"), "lukaszstrasse");
     }
 }
