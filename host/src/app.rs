@@ -1,7 +1,7 @@
 //! The open data directory: storage, audit trail and the domain services over them.
 //!
-//! Layout of a data directory: `db/` (the sled database) and `audit/audit.log` (the audit
-//! trail). A schema version is stored in the database; a directory written by a newer Osler
+//! Layout of a data directory: `db/` (the sled database), `wal/` (its write-ahead log) and
+//! `audit/audit.log` (the audit trail). A schema version is stored in the database; a directory written by a newer Osler
 //! is refused rather than misread.
 
 use std::path::{Path, PathBuf};
@@ -59,7 +59,7 @@ impl App {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let audit_file = Arc::new(AuditFile::open(&dir).context("cannot open the audit log")?);
-        let storage = Storage::open_sled(&db_path(&dir), audit_file.clone())?;
+        let storage = Storage::open_sled(&dir, audit_file.clone())?;
         match storage.get(Tree::Meta, SCHEMA_KEY)? {
             Some(v) => {
                 let found = u32::from_be_bytes(v.as_slice().try_into().unwrap_or([0xff; 4]));
@@ -111,9 +111,8 @@ impl App {
         &self,
         batch: &Batch,
         event: crate::audit::Event,
-    ) -> anyhow::Result<()> {
-        self.storage.apply(batch)?;
-        self.audit.record(event)?;
+    ) -> Result<(), crate::audit::AuditError> {
+        self.audit.record_with(batch, event)?;
         self.storage.durable().await?;
         Ok(())
     }
@@ -124,8 +123,7 @@ impl App {
         batch: &Batch,
         event: crate::audit::Event,
     ) -> anyhow::Result<()> {
-        self.storage.apply(batch)?;
-        self.audit.record(event)?;
+        self.audit.record_with(batch, event)?;
         self.storage.durable_blocking()?;
         Ok(())
     }

@@ -6,8 +6,9 @@
 //! verify, and a changed byte is found by re-hashing rather than hidden by a storage engine's
 //! own recovery. Each entry carries the hash of the previous one and its own hash (sha256 over
 //! the entry with `hash` empty), so editing, reordering, inserting or dropping an entry breaks
-//! the chain at that entry. The file is fsynced in every group commit *before* the database
-//! (see [`crate::storage`]), so nothing is acknowledged without its audit entry on disk.
+//! the chain at that entry. An entry is written before the change it describes is logged or
+//! applied, and the file is fsynced in every group commit before the write-ahead log (see
+//! [`crate::storage`]), so no change reaches a disk ahead of its audit entry.
 //!
 //! Queries (by patient, actor, time range) read an index kept in the database that points at
 //! file offsets; the index is rebuilt from the file for any entries it lacks at start-up.
@@ -364,40 +365,54 @@ impl Audit {
 
     /// Append an entry. It is durable once the caller's next `Storage::durable` returns.
     pub fn record(&self, ev: Event) -> Result<u64, AuditError> {
-        let mut head = self.file.head.lock().expect("audit lock");
-        let now = time::OffsetDateTime::now_utc();
-        let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-        let mut entry = AuditEntry {
-            seq: head.seq + 1,
-            time: now
-                .format(&time::format_description::well_known::Rfc3339)
-                .expect("format time"),
-            actor: ev.actor,
-            role: ev.role,
-            site: ev.site,
-            action: ev.action,
-            patient: ev.patient,
-            patients: ev.patients,
-            resource: ev.resource,
-            outcome: ev.outcome,
-            source: ev.source,
-            via: ev.via,
-            prev: head.hash.clone(),
-            hash: String::new(),
-        };
-        entry.hash = hash_of(&entry);
-        let mut line = serde_json::to_vec(&entry).expect("audit entries serialise");
-        line.push(b'\n');
-        head.file.write_all(&line)?;
-        let offset = head.offset;
-        head.offset += line.len() as u64;
-        head.seq = entry.seq;
-        head.hash = entry.hash.clone();
-        // The index is derived data: if this fails, start-up re-indexes from the file.
-        if let Err(e) = self.storage.apply(&index_batch(&entry, offset, ms)) {
-            tracing::error!(error = %e, seq = entry.seq, "audit index update failed");
-        }
-        Ok(entry.seq)
+        self.record_with(&Batch::new(), ev)
+    }
+
+    /// Apply `batch` atomically together with an audit entry describing it. The entry is
+    /// written to the audit log first, under the storage write lock and only once the batch's
+    /// preconditions hold, so no change can reach a disk before its audit entry; the entry's
+    /// index goes into the same atomic batch. A failed precondition writes nothing and is
+    /// returned as [`StorageError::Conflict`](crate::storage::StorageError::Conflict) (the
+    /// caller audits the refusal).
+    pub fn record_with(&self, batch: &Batch, ev: Event) -> Result<u64, AuditError> {
+        let mut seq = 0;
+        self.storage.apply_with(batch, |extra| {
+            let mut head = self.file.head.lock().expect("audit lock");
+            let now = time::OffsetDateTime::now_utc();
+            let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+            let mut entry = AuditEntry {
+                seq: head.seq + 1,
+                time: now
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("format time"),
+                actor: ev.actor,
+                role: ev.role,
+                site: ev.site,
+                action: ev.action,
+                patient: ev.patient,
+                patients: ev.patients,
+                resource: ev.resource,
+                outcome: ev.outcome,
+                source: ev.source,
+                via: ev.via,
+                prev: head.hash.clone(),
+                hash: String::new(),
+            };
+            entry.hash = hash_of(&entry);
+            let mut line = serde_json::to_vec(&entry).expect("audit entries serialise");
+            line.push(b'\n');
+            head.file.write_all(&line).map_err(|e| {
+                crate::storage::StorageError::Io(format!("cannot append to the audit log: {e}"))
+            })?;
+            let offset = head.offset;
+            head.offset += line.len() as u64;
+            head.seq = entry.seq;
+            head.hash = entry.hash.clone();
+            seq = entry.seq;
+            extra.ops.extend(index_batch(&entry, offset, ms).ops);
+            Ok(())
+        })?;
+        Ok(seq)
     }
 
     /// Append an entry and wait until it (and everything before it) is on disk.
@@ -609,7 +624,7 @@ mod tests {
 
     fn open(dir: &Path) -> Audit {
         let f = Arc::new(AuditFile::open(dir).unwrap());
-        let s = Storage::open_sled(&dir.join("db"), f.clone()).unwrap();
+        let s = Storage::open_sled(dir, f.clone()).unwrap();
         Audit::open(f, s).unwrap()
     }
 

@@ -198,7 +198,13 @@ impl From<SiteError> for ApiError {
 
 impl From<crate::audit::AuditError> for ApiError {
     fn from(e: crate::audit::AuditError) -> Self {
-        ApiError::internal(e)
+        match e {
+            crate::audit::AuditError::Storage(e) => e.into(),
+            e @ crate::audit::AuditError::BadCursor => {
+                ApiError::invalid(e.to_string()).field("cursor")
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 

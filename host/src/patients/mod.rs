@@ -18,7 +18,7 @@ use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
 
 use crate::access::{Ctx, Permission};
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditError};
 use crate::storage::{Batch, Storage, StorageError, Tree, key};
 pub use fhir::Patient;
 pub use validate::FieldError;
@@ -191,6 +191,19 @@ impl Patients {
         Self { storage, audit }
     }
 
+    fn event(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        outcome: &str,
+        patient: Option<&str>,
+    ) -> crate::audit::Event {
+        let mut ev = ctx.event(action, outcome);
+        ev.patient = patient.map(Into::into);
+        ev.resource = patient.map(|p| format!("Patient/{p}"));
+        ev
+    }
+
     /// Audit then wait for durability: nothing is answered before its audit entry is on disk.
     async fn audited(
         &self,
@@ -199,10 +212,8 @@ impl Patients {
         outcome: &str,
         patient: Option<&str>,
     ) -> Result<(), PatientError> {
-        let mut ev = ctx.event(action, outcome);
-        ev.patient = patient.map(Into::into);
-        ev.resource = patient.map(|p| format!("Patient/{p}"));
-        self.audit.record(ev)?;
+        self.audit
+            .record(self.event(ctx, action, outcome, patient))?;
         self.storage.durable().await?;
         Ok(())
     }
@@ -273,7 +284,7 @@ impl Patients {
         }
         let id = uuid::Uuid::new_v4().to_string();
         if p.chart_number().is_none() {
-            let n = self.storage.backend().next_id()? + 1000;
+            let n = self.storage.next_id()? + 1000;
             p.identifier.push(fhir::Identifier {
                 r#use: Some("usual".into()),
                 system: Some(fhir::CHART_SYSTEM.into()),
@@ -320,9 +331,12 @@ impl Patients {
                 return Err(e);
             }
         };
-        match self.storage.apply(&Self::create_batch(&id, &p)) {
-            Ok(()) => {}
-            Err(StorageError::Conflict { .. }) => {
+        match self.audit.record_with(
+            &Self::create_batch(&id, &p),
+            self.event(ctx, ACTION, "success", Some(&id)),
+        ) {
+            Ok(_) => {}
+            Err(AuditError::Storage(StorageError::Conflict { .. })) => {
                 let (existing, label) = self
                     .holder_of(&p, None)?
                     .unwrap_or_else(|| (String::new(), "an identifier".into()));
@@ -335,7 +349,7 @@ impl Patients {
             }
             Err(e) => return Err(e.into()),
         }
-        self.audited(ctx, ACTION, "success", Some(&id)).await?;
+        self.storage.durable().await?;
         Ok(p)
     }
 
@@ -354,9 +368,11 @@ impl Patients {
                 b.ops.extend(Self::create_batch(&id, &p).ops);
                 ids.push(id);
             }
-            match self.storage.apply(&b) {
-                Ok(()) => {}
-                Err(StorageError::Conflict { key, .. }) => {
+            let mut ev = ctx.event("patient.import", "success");
+            ev.resource = Some(format!("Patient?count={}", ids.len()));
+            match self.audit.record_with(&b, ev) {
+                Ok(_) => {}
+                Err(AuditError::Storage(StorageError::Conflict { key, .. })) => {
                     return Err(PatientError::Conflict {
                         message: format!("duplicate identifier in import: {key}"),
                         existing: None,
@@ -364,9 +380,6 @@ impl Patients {
                 }
                 Err(e) => return Err(e.into()),
             }
-            let mut ev = ctx.event("patient.import", "success");
-            ev.resource = Some(format!("Patient?count={}", ids.len()));
-            self.audit.record(ev)?;
             self.storage.durable().await?;
             n += ids.len();
         }
@@ -461,9 +474,12 @@ impl Patients {
             id.as_bytes(),
             serde_json::to_vec(&p).expect("serialise"),
         );
-        match self.storage.apply(&b) {
-            Ok(()) => {}
-            Err(StorageError::Conflict { tree, .. }) => {
+        match self
+            .audit
+            .record_with(&b, self.event(ctx, ACTION, "success", Some(id)))
+        {
+            Ok(_) => {}
+            Err(AuditError::Storage(StorageError::Conflict { tree, .. })) => {
                 self.audited(ctx, ACTION, "conflict", Some(id)).await?;
                 if tree == Tree::Patients.name() {
                     let now = self.load(id)?.map(|(p, _)| version_of(&p)).unwrap_or(0);
@@ -479,7 +495,7 @@ impl Patients {
             }
             Err(e) => return Err(e.into()),
         }
-        self.audited(ctx, ACTION, "success", Some(id)).await?;
+        self.storage.durable().await?;
         Ok(p)
     }
 

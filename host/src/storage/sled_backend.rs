@@ -1,0 +1,165 @@
+//! The sled backend: one database in the data directory, one sled tree per [`Tree`].
+
+use std::path::{Path, PathBuf};
+
+use super::{Backend, Batch, Op, StorageError, StorageResult, Tree};
+
+pub struct SledBackend {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    path: PathBuf,
+}
+
+impl SledBackend {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let db = sled::Config::new()
+            .path(path)
+            // Durability comes from Osler's write-ahead log; sled's files are flushed at
+            // checkpoints only.
+            .flush_every_ms(None)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StorageError::Io(format!(
+                        "the database at {} is in use by another osler process; stop it first \
+                         (or use the HTTP API of the running server)",
+                        path.display()
+                    ))
+                }
+                other => StorageError::Io(format!("cannot open {}: {other}", path.display())),
+            })?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        Ok(Self {
+            db,
+            trees,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn tree(&self, t: Tree) -> &sled::Tree {
+        &self.trees[t.index()]
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Io(e.to_string())
+}
+
+impl Backend for SledBackend {
+    fn get(&self, tree: Tree, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
+        Ok(self.tree(tree).get(key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let t = self.tree(tree);
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match after {
+            Some(after) if after >= prefix => {
+                use std::ops::Bound;
+                Box::new(t.range::<&[u8], _>((Bound::Excluded(after), Bound::Unbounded)))
+            }
+            _ => Box::new(t.scan_prefix(prefix)),
+        };
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item.map_err(io)?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn last(&self, tree: Tree, prefix: &[u8]) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>> {
+        let item = self.tree(tree).scan_prefix(prefix).next_back();
+        match item {
+            Some(r) => {
+                let (k, v) = r.map_err(io)?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn apply(&self, batch: &Batch) -> StorageResult<()> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        // Only the trees the batch touches take part in the transaction.
+        let mut involved: Vec<Tree> = Vec::new();
+        for op in &batch.ops {
+            let t = match op {
+                Op::Put(t, ..) | Op::Delete(t, ..) | Op::Expect(t, ..) => *t,
+            };
+            if !involved.contains(&t) {
+                involved.push(t);
+            }
+        }
+        if involved.is_empty() {
+            return Ok(());
+        }
+        let trees: Vec<sled::Tree> = involved.iter().map(|t| self.tree(*t).clone()).collect();
+        let pos = |t: Tree| involved.iter().position(|x| *x == t).expect("involved");
+        let result = sled::Transactional::transaction(trees.as_slice(), |txs| {
+            for op in &batch.ops {
+                if let Op::Expect(t, k, want) = op {
+                    let have = txs[pos(*t)].get(k)?;
+                    if have.as_deref() != want.as_deref() {
+                        return Err(ConflictableTransactionError::Abort((
+                            t.name(),
+                            String::from_utf8_lossy(k).into_owned(),
+                        )));
+                    }
+                }
+            }
+            for op in &batch.ops {
+                match op {
+                    Op::Put(t, k, v) => {
+                        txs[pos(*t)].insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Op::Delete(t, k) => {
+                        txs[pos(*t)].remove(k.as_slice())?;
+                    }
+                    Op::Expect(..) => {}
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort((tree, key))) => Err(StorageError::Conflict { tree, key }),
+            Err(TransactionError::Storage(e)) => Err(io(e)),
+        }
+    }
+
+    fn flush(&self) -> StorageResult<()> {
+        self.db.flush().map_err(io)?;
+        // sled's flush writes with sync_file_range, which neither flushes the drive's write
+        // cache nor the files' metadata: fsync its files and directory ourselves.
+        for entry in std::fs::read_dir(&self.path).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.file_type().map_err(io)?.is_file() {
+                std::fs::File::open(entry.path())
+                    .and_then(|f| f.sync_all())
+                    .map_err(io)?;
+            }
+        }
+        super::wal::sync_dir(&self.path).map_err(io)
+    }
+
+    fn len(&self, tree: Tree) -> usize {
+        self.tree(tree).len()
+    }
+}
