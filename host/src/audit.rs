@@ -6,9 +6,10 @@
 //! verify, and a changed byte is found by re-hashing rather than hidden by a storage engine's
 //! own recovery. Each entry carries the hash of the previous one and its own hash (sha256 over
 //! the entry with `hash` empty), so editing, reordering, inserting or dropping an entry breaks
-//! the chain at that entry. An entry is written before the change it describes is logged or
-//! applied, and the file is fsynced in every group commit before the write-ahead log (see
-//! [`crate::storage`]), so no change reaches a disk ahead of its audit entry.
+//! the chain at that entry. An entry is written to the file before the change it describes is
+//! applied, and it is also carried in the change's own write-ahead log record (see
+//! [`crate::storage`]): the change and its entry become durable together or not at all, and
+//! after a crash the file gets back any entries it lost.
 //!
 //! Queries (by patient, actor, time range) read an index kept in the database that points at
 //! file offsets; the index is rebuilt from the file for any entries it lacks at start-up.
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::storage::{Batch, Storage, SyncFirst, Tree, be};
+use crate::storage::{Batch, Journal, Storage, Tree, be};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -89,10 +90,11 @@ pub enum AuditError {
     BadCursor,
 }
 
-fn hash_of(entry: &AuditEntry) -> String {
-    let mut e = entry.clone();
-    e.hash.clear();
+/// sha256 of the entry serialised with `hash` empty.
+fn hash_of(e: &mut AuditEntry) -> String {
+    let saved = std::mem::take(&mut e.hash);
     let bytes = serde_json::to_vec(&e).expect("audit entries serialise");
+    e.hash = saved;
     hex::encode(Sha256::digest(&bytes))
 }
 
@@ -110,9 +112,42 @@ pub struct AuditFile {
     reader: File,
 }
 
-impl SyncFirst for AuditFile {
+impl Journal for AuditFile {
     fn sync(&self) -> std::io::Result<()> {
         self.reader.sync_data()
+    }
+
+    /// Append the entries (from the write-ahead log) that come after the file's last one,
+    /// checking that each continues the chain.
+    fn restore(&self, entries: &[Vec<u8>]) -> Result<(), String> {
+        let mut head = self.head.lock().expect("audit lock");
+        let mut restored = 0;
+        for line in entries {
+            let e = parse_line(line).map_err(|e| e.to_string())?;
+            if e.seq <= head.seq {
+                continue;
+            }
+            if e.seq != head.seq + 1 || e.prev != head.hash {
+                return Err(format!(
+                    "the audit log ends at entry {} but the write-ahead log continues with entry                      {} that does not follow it; restore the data directory from a backup",
+                    head.seq, e.seq
+                ));
+            }
+            head.file
+                .write_all(line)
+                .map_err(|e| format!("cannot append to the audit log: {e}"))?;
+            head.offset += line.len() as u64;
+            head.seq = e.seq;
+            head.hash = e.hash;
+            restored += 1;
+        }
+        if restored > 0 {
+            tracing::info!(
+                entries = restored,
+                "restored audit entries from the write-ahead log"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -274,18 +309,10 @@ fn seq_key(seq: u64) -> Vec<u8> {
     k
 }
 
-fn time_key(ms: i64, seq: u64) -> Vec<u8> {
-    let mut k = vec![b't'];
-    k.extend_from_slice(&be(ms.max(0) as u64));
-    k.extend_from_slice(&be(seq));
-    k
-}
-
-fn index_batch(e: &AuditEntry, offset: u64, ms: i64) -> Batch {
+fn index_batch(e: &AuditEntry, offset: u64) -> Batch {
     let off = be(offset).to_vec();
     let mut b = Batch::new();
     b.put(Tree::AuditIndex, seq_key(e.seq), off.clone());
-    b.put(Tree::AuditIndex, time_key(ms, e.seq), off.clone());
     b.put(
         Tree::AuditIndex,
         idx_key(b'a', &e.actor, e.seq),
@@ -349,8 +376,7 @@ impl Audit {
                 }
                 let e = parse_line(&line)?;
                 if e.seq > indexed_seq {
-                    let ms = parse_time_ms(&e.time).unwrap_or(0);
-                    audit.storage.apply(&index_batch(&e, offset, ms))?;
+                    audit.storage.apply(&index_batch(&e, offset))?;
                     n += 1;
                 }
                 offset += read as u64;
@@ -379,7 +405,6 @@ impl Audit {
         self.storage.apply_with(batch, |extra| {
             let mut head = self.file.head.lock().expect("audit lock");
             let now = time::OffsetDateTime::now_utc();
-            let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
             let mut entry = AuditEntry {
                 seq: head.seq + 1,
                 time: now
@@ -398,7 +423,7 @@ impl Audit {
                 prev: head.hash.clone(),
                 hash: String::new(),
             };
-            entry.hash = hash_of(&entry);
+            entry.hash = hash_of(&mut entry);
             let mut line = serde_json::to_vec(&entry).expect("audit entries serialise");
             line.push(b'\n');
             head.file.write_all(&line).map_err(|e| {
@@ -409,10 +434,40 @@ impl Audit {
             head.seq = entry.seq;
             head.hash = entry.hash.clone();
             seq = entry.seq;
-            extra.ops.extend(index_batch(&entry, offset, ms).ops);
-            Ok(())
+            extra.ops.extend(index_batch(&entry, offset).ops);
+            Ok(Some(line))
         })?;
         Ok(seq)
+    }
+
+    /// The entry at sequence number `seq`.
+    fn entry(&self, seq: u64) -> Result<Option<AuditEntry>, AuditError> {
+        match self.storage.get(Tree::AuditIndex, &seq_key(seq))? {
+            None => Ok(None),
+            Some(off) => {
+                let off = u64::from_be_bytes(off[..8].try_into().expect("8"));
+                Ok(Some(parse_line(&self.file.read_line_at(off)?)?))
+            }
+        }
+    }
+
+    /// The first sequence number whose entry is at or after `ms` (binary search: entries are
+    /// appended in time order).
+    fn first_seq_at(&self, ms: i64) -> Result<u64, AuditError> {
+        let (mut lo, mut hi) = (1, Self::indexed_seq(&self.storage)?.unwrap_or(0) + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let t = self
+                .entry(mid)?
+                .and_then(|e| parse_time_ms(&e.time))
+                .unwrap_or(i64::MAX);
+            if t < ms {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
     }
 
     /// Append an entry and wait until it (and everything before it) is on disk.
@@ -433,10 +488,9 @@ impl Audit {
         } else if let Some(a) = &q.actor {
             (idx_prefix(b'a', a), None)
         } else if let Some(since) = q.since_ms {
-            // Resume just before the first key at `since`.
-            let mut k = time_key(since, 0);
-            k.pop();
-            (vec![b't'], Some(k))
+            // Entries are in time order: start just before the first one at `since`.
+            let first = self.first_seq_at(since)?;
+            (vec![b's'], (first > 1).then(|| seq_key(first - 1)))
         } else {
             (vec![b's'], None)
         };
@@ -540,7 +594,7 @@ pub fn verify(data_dir: &Path, indexed_seq: Option<u64>) -> Result<Verification,
             break;
         }
         let body = &line[..line.len() - 1];
-        let e: AuditEntry = match serde_json::from_slice(body) {
+        let mut e: AuditEntry = match serde_json::from_slice(body) {
             Ok(e) => e,
             Err(err) => {
                 return Ok(broken(
@@ -562,7 +616,8 @@ pub fn verify(data_dir: &Path, indexed_seq: Option<u64>) -> Result<Verification,
             ));
         }
         let canonical = serde_json::to_vec(&e).expect("serialise");
-        if e.hash != hash_of(&e) || canonical != body {
+        let recomputed = hash_of(&mut e);
+        if e.hash != recomputed || canonical != body {
             return Ok(broken(
                 expected,
                 format!("entry {expected} has been altered (its hash does not match)"),
@@ -674,6 +729,45 @@ mod tests {
             .unwrap();
         assert_eq!(p2.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [7, 9]);
         assert!(p2.next.is_none());
+    }
+
+    /// A crash after the group commit but before the audit file reached the disk: the file
+    /// lost its last entries, the write-ahead log has them.
+    #[tokio::test]
+    async fn entries_lost_from_the_file_come_back_from_the_write_ahead_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = dir.path().join("wal-saved");
+        {
+            let a = open(dir.path());
+            for i in 0..4 {
+                a.record_durable(ev("patient.read", Some(&format!("p{i}"))))
+                    .await
+                    .unwrap();
+            }
+            std::fs::create_dir_all(&saved).unwrap();
+            for e in std::fs::read_dir(dir.path().join("wal")).unwrap() {
+                let e = e.unwrap();
+                std::fs::copy(e.path(), saved.join(e.file_name())).unwrap();
+            }
+        }
+        // Put back the log as it was at the crash, and cut the file after entry 2.
+        std::fs::remove_dir_all(dir.path().join("wal")).unwrap();
+        std::fs::rename(&saved, dir.path().join("wal")).unwrap();
+        let path = log_path(dir.path());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keep: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, keep).unwrap();
+
+        let a = open(dir.path());
+        let v = verify(dir.path(), None).unwrap();
+        assert!(v.ok, "{v:?}");
+        assert_eq!(v.entries, 4);
+        let q = AuditQuery {
+            patient: Some("p3".into()),
+            count: 10,
+            ..Default::default()
+        };
+        assert_eq!(a.query(&q).unwrap().entries.len(), 1);
     }
 
     #[tokio::test]

@@ -305,8 +305,8 @@ impl Patients {
     }
 
     fn create_batch(id: &str, p: &Patient) -> Batch {
+        // The id is a fresh random UUID; the identifiers are what must be unique.
         let mut b = Batch::new();
-        b.expect(Tree::Patients, id.as_bytes(), None);
         for (k, ..) in identifier_keys(p) {
             b.expect(Tree::PatientIdentifiers, k, None);
         }

@@ -10,15 +10,16 @@
 //! - every batch is applied to the backend in memory and appended, in the same order, to a
 //!   write-ahead log ([`wal`]) under one lock;
 //! - a write is acknowledged only after [`Storage::durable`] returns, which waits for a group
-//!   commit: one thread fsyncs the audit log and then writes and `fdatasync`s the log records of
-//!   every write that arrived before it started, so concurrent writers share one fsync;
+//!   commit: one thread writes and `fdatasync`s the log records of every write that arrived
+//!   before it started, so concurrent writers share one fsync;
 //! - a checkpoint thread periodically starts a new log segment, flushes and fsyncs the backend,
 //!   and deletes the segments the backend now holds; at start-up the remaining segments are
 //!   applied again (see [`wal`] for why that is safe).
 //!
-//! [`Storage::apply_with`] lets a caller write something *before* the batch becomes visible,
-//! under the same lock, once its preconditions are known to hold. The audit trail uses it so
-//! that an entry is in the audit log before the change it describes can reach any disk.
+//! A [`Journal`] (the audit trail) keeps its own file, but each of its entries also travels in
+//! the log record of the change it describes ([`Storage::apply_with`]): an entry and its change
+//! become durable together, in one record, or not at all. After a crash the journal gets back
+//! any entries its file lost; the journal's file is fsynced at checkpoints.
 
 mod sled_backend;
 pub mod wal;
@@ -158,17 +159,23 @@ pub trait Backend: Send + Sync + 'static {
     ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>>;
     /// The entry with the greatest key starting with `prefix`.
     fn last(&self, tree: Tree, prefix: &[u8]) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>>;
-    /// Apply a batch atomically (all or nothing), checking its preconditions.
+    /// Apply a batch's puts and deletes in order. [`Storage`] calls it under its write lock,
+    /// after checking the batch's preconditions and logging it; the log, not the backend,
+    /// makes the batch atomic across a crash.
     fn apply(&self, batch: &Batch) -> StorageResult<()>;
     /// Make everything applied so far durable in the engine's files.
     fn flush(&self) -> StorageResult<()>;
     fn len(&self, tree: Tree) -> usize;
 }
 
-/// Something else that must reach the disk in each group commit before the write-ahead log
-/// (the audit log: no change is durable without its audit entry).
-pub trait SyncFirst: Send + Sync + 'static {
+/// A journal kept beside the database whose entries travel in the write-ahead log records of
+/// the changes they describe (the audit trail).
+pub trait Journal: Send + Sync + 'static {
+    /// Make the journal's file durable (at checkpoints, before log segments are deleted).
     fn sync(&self) -> std::io::Result<()>;
+    /// After a crash: the entries of the replayed log records, oldest first. Append those the
+    /// journal's file lacks.
+    fn restore(&self, entries: &[Vec<u8>]) -> Result<(), String>;
 }
 
 /// How often the backend is checkpointed (and the write-ahead log trimmed).
@@ -178,6 +185,15 @@ const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 /// Ids are reserved durably this many at a time.
 const ID_BLOCK: u64 = 1000;
 const ID_KEY: &[u8] = b"ids.reserved";
+const STRIPES: usize = 256;
+
+fn stripe_of(tree: Tree, key: &[u8]) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    tree.code().hash(&mut h);
+    key.hash(&mut h);
+    (h.finish() % STRIPES as u64) as usize
+}
 
 struct LogState {
     /// Encoded records not yet written to the segment file.
@@ -204,14 +220,22 @@ struct Ids {
 
 struct Inner {
     backend: Arc<dyn Backend>,
-    first: Arc<dyn SyncFirst>,
+    journal: Arc<dyn Journal>,
     wal_dir: PathBuf,
-    /// Held while applying a batch and appending its record: log order = apply order.
+    /// Held while checking a batch's preconditions and appending its record.
     log: Mutex<LogState>,
+    /// Key stripes, held from a batch's precondition check until it is applied.
+    stripes: Vec<Mutex<()>>,
+    /// Read-held by a batch from its logging to its applying; a checkpoint write-holds it to
+    /// wait until everything logged in the old segment has been applied.
+    gate: std::sync::RwLock<()>,
     /// Held while writing to the current segment or switching segments.
     segment: Mutex<Segment>,
     flush: Mutex<FlushState>,
+    /// Wakes the group-commit thread.
     wake: Condvar,
+    /// Wakes the checkpoint thread when storage closes.
+    closing: Condvar,
     done: watch::Sender<Result<u64, String>>,
     ids: Mutex<Ids>,
 }
@@ -227,6 +251,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         self.inner.flush.lock().expect("flush lock").stop = true;
         self.inner.wake.notify_all();
+        self.inner.closing.notify_all();
         for t in self.threads.lock().expect("threads").drain(..) {
             let _ = t.join();
         }
@@ -245,28 +270,32 @@ pub struct Storage {
 
 impl Storage {
     /// Open the sled database in `dir/db` with its write-ahead log in `dir/wal`, replaying the
-    /// log. `first` is synced before the log at every group commit.
-    pub fn open_sled(dir: &Path, first: Arc<dyn SyncFirst>) -> Result<Self, StorageError> {
+    /// log into it and giving `journal` back the entries it lacks.
+    pub fn open_sled(dir: &Path, journal: Arc<dyn Journal>) -> Result<Self, StorageError> {
         let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("db"))?);
-        Self::open(backend, &dir.join("wal"), first)
+        Self::open(backend, &dir.join("wal"), journal)
     }
 
     /// Open over any backend, replaying the write-ahead log in `wal_dir` into it.
     pub fn open(
         backend: Arc<dyn Backend>,
         wal_dir: &Path,
-        first: Arc<dyn SyncFirst>,
+        journal: Arc<dyn Journal>,
     ) -> Result<Self, StorageError> {
         std::fs::create_dir_all(wal_dir).map_err(io)?;
         let segs = wal::segments(wal_dir).map_err(io)?;
         let replay = wal::read_all(wal_dir, &segs).map_err(StorageError::Io)?;
         if !replay.is_empty() {
             tracing::info!(records = replay.len(), "replaying the write-ahead log");
-            for b in &replay {
-                backend.apply(b)?;
+            let mut entries = Vec::new();
+            for r in replay {
+                backend.apply(&r.batch)?;
+                entries.extend(r.journal);
             }
+            journal.restore(&entries).map_err(StorageError::Io)?;
         }
         if !segs.is_empty() {
+            journal.sync().map_err(io)?;
             backend.flush()?;
             for n in &segs {
                 std::fs::remove_file(wal::segment_path(wal_dir, *n)).map_err(io)?;
@@ -281,9 +310,11 @@ impl Storage {
         let (done, _) = watch::channel(Ok(0));
         let inner = Arc::new(Inner {
             backend,
-            first,
+            journal,
             wal_dir: wal_dir.to_path_buf(),
             log: Mutex::new(LogState { buf: Vec::new() }),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            gate: std::sync::RwLock::new(()),
             segment: Mutex::new(Segment {
                 file,
                 number,
@@ -295,6 +326,7 @@ impl Storage {
                 stop: false,
             }),
             wake: Condvar::new(),
+            closing: Condvar::new(),
             done,
             // Ids handed out before a crash were below `reserved`: never reuse them.
             ids: Mutex::new(Ids {
@@ -343,50 +375,71 @@ impl Storage {
     /// Apply a batch atomically. Not yet durable: call [`Storage::durable`] before
     /// acknowledging it.
     pub fn apply(&self, batch: &Batch) -> StorageResult<()> {
-        self.apply_with(batch, |_| Ok(()))
+        self.apply_with(batch, |_| Ok(None))
     }
 
-    /// Apply a batch atomically after `before` has run. `before` runs under the write lock
-    /// once the batch's preconditions are known to hold, and may add operations to the batch
-    /// (the audit trail writes its entry there and adds its index). If a precondition fails,
-    /// `before` does not run and nothing is written.
+    /// Apply a batch atomically together with a journal entry. `before` runs under the write
+    /// lock once the batch's preconditions are known to hold: it writes the journal entry to
+    /// the journal's file, may add operations to the batch (the entry's index, whose keys must
+    /// be unique to the entry), and returns the entry, which is logged in the same record as
+    /// the batch. If a precondition fails, `before` does not run and nothing is written.
     pub fn apply_with(
         &self,
         batch: &Batch,
-        before: impl FnOnce(&mut Batch) -> StorageResult<()>,
+        before: impl FnOnce(&mut Batch) -> StorageResult<Option<Vec<u8>>>,
     ) -> StorageResult<()> {
         let inner = &self.inner;
-        let mut log = inner.log.lock().expect("log lock");
-        if let Some(e) = &inner.flush.lock().expect("flush lock").failed {
-            return Err(StorageError::Io(e.clone()));
-        }
-        for op in &batch.ops {
-            if let Op::Expect(t, k, want) = op
-                && inner.backend.get(*t, k)?.as_deref() != want.as_deref()
-            {
-                return Err(StorageError::Conflict {
-                    tree: t.name(),
-                    key: String::from_utf8_lossy(k).into_owned(),
-                });
-            }
-        }
+        // Every key this batch reads or writes is locked (stripes, in order) until the batch
+        // is applied: two batches on one key are logged and applied in the same order, and a
+        // precondition reads a value no one else is changing. Batches on different keys log
+        // under one short lock and apply to the backend in parallel.
+        let mut stripes: Vec<usize> = batch
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(t, k, _) | Op::Delete(t, k) | Op::Expect(t, k, _) => stripe_of(*t, k),
+            })
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let _held: Vec<_> = stripes
+            .iter()
+            .map(|i| inner.stripes[*i].lock().expect("stripe lock"))
+            .collect();
+        // A checkpoint waits for batches between logging and applying.
+        let _gate = inner.gate.read().expect("gate lock");
         let mut extra = Batch::new();
-        before(&mut extra)?;
-        let whole;
-        let batch = if extra.ops.is_empty() {
-            batch
-        } else {
-            let mut b = batch.clone();
-            b.ops.extend(extra.ops);
-            whole = b;
-            &whole
-        };
-        // Logged before it is applied: the backend never holds a change the log lacks.
-        let mark = log.buf.len();
-        wal::encode(batch, &mut log.buf);
-        if let Err(e) = inner.backend.apply(batch) {
-            log.buf.truncate(mark);
-            return Err(e);
+        {
+            let mut log = inner.log.lock().expect("log lock");
+            if let Some(e) = &inner.flush.lock().expect("flush lock").failed {
+                return Err(StorageError::Io(e.clone()));
+            }
+            for op in &batch.ops {
+                if let Op::Expect(t, k, want) = op
+                    && inner.backend.get(*t, k)?.as_deref() != want.as_deref()
+                {
+                    return Err(StorageError::Conflict {
+                        tree: t.name(),
+                        key: String::from_utf8_lossy(k).into_owned(),
+                    });
+                }
+            }
+            let entry = before(&mut extra)?;
+            // Logged (as one record) before it is applied: the backend never holds a change
+            // the log lacks.
+            wal::encode(&[batch, &extra], entry.as_deref(), &mut log.buf);
+        }
+        if let Err(e) = inner
+            .backend
+            .apply(batch)
+            .and_then(|()| inner.backend.apply(&extra))
+        {
+            // The backend may now hold part of the batch. Stop taking writes; at the next
+            // start the logged batch is applied again, whole.
+            let msg = format!("the database failed mid-write ({e}); restart osler");
+            tracing::error!(error = %e, "backend write failed; refusing further writes");
+            inner.flush.lock().expect("flush lock").failed = Some(msg.clone());
+            return Err(StorageError::Io(msg));
         }
         Ok(())
     }
@@ -397,8 +450,8 @@ impl Storage {
         self.durable().await
     }
 
-    /// Wait until everything applied before this call (and every audit entry written before
-    /// it) is durable. Concurrent callers share one fsync.
+    /// Wait until everything applied before this call (with its journal entries) is durable.
+    /// Concurrent callers share one fsync.
     pub async fn durable(&self) -> StorageResult<()> {
         let inner = &self.inner;
         let generation = {
@@ -409,7 +462,7 @@ impl Storage {
             st.requested += 1;
             st.requested
         };
-        inner.wake.notify_all();
+        inner.wake.notify_one();
         let mut rx = inner.done.subscribe();
         let seen = rx
             .wait_for(|r| match r {
@@ -448,14 +501,10 @@ impl Storage {
 }
 
 impl Inner {
-    /// One group commit: the audit log first, then every pending log record.
+    /// One group commit: every pending log record, one write and one fdatasync.
     fn sync(&self) -> Result<(), String> {
         let mut seg = self.segment.lock().expect("segment lock");
         let buf = std::mem::take(&mut self.log.lock().expect("log lock").buf);
-        // Every audit entry for a record in `buf` was written before the record was logged.
-        self.first
-            .sync()
-            .map_err(|e| format!("audit log fsync failed: {e}"))?;
         wal::write_durably(&mut seg.file, &buf)
             .map_err(|e| format!("write-ahead log write failed: {e}"))?;
         seg.bytes += buf.len() as u64;
@@ -472,9 +521,6 @@ impl Inner {
         let old = {
             let mut seg = self.segment.lock().expect("segment lock");
             let buf = std::mem::take(&mut self.log.lock().expect("log lock").buf);
-            self.first
-                .sync()
-                .map_err(|e| format!("audit log fsync failed: {e}"))?;
             wal::write_durably(&mut seg.file, &buf).map_err(|e| e.to_string())?;
             if seg.bytes + buf.len() as u64 == 0 {
                 return Ok(());
@@ -489,7 +535,13 @@ impl Inner {
             };
             old
         };
-        // Everything logged in segments up to `old` was applied before this flush began.
+        // Batches logged in the old segment may still be applying: wait for them.
+        drop(self.gate.write().expect("gate lock"));
+        // Everything logged in segments up to `old` was applied (and its journal entries
+        // written) before these syncs began.
+        self.journal
+            .sync()
+            .map_err(|e| format!("journal fsync failed: {e}"))?;
         self.backend.flush().map_err(|e| e.to_string())?;
         for n in wal::segments(&self.wal_dir).map_err(|e| e.to_string())? {
             if n <= old {
@@ -532,19 +584,20 @@ fn group_commit_loop(inner: Arc<Inner>) {
 }
 
 fn checkpoint_loop(inner: Arc<Inner>) {
-    let tick = Duration::from_millis(200);
-    let mut waited = Duration::ZERO;
+    let mut last = std::time::Instant::now();
     loop {
         {
             let st = inner.flush.lock().expect("flush lock");
-            let (st, _) = inner.wake.wait_timeout(st, tick).expect("flush lock");
+            let (st, _) = inner
+                .closing
+                .wait_timeout(st, Duration::from_millis(200))
+                .expect("flush lock");
             if st.stop || st.failed.is_some() {
                 return;
             }
         }
-        waited += tick;
-        if waited >= CHECKPOINT_EVERY || inner.segment_bytes() >= CHECKPOINT_BYTES {
-            waited = Duration::ZERO;
+        if last.elapsed() >= CHECKPOINT_EVERY || inner.segment_bytes() >= CHECKPOINT_BYTES {
+            last = std::time::Instant::now();
             if let Err(e) = inner.checkpoint() {
                 tracing::error!(error = %e, "checkpoint failed; will retry");
             }
@@ -574,8 +627,11 @@ mod tests {
     use super::*;
 
     struct NoFirst;
-    impl SyncFirst for NoFirst {
+    impl Journal for NoFirst {
         fn sync(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn restore(&self, _: &[Vec<u8>]) -> Result<(), String> {
             Ok(())
         }
     }

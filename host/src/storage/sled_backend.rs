@@ -95,53 +95,25 @@ impl Backend for SledBackend {
         }
     }
 
+    /// Plain inserts and removes, in order. No sled transaction: [`super::Storage`] has already
+    /// checked the preconditions under its write lock, and the write-ahead log makes the batch
+    /// atomic across a crash. (A sled transaction writes its own log buffers to disk on every
+    /// commit, which costs more than the whole rest of a create.)
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
-        use sled::transaction::{ConflictableTransactionError, TransactionError};
-        // Only the trees the batch touches take part in the transaction.
-        let mut involved: Vec<Tree> = Vec::new();
         for op in &batch.ops {
-            let t = match op {
-                Op::Put(t, ..) | Op::Delete(t, ..) | Op::Expect(t, ..) => *t,
-            };
-            if !involved.contains(&t) {
-                involved.push(t);
-            }
-        }
-        if involved.is_empty() {
-            return Ok(());
-        }
-        let trees: Vec<sled::Tree> = involved.iter().map(|t| self.tree(*t).clone()).collect();
-        let pos = |t: Tree| involved.iter().position(|x| *x == t).expect("involved");
-        let result = sled::Transactional::transaction(trees.as_slice(), |txs| {
-            for op in &batch.ops {
-                if let Op::Expect(t, k, want) = op {
-                    let have = txs[pos(*t)].get(k)?;
-                    if have.as_deref() != want.as_deref() {
-                        return Err(ConflictableTransactionError::Abort((
-                            t.name(),
-                            String::from_utf8_lossy(k).into_owned(),
-                        )));
-                    }
+            match op {
+                Op::Put(t, k, v) => {
+                    self.tree(*t)
+                        .insert(k.as_slice(), v.as_slice())
+                        .map_err(io)?;
                 }
-            }
-            for op in &batch.ops {
-                match op {
-                    Op::Put(t, k, v) => {
-                        txs[pos(*t)].insert(k.as_slice(), v.as_slice())?;
-                    }
-                    Op::Delete(t, k) => {
-                        txs[pos(*t)].remove(k.as_slice())?;
-                    }
-                    Op::Expect(..) => {}
+                Op::Delete(t, k) => {
+                    self.tree(*t).remove(k.as_slice()).map_err(io)?;
                 }
+                Op::Expect(..) => {}
             }
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort((tree, key))) => Err(StorageError::Conflict { tree, key }),
-            Err(TransactionError::Storage(e)) => Err(io(e)),
         }
+        Ok(())
     }
 
     fn flush(&self) -> StorageResult<()> {

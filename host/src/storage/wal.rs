@@ -9,7 +9,8 @@
 //!
 //! Layout: `wal/<segment>.log`, segments numbered upwards. A record is
 //! `[payload length u32 LE][crc32 of payload u32 LE][payload]`; the payload is a sequence of
-//! `[1=put | 2=delete][tree u8][key length u32 LE][key]([value length u32 LE][value])`.
+//! `[1=put | 2=delete][tree u8][key length u32 LE][key]([value length u32 LE][value])`, and at
+//! most one `[3][entry length u32 LE][entry]`: the journal (audit) entry of the change.
 //! A record cut off at the end of the newest segment (a crash mid-write, so never acknowledged)
 //! is dropped; damage anywhere else is refused.
 
@@ -21,12 +22,25 @@ use super::{Batch, Op, Tree};
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
+const JOURNAL: u8 = 3;
 
-/// Append the mutations of a batch to `buf` as one record.
-pub fn encode(batch: &Batch, buf: &mut Vec<u8>) {
+/// One record: a batch and the journal entry describing it.
+pub struct Record {
+    pub batch: Batch,
+    pub journal: Option<Vec<u8>>,
+}
+
+/// Append the mutations of some batches, and a journal entry, to `buf` as one record (applied
+/// whole, in order).
+pub fn encode(batches: &[&Batch], journal: Option<&[u8]>, buf: &mut Vec<u8>) {
     let start = buf.len();
     buf.extend_from_slice(&[0u8; 8]);
-    for op in &batch.ops {
+    if let Some(j) = journal {
+        buf.push(JOURNAL);
+        buf.extend_from_slice(&(j.len() as u32).to_le_bytes());
+        buf.extend_from_slice(j);
+    }
+    for op in batches.iter().flat_map(|b| &b.ops) {
         match op {
             Op::Put(t, k, v) => {
                 buf.push(PUT);
@@ -51,8 +65,9 @@ pub fn encode(batch: &Batch, buf: &mut Vec<u8>) {
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-fn decode(payload: &[u8]) -> Option<Batch> {
+fn decode(payload: &[u8]) -> Option<Record> {
     let mut b = Batch::new();
+    let mut journal = None;
     let mut at = 0usize;
     let take = |at: &mut usize, n: usize| -> Option<&[u8]> {
         let s = payload.get(*at..*at + n)?;
@@ -66,6 +81,11 @@ fn decode(payload: &[u8]) -> Option<Batch> {
     };
     while at < payload.len() {
         let kind = take(&mut at, 1)?[0];
+        if kind == JOURNAL {
+            let n = len(&mut at)?;
+            journal = Some(take(&mut at, n)?.to_vec());
+            continue;
+        }
         let tree = Tree::from_code(take(&mut at, 1)?[0])?;
         let klen = len(&mut at)?;
         let key = take(&mut at, klen)?.to_vec();
@@ -79,7 +99,7 @@ fn decode(payload: &[u8]) -> Option<Batch> {
             _ => return None,
         }
     }
-    Some(b)
+    Some(Record { batch: b, journal })
 }
 
 pub fn segment_path(dir: &Path, n: u64) -> PathBuf {
@@ -102,7 +122,7 @@ pub fn segments(dir: &Path) -> io::Result<Vec<u64>> {
 
 /// Read every record of the given segments, in order. A torn record at the very end of the
 /// last segment ends the log; anything else unreadable is an error naming the segment.
-pub fn read_all(dir: &Path, segs: &[u64]) -> Result<Vec<Batch>, String> {
+pub fn read_all(dir: &Path, segs: &[u64]) -> Result<Vec<Record>, String> {
     let mut out = Vec::new();
     for (i, n) in segs.iter().enumerate() {
         let path = segment_path(dir, *n);
@@ -181,14 +201,16 @@ mod tests {
         b.delete(Tree::PatientNames, "x");
         b.expect(Tree::Patients, "p1", None);
         let mut buf = Vec::new();
-        encode(&b, &mut buf);
-        encode(&b, &mut buf);
+        encode(&[&b], Some(b"entry"), &mut buf);
+        encode(&[&b], None, &mut buf);
         let mut f = create_segment(dir.path(), 1).unwrap();
         write_durably(&mut f, &buf).unwrap();
         write_durably(&mut f, &buf[..5]).unwrap();
         let got = read_all(dir.path(), &[1]).unwrap();
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0].ops.len(), 2, "preconditions are not logged");
+        assert_eq!(got[0].batch.ops.len(), 2, "preconditions are not logged");
+        assert_eq!(got[0].journal.as_deref(), Some(&b"entry"[..]));
+        assert_eq!(got[1].journal, None);
 
         // The same damage in an older segment is refused.
         let mut f2 = create_segment(dir.path(), 2).unwrap();
