@@ -37,7 +37,7 @@ use rand::{Rng, SeedableRng};
 use osler_host::access::{Ctx, Role};
 use osler_host::app::{App, Mode};
 use osler_host::config::Config;
-use osler_host::demo::Generator;
+use osler_host::demo::{self, Generator};
 use osler_host::patients::{Patient, Patients, SearchQuery, fold};
 
 /// The first database size searched; the second is `OSLER_BENCH_MAX_PATIENTS`.
@@ -51,120 +51,6 @@ const BULK_OFFSET: u64 = 10_000_000;
 const CREATE_OFFSET: u64 = 100_000_000;
 /// Card numbers reserved for one writer (and the most creates it makes).
 const PER_WRITER: u64 = 100_000;
-
-/// Names from `demo.rs`'s lists (family and given), whose folded prefixes are searched.
-const NAMES: &[&str] = &[
-    "Tremblay",
-    "Gagnon",
-    "Roy",
-    "Côté",
-    "Bouchard",
-    "Gauthier",
-    "Morin",
-    "Lavoie",
-    "Fortin",
-    "Gagné",
-    "Ouellet",
-    "Pelletier",
-    "Bélanger",
-    "Lévesque",
-    "Bergeron",
-    "Leblanc",
-    "Paquette",
-    "Girard",
-    "Simard",
-    "Boucher",
-    "Smith",
-    "Brown",
-    "Wilson",
-    "MacDonald",
-    "Taylor",
-    "Campbell",
-    "Anderson",
-    "Thompson",
-    "Martin",
-    "Li",
-    "Wang",
-    "Chen",
-    "Singh",
-    "Patel",
-    "Nguyễn",
-    "Kim",
-    "García",
-    "Rodríguez",
-    "Hernández",
-    "López",
-    "Müller",
-    "Schäfer",
-    "O'Brien",
-    "Murphy",
-    "Kowalski",
-    "Nowak",
-    "Rossi",
-    "Russo",
-    "Silva",
-    "Santos",
-    "Ahmed",
-    "Khan",
-    "Ali",
-    "Haddad",
-    "Okafor",
-    "Mensah",
-    "Johansson",
-    "Søndergaard",
-    "Cohen",
-    "Lévy",
-    "Emma",
-    "Olivia",
-    "Chloé",
-    "Léa",
-    "Zoë",
-    "Amélie",
-    "Hélène",
-    "Renée",
-    "Sophie",
-    "Charlotte",
-    "Maya",
-    "Aisha",
-    "Priya",
-    "Mei",
-    "Ana",
-    "Lucía",
-    "Ingrid",
-    "Fatima",
-    "Grace",
-    "Noémie",
-    "Éloïse",
-    "Camille",
-    "Sarah",
-    "Hannah",
-    "Amara",
-    "Liam",
-    "Noah",
-    "José",
-    "François",
-    "Noël",
-    "Jérôme",
-    "André",
-    "Étienne",
-    "Mathis",
-    "William",
-    "Lucas",
-    "Arjun",
-    "Wei",
-    "Omar",
-    "Mateo",
-    "Björn",
-    "Søren",
-    "Kwame",
-    "David",
-    "Benjamin",
-    "Gabriel",
-    "Raphaël",
-    "Thomas",
-    "Samuel",
-    "Jamal",
-];
 
 /// What the environment asked for.
 struct Settings {
@@ -601,7 +487,11 @@ async fn bulk_load(
 /// "gag", "ngu", "li", …), in a stable order.
 fn prefixes() -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for name in NAMES {
+    let names = demo::FAMILY
+        .iter()
+        .chain(demo::GIVEN_F)
+        .chain(demo::GIVEN_M);
+    for name in names {
         let folded: Vec<char> = fold(name).chars().collect();
         for len in 2..=4.min(folded.len()) {
             let p: String = folded[..len].iter().collect();

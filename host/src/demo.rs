@@ -9,7 +9,8 @@ use rand::{Rng, SeedableRng};
 use crate::patients::fhir::*;
 use crate::patients::validate::hcn_check_digit;
 
-const FAMILY: &[&str] = &[
+/// Family names the generator draws from.
+pub const FAMILY: &[&str] = &[
     "Tremblay",
     "Gagnon",
     "Roy",
@@ -72,7 +73,8 @@ const FAMILY: &[&str] = &[
     "Lévy",
 ];
 
-const GIVEN_F: &[&str] = &[
+/// Given names the generator draws from (female, male).
+pub const GIVEN_F: &[&str] = &[
     "Emma",
     "Olivia",
     "Chloé",
@@ -100,7 +102,7 @@ const GIVEN_F: &[&str] = &[
     "Amara",
 ];
 
-const GIVEN_M: &[&str] = &[
+pub const GIVEN_M: &[&str] = &[
     "Liam",
     "Noah",
     "José",

@@ -22,9 +22,7 @@ pub const OSLER: &str = env!("CARGO_BIN_EXE_osler");
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub const ON_HCN_SYSTEM: &str = "https://fhir.infoway-inforoute.ca/NamingSystem/ca-on-patient-hcn";
-pub const IDENTIFIER_VERSION_EXT: &str =
-    "http://hl7.org/fhir/ca/baseline/StructureDefinition/ext-identifierversion";
+pub use osler_host::patients::fhir::{IDENTIFIER_VERSION_EXT, ON_HCN_SYSTEM};
 
 /// Demo accounts created by `osler demo` (see host/src/demo.rs).
 pub mod demo {
@@ -38,42 +36,21 @@ pub mod demo {
     pub const PATIENT: (&str, &str) = ("patient", "osler-demo-patient");
     pub const MAIN_SITE_NAME: &str = "Main Street Clinic";
 
-    /// The health card number of the `i`-th demo patient (mirrors `demo::health_card`); the
-    /// demo `patient` account is linked to patient 0.
-    pub fn health_card(i: u64) -> String {
-        let stem = 100_000_000 + (i.wrapping_mul(104_729) + 12_345) % 900_000_000;
-        super::with_check_digit(&stem.to_string())
-    }
+    /// The health card number of the `i`-th demo patient; the demo `patient` account is
+    /// linked to patient 0.
+    pub use osler_host::demo::health_card;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Test data
 
-fn luhn_ok(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
 /// A 9-digit stem completed with its Luhn check digit: a valid Ontario health card number.
 pub fn with_check_digit(stem9: &str) -> String {
     assert_eq!(stem9.len(), 9, "a health card stem has 9 digits");
-    (b'0'..=b'9')
-        .map(|d| format!("{stem9}{}", d as char))
-        .find(|n| luhn_ok(n))
-        .expect("one digit completes the sum")
+    format!(
+        "{stem9}{}",
+        osler_host::patients::validate::hcn_check_digit(stem9)
+    )
 }
 
 /// The `i`-th valid health card number of a test, far from the demo's numbers.

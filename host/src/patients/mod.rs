@@ -267,6 +267,22 @@ impl Patients {
         Ok(None)
     }
 
+    /// The refusal of a record whose identifier belongs to another chart, with that chart.
+    fn duplicate(
+        &self,
+        p: &Patient,
+        except: Option<&str>,
+    ) -> Result<(String, PatientError), PatientError> {
+        let (existing, label) = self
+            .holder_of(p, except)?
+            .unwrap_or_else(|| (String::new(), "an identifier".into()));
+        let err = PatientError::Conflict {
+            message: format!("{label} already belongs to {}", self.chart_label(&existing)),
+            existing: Some(existing.clone()),
+        };
+        Ok((existing, err))
+    }
+
     fn chart_label(&self, id: &str) -> String {
         match self.load(id) {
             Ok(Some((p, _))) => match p.chart_number() {
@@ -337,15 +353,10 @@ impl Patients {
         ) {
             Ok(_) => {}
             Err(AuditError::Storage(StorageError::Conflict { .. })) => {
-                let (existing, label) = self
-                    .holder_of(&p, None)?
-                    .unwrap_or_else(|| (String::new(), "an identifier".into()));
+                let (existing, err) = self.duplicate(&p, None)?;
                 self.audited(ctx, ACTION, "conflict", Some(&existing))
                     .await?;
-                return Err(PatientError::Conflict {
-                    message: format!("{label} already belongs to {}", self.chart_label(&existing)),
-                    existing: Some(existing),
-                });
+                return Err(err);
             }
             Err(e) => return Err(e.into()),
         }
@@ -485,13 +496,7 @@ impl Patients {
                     let now = self.load(id)?.map(|(p, _)| version_of(&p)).unwrap_or(0);
                     return Err(PatientError::Stale { current: now });
                 }
-                let (existing, label) = self
-                    .holder_of(&p, Some(id))?
-                    .unwrap_or_else(|| (String::new(), "an identifier".into()));
-                return Err(PatientError::Conflict {
-                    message: format!("{label} already belongs to {}", self.chart_label(&existing)),
-                    existing: Some(existing),
-                });
+                return Err(self.duplicate(&p, Some(id))?.1);
             }
             Err(e) => return Err(e.into()),
         }
