@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod durability;
 mod fhir;
+mod logs;
 mod pages;
 mod patients;
 mod search;

@@ -333,6 +333,11 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Everything the server has written to stdout and stderr so far.
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn log_text(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = s.lines().collect();
