@@ -284,10 +284,6 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 fn idx_key(kind: u8, who: &str, seq: u64) -> Vec<u8> {
     let mut k = vec![kind];
     k.extend_from_slice(who.as_bytes());
@@ -541,10 +537,6 @@ impl Audit {
         };
         Ok(AuditPage { entries, next })
     }
-
-    pub fn now_ms() -> i64 {
-        now_ms()
-    }
 }
 
 /// The result of walking the chain.
@@ -651,14 +643,6 @@ impl Audit {
             .backend()
             .last(Tree::AuditIndex, b"s")?
             .map(|(k, _)| u64::from_be_bytes(k[1..9].try_into().expect("8"))))
-    }
-
-    pub fn data_dir_of(&self) -> &Path {
-        self.file
-            .path
-            .parent()
-            .and_then(|p| p.parent())
-            .expect("audit log lives two levels under the data directory")
     }
 }
 

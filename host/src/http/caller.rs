@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 
-use crate::access::{Ctx, Permission, Role};
+use crate::access::{Ctx, Permission};
 use crate::app::App;
 use crate::auth::{Session, User, secrets_equal};
 use crate::http::ApiError;
@@ -53,10 +53,6 @@ impl Caller {
                 p.as_str()
             )))
         }
-    }
-
-    pub fn has_role(&self, r: Role) -> bool {
-        self.user.roles.contains(&r)
     }
 }
 

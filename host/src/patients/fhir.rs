@@ -202,36 +202,4 @@ impl Patient {
             .find(|i| i.system.as_deref() == Some(CHART_SYSTEM))
             .and_then(|i| i.value.as_deref())
     }
-
-    /// `active`, `inactive` or `deceased`.
-    pub fn status(&self) -> &'static str {
-        if self.deceased_boolean == Some(true) || self.deceased_date_time.is_some() {
-            "deceased"
-        } else if self.active == Some(false) {
-            "inactive"
-        } else {
-            "active"
-        }
-    }
-
-    /// A display name: "Family, Given".
-    pub fn display_name(&self) -> String {
-        let n = match self
-            .name
-            .iter()
-            .find(|n| n.r#use.as_deref() == Some("official"))
-        {
-            Some(n) => n,
-            None => match self.name.first() {
-                Some(n) => n,
-                None => return String::new(),
-            },
-        };
-        match (&n.family, n.given.is_empty()) {
-            (Some(f), false) => format!("{f}, {}", n.given.join(" ")),
-            (Some(f), true) => f.clone(),
-            (None, false) => n.given.join(" "),
-            (None, true) => n.text.clone().unwrap_or_default(),
-        }
-    }
 }
