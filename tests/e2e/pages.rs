@@ -31,16 +31,7 @@ async fn post_form(api: &Api, path: &str, cookie: Option<&str>, form: &[(&str, &
     if let Some(c) = cookie {
         rb = rb.header("cookie", c);
     }
-    let res = rb.send().await.expect("form post");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap_or_default();
-    Resp {
-        status,
-        headers,
-        text,
-        json: serde_json::Value::Null,
-    }
+    Resp::read(rb.send().await.expect("form post")).await
 }
 
 async fn get_page(api: &Api, path: &str, cookie: Option<&str>) -> Resp {
@@ -48,16 +39,7 @@ async fn get_page(api: &Api, path: &str, cookie: Option<&str>) -> Resp {
     if let Some(c) = cookie {
         rb = rb.header("cookie", c);
     }
-    let res = rb.send().await.expect("page");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap_or_default();
-    Resp {
-        status,
-        headers,
-        text,
-        json: serde_json::Value::Null,
-    }
+    Resp::read(rb.send().await.expect("page")).await
 }
 
 #[tokio::test]

@@ -593,7 +593,8 @@ impl Api {
 }
 
 impl Resp {
-    async fn read(res: reqwest::Response) -> Resp {
+    /// Status, headers and body of a response (the body parsed as JSON when it is JSON).
+    pub async fn read(res: reqwest::Response) -> Resp {
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();

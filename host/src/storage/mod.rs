@@ -626,8 +626,8 @@ pub fn key(parts: &[&[u8]]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    struct NoFirst;
-    impl Journal for NoFirst {
+    struct NoJournal;
+    impl Journal for NoJournal {
         fn sync(&self) -> std::io::Result<()> {
             Ok(())
         }
@@ -637,7 +637,7 @@ mod tests {
     }
 
     fn open(dir: &Path) -> Storage {
-        Storage::open_sled(dir, Arc::new(NoFirst)).unwrap()
+        Storage::open_sled(dir, Arc::new(NoJournal)).unwrap()
     }
 
     #[tokio::test]
@@ -719,7 +719,7 @@ mod tests {
         let fresh = tempfile::tempdir().unwrap();
         let backend: Arc<dyn Backend> =
             Arc::new(SledBackend::open(&fresh.path().join("db")).unwrap());
-        let s = Storage::open(backend, &dir.path().join("wal-copy"), Arc::new(NoFirst)).unwrap();
+        let s = Storage::open(backend, &dir.path().join("wal-copy"), Arc::new(NoJournal)).unwrap();
         assert_eq!(s.get(Tree::Sites, b"a").unwrap(), Some(b"2".to_vec()));
         assert_eq!(s.get(Tree::Sites, b"b").unwrap(), None);
     }
