@@ -44,6 +44,7 @@ pub struct User {
 
 /// What the API shows of a user (never the hash).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub username: String,
     pub roles: Vec<Role>,
