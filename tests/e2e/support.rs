@@ -505,16 +505,7 @@ impl Api {
 
     /// Sign in; panics unless it succeeds.
     pub async fn login(&self, user: &str, password: &str) -> String {
-        let r = self
-            .send(
-                Method::POST,
-                "/api/v1/auth/login",
-                Auth::None,
-                Some(&json!({"username": user, "password": password})),
-                &[],
-            )
-            .await
-            .expect(200);
+        let r = self.try_login(user, password).await.expect(200);
         r.json["token"].as_str().expect("token").to_string()
     }
 

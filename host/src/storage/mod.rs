@@ -503,7 +503,11 @@ impl Storage {
 impl Inner {
     /// One group commit: every pending log record, one write and one fdatasync.
     fn sync(&self) -> Result<(), String> {
-        let mut seg = self.segment.lock().expect("segment lock");
+        self.write_pending(&mut self.segment.lock().expect("segment lock"))
+    }
+
+    /// Write and fdatasync every pending record to the (locked) current segment.
+    fn write_pending(&self, seg: &mut Segment) -> Result<(), String> {
         let buf = std::mem::take(&mut self.log.lock().expect("log lock").buf);
         wal::write_durably(&mut seg.file, &buf)
             .map_err(|e| format!("write-ahead log write failed: {e}"))?;
@@ -520,9 +524,8 @@ impl Inner {
     fn checkpoint(&self) -> Result<(), String> {
         let old = {
             let mut seg = self.segment.lock().expect("segment lock");
-            let buf = std::mem::take(&mut self.log.lock().expect("log lock").buf);
-            wal::write_durably(&mut seg.file, &buf).map_err(|e| e.to_string())?;
-            if seg.bytes + buf.len() as u64 == 0 {
+            self.write_pending(&mut seg)?;
+            if seg.bytes == 0 {
                 return Ok(());
             }
             let number = seg.number + 1;
