@@ -85,6 +85,9 @@ pub enum Permission {
     /// Add sites.
     #[serde(rename = "sites.manage")]
     SitesManage,
+    /// Install, enable, configure and remove plugins.
+    #[serde(rename = "plugins.manage")]
+    PluginsManage,
 }
 
 impl Permission {
@@ -98,6 +101,7 @@ impl Permission {
             Permission::AuditRead => "audit.read",
             Permission::UsersManage => "users.manage",
             Permission::SitesManage => "sites.manage",
+            Permission::PluginsManage => "plugins.manage",
         }
     }
 }
@@ -108,7 +112,10 @@ use Permission::*;
 /// does not read charts: reading patient data is a clinical role's job, and an admin who also
 /// sees patients holds a clinical role as well.
 pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
-    (Role::Admin, &[AuditRead, UsersManage, SitesManage]),
+    (
+        Role::Admin,
+        &[AuditRead, UsersManage, SitesManage, PluginsManage],
+    ),
     (Role::Physician, &[PatientsRead, PatientsWrite]),
     (Role::Nurse, &[PatientsRead, PatientsWrite]),
     (Role::Reception, &[PatientsRead, PatientsWrite]),

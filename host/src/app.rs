@@ -15,6 +15,7 @@ use crate::audit::{Audit, AuditFile};
 use crate::auth::{Accounts, Throttle};
 use crate::config::Config;
 use crate::patients::Patients;
+use crate::plugins::Plugins;
 use crate::sites::Sites;
 use crate::storage::{Batch, Storage, Tree};
 
@@ -32,6 +33,7 @@ pub struct App {
     pub sites: Sites,
     pub patients: Patients,
     pub throttle: Arc<Throttle>,
+    pub plugins: Plugins,
 }
 
 /// Whether the data directory must already be initialised.
@@ -95,8 +97,23 @@ impl App {
             Duration::from_secs(config.auth.session_seconds),
         );
         let throttle = Arc::new(Throttle::new(config.auth.throttle.clone()));
+        if jiff::tz::TimeZone::get(&config.timezone).is_err() {
+            bail!(
+                "timezone = \"{}\" is not an IANA time zone name (e.g. America/Toronto)",
+                config.timezone
+            );
+        }
+        let sites = Sites::new(storage.clone());
+        let plugins = Plugins::new(
+            &dir,
+            config.plugins.clone(),
+            storage.clone(),
+            audit.clone(),
+            sites.clone(),
+        )?;
         Ok(App {
-            sites: Sites::new(storage.clone()),
+            plugins,
+            sites,
             patients: Patients::new(storage.clone(), audit.clone()),
             config: Arc::new(config),
             storage,

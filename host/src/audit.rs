@@ -55,8 +55,11 @@ pub struct AuditEntry {
     pub outcome: String,
     /// Source address of the request.
     pub source: Option<String>,
-    /// The plugin the access went through, if any.
+    /// The plugin the access went through, if any (`a>b` when plugin `a` called plugin `b`).
     pub via: Option<String>,
+    /// More about the event, e.g. a plugin's reason for an override or `development package`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Hash of the previous entry.
     pub prev: String,
     /// sha256 of this entry serialised with `hash` empty.
@@ -76,6 +79,7 @@ pub struct Event {
     pub outcome: String,
     pub source: Option<String>,
     pub via: Option<String>,
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -416,6 +420,7 @@ impl Audit {
                 outcome: ev.outcome,
                 source: ev.source,
                 via: ev.via,
+                detail: ev.detail,
                 prev: head.hash.clone(),
                 hash: String::new(),
             };

@@ -40,6 +40,10 @@ pub enum Command {
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long, env = "OSLER_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Accept unsigned development plugin packages over the admin API (each install is
+        /// marked as such and audited).
+        #[arg(long)]
+        dev_plugins: bool,
     },
     /// Create a data directory and its first administrator.
     Init {
@@ -66,6 +70,9 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Install, enable and manage plugins; create and build your own.
+    #[command(subcommand)]
+    Plugin(crate::plugins::cli::PluginCmd),
     /// Start a throw-away Osler with demo users, two sites and synthetic patients.
     Demo {
         /// Address to listen on.
@@ -163,10 +170,16 @@ fn load_config(g: &Global) -> anyhow::Result<Config> {
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            dev_plugins,
+        } => {
             let mut config = load_config(&cli.global)?;
             if let Some(l) = listen {
                 config.listen = l;
+            }
+            if dev_plugins {
+                config.plugins.allow_unsigned = true;
             }
             let app = App::open(config, Mode::Existing)?;
             serve(app, |_| {})
@@ -257,6 +270,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Command::Demo { listen, patients } => demo_cmd(cli.global, listen, patients),
+        Command::Plugin(cmd) => crate::plugins::cli::run(|| load_config(&cli.global), cmd),
     }
 }
 
@@ -349,7 +363,7 @@ fn user_cmd(config: Config, cmd: UserCmd) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -357,6 +371,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Bind, announce, and serve until a signal.
 fn serve(app: App, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<i32> {
+    let started = std::time::Instant::now();
+    let (ready, compiled, failed) = app.plugins.load_all()?;
+    if ready + failed > 0 {
+        tracing::info!(
+            ready,
+            failed,
+            compiled,
+            ms = started.elapsed().as_millis() as u64,
+            "plugins loaded"
+        );
+        if failed > 0 {
+            println!("{failed} plugin(s) failed to load; `osler plugin list` says why");
+        }
+    }
     let rt = runtime()?;
     rt.block_on(async move {
         let purged = app.accounts.purge_expired()?;
@@ -397,6 +425,8 @@ fn demo_cmd(global: Global, listen: Option<SocketAddr>, patients: usize) -> anyh
     if let Some(l) = listen {
         config.listen = l;
     }
+    // A demo is a development setting: local plugin packages may be installed into it.
+    config.plugins.allow_unsigned = true;
     let dir = config.data_dir.clone();
     let app = App::open(config, Mode::Create)?;
     let ctx = crate::access::Ctx::system("demo");

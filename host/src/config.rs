@@ -23,6 +23,10 @@ pub struct Config {
     pub public_url: Option<String>,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    /// The clinic's IANA time zone, e.g. `America/Toronto`; plugins see local time in it.
+    pub timezone: String,
+    /// Plugin sandbox limits, the compiled-code cache, development packages.
+    pub plugins: crate::plugins::engine::Limits,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,6 +53,8 @@ impl Default for Config {
             public_url: None,
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            timezone: "America/Toronto".into(),
+            plugins: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`auth`]: users, passwords, sessions and sign-in throttling;
 //! - [`sites`]: the clinic's locations;
 //! - [`patients`]: FHIR R4 demographics, validation, indexes and search;
+//! - [`plugins`]: the WebAssembly plugin runtime, its capabilities and lifecycle;
 //! - [`http`]: the JSON API, the pages and the server;
 //! - [`app`]: an open data directory with its services; [`cli`]: the `osler` command;
 //! - [`demo`]: synthetic demo data.
@@ -21,5 +22,6 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod patients;
+pub mod plugins;
 pub mod sites;
 pub mod storage;

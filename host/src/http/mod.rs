@@ -7,6 +7,7 @@ pub mod api;
 pub mod caller;
 pub mod error;
 pub mod pages;
+pub mod plugins;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub fn router(app: App) -> Router {
             }),
         )
         .merge(pages::router())
+        .merge(plugins::router())
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
         .fallback(not_found)

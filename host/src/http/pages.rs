@@ -263,6 +263,26 @@ async fn home(State(app): State<App>, PartsOf(parts): PartsOf) -> Result<Respons
         .find(|s| Some(&s.id) == c.site.as_ref())
         .map(|s| s.name.clone())
         .unwrap_or_default();
+    let entries = c
+        .site
+        .as_deref()
+        .map(|site| app.plugins.nav(site, &c.user.roles))
+        .unwrap_or_default();
+    let nav = if entries.is_empty() {
+        "<p class=\"muted\">No plugin pages are enabled at this site.</p>".to_string()
+    } else {
+        let items: String = entries
+            .iter()
+            .map(|n| {
+                format!(
+                    "<li><a href=\"{}\">{}</a></li>",
+                    esc(&n.href),
+                    esc(&n.title)
+                )
+            })
+            .collect();
+        format!("<nav aria-label=\"Plugins\"><ul>{items}</ul></nav>")
+    };
     let who = c
         .user
         .display_name
@@ -294,8 +314,7 @@ async fn home(State(app): State<App>, PartsOf(parts): PartsOf) -> Result<Respons
          <table><tr><th>User</th><td>{}</td></tr><tr><th>Roles</th><td>{}</td></tr>\
          <tr><th>Site</th><td>{} ({})</td></tr></table></div>\
          <div class=\"card\"><h3>What you may do</h3><ul>{perms}</ul></div>\
-         <div class=\"card\"><h3>Plugins</h3><p class=\"muted\">No plugin pages are enabled at \
-         this site.</p></div>\
+         <div class=\"card\"><h3>Plugins</h3>{nav}</div>\
          <div class=\"card\"><h3>API</h3><p>The JSON API is described at \
          <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p></div>",
         esc(&who),

@@ -11,6 +11,7 @@
 //! - identifier: `value \0 system` → id, which also makes identifiers unique.
 
 pub mod fhir;
+pub mod narrow;
 pub mod validate;
 
 use serde::Serialize;

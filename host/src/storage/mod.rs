@@ -55,11 +55,19 @@ pub enum Tree {
     Sites,
     /// Index of the audit log file: by patient, by actor, by time, by sequence.
     AuditIndex,
+    /// Plugin id → installed plugin (manifest, component hash, how it was installed).
+    Plugins,
+    /// Plugin id, 0, site id → enabled, grants and configuration at that site.
+    PluginSites,
+    /// Plugin id, 0, key → value: each plugin's private key-value storage.
+    PluginKv,
+    /// Plugin id, 0, pseudonym → patient id, for de-identified reads.
+    Pseudonyms,
 }
 
 impl Tree {
     /// Every tree. The position is the tree's code in the write-ahead log: append only.
-    pub const ALL: [Tree; 9] = [
+    pub const ALL: [Tree; 13] = [
         Tree::Meta,
         Tree::Patients,
         Tree::PatientNames,
@@ -69,6 +77,10 @@ impl Tree {
         Tree::Sessions,
         Tree::Sites,
         Tree::AuditIndex,
+        Tree::Plugins,
+        Tree::PluginSites,
+        Tree::PluginKv,
+        Tree::Pseudonyms,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +94,10 @@ impl Tree {
             Tree::Sessions => "sessions",
             Tree::Sites => "sites",
             Tree::AuditIndex => "audit.index",
+            Tree::Plugins => "plugins",
+            Tree::PluginSites => "plugins.sites",
+            Tree::PluginKv => "plugins.kv",
+            Tree::Pseudonyms => "plugins.pseudonyms",
         }
     }
 

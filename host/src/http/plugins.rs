@@ -1,0 +1,430 @@
+//! `/plugins/<id>/…`, routed to the plugin's handler after the host has authenticated the
+//! caller, checked CSRF and checked that the plugin is enabled at the caller's site; and the
+//! administrators' `/api/v1/admin/plugins`.
+//!
+//! A plugin never sees the caller's credentials (cookies, `Authorization`, the CSRF header are
+//! removed) and cannot set cookies. Its pages are served with a Content Security Policy that
+//! forbids scripts: a plugin page cannot use the signed-in user's session to reach the API
+//! behind the host's back.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post, put};
+use serde::Deserialize;
+
+use super::Caller;
+use super::caller::{CSRF_HEADER, resolve};
+use super::error::ApiError;
+use crate::access::{Ctx, permissions_of};
+use crate::app::App;
+use crate::auth::secrets_equal;
+use crate::plugins::instance::RunError;
+use crate::plugins::manifest::{Capability, ConfigValue};
+use crate::plugins::{PluginError, Unavailable, v0_1};
+
+/// Security headers on every plugin response; the plugin cannot remove them.
+const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'self'; base-uri 'none'";
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/plugins/{id}", any(dispatch))
+        .route("/plugins/{id}/", any(dispatch))
+        .route("/plugins/{id}/{*rest}", any(dispatch))
+        .route("/api/v1/admin/plugins", get(list).post(install))
+        .route("/api/v1/admin/plugins/{id}", get(show).delete(remove))
+        .route("/api/v1/admin/plugins/{id}/logs", get(logs))
+        .route(
+            "/api/v1/admin/plugins/{id}/sites/{site}/enable",
+            post(enable),
+        )
+        .route(
+            "/api/v1/admin/plugins/{id}/sites/{site}/disable",
+            post(disable),
+        )
+        .route(
+            "/api/v1/admin/plugins/{id}/sites/{site}/grants",
+            put(grants),
+        )
+        .route(
+            "/api/v1/admin/plugins/{id}/sites/{site}/config",
+            put(config),
+        )
+}
+
+impl From<PluginError> for ApiError {
+    fn from(e: PluginError) -> Self {
+        match e {
+            PluginError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", e.to_string())
+            }
+            PluginError::Invalid(m) => ApiError::invalid(m),
+            PluginError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            PluginError::Denied(m) => ApiError::forbidden(m),
+            PluginError::Storage(e) => ApiError::internal(e),
+            PluginError::Audit(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> Self {
+        let (status, code) = match &e {
+            RunError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "plugin-timeout"),
+            RunError::Trap(_) => (StatusCode::BAD_GATEWAY, "plugin-failed"),
+            RunError::Memory(_) => (StatusCode::BAD_GATEWAY, "plugin-memory-limit"),
+            RunError::TooLarge(..) => (StatusCode::BAD_GATEWAY, "plugin-response-too-large"),
+            RunError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "plugin-busy"),
+            RunError::Failed(_) => (StatusCode::SERVICE_UNAVAILABLE, "plugin-unavailable"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+fn wants_html(parts: &axum::http::request::Parts) -> bool {
+    parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The `_csrf` field of a form body.
+fn form_csrf(body: &[u8]) -> Option<String> {
+    url_form_field(body, "_csrf")
+}
+
+fn url_form_field(body: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn dispatch(
+    State(app): State<App>,
+    Path(params): Path<HashMap<String, String>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let id = params.get("id").cloned().unwrap_or_default();
+    let Some(caller) = resolve(&parts, &app)? else {
+        if parts.method == Method::GET && wants_html(&parts) {
+            return Ok(Redirect::to("/login").into_response());
+        }
+        return Err(ApiError::unauthenticated());
+    };
+    let Some(site) = caller.site.clone() else {
+        return Err(ApiError::forbidden("you belong to no site"));
+    };
+    let plugin = match app.plugins.enabled(&id, &site) {
+        Ok(p) => p,
+        Err(Unavailable::NotEnabled) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no plugin '{id}' is enabled at site '{site}'"),
+            ));
+        }
+        Err(Unavailable::Failed(reason)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "plugin-unavailable",
+                format!("plugin '{id}' failed to load: {reason}"),
+            ));
+        }
+    };
+    let limit = app.config.http.body_limit;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    })?;
+    let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if caller.via_cookie && unsafe_method {
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| form_csrf(&body))
+            .unwrap_or_default();
+        if !secrets_equal(&sent, &caller.session.csrf) {
+            return Err(ApiError::forbidden(
+                "a request authenticated by cookie must carry the session's CSRF token (the \
+                 X-CSRF-Token header, or a _csrf form field)",
+            ));
+        }
+    }
+    let path = match params.get("rest") {
+        Some(rest) => format!("/{rest}"),
+        None => "/".to_string(),
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "cookie" | "authorization" | "proxy-authorization" | "x-csrf-token"
+            )
+        })
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let site_name = app
+        .sites
+        .get(&site)
+        .ok()
+        .flatten()
+        .map(|s| s.name)
+        .unwrap_or_else(|| site.clone());
+    let request = v0_1::Request {
+        method: parts.method.as_str().to_string(),
+        path,
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers,
+        body: body.to_vec(),
+        caller: v0_1::Caller {
+            user: caller.user.username.clone(),
+            display_name: caller
+                .user
+                .display_name
+                .clone()
+                .unwrap_or_else(|| caller.user.username.clone()),
+            roles: caller
+                .user
+                .roles
+                .iter()
+                .map(|r| r.as_str().into())
+                .collect(),
+            permissions: permissions_of(&caller.user.roles)
+                .iter()
+                .map(|p| p.as_str().into())
+                .collect(),
+            site: site.clone(),
+            site_name,
+            csrf_token: caller.session.csrf.clone(),
+        },
+    };
+    let resp = match app
+        .plugins
+        .handle(&app, plugin, &site, caller.ctx(), request)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(plugin = %id, error = %e, "plugin request failed");
+            return Err(e.into());
+        }
+    };
+    Ok(response(resp))
+}
+
+fn response(r: v0_1::Response) -> Response {
+    let status = match StatusCode::from_u16(r.status) {
+        Ok(s) if (200..600).contains(&r.status) => s,
+        _ => {
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "plugin-failed",
+                format!("the plugin answered with status {}", r.status),
+            )
+            .into_response();
+        }
+    };
+    let mut out = Response::new(Body::from(r.body));
+    *out.status_mut() = status;
+    let h = out.headers_mut();
+    for (k, v) in r.headers {
+        let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
+            continue;
+        };
+        let forbidden = matches!(
+            name.as_str(),
+            "set-cookie"
+                | "content-security-policy"
+                | "x-content-type-options"
+                | "x-frame-options"
+                | "connection"
+                | "transfer-encoding"
+                | "content-length"
+                | "strict-transport-security"
+        );
+        if forbidden {
+            continue;
+        }
+        if let Ok(value) = HeaderValue::from_str(&v) {
+            h.append(name, value);
+        }
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    out
+}
+
+fn ctx_of(caller: &Caller) -> Ctx {
+    caller.ctx()
+}
+
+async fn list(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
+    admin_check(&app, &caller, "plugin.list").await?;
+    Ok(axum::Json(serde_json::json!({ "plugins": app.plugins.list() })).into_response())
+}
+
+async fn show(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admin_check(&app, &caller, "plugin.list").await?;
+    let v = app.plugins.view(&id).ok_or(PluginError::NotFound(id))?;
+    Ok(axum::Json(v).into_response())
+}
+
+async fn logs(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admin_check(&app, &caller, "plugin.logs").await?;
+    app.plugins
+        .view(&id)
+        .ok_or_else(|| PluginError::NotFound(id.clone()))?;
+    Ok(axum::Json(serde_json::json!({ "lines": app.plugins.logs(&id) })).into_response())
+}
+
+async fn admin_check(app: &App, caller: &Caller, action: &str) -> Result<(), ApiError> {
+    if let Err(refusal) = caller.require(crate::access::Permission::PluginsManage) {
+        let ev = caller.ctx().event(action, "denied");
+        app.audit.record_durable(ev).await?;
+        return Err(refusal);
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct InstallQuery {
+    #[serde(default)]
+    dev: bool,
+}
+
+/// The body is a `.osp` package. `?dev=true` marks an unsigned development package, which
+/// the server accepts only when started with `--dev-plugins`.
+async fn install(
+    State(app): State<App>,
+    caller: Caller,
+    axum::extract::Query(q): axum::extract::Query<InstallQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let view = app.plugins.install(&ctx_of(&caller), &body, q.dev).await?;
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+async fn remove(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.plugins.remove(&ctx_of(&caller), &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn enable(
+    State(app): State<App>,
+    caller: Caller,
+    Path((id, site)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let s = app
+        .plugins
+        .set_enabled(&ctx_of(&caller), &id, &site, true)
+        .await?;
+    Ok(axum::Json(s).into_response())
+}
+
+async fn disable(
+    State(app): State<App>,
+    caller: Caller,
+    Path((id, site)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let s = app
+        .plugins
+        .set_enabled(&ctx_of(&caller), &id, &site, false)
+        .await?;
+    Ok(axum::Json(s).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Grants {
+    capabilities: Vec<String>,
+}
+
+async fn grants(
+    State(app): State<App>,
+    caller: Caller,
+    Path((id, site)): Path<(String, String)>,
+    super::error::JsonBody(g): super::error::JsonBody<Grants>,
+) -> Result<Response, ApiError> {
+    let mut set = BTreeSet::new();
+    for c in &g.capabilities {
+        set.insert(Capability::parse(c).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "unknown capability '{c}'; capabilities are: {}",
+                Capability::ALL.map(|c| c.as_str()).join(", ")
+            ))
+            .field("capabilities")
+        })?);
+    }
+    let s = app
+        .plugins
+        .set_grants(&ctx_of(&caller), &id, &site, set)
+        .await?;
+    Ok(axum::Json(s).into_response())
+}
+
+/// Body: `{"key": value, …}`; `null` restores a key's default.
+async fn config(
+    State(app): State<App>,
+    caller: Caller,
+    Path((id, site)): Path<(String, String)>,
+    super::error::JsonBody(values): super::error::JsonBody<
+        serde_json::Map<String, serde_json::Value>,
+    >,
+) -> Result<Response, ApiError> {
+    let ctx = ctx_of(&caller);
+    let mut state = app.plugins.site_state(&id, &site);
+    for (k, v) in values {
+        let value = match v {
+            serde_json::Value::Null => None,
+            v => Some(serde_json::from_value::<ConfigValue>(v).map_err(|_| {
+                ApiError::invalid(format!("setting '{k}': not a text, number or boolean"))
+                    .field(k.clone())
+            })?),
+        };
+        state = app.plugins.set_config(&ctx, &id, &site, &k, value).await?;
+    }
+    Ok(axum::Json(state).into_response())
+}

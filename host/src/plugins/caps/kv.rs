@@ -1,0 +1,166 @@
+//! `kv`: each plugin's private key-value storage.
+//!
+//! Every key is stored under `<plugin id>\0` — a prefix the host builds from the sandbox's
+//! context, never from anything the plugin passes — so one plugin cannot name another's keys.
+//! Writes return once durable.
+
+use super::Sandbox;
+use crate::plugins::manifest::Capability;
+use crate::plugins::v0_1::Error;
+use crate::plugins::v0_1::osler::plugin::kv;
+use crate::storage::{Batch, StorageError, Tree};
+
+type R<T> = wasmtime::Result<Result<T, Error>>;
+
+const MAX_KEY: usize = 512;
+const MAX_OPS: usize = 1000;
+const MAX_PAGE: u32 = 1000;
+
+impl Sandbox {
+    fn kv_key(&self, key: &str) -> Result<Vec<u8>, Error> {
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Err(Error::Invalid(format!(
+                "a key is 1 to {MAX_KEY} bytes; this one is {}",
+                key.len()
+            )));
+        }
+        Ok(self.kv_prefix(key))
+    }
+
+    fn kv_prefix(&self, prefix: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.call.id().len() + 1 + prefix.len());
+        k.extend_from_slice(self.call.id().as_bytes());
+        k.push(0);
+        k.extend_from_slice(prefix.as_bytes());
+        k
+    }
+
+    async fn kv_allowed(&self) -> Result<(), Error> {
+        self.allow(Capability::Kv, None, "plugin.kv").await
+    }
+
+    async fn kv_commit(&self, b: &Batch) -> Result<(), Error> {
+        let own = self.call.id().len() + 1;
+        match self.app.storage.apply(b) {
+            Ok(()) => {}
+            Err(StorageError::Conflict { key, .. }) => {
+                let key = key.get(own..).unwrap_or("").to_string();
+                return Err(Error::Conflict(format!(
+                    "the expectation on key '{key}' does not hold; nothing was written"
+                )));
+            }
+            Err(e) => return Err(storage_failure(e)),
+        }
+        self.app.storage.durable().await.map_err(storage_failure)
+    }
+}
+
+fn storage_failure(e: StorageError) -> Error {
+    tracing::error!(error = %e, "plugin key-value storage failure");
+    Error::Internal("storage is unavailable".into())
+}
+
+impl kv::Host for Sandbox {
+    async fn get(&mut self, key: String) -> R<Option<Vec<u8>>> {
+        let k = match self.kv_key(&key) {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = self.kv_allowed().await {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .app
+            .storage
+            .get(Tree::PluginKv, &k)
+            .map_err(storage_failure))
+    }
+
+    async fn put(&mut self, key: String, value: Vec<u8>) -> R<()> {
+        self.batch(vec![kv::Op::Put(kv::Entry { key, value })])
+            .await
+    }
+
+    async fn delete(&mut self, key: String) -> R<()> {
+        self.batch(vec![kv::Op::Delete(key)]).await
+    }
+
+    async fn scan(
+        &mut self,
+        prefix: String,
+        start_after: Option<String>,
+        limit: u32,
+    ) -> R<kv::Page> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Ok(Err(Error::Invalid(format!("limit is 1 to {MAX_PAGE}"))));
+        }
+        if prefix.len() > MAX_KEY {
+            return Ok(Err(Error::Invalid(
+                "the prefix is longer than a key".into(),
+            )));
+        }
+        if let Err(e) = self.kv_allowed().await {
+            return Ok(Err(e));
+        }
+        let p = self.kv_prefix(&prefix);
+        let after = start_after.as_deref().map(|a| self.kv_prefix(a));
+        let rows =
+            match self
+                .app
+                .storage
+                .scan(Tree::PluginKv, &p, after.as_deref(), limit as usize + 1)
+            {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(storage_failure(e))),
+            };
+        let own = self.call.id().len() + 1;
+        let more = rows.len() > limit as usize;
+        let entries: Vec<kv::Entry> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|(k, v)| kv::Entry {
+                key: String::from_utf8_lossy(&k[own..]).into_owned(),
+                value: v,
+            })
+            .collect();
+        let next = if more {
+            entries.last().map(|e| e.key.clone())
+        } else {
+            None
+        };
+        Ok(Ok(kv::Page { entries, next }))
+    }
+
+    async fn batch(&mut self, ops: Vec<kv::Op>) -> R<()> {
+        if ops.is_empty() || ops.len() > MAX_OPS {
+            return Ok(Err(Error::Invalid(format!(
+                "a batch has 1 to {MAX_OPS} operations"
+            ))));
+        }
+        let mut b = Batch::new();
+        let mut total = 0;
+        for op in ops {
+            let r = match op {
+                kv::Op::Put(e) => self.kv_key(&e.key).map(|k| {
+                    total += e.value.len();
+                    b.put(Tree::PluginKv, k, e.value);
+                }),
+                kv::Op::Delete(key) => self.kv_key(&key).map(|k| b.delete(Tree::PluginKv, k)),
+                kv::Op::Expect(x) => self.kv_key(&x.key).map(|k| {
+                    total += x.value.as_ref().map_or(0, Vec::len);
+                    b.expect(Tree::PluginKv, k, x.value);
+                }),
+            };
+            if let Err(e) = r {
+                return Ok(Err(e));
+            }
+        }
+        if let Err(e) = self.check_size("the batch's values", total) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.kv_allowed().await {
+            return Ok(Err(e));
+        }
+        Ok(self.kv_commit(&b).await)
+    }
+}

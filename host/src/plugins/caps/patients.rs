@@ -1,0 +1,271 @@
+//! `patients-read`, `patients-write`, `patients-deidentified`, `patients-match`.
+//!
+//! The grant is checked here; the role check and the audit entry (with `via` naming the
+//! plugin) are the patient service's, the same code the HTTP API goes through.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::Sandbox;
+use crate::access::Permission;
+use crate::patients::fhir::Patient;
+use crate::patients::narrow::deidentify;
+use crate::patients::{PatientError, SearchQuery};
+use crate::plugins::manifest::Capability;
+use crate::plugins::v0_1::Error;
+use crate::plugins::v0_1::osler::plugin::{
+    patients_deidentified as deid, patients_match, patients_read as read, patients_write as write,
+};
+use crate::storage::{Batch, Tree, key};
+
+type R<T> = wasmtime::Result<Result<T, Error>>;
+
+/// A patient-service error as the plugin sees it.
+pub fn error_of(e: PatientError) -> Error {
+    match e {
+        PatientError::Invalid(fields) => Error::Invalid(
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        PatientError::NotFound(id) => Error::NotFound(format!("no patient with id {id}")),
+        e @ (PatientError::Conflict { .. } | PatientError::Stale { .. }) => {
+            Error::Conflict(e.to_string())
+        }
+        PatientError::Denied(m) => Error::Denied(m),
+        PatientError::BadQuery(m) => Error::Invalid(m),
+        e @ (PatientError::Storage(_) | PatientError::Audit(_)) => {
+            tracing::error!(error = %e, "patient service failure during a plugin call");
+            Error::Internal("patient storage is unavailable".into())
+        }
+    }
+}
+
+fn to_json(p: &Patient) -> String {
+    serde_json::to_string(p).expect("patients serialise")
+}
+
+fn parse(json: &str) -> Result<Patient, Error> {
+    serde_json::from_str(json).map_err(|e| Error::Invalid(format!("not a FHIR Patient: {e}")))
+}
+
+impl read::Host for Sandbox {
+    async fn get(&mut self, id: String) -> R<String> {
+        if let Err(e) = self
+            .allow(Capability::PatientsRead, None, "patient.read")
+            .await
+        {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .app
+            .patients
+            .get(&self.call.ctx, &id)
+            .await
+            .map(|p| to_json(&p))
+            .map_err(error_of))
+    }
+
+    async fn search(&mut self, q: read::SearchQuery) -> R<read::SearchPage> {
+        if let Err(e) = self
+            .allow(Capability::PatientsRead, None, "patient.search")
+            .await
+        {
+            return Ok(Err(e));
+        }
+        let query = SearchQuery {
+            name: q.name,
+            birthdate: q.birthdate,
+            identifier: q.identifier,
+            count: q
+                .count
+                .map(|c| c as usize)
+                .unwrap_or(crate::patients::DEFAULT_COUNT),
+            cursor: q.cursor,
+        };
+        Ok(self
+            .app
+            .patients
+            .search(&self.call.ctx, &query)
+            .await
+            .map(|page| read::SearchPage {
+                patients: page.patients.iter().map(to_json).collect(),
+                next: page.next,
+            })
+            .map_err(error_of))
+    }
+}
+
+impl write::Host for Sandbox {
+    async fn create(&mut self, patient: String) -> R<String> {
+        if let Err(e) = self.check_size("the patient", patient.len()) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self
+            .allow(
+                Capability::PatientsWrite,
+                Some(Permission::PatientsWrite),
+                "patient.create",
+            )
+            .await
+        {
+            return Ok(Err(e));
+        }
+        let p = match parse(&patient) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(self
+            .app
+            .patients
+            .create(&self.call.ctx, p)
+            .await
+            .map(|p| to_json(&p))
+            .map_err(error_of))
+    }
+
+    async fn update(&mut self, id: String, patient: String, expected_version: u64) -> R<String> {
+        if let Err(e) = self.check_size("the patient", patient.len()) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self
+            .allow(
+                Capability::PatientsWrite,
+                Some(Permission::PatientsWrite),
+                "patient.update",
+            )
+            .await
+        {
+            return Ok(Err(e));
+        }
+        let p = match parse(&patient) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(self
+            .app
+            .patients
+            .update(&self.call.ctx, &id, p, expected_version)
+            .await
+            .map(|p| to_json(&p))
+            .map_err(error_of))
+    }
+}
+
+impl Sandbox {
+    /// A pseudonym for `id` that is stable for this plugin and meaningless to any other:
+    /// HMAC-SHA256 under a key derived from the host's secret and the plugin id.
+    fn pseudonym(&self, id: &str) -> String {
+        let secret = self.app.plugins.pseudonym_secret();
+        let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("any key length");
+        mac.update(self.call.id().as_bytes());
+        mac.update(&[0]);
+        mac.update(id.as_bytes());
+        let out = mac.finalize().into_bytes();
+        format!("p-{}", hex::encode(&out[..12]))
+    }
+}
+
+impl deid::Host for Sandbox {
+    async fn list(&mut self, cursor: Option<String>, count: u32) -> R<deid::Page> {
+        if let Err(e) = self
+            .allow(
+                Capability::PatientsDeidentified,
+                None,
+                "patient.deidentified",
+            )
+            .await
+        {
+            return Ok(Err(e));
+        }
+        let page = match self
+            .app
+            .patients
+            .deidentified_page(&self.call.ctx, cursor.as_deref(), count as usize)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(error_of(e))),
+        };
+        let mut names = Vec::new();
+        let mut patients = Vec::new();
+        for (id, p) in &page.patients {
+            let name = self.pseudonym(id);
+            patients.push(deidentify(p, &name).to_string());
+            names.push((name, id.clone()));
+        }
+        // Remember pseudonym → id so `get` can find the record; recomputable, so it need
+        // not wait for durability.
+        let mut b = Batch::new();
+        for (p, id) in names {
+            b.put(
+                Tree::Pseudonyms,
+                key(&[self.call.id().as_bytes(), p.as_bytes()]),
+                id.into_bytes(),
+            );
+        }
+        if let Err(e) = self.app.storage.apply(&b) {
+            tracing::warn!(error = %e, "cannot remember pseudonyms");
+        }
+        Ok(Ok(deid::Page {
+            patients,
+            next: page.next,
+        }))
+    }
+
+    async fn get(&mut self, pseudonym: String) -> R<String> {
+        if let Err(e) = self
+            .allow(
+                Capability::PatientsDeidentified,
+                None,
+                "patient.deidentified",
+            )
+            .await
+        {
+            return Ok(Err(e));
+        }
+        let k = key(&[self.call.id().as_bytes(), pseudonym.as_bytes()]);
+        let id = match self.app.storage.get(Tree::Pseudonyms, &k) {
+            Ok(v) => v.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            Err(_) => return Ok(Err(Error::Internal("storage unavailable".into()))),
+        };
+        // A pseudonym another plugin was given does not resolve here.
+        let id = id.filter(|id| self.pseudonym(id) == pseudonym);
+        Ok(self
+            .app
+            .patients
+            .deidentified_get(&self.call.ctx, &pseudonym, id.as_deref())
+            .await
+            .map(|v| v.to_string())
+            .map_err(error_of))
+    }
+}
+
+impl patients_match::Host for Sandbox {
+    async fn find_by_health_card(
+        &mut self,
+        number: String,
+        version_code: String,
+        birth_date: String,
+    ) -> R<Option<String>> {
+        if number.len() > 32 || version_code.len() > 8 || birth_date.len() > 32 {
+            return Ok(Err(Error::Invalid(
+                "a health card number, version code or birth date that long is not one".into(),
+            )));
+        }
+        if let Err(e) = self
+            .allow(Capability::PatientsMatch, None, "patient.match")
+            .await
+        {
+            return Ok(Err(e));
+        }
+        Ok(self
+            .app
+            .patients
+            .match_health_card(&self.call.ctx, &number, &version_code, &birth_date)
+            .await
+            .map_err(error_of))
+    }
+}

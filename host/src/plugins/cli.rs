@@ -1,0 +1,426 @@
+//! `osler plugin …`: manage the plugins of a data directory (while no server holds it; a
+//! running server is managed over `/api/v1/admin/plugins`), and create and build plugins.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use super::manifest::{Capability, ConfigValue, Manifest};
+use super::package::Package;
+use super::{PluginView, Plugins};
+use crate::app::{App, Mode};
+use crate::config::Config;
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCmd {
+    /// Install a plugin package (.osp). Unsigned packages need --dev.
+    Install {
+        package: PathBuf,
+        /// Accept an unsigned development package; it is marked as such and audited.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// List installed plugins and their state at each site.
+    List,
+    /// Enable a plugin at a site.
+    Enable {
+        id: String,
+        #[arg(long)]
+        site: String,
+    },
+    /// Disable a plugin at a site.
+    Disable {
+        id: String,
+        #[arg(long)]
+        site: String,
+    },
+    /// Grant capabilities to a plugin at a site (added to what it has).
+    Grant {
+        id: String,
+        #[arg(long)]
+        site: String,
+        #[arg(required = true)]
+        capabilities: Vec<String>,
+    },
+    /// Take capabilities back from a plugin at a site.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        site: String,
+        #[arg(required = true)]
+        capabilities: Vec<String>,
+    },
+    /// Change a plugin's settings at a site: key=value … (key= restores the default).
+    Config {
+        id: String,
+        #[arg(long)]
+        site: String,
+        #[arg(required = true)]
+        settings: Vec<String>,
+    },
+    /// Remove a plugin (its stored data stays, for a reinstall).
+    Remove { id: String },
+    /// Create a new plugin crate from the SDK's template.
+    New {
+        /// Plugin id: lowercase letters, digits and '-'.
+        name: String,
+        /// Where to create it (default ./<name>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The osler-sdk dependency (default: a path to this checkout's sdk/).
+        #[arg(long)]
+        sdk: Option<String>,
+    },
+    /// Build a plugin crate for wasm32-wasip2 and write its package (.osp).
+    Build {
+        /// The plugin's crate (default .).
+        dir: Option<PathBuf>,
+        /// Where to write the package (default <target>/osler-packages/<id>-<version>.osp).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn caps(list: &[String]) -> anyhow::Result<BTreeSet<Capability>> {
+    list.iter()
+        .map(|c| {
+            Capability::parse(c).with_context(|| {
+                format!(
+                    "unknown capability '{c}'; capabilities are: {}",
+                    Capability::ALL.map(|c| c.as_str()).join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> anyhow::Result<i32> {
+    match cmd {
+        PluginCmd::New { name, dir, sdk } => return scaffold(&name, dir, sdk),
+        PluginCmd::Build { dir, out } => return build(dir, out).map(|_| 0),
+        _ => {}
+    }
+    let mut config = config()?;
+    if let PluginCmd::Install { dev: true, .. } = &cmd {
+        config.plugins.allow_unsigned = true;
+    }
+    let app = App::open(config, Mode::Existing)?;
+    app.plugins.load_all()?;
+    let ctx = App::cli_ctx();
+    let rt = crate::cli::runtime()?;
+    let p = &app.plugins;
+    rt.block_on(async {
+        match cmd {
+            PluginCmd::Install { package, dev } => {
+                let bytes = std::fs::read(&package)
+                    .with_context(|| format!("cannot read {}", package.display()))?;
+                let v = p.install(&ctx, &bytes, dev).await?;
+                println!(
+                    "Installed {} {}{}. Enable it with: osler plugin enable {} --site <site>",
+                    v.id,
+                    v.version,
+                    if v.development { " (development package)" } else { "" },
+                    v.id
+                );
+                if !v.capabilities.is_empty() {
+                    println!(
+                        "It asks for: {}. Grant them per site with: osler plugin grant {} --site <site> <capability…>",
+                        v.capabilities.join(", "),
+                        v.id
+                    );
+                }
+            }
+            PluginCmd::List => print_list(&p.list()),
+            PluginCmd::Enable { id, site } => {
+                p.set_enabled(&ctx, &id, &site, true).await?;
+                println!("Enabled {id} at {site}.");
+                let v = p.view(&id).expect("exists");
+                let granted = &p.site_state(&id, &site).grants;
+                let missing: Vec<&String> = v
+                    .capabilities
+                    .iter()
+                    .filter(|c| !granted.iter().any(|g| g.as_str() == c.as_str()))
+                    .collect();
+                if !missing.is_empty() {
+                    println!(
+                        "Not granted at {site} (calls needing them will be denied): {}",
+                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
+            PluginCmd::Disable { id, site } => {
+                p.set_enabled(&ctx, &id, &site, false).await?;
+                println!("Disabled {id} at {site}.");
+            }
+            PluginCmd::Grant {
+                id,
+                site,
+                capabilities,
+            } => {
+                let mut g = p.site_state(&id, &site).grants;
+                g.extend(caps(&capabilities)?);
+                let s = p.set_grants(&ctx, &id, &site, g).await?;
+                println!("{id} at {site} now has: {}", join(&s.grants));
+            }
+            PluginCmd::Revoke {
+                id,
+                site,
+                capabilities,
+            } => {
+                let mut g = p.site_state(&id, &site).grants;
+                for c in caps(&capabilities)? {
+                    g.remove(&c);
+                }
+                let s = p.set_grants(&ctx, &id, &site, g).await?;
+                println!("{id} at {site} now has: {}", join(&s.grants));
+            }
+            PluginCmd::Config { id, site, settings } => {
+                set_config(p, &ctx, &id, &site, &settings).await?;
+                println!("Settings of {id} at {site} changed.");
+            }
+            PluginCmd::Remove { id } => {
+                p.remove(&ctx, &id).await?;
+                println!("Removed {id}. Its stored data is kept for a reinstall.");
+            }
+            PluginCmd::New { .. } | PluginCmd::Build { .. } => unreachable!("handled above"),
+        }
+        anyhow::Ok(0)
+    })
+}
+
+fn join(g: &BTreeSet<Capability>) -> String {
+    if g.is_empty() {
+        return "nothing".into();
+    }
+    g.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+async fn set_config(
+    p: &Plugins,
+    ctx: &crate::access::Ctx,
+    id: &str,
+    site: &str,
+    settings: &[String],
+) -> anyhow::Result<()> {
+    let view = p
+        .view(id)
+        .with_context(|| format!("no plugin '{id}' is installed"))?;
+    let manifest = Manifest::parse(&p.manifest_text(id).unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for s in settings {
+        let Some((k, v)) = s.split_once('=') else {
+            bail!("'{s}': write settings as key=value");
+        };
+        let value = if v.is_empty() {
+            None
+        } else {
+            let spec = manifest.config.get(k).with_context(|| {
+                format!(
+                    "'{}' has no setting '{k}'; its settings are: {}",
+                    view.id,
+                    manifest
+                        .config
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            Some(
+                ConfigValue::parse(spec.ty, v)
+                    .map_err(|m| anyhow::anyhow!("setting '{k}': {m}"))?,
+            )
+        };
+        p.set_config(ctx, id, site, k, value).await?;
+    }
+    Ok(())
+}
+
+fn print_list(list: &[PluginView]) {
+    if list.is_empty() {
+        println!("No plugins are installed.");
+        return;
+    }
+    for v in list {
+        println!(
+            "{} {} — {}{}",
+            v.id,
+            v.version,
+            v.state,
+            if v.development {
+                " (development package)"
+            } else {
+                ""
+            }
+        );
+        if let Some(f) = &v.failure {
+            println!("  failed: {f}");
+        }
+        println!(
+            "  asks for: {}",
+            if v.capabilities.is_empty() {
+                "nothing".into()
+            } else {
+                v.capabilities.join(", ")
+            }
+        );
+        for (site, s) in &v.sites {
+            println!(
+                "  {site}: {}, granted: {}",
+                if s.enabled { "enabled" } else { "disabled" },
+                join(&s.grants)
+            );
+        }
+    }
+}
+
+/// The SDK's template, compiled into the binary.
+const TEMPLATE: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("../../../sdk/template/Cargo.toml"),
+    ),
+    (
+        "plugin.toml",
+        include_str!("../../../sdk/template/plugin.toml"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../../../sdk/template/src/lib.rs"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../sdk/template/.gitignore"),
+    ),
+];
+
+fn scaffold(name: &str, dir: Option<PathBuf>, sdk: Option<String>) -> anyhow::Result<i32> {
+    if !super::manifest::valid_id(name) {
+        bail!(
+            "'{name}' is not a plugin id: use 2 to 40 lowercase letters, digits or '-', starting with a letter"
+        );
+    }
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+        bail!(
+            "{} exists and is not empty; choose another --dir",
+            dir.display()
+        );
+    }
+    let sdk = match sdk {
+        Some(s) => s,
+        None => {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+            let path = path.canonicalize().unwrap_or(path);
+            format!("osler-sdk = {{ path = {:?} }}", path.display().to_string())
+        }
+    };
+    let title: String = name
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (file, text) in TEMPLATE {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+        let text = text
+            .replace("{{id}}", name)
+            .replace("{{name}}", &title)
+            .replace("{{sdk_dependency}}", &sdk);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("Created the plugin '{name}' in {}.", dir.display());
+    println!("Build it with: osler plugin build {}", dir.display());
+    Ok(0)
+}
+
+/// Build the crate in `dir` for wasm32-wasip2 and write its package. Returns the package path.
+pub fn build(dir: Option<PathBuf>, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    let manifest_path = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(dir.join("plugin.toml"))
+        .with_context(|| format!("{} has no plugin.toml", dir.display()))?;
+    let m = Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest_path)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {cargo}; is Rust installed?"))?;
+    if !output.status.success() {
+        bail!(
+            "the build failed (see above). If the target is missing: rustup target add wasm32-wasip2"
+        );
+    }
+    let want = manifest_path.canonicalize()?;
+    let mut wasm = None;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let same = v["manifest_path"]
+            .as_str()
+            .and_then(|p| Path::new(p).canonicalize().ok())
+            .is_some_and(|p| p == want);
+        if !same {
+            continue;
+        }
+        if let Some(files) = v["filenames"].as_array() {
+            for f in files.iter().filter_map(|f| f.as_str()) {
+                if f.ends_with(".wasm") {
+                    wasm = Some(PathBuf::from(f));
+                }
+            }
+        }
+    }
+    let wasm = wasm.context("the build produced no .wasm; is the crate a cdylib?")?;
+    let component = std::fs::read(&wasm)?;
+    let out = match out {
+        Some(o) => o,
+        None => {
+            let target = wasm
+                .ancestors()
+                .nth(3)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.join("target"));
+            target
+                .join("osler-packages")
+                .join(format!("{}-{}.osp", m.id, m.version))
+        }
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let pkg = Package {
+        manifest: text,
+        component,
+    };
+    std::fs::write(&out, pkg.write()?)?;
+    println!(
+        "Built {} {} ({} KiB component): {}",
+        m.id,
+        m.version,
+        pkg.component.len() / 1024,
+        out.display()
+    );
+    Ok(out)
+}

@@ -1,0 +1,180 @@
+//! The one wasmtime [`Engine`] of the process, its epoch ticker, the limits every sandbox gets,
+//! and the on-disk cache of compiled components.
+//!
+//! Compiled code is cached under `<cache>/<component sha256>-<engine hash>.cwasm`, written
+//! only by this host (atomically: a temporary file, then a rename). A cache entry from another
+//! wasmtime version or configuration has a different engine hash and is simply not found.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. A running guest yields to the async runtime at each tick, so
+/// no plugin holds a worker thread longer than this.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Limits of one sandbox (one request to one plugin). `[plugins]` in `osler.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Linear memory of one plugin instance, in MiB.
+    pub memory_mib: u64,
+    /// Wall-clock time one request to a plugin may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest response body a plugin may return, in MiB.
+    pub response_mib: u64,
+    /// Largest value crossing the boundary in one host call (kv value, outbound body), in KiB.
+    pub payload_kib: u64,
+    /// Plugin instances that may run at once across the host (each nested plugin-to-plugin
+    /// call counts); a request beyond it waits for the deadline, then gets 503.
+    pub concurrent: u32,
+    /// Where compiled components are cached; `<data dir>/cache` when unset.
+    pub cache_dir: Option<PathBuf>,
+    /// Accept unsigned (development) packages. Every such install is marked and audited.
+    pub allow_unsigned: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mib: 64,
+            timeout_ms: 5_000,
+            response_mib: 16,
+            payload_kib: 1024,
+            concurrent: 256,
+            cache_dir: None,
+            allow_unsigned: false,
+        }
+    }
+}
+
+impl Limits {
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mib.clamp(1, 4096) as usize) << 20
+    }
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.max(1))
+    }
+    pub fn response_bytes(&self) -> usize {
+        (self.response_mib.max(1) as usize) << 20
+    }
+    pub fn payload_bytes(&self) -> usize {
+        (self.payload_kib.max(1) as usize) << 10
+    }
+}
+
+/// The engine and the compiled-code cache.
+pub struct Runtime {
+    pub engine: Engine,
+    pub limits: Limits,
+    cache_dir: PathBuf,
+    engine_hash: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    pub fn new(limits: Limits, data_dir: &Path) -> anyhow::Result<Runtime> {
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true);
+        cfg.epoch_interruption(true);
+        cfg.max_wasm_stack(1 << 20);
+        cfg.async_stack_size(4 << 20);
+        cfg.parallel_compilation(true);
+        let slots = limits.concurrent.max(8);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots);
+        pool.total_core_instances(slots * 8);
+        pool.total_memories(slots * 2);
+        pool.total_tables(slots * 4);
+        pool.total_stacks(slots);
+        pool.max_memories_per_component(4);
+        pool.max_tables_per_component(8);
+        pool.max_core_instances_per_component(32);
+        pool.max_memory_size(limits.memory_bytes());
+        pool.table_elements(20_000);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&cfg).map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;
+
+        let mut h = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_hash = format!("{:016x}", h.finish());
+
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("osler-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+        let cache_dir = limits
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("cache"));
+        Ok(Runtime {
+            engine,
+            limits,
+            cache_dir,
+            engine_hash,
+            stop,
+        })
+    }
+
+    /// Epoch ticks in a request's deadline.
+    pub fn deadline_ticks(&self) -> u64 {
+        (self.limits.timeout().as_millis() / TICK.as_millis()).max(1) as u64 + 1
+    }
+
+    /// The compiled component for `bytes` (whose sha256 is `sha256`), from the cache when
+    /// present, else compiled now and cached. Returns whether it was compiled.
+    pub fn component(&self, bytes: &[u8], sha256: &str) -> anyhow::Result<(Component, bool)> {
+        let path = self
+            .cache_dir
+            .join(format!("{sha256}-{}.cwasm", self.engine_hash));
+        if path.exists() {
+            // SAFETY: files in the cache directory are written only by `Runtime::component`
+            // below, from code wasmtime itself compiled with this engine's configuration (the
+            // engine hash is in the name); the directory belongs to the host.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok((c, false)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "compiled component cache entry unusable; recompiling");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e:#}"))?;
+        if let Ok(serialized) = component.serialize() {
+            if let Err(e) = write_atomic(&self.cache_dir, &path, &serialized) {
+                tracing::warn!(error = %e, "cannot write the compiled component cache");
+            }
+        }
+        Ok((component, true))
+    }
+}
+
+fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,590 @@
+//! `plugin.toml`: what a plugin is, what it asks for, what it provides.
+//!
+//! Parsing is strict: an unknown key, a bad value or an inconsistent pair of keys is an error
+//! that names the key and its line, so a plugin author can fix it without guessing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::access::Role;
+
+/// The versions of the `osler:plugin` API this host links.
+pub const HOST_API_VERSIONS: &[semver::Version] = &[semver::Version::new(0, 1, 0)];
+
+/// Something a plugin may be granted at a site. Each maps to one host interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Capability {
+    #[serde(rename = "patients.read")]
+    PatientsRead,
+    #[serde(rename = "patients.write")]
+    PatientsWrite,
+    #[serde(rename = "patients.deidentified")]
+    PatientsDeidentified,
+    #[serde(rename = "patients.match")]
+    PatientsMatch,
+    #[serde(rename = "kv")]
+    Kv,
+    #[serde(rename = "events.publish")]
+    EventsPublish,
+    #[serde(rename = "directory")]
+    Directory,
+    #[serde(rename = "outbound")]
+    Outbound,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 8] = [
+        Capability::PatientsRead,
+        Capability::PatientsWrite,
+        Capability::PatientsDeidentified,
+        Capability::PatientsMatch,
+        Capability::Kv,
+        Capability::EventsPublish,
+        Capability::Directory,
+        Capability::Outbound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::PatientsRead => "patients.read",
+            Capability::PatientsWrite => "patients.write",
+            Capability::PatientsDeidentified => "patients.deidentified",
+            Capability::PatientsMatch => "patients.match",
+            Capability::Kv => "kv",
+            Capability::EventsPublish => "events.publish",
+            Capability::Directory => "directory",
+            Capability::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The `osler:plugin` interface this capability unlocks.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Capability::PatientsRead => "patients-read",
+            Capability::PatientsWrite => "patients-write",
+            Capability::PatientsDeidentified => "patients-deidentified",
+            Capability::PatientsMatch => "patients-match",
+            Capability::Kv => "kv",
+            Capability::EventsPublish => "events",
+            Capability::Directory => "directory",
+            Capability::Outbound => "outbound-http",
+        }
+    }
+
+    /// The capability an `osler:plugin` interface needs; `None` for the free ones.
+    pub fn for_interface(interface: &str) -> Option<Capability> {
+        Capability::ALL
+            .into_iter()
+            .find(|c| c.interface() == interface)
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `osler:plugin` interfaces any plugin may import without a capability.
+pub const FREE_INTERFACES: &[&str] = &["types", "log", "clock", "config", "audit"];
+
+/// The type of a per-site configuration key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigType {
+    Text,
+    Integer,
+    Boolean,
+    Number,
+}
+
+/// A configuration value, typed by its key's [`ConfigType`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    Boolean(bool),
+    Integer(i64),
+    Number(f64),
+    Text(String),
+}
+
+impl ConfigValue {
+    /// `v` as a value of type `ty`, or a message saying what was expected.
+    pub fn typed(ty: ConfigType, v: &serde_json::Value) -> Result<ConfigValue, String> {
+        match (ty, v) {
+            (ConfigType::Text, serde_json::Value::String(s)) => Ok(ConfigValue::Text(s.clone())),
+            (ConfigType::Boolean, serde_json::Value::Bool(b)) => Ok(ConfigValue::Boolean(*b)),
+            (ConfigType::Integer, serde_json::Value::Number(n)) if n.as_i64().is_some() => {
+                Ok(ConfigValue::Integer(n.as_i64().unwrap_or_default()))
+            }
+            (ConfigType::Number, serde_json::Value::Number(n)) if n.as_f64().is_some() => {
+                Ok(ConfigValue::Number(n.as_f64().unwrap_or_default()))
+            }
+            _ => Err(format!("expected {}", ty.describe())),
+        }
+    }
+
+    /// Parses the text an administrator typed on the command line.
+    pub fn parse(ty: ConfigType, s: &str) -> Result<ConfigValue, String> {
+        match ty {
+            ConfigType::Text => Ok(ConfigValue::Text(s.into())),
+            ConfigType::Boolean => match s {
+                "true" => Ok(ConfigValue::Boolean(true)),
+                "false" => Ok(ConfigValue::Boolean(false)),
+                _ => Err("expected true or false".into()),
+            },
+            ConfigType::Integer => s
+                .parse()
+                .map(ConfigValue::Integer)
+                .map_err(|_| "expected a whole number".into()),
+            ConfigType::Number => s
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(ConfigValue::Number)
+                .ok_or_else(|| "expected a number".into()),
+        }
+    }
+}
+
+impl ConfigType {
+    fn describe(self) -> &'static str {
+        match self {
+            ConfigType::Text => "text",
+            ConfigType::Integer => "a whole number",
+            ConfigType::Boolean => "true or false",
+            ConfigType::Number => "a number",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigSpec {
+    #[serde(rename = "type")]
+    pub ty: ConfigType,
+    pub default: Option<ConfigValue>,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NavEntry {
+    pub title: String,
+    /// Inside the plugin, starting with `/`.
+    pub path: String,
+    /// Roles that see the entry; every signed-in user when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<Role>>,
+}
+
+/// A parsed, checked manifest.
+#[derive(Clone, Debug, Serialize)]
+pub struct Manifest {
+    pub id: String,
+    pub name: String,
+    pub version: semver::Version,
+    pub description: String,
+    pub publisher: String,
+    pub api: semver::VersionReq,
+    pub capabilities: BTreeSet<Capability>,
+    pub outbound: Vec<String>,
+    pub exports: BTreeMap<String, semver::Version>,
+    pub imports: BTreeMap<String, semver::VersionReq>,
+    pub subscribe: Vec<String>,
+    pub config: BTreeMap<String, ConfigSpec>,
+    pub nav: Vec<NavEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    id: Spanned<String>,
+    name: Spanned<String>,
+    version: semver::Version,
+    #[serde(default)]
+    description: String,
+    publisher: Spanned<String>,
+    api: Spanned<semver::VersionReq>,
+    #[serde(default)]
+    capabilities: Option<Spanned<BTreeSet<Capability>>>,
+    #[serde(default)]
+    outbound: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    exports: BTreeMap<Spanned<String>, semver::Version>,
+    #[serde(default)]
+    imports: BTreeMap<Spanned<String>, semver::VersionReq>,
+    #[serde(default)]
+    events: RawEvents,
+    #[serde(default)]
+    config: BTreeMap<Spanned<String>, Spanned<RawConfig>>,
+    #[serde(default)]
+    nav: Vec<Spanned<NavEntry>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    #[serde(default)]
+    subscribe: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(rename = "type")]
+    ty: ConfigType,
+    default: Option<toml::Value>,
+    #[serde(default)]
+    description: String,
+}
+
+/// A manifest error: what is wrong, and where.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin.toml: {0}")]
+pub struct ManifestError(pub String);
+
+fn at<T>(text: &str, span: &Spanned<T>, key: &str, msg: impl fmt::Display) -> ManifestError {
+    let line = text[..span.span().start.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1;
+    ManifestError(format!("line {line}, key `{key}`: {msg}"))
+}
+
+/// A plugin id: 2 to 40 lowercase letters, digits or `-`, starting with a letter.
+pub fn valid_id(id: &str) -> bool {
+    (2..=40).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `namespace:package/interface`, each part lowercase kebab-case, outside `osler:plugin` and
+/// `wasi:` (those belong to the host).
+fn valid_interface(name: &str) -> Result<(), String> {
+    let kebab = |s: &str| {
+        !s.is_empty()
+            && s.split('-').all(|w| {
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+    };
+    let Some((pkg, iface)) = name.split_once('/') else {
+        return Err("expected `namespace:package/interface`, without a version".into());
+    };
+    let Some((ns, p)) = pkg.split_once(':') else {
+        return Err("expected `namespace:package/interface`, without a version".into());
+    };
+    if !(kebab(ns) && kebab(p) && kebab(iface)) {
+        return Err("each part is lowercase words joined by '-'".into());
+    }
+    if ns == "wasi" || pkg == "osler:plugin" {
+        return Err(format!(
+            "`{pkg}` belongs to the host; plugins cannot provide it"
+        ));
+    }
+    Ok(())
+}
+
+fn valid_topic(t: &str) -> bool {
+    match t.split_once('.') {
+        Some((who, what)) => {
+            valid_id(who)
+                && !what.is_empty()
+                && what.len() <= 100
+                && what
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
+        }
+        None => false,
+    }
+}
+
+/// A normalised origin `scheme://host:port`, or why not.
+pub fn origin(url: &str) -> Result<String, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("`{url}`: only http and https are allowed"));
+    }
+    let host = u.host_str().ok_or_else(|| format!("`{url}` has no host"))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(format!("`{url}`: credentials do not belong in a manifest"));
+    }
+    let port = u.port_or_known_default().unwrap_or(443);
+    Ok(format!("{}://{}:{}", u.scheme(), host, port))
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())]
+                        .bytes()
+                        .filter(|b| *b == b'\n')
+                        .count()
+                        + 1;
+                    ManifestError(format!("line {line}: {msg}"))
+                }
+                None => ManifestError(msg),
+            }
+        })?;
+
+        if !valid_id(raw.id.get_ref()) {
+            return Err(at(
+                text,
+                &raw.id,
+                "id",
+                "an id is 2 to 40 lowercase letters, digits or '-', starting with a letter",
+            ));
+        }
+        for (span, key) in [(&raw.name, "name"), (&raw.publisher, "publisher")] {
+            if span.get_ref().trim().is_empty() || span.get_ref().len() > 200 {
+                return Err(at(text, span, key, "must be 1 to 200 characters"));
+            }
+        }
+        if !HOST_API_VERSIONS
+            .iter()
+            .any(|v| raw.api.get_ref().matches(v))
+        {
+            let have: Vec<String> = HOST_API_VERSIONS.iter().map(|v| v.to_string()).collect();
+            return Err(at(
+                text,
+                &raw.api,
+                "api",
+                format!(
+                    "this host provides osler:plugin {}; `{}` matches none of them",
+                    have.join(", "),
+                    raw.api.get_ref()
+                ),
+            ));
+        }
+        let capabilities = raw
+            .capabilities
+            .as_ref()
+            .map(|c| c.get_ref().clone())
+            .unwrap_or_default();
+        let mut outbound = Vec::new();
+        if let Some(list) = &raw.outbound {
+            if !capabilities.contains(&Capability::Outbound) {
+                return Err(at(
+                    text,
+                    list,
+                    "outbound",
+                    "lists origins but `capabilities` does not ask for \"outbound\"",
+                ));
+            }
+            for o in list.get_ref() {
+                outbound.push(origin(o.get_ref()).map_err(|m| at(text, o, "outbound", m))?);
+            }
+        }
+        if let Some(caps) = raw
+            .capabilities
+            .as_ref()
+            .filter(|_| capabilities.contains(&Capability::Outbound) && outbound.is_empty())
+        {
+            return Err(at(
+                text,
+                caps,
+                "capabilities",
+                "\"outbound\" needs the origins it may reach in `outbound = [...]`",
+            ));
+        }
+        let mut exports = BTreeMap::new();
+        for (k, v) in raw.exports {
+            valid_interface(k.get_ref()).map_err(|m| at(text, &k, "exports", m))?;
+            exports.insert(k.into_inner(), v);
+        }
+        let mut imports = BTreeMap::new();
+        for (k, v) in raw.imports {
+            valid_interface(k.get_ref()).map_err(|m| at(text, &k, "imports", m))?;
+            if exports.contains_key(k.get_ref()) {
+                return Err(at(
+                    text,
+                    &k,
+                    "imports",
+                    "a plugin cannot import what it exports",
+                ));
+            }
+            imports.insert(k.into_inner(), v);
+        }
+        let mut subscribe = Vec::new();
+        for t in raw.events.subscribe {
+            if !valid_topic(t.get_ref()) {
+                return Err(at(
+                    text,
+                    &t,
+                    "events.subscribe",
+                    "a topic is `<plugin id>.<name>`, e.g. `scheduling.appointment-booked`",
+                ));
+            }
+            subscribe.push(t.into_inner());
+        }
+        let mut config = BTreeMap::new();
+        for (k, spec) in raw.config {
+            let key = k.get_ref();
+            let ok = (1..=64).contains(&key.len())
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err(at(
+                    text,
+                    &k,
+                    "config",
+                    "a configuration key is 1 to 64 lowercase letters, digits or '-'",
+                ));
+            }
+            let s = spec.get_ref();
+            let default = match &s.default {
+                None => None,
+                Some(v) => {
+                    let json = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+                    Some(
+                        ConfigValue::typed(s.ty, &json)
+                            .map_err(|m| at(text, &spec, &format!("config.{key}.default"), m))?,
+                    )
+                }
+            };
+            config.insert(
+                key.clone(),
+                ConfigSpec {
+                    ty: s.ty,
+                    default,
+                    description: s.description.clone(),
+                },
+            );
+        }
+        let mut nav = Vec::new();
+        for n in raw.nav {
+            let e = n.get_ref();
+            if !e.path.starts_with('/') || e.title.trim().is_empty() || e.title.len() > 60 {
+                return Err(at(
+                    text,
+                    &n,
+                    "nav",
+                    "an entry needs a title (1 to 60 characters) and a path starting with '/'",
+                ));
+            }
+            nav.push(n.into_inner());
+        }
+        Ok(Manifest {
+            id: raw.id.into_inner(),
+            name: raw.name.into_inner().trim().into(),
+            version: raw.version,
+            description: raw.description,
+            publisher: raw.publisher.into_inner(),
+            api: raw.api.into_inner(),
+            capabilities,
+            outbound,
+            exports,
+            imports,
+            subscribe,
+            config,
+            nav,
+        })
+    }
+
+    /// The API version this plugin will be linked against: the newest the host has that the
+    /// manifest accepts.
+    pub fn api_version(&self) -> Option<&'static semver::Version> {
+        HOST_API_VERSIONS.iter().rev().find(|v| self.api.matches(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "notices"
+name = "Clinic notices"
+version = "0.1.0"
+publisher = "Osler project"
+api = "^0.1"
+capabilities = ["kv", "outbound"]
+outbound = ["https://integrator.example:8443/path"]
+
+[exports]
+"osler:notices/board" = "0.1.0"
+
+[imports]
+"osler:scheduling/appointments" = "^0.1"
+
+[events]
+subscribe = ["scheduling.appointment-booked"]
+
+[config.banner]
+type = "text"
+default = "Welcome"
+
+[[nav]]
+title = "Notices"
+path = "/"
+roles = ["nurse"]
+"#;
+
+    #[test]
+    fn a_complete_manifest_parses() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert_eq!(m.id, "notices");
+        assert_eq!(m.outbound, vec!["https://integrator.example:8443"]);
+        assert!(m.capabilities.contains(&Capability::Kv));
+        assert_eq!(
+            m.config["banner"].default,
+            Some(ConfigValue::Text("Welcome".into()))
+        );
+        assert_eq!(m.api_version(), Some(&semver::Version::new(0, 1, 0)));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let bad = GOOD.replace("\"kv\", \"outbound\"", "\"kv\", \"outbound\", \"root\"");
+        let e = Manifest::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("line 7"), "{e}");
+        assert!(e.contains("root"), "{e}");
+
+        let bad = GOOD.replace("default = \"Welcome\"", "default = 3");
+        let e = Manifest::parse(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("config.banner.default") && e.contains("expected text"),
+            "{e}"
+        );
+
+        let bad = GOOD.replace("id = \"notices\"", "id = \"Notices!\"");
+        let e = Manifest::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("line 2, key `id`"), "{e}");
+
+        let bad = GOOD.replace("api = \"^0.1\"", "api = \"^2\"");
+        let e = Manifest::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("key `api`"), "{e}");
+
+        let bad = format!("{GOOD}\nsurprise = 1\n");
+        let e = Manifest::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("surprise"), "{e}");
+
+        let bad = GOOD.replace("\"osler:notices/board\"", "\"osler:plugin/kv\"");
+        let e = Manifest::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("belongs to the host"), "{e}");
+    }
+
+    #[test]
+    fn outbound_needs_the_capability_and_the_reverse() {
+        let bad = GOOD.replace("\"kv\", \"outbound\"", "\"kv\"");
+        let e = Manifest::parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("outbound"), "{e}");
+        let bad = GOOD.replace("outbound = [\"https://integrator.example:8443/path\"]", "");
+        assert!(Manifest::parse(&bad).is_err());
+    }
+}
