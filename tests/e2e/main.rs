@@ -13,4 +13,5 @@ mod fhir;
 mod logs;
 mod pages;
 mod patients;
+mod plugins;
 mod search;

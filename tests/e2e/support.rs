@@ -228,6 +228,10 @@ impl Sandbox {
         self.start(&["serve"], &[])
     }
 
+    pub fn serve_with_env(&self, envs: &[(&str, &str)]) -> Server {
+        self.start(&["serve"], envs)
+    }
+
     /// `osler demo` with `patients` synthetic patients, on a free port, keeping its data in
     /// this sandbox (so it can be restarted with [`Sandbox::serve`]).
     pub fn demo(&self, patients: usize) -> Server {
@@ -329,6 +333,10 @@ impl Drop for Server {
 }
 
 impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -679,4 +687,174 @@ pub fn raw_names(p: &Value) -> String {
         }
     }
     s
+}
+
+/// The plugin packages the tests install, built once per test run with the real
+/// `osler plugin build` (into their own target directory, so they never wait for the lock of
+/// the one `cargo test` is using).
+pub struct Packages {
+    pub notices: PathBuf,
+    pub hostile: PathBuf,
+    pub undeclared: PathBuf,
+    pub provider: PathBuf,
+    pub consumer: PathBuf,
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the host crate is in the workspace")
+        .to_path_buf()
+}
+
+pub fn packages() -> &'static Packages {
+    static PACKAGES: std::sync::OnceLock<Packages> = std::sync::OnceLock::new();
+    PACKAGES.get_or_init(|| {
+        let root = workspace();
+        let target = root.join("target").join("e2e-plugins");
+        let build = |dir: &str| -> PathBuf {
+            let out = Command::new(OSLER)
+                .args(["plugin", "build"])
+                .arg(root.join(dir))
+                .env("CARGO_TARGET_DIR", &target)
+                .output()
+                .expect("run osler plugin build");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "osler plugin build {dir} failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let path = stdout
+                .lines()
+                .find_map(|l| l.rsplit_once(": ").filter(|_| l.starts_with("Built ")))
+                .map(|(_, p)| PathBuf::from(p.trim()))
+                .unwrap_or_else(|| panic!("no package path in: {stdout}"));
+            assert!(path.exists(), "{} was not written", path.display());
+            path
+        };
+        Packages {
+            notices: build("plugins/notices"),
+            hostile: build("tests/plugins/hostile"),
+            undeclared: build("tests/plugins/undeclared"),
+            provider: build("tests/plugins/echo-provider"),
+            consumer: build("tests/plugins/echo-consumer"),
+        }
+    })
+}
+
+/// Environment for servers that run plugins: a compiled-code cache shared by the tests (so
+/// each component is compiled once per run, as a clinic's host does once per version).
+pub fn plugin_env() -> Vec<(&'static str, String)> {
+    vec![(
+        "OSLER_PLUGINS__CACHE_DIR",
+        workspace()
+            .join("target")
+            .join("e2e-plugin-cache")
+            .display()
+            .to_string(),
+    )]
+}
+
+impl Api {
+    /// Install a development package over the admin API.
+    pub async fn install(&self, token: &str, package: &Path) -> Resp {
+        let bytes = std::fs::read(package).expect("read package");
+        let res = self
+            .client
+            .post(format!("{}/api/v1/admin/plugins?dev=true", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("install request");
+        Resp::read(res).await
+    }
+
+    /// Install, enable at `site` and grant `caps` there; panics on failure.
+    pub async fn install_enabled(
+        &self,
+        token: &str,
+        package: &Path,
+        site: &str,
+        caps: &[&str],
+    ) -> String {
+        let r = self.install(token, package).await;
+        assert!(
+            r.status == 201 || r.status == 409,
+            "install {}: {} {}",
+            package.display(),
+            r.status,
+            r.text
+        );
+        let id = r.json["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                package
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .rsplit_once('-')
+                    .unwrap()
+                    .0
+                    .to_string()
+            });
+        self.enable(token, &id, site, caps).await;
+        id
+    }
+
+    pub async fn enable(&self, token: &str, id: &str, site: &str, caps: &[&str]) {
+        self.post(
+            &format!("/api/v1/admin/plugins/{id}/sites/{site}/enable"),
+            token,
+            &json!({}),
+        )
+        .await
+        .expect(200);
+        self.put(
+            &format!("/api/v1/admin/plugins/{id}/sites/{site}/grants"),
+            token,
+            &json!({ "capabilities": caps }),
+            None,
+        )
+        .await
+        .expect(200);
+    }
+
+    pub async fn disable(&self, token: &str, id: &str, site: &str) {
+        self.post(
+            &format!("/api/v1/admin/plugins/{id}/sites/{site}/disable"),
+            token,
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    }
+
+    /// GET at a given site (the `X-Osler-Site` header).
+    pub async fn get_at(&self, path: &str, token: &str, site: &str) -> Resp {
+        self.send(
+            Method::GET,
+            path,
+            Auth::Bearer(token),
+            None,
+            &[("x-osler-site", site)],
+        )
+        .await
+    }
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
 }

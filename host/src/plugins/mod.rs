@@ -970,6 +970,39 @@ impl Plugins {
         });
     }
 
+    /// For benchmarks and diagnostics: the mean time to create a sandbox (a fresh `Store` with
+    /// its limits) and instantiate plugin `id` in it, over `n` rounds. Nothing is called.
+    pub async fn time_instantiation(
+        &self,
+        app: &App,
+        id: &str,
+        site: &str,
+        n: u32,
+    ) -> Result<std::time::Duration, String> {
+        let p = self.get(id).ok_or("no such plugin")?;
+        let Status::Ready { pre, .. } = &p.status else {
+            return Err("the plugin failed to load".into());
+        };
+        let Pre::V0_1(pre) = pre;
+        let runtime = self.runtime()?;
+        let call = self.call_for(p.clone(), site, Ctx::system("bench"), 0);
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            let mut store = wasmtime::Store::new(
+                &runtime.engine,
+                sandbox::Sandbox::new(app.clone(), call.clone()),
+            );
+            store.limiter(|s| &mut s.limits);
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_async_yield_and_update(1);
+            pre.instance_pre()
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(started.elapsed() / n.max(1))
+    }
+
     /// The manifest of an installed plugin, as published.
     pub fn manifest_text(&self, id: &str) -> Option<String> {
         self.get(id).map(|p| p.record.manifest.clone())

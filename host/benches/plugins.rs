@@ -1,0 +1,254 @@
+//! Plugin runtime benchmark. Run with `cargo bench -p osler-host --bench plugins`. One run
+//! prints:
+//!
+//! 1. requests/s and p50/p99 latency of a trivial route through a plugin (`GET
+//!    /plugins/hostile/ok` → `{"ok":true}`: authentication, site check, a fresh sandbox, the
+//!    call, security headers) and of the same route written natively in the host (`GET
+//!    /native/ok`: authentication, the same JSON), over loopback HTTP with the same client, and
+//!    their ratio;
+//! 2. the time to create a sandbox and instantiate a plugin in it (no HTTP);
+//! 3. the real `osler serve`'s start-up time with the plugins installed, with a warm compiled-
+//!    code cache and with a cold one.
+//!
+//! | variable                    | default | meaning                                |
+//! |-----------------------------|---------|----------------------------------------|
+//! | `OSLER_BENCH_SECONDS`       | 5       | duration of each HTTP run              |
+//! | `OSLER_BENCH_CONNECTIONS`   | 16      | concurrent clients                     |
+//!
+//! The client runs in the same process on the same cores as the server, so absolute figures are
+//! lower than a separate load generator would show; the ratio is the point.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use osler_host::access::{Ctx, Role};
+use osler_host::app::{App, Mode};
+use osler_host::config::Config;
+use osler_host::http::Caller;
+use osler_host::plugins::manifest::Capability;
+
+fn env_num(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+async fn load(url: String, token: String, secs: f64, conns: usize) -> (f64, Duration, Duration) {
+    let client = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, url, token, stop) = (client.clone(), url.clone(), token.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = client
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .expect("request");
+                assert!(r.status().is_success(), "{url}: {}", r.status());
+                r.bytes().await.expect("body");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    (
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    )
+}
+
+fn startup_ms(data_dir: &Path, cache: &Path) -> f64 {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_osler"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("OSLER_PLUGINS__CACHE_DIR", cache)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start osler");
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        if line.expect("line").contains("Osler is listening") {
+            break;
+        }
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _ = child.kill();
+    let _ = child.wait();
+    ms
+}
+
+fn main() -> anyhow::Result<()> {
+    let secs = env_num("OSLER_BENCH_SECONDS", 5.0);
+    let conns = env_num("OSLER_BENCH_CONNECTIONS", 16.0) as usize;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let cache = tmp.path().join("cache");
+
+    println!("building the plugins (release, wasm32-wasip2)…");
+    // SAFETY: set before any thread that reads the environment is started.
+    unsafe { std::env::set_var("CARGO_TARGET_DIR", workspace().join("target/e2e-plugins")) };
+    let hostile =
+        osler_host::plugins::cli::build(Some(workspace().join("tests/plugins/hostile")), None)?;
+    let notices = osler_host::plugins::cli::build(Some(workspace().join("plugins/notices")), None)?;
+
+    let mut config = Config::default();
+    config.data_dir = data.clone();
+    config.plugins.allow_unsigned = true;
+    config.plugins.cache_dir = Some(cache.clone());
+    let app = App::open(config, Mode::Create)?;
+    let ctx = Ctx::system("bench");
+    let (_, b) = app.sites.add("main", "Main")?;
+    app.commit_audited_blocking(&b, ctx.event("site.create", "success"))?;
+    let (user, b) = app.accounts.new_user(
+        "bench",
+        "bench-password-1234",
+        vec![Role::Physician, Role::Admin],
+        vec!["main".into()],
+        None,
+        None,
+    )?;
+    app.commit_audited_blocking(&b, ctx.event("user.create", "success"))?;
+    let (token, _, b) = app.accounts.new_session(&user, Some("main".into()));
+    app.storage.apply(&b)?;
+    app.storage.durable_blocking()?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        for pkg in [&hostile, &notices] {
+            let v = app
+                .plugins
+                .install(&ctx, &std::fs::read(pkg)?, true)
+                .await?;
+            app.plugins.set_enabled(&ctx, &v.id, "main", true).await?;
+            app.plugins
+                .set_grants(&ctx, &v.id, "main", [Capability::Kv].into_iter().collect())
+                .await?;
+        }
+        let router = osler_host::http::router(app.clone()).merge(
+            axum::Router::new()
+                .route(
+                    "/native/ok",
+                    get(|_c: Caller| async { axum::Json(serde_json::json!({"ok": true})) }),
+                )
+                .with_state(app.clone()),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
+        // Warm up both paths.
+        load(
+            format!("http://{addr}/plugins/hostile/ok"),
+            token.clone(),
+            0.5,
+            conns,
+        )
+        .await;
+        load(
+            format!("http://{addr}/native/ok"),
+            token.clone(),
+            0.5,
+            conns,
+        )
+        .await;
+
+        let (prs, pp50, pp99) = load(
+            format!("http://{addr}/plugins/hostile/ok"),
+            token.clone(),
+            secs,
+            conns,
+        )
+        .await;
+        let (nrs, np50, np99) = load(
+            format!("http://{addr}/native/ok"),
+            token.clone(),
+            secs,
+            conns,
+        )
+        .await;
+        println!("\n== trivial route, {conns} connections, {secs} s each ==");
+        println!(
+            "plugin  : {prs:>9.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms",
+            pp50.as_secs_f64() * 1e3,
+            pp99.as_secs_f64() * 1e3
+        );
+        println!(
+            "native  : {nrs:>9.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms",
+            np50.as_secs_f64() * 1e3,
+            np99.as_secs_f64() * 1e3
+        );
+        println!(
+            "ratio   : plugin throughput is {:.2} of native; p50 latency x{:.2}",
+            prs / nrs,
+            pp50.as_secs_f64() / np50.as_secs_f64()
+        );
+
+        let per = app
+            .plugins
+            .time_instantiation(&app, "hostile", "main", 2000)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("\n== sandbox ==");
+        println!(
+            "new Store + instantiate (pooling allocator, cached InstancePre): {:.1} µs",
+            per.as_secs_f64() * 1e6
+        );
+        anyhow::Ok(())
+    })?;
+    drop(rt);
+    app.storage.durable_blocking()?;
+    drop(app);
+
+    println!("\n== start-up of `osler serve` with 2 plugins installed ==");
+    let cold = tmp.path().join("cold-cache");
+    let cold_ms = startup_ms(&data, &cold);
+    let warm_ms = startup_ms(&data, &cold);
+    let warm2_ms = startup_ms(&data, &cold);
+    println!("cold compile cache: {cold_ms:>7.1} ms");
+    println!(
+        "warm compile cache: {:>7.1} ms (best of 2)",
+        warm_ms.min(warm2_ms)
+    );
+    Ok(())
+}

@@ -1,0 +1,470 @@
+//! Plugins end to end: the real binary, real components built from `plugins/` and
+//! `tests/plugins/`, installed and toggled over the admin API while the server runs.
+
+use serde_json::{Value, json};
+
+use crate::support::{Api, Sandbox, Server, packages, plugin_env, rss_kib};
+
+const ADMIN: (&str, &str) = ("admin", "osler-demo-admin");
+const DRLEE: (&str, &str) = ("drlee", "osler-demo-physician");
+
+fn demo_with_plugins(sb: &Sandbox, extra: &[(&str, &str)]) -> Server {
+    let mut env = plugin_env();
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sb.demo_with_env(5, &env)
+}
+
+async fn tokens(api: &Api) -> (String, String) {
+    (
+        api.login(ADMIN.0, ADMIN.1).await,
+        api.login(DRLEE.0, DRLEE.1).await,
+    )
+}
+
+#[tokio::test]
+async fn a_plugin_enabled_at_one_site_answers_there_only_and_toggles_without_restart() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+
+    let r = api.install(&admin, &pk.notices).await.expect(201);
+    assert_eq!(r.json["id"], "notices");
+    assert_eq!(r.json["development"], true);
+    assert_eq!(r.json["state"], "ready");
+
+    // Installed but enabled nowhere: 404 at every site.
+    api.get_at("/plugins/notices/api/notices", &lee, "main")
+        .await
+        .expect(404);
+
+    api.enable(&admin, "notices", "main", &["kv"]).await;
+    let posted = api
+        .post(
+            "/plugins/notices/api/notices",
+            &lee,
+            &json!({"title": "Flu clinic", "body": "Saturday 9 to 12"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(posted.json["title"], "Flu clinic");
+    let list = api
+        .get_at("/plugins/notices/api/notices", &lee, "main")
+        .await
+        .expect(200);
+    assert!(list.text.contains("Flu clinic"), "{}", list.text);
+    api.get_at("/plugins/notices/api/notices", &lee, "north")
+        .await
+        .expect(404);
+
+    // The home page lists the plugin's page at main, not at north.
+    let home = api.get_at("/", &lee, "main").await;
+    assert!(home.text.contains("/plugins/notices/"), "{}", home.text);
+    let home = api.get_at("/", &lee, "north").await;
+    assert!(!home.text.contains("/plugins/notices/"));
+
+    api.disable(&admin, "notices", "main").await;
+    api.get_at("/plugins/notices/api/notices", &lee, "main")
+        .await
+        .expect(404);
+    let home = api.get_at("/", &lee, "main").await;
+    assert!(!home.text.contains("/plugins/notices/"));
+
+    api.enable(&admin, "notices", "main", &["kv"]).await;
+    let list = api
+        .get_at("/plugins/notices/api/notices", &lee, "main")
+        .await
+        .expect(200);
+    assert!(
+        list.text.contains("Flu clinic"),
+        "data survives a disable: {}",
+        list.text
+    );
+
+    // Plugin pages cannot run scripts and cannot set cookies.
+    let page = api
+        .get_at("/plugins/notices/", &lee, "main")
+        .await
+        .expect(200);
+    let csp = page.header("content-security-policy").unwrap_or("");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(page.header("set-cookie").is_none());
+
+    // A non-administrator cannot manage plugins.
+    api.post(
+        "/api/v1/admin/plugins/notices/sites/main/disable",
+        &lee,
+        &json!({}),
+    )
+    .await
+    .expect(403);
+
+    // The install was recorded as a development package.
+    let audit = api.audit_all(&admin, "actor=admin").await;
+    assert!(
+        audit.iter().any(|e| e["action"] == "plugin.install"
+            && e["detail"].as_str().unwrap_or("").contains("development")),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn hostile_plugins_end_cleanly_while_a_good_one_keeps_answering() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(
+        &sb,
+        &[
+            ("OSLER_PLUGINS__TIMEOUT_MS", "1500"),
+            ("OSLER_PLUGINS__MEMORY_MIB", "64"),
+            ("OSLER_PLUGINS__RESPONSE_MIB", "8"),
+        ],
+    );
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    api.install_enabled(&admin, &pk.notices, "main", &["kv"])
+        .await;
+    api.install_enabled(
+        &admin,
+        &pk.hostile,
+        "main",
+        &["kv", "patients.read", "outbound"],
+    )
+    .await;
+    // Warm up, then measure the host's memory.
+    api.get("/plugins/hostile/ok", &lee).await.expect(200);
+    api.get("/plugins/notices/api/notices", &lee)
+        .await
+        .expect(200);
+    let before = rss_kib(server.pid());
+
+    let cases: &[(&str, u16, &str)] = &[
+        ("/plugins/hostile/spin", 504, "plugin-timeout"),
+        ("/plugins/hostile/bomb", 502, "plugin-memory-limit"),
+        ("/plugins/hostile/recurse", 502, "plugin-failed"),
+        ("/plugins/hostile/panic", 502, "plugin-failed"),
+        (
+            "/plugins/hostile/huge?mib=20",
+            502,
+            "plugin-response-too-large",
+        ),
+    ];
+    for (path, status, code) in cases {
+        let started = std::time::Instant::now();
+        let (bad, good) = tokio::join!(api.get(path, &lee), async {
+            // The well-behaved plugin answers while the hostile one misbehaves.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            api.get("/plugins/notices/api/notices", &lee).await
+        });
+        assert_eq!(bad.status, *status, "{path}: {}", bad.text);
+        assert_eq!(bad.error_code(), *code, "{path}: {}", bad.text);
+        assert_eq!(good.status, 200, "notices while {path}: {}", good.text);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+        // And the hostile plugin itself serves its next request.
+        api.get("/plugins/hostile/ok", &lee).await.expect(200);
+    }
+    for _ in 0..3 {
+        api.get("/plugins/hostile/bomb", &lee).await.expect(502);
+    }
+    let after = rss_kib(server.pid());
+    eprintln!("host RSS before the hostile suite {before} KiB, after {after} KiB");
+    assert!(
+        after < before + 48 * 1024,
+        "the host's memory grew from {before} KiB to {after} KiB"
+    );
+
+    // Key-value storage is private: what notices stored is not among hostile's keys.
+    api.post(
+        "/plugins/notices/api/notices",
+        &lee,
+        &json!({"title": "t", "body": "b"}),
+    )
+    .await
+    .expect(201);
+    let put = api
+        .send(
+            reqwest::Method::PUT,
+            "/plugins/hostile/kv/mine",
+            crate::support::Auth::Bearer(&lee),
+            Some(&json!("x")),
+            &[],
+        )
+        .await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let keys = api
+        .get("/plugins/hostile/kv?prefix=", &lee)
+        .await
+        .expect(200);
+    let keys: Vec<String> = serde_json::from_value(keys.json["keys"].clone()).unwrap_or_default();
+    assert_eq!(
+        keys,
+        vec!["mine".to_string()],
+        "hostile sees only its own keys"
+    );
+    for probe in [
+        "notices",
+        "site/main/notice",
+        "../notices",
+        "notices\u{0}site",
+    ] {
+        let r = api
+            .get(
+                &format!("/plugins/hostile/kv/{}", crate::support::enc(probe)),
+                &lee,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{probe}: {}", r.text);
+    }
+
+    // Outbound to an origin not in its manifest: denied.
+    let r = api
+        .get(
+            "/plugins/hostile/outbound?url=https%3A%2F%2Fexample.com%2F",
+            &lee,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.error_code(), "denied");
+
+    // A capability not granted at a site: denied, and audited.
+    api.enable(&admin, "hostile", "north", &[]).await;
+    let r = api.get_at("/plugins/hostile/kv/mine", &lee, "north").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.error_code(), "denied");
+    let audit = api.audit_all(&admin, "actor=drlee").await;
+    assert!(
+        audit.iter().any(|e| e["outcome"] == "denied"
+            && e["via"] == "hostile"
+            && e["site"] == "north"
+            && e["resource"] == "capability/kv"),
+        "{audit:?}"
+    );
+
+    // A component importing an interface its manifest does not declare is refused.
+    let r = api.install(&admin, &pk.undeclared).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("osler:plugin/kv"), "{}", r.text);
+    let list = api.get("/api/v1/admin/plugins", &admin).await.expect(200);
+    assert!(!list.text.contains("\"undeclared\""));
+}
+
+#[tokio::test]
+async fn a_plugin_never_reads_more_than_the_signed_in_user_may() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    api.install_enabled(&admin, &pk.hostile, "main", &["patients.read"])
+        .await;
+    let id = api.search_all(&lee, "_count=1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let r = api
+        .get(&format!("/plugins/hostile/patient/{id}"), &lee)
+        .await
+        .expect(200);
+    assert_eq!(r.json["id"], id);
+
+    // The researcher's role reads no identified charts; the plugin's grant changes nothing.
+    let researcher = api.login("researcher", "osler-demo-research").await;
+    let r = api
+        .get(&format!("/plugins/hostile/patient/{id}"), &researcher)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.error_code(), "denied");
+
+    let trail = api.audit_all(&admin, &format!("patient={id}")).await;
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["actor"] == "drlee" && e["via"] == "hostile" && e["outcome"] == "success"),
+        "{trail:?}"
+    );
+    assert!(
+        trail.iter().any(|e| e["actor"] == "researcher"
+            && e["via"] == "hostile"
+            && e["outcome"] == "denied"),
+        "{trail:?}"
+    );
+}
+
+#[tokio::test]
+async fn plugins_call_each_other_through_typed_interfaces_at_the_same_site() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    api.install_enabled(&admin, &pk.consumer, "main", &[]).await;
+
+    // No provider installed: the import answers `unavailable`; the rest still works.
+    let r = api.get("/plugins/echo-consumer/echo?text=hi", &lee).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.error_code(), "unavailable");
+    api.get("/plugins/echo-consumer/ok", &lee).await.expect(200);
+
+    api.install_enabled(&admin, &pk.provider, "north", &["patients.read"])
+        .await;
+    // Enabled at another site only: still unavailable at main.
+    let r = api
+        .get_at("/plugins/echo-consumer/echo?text=hi", &lee, "main")
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+
+    api.enable(&admin, "echo-provider", "main", &["patients.read"])
+        .await;
+    let r = api
+        .get("/plugins/echo-consumer/echo?text=hi", &lee)
+        .await
+        .expect(200);
+    assert_eq!(r.json["echo"], "hi");
+
+    // The provider reads with the physician's permissions ∩ its own grant, audited with both.
+    let id = api.search_all(&lee, "_count=1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.get(&format!("/plugins/echo-consumer/patient/{id}"), &lee)
+        .await
+        .expect(200);
+    let trail = api.audit_all(&admin, &format!("patient={id}")).await;
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["via"] == "echo-consumer>echo-provider" && e["actor"] == "drlee"),
+        "{trail:?}"
+    );
+    let researcher = api.login("researcher", "osler-demo-research").await;
+    let r = api
+        .get(&format!("/plugins/echo-consumer/patient/{id}"), &researcher)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // Without its grant at main the provider is denied, whoever asks.
+    api.enable(&admin, "echo-provider", "main", &[]).await;
+    let r = api
+        .get(&format!("/plugins/echo-consumer/patient/{id}"), &lee)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_plugin_that_fails_to_load_is_marked_failed_and_the_others_start() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, _) = tokens(&api).await;
+    api.install_enabled(&admin, &pk.notices, "main", &["kv"])
+        .await;
+    api.install_enabled(&admin, &pk.hostile, "main", &["kv"])
+        .await;
+    server.terminate();
+
+    // Tamper with hostile's component on disk.
+    let dir = sb.data_dir().join("plugins").join("hostile");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+
+    let mut env = plugin_env();
+    env.push(("OSLER_PLUGINS__ALLOW_UNSIGNED", "true".into()));
+    let server = sb.serve_with_env(
+        &env.iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let api = server.api();
+    let admin = api.login(ADMIN.0, ADMIN.1).await;
+    let lee = api.login(DRLEE.0, DRLEE.1).await;
+    api.get("/plugins/notices/api/notices", &lee)
+        .await
+        .expect(200);
+    let r = api.get("/plugins/hostile/ok", &lee).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    let list = api
+        .get("/api/v1/admin/plugins/hostile", &admin)
+        .await
+        .expect(200);
+    assert_eq!(list.json["state"], "failed");
+    assert!(
+        list.json["failure"]
+            .as_str()
+            .unwrap_or("")
+            .contains("sha256"),
+        "{}",
+        list.text
+    );
+    // Start-up took every compiled component from the cache.
+    assert!(
+        server.log_text().contains("compiled=0"),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[tokio::test]
+async fn bad_packages_are_refused_with_a_clear_message_and_change_nothing() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, _) = tokens(&api).await;
+
+    let dir = sb.root().join("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_a_package = dir.join("x.osp");
+    std::fs::write(&not_a_package, b"hello").unwrap();
+    let r = api.install(&admin, &not_a_package).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+
+    // A manifest error names the line and the key.
+    let mut archive = tar::Archive::new(std::fs::File::open(&pk.notices).unwrap());
+    let mut wasm = Vec::new();
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_string_lossy() == "plugin.wasm" {
+            std::io::Read::read_to_end(&mut e, &mut wasm).unwrap();
+        }
+    }
+    let manifest = "id = \"notices\"\nname = \"N\"\nversion = \"0.1.0\"\npublisher = \"p\"\napi = \"^0.1\"\ncapabilities = [\"kv\", \"everything\"]\n";
+    let bad = dir.join("bad.osp");
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("plugin.toml", manifest.as_bytes()),
+        ("plugin.wasm", &wasm[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    std::fs::write(&bad, b.into_inner().unwrap()).unwrap();
+    let r = api.install(&admin, &bad).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("line 6") && r.text.contains("everything"),
+        "{}",
+        r.text
+    );
+
+    let list = api.get("/api/v1/admin/plugins", &admin).await.expect(200);
+    assert_eq!(list.json["plugins"], Value::Array(vec![]));
+}
