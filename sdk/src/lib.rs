@@ -148,6 +148,16 @@ pub fn dispatch_event<P: Plugin>(event: Event) -> Result<(), Error> {
 /// impl osler_sdk::Plugin for Notices { /* ... */ }
 /// osler_sdk::export_plugin!(Notices);
 /// ```
+///
+/// A plugin with its own bindings (see [`generate!`]) names its bindings module too:
+/// `osler_sdk::export_plugin!(Echo with_bindings bindings);`. That implements the `handler`
+/// and `event-handler` traits generated there with [`dispatch_request`] and
+/// [`dispatch_event`], and exports everything with that module's `export!` macro, so the
+/// plugin's own interfaces are exported too (implement their `Guest` traits for the same
+/// type).
+///
+/// The component exports are only emitted for `wasm32`: natively (for `cargo test`) the
+/// macro just keeps the handlers reachable.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ident) => {
@@ -163,11 +173,39 @@ macro_rules! export_plugin {
             }
         }
 
-        // The component's exports. Only for WebAssembly: their names (`osler:plugin/...`)
-        // are not symbols a native linker accepts, and natively there is no host to call them.
+        // Export names like `osler:plugin/handler@0.1.0#handle` are not symbols a native
+        // linker accepts, and natively there is no host to call them.
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!($plugin with_types_in $crate::bindings);
-        // Natively, the same handlers stay reachable (no dead-code warnings for the plugin).
+
+        $crate::__keep_reachable!($plugin);
+    };
+    ($plugin:ident with_bindings $($bindings:ident)::+) => {
+        impl $($bindings)::+::exports::osler::plugin::handler::Guest for $plugin {
+            fn handle(request: $crate::Request) -> $crate::Response {
+                $crate::dispatch_request::<$plugin>(request)
+            }
+        }
+
+        impl $($bindings)::+::exports::osler::plugin::event_handler::Guest for $plugin {
+            fn on_event(event: $crate::Event) -> ::core::result::Result<(), $crate::Error> {
+                $crate::dispatch_event::<$plugin>(event)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $($bindings)::+::export!($plugin with_types_in $($bindings)::+);
+
+        $crate::__keep_reachable!($plugin);
+    };
+}
+
+/// Natively, where nothing is exported, keeps a plugin's handlers reachable so that the
+/// plugin crate gets no dead-code warnings.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __keep_reachable {
+    ($plugin:ident) => {
         #[cfg(not(target_arch = "wasm32"))]
         const _: (
             fn($crate::Request) -> $crate::Response,
@@ -224,6 +262,8 @@ macro_rules! generate {
                 "osler:plugin/handler@0.1.0": generate,
                 "osler:plugin/event-handler@0.1.0": generate,
             },
+            // Other plugins' interfaces that the world imports.
+            generate_all,
             $($options)*
         });
     };

@@ -12,7 +12,8 @@ pub type Handler = fn(&Request, &Params) -> Result<Response, Error>;
 ///
 /// Patterns are paths inside the plugin, starting with `/`; a segment `{name}` matches any one
 /// non-empty segment and is available as `params["name"]` (as the host passes the path:
-/// already percent-decoded). Empty segments are ignored, so `/notices/` matches `/notices`.
+/// already percent-decoded). A last segment `{*name}` matches the rest of the path, one or
+/// more segments, joined with `/`. Empty segments are ignored, so `/notices/` matches `/notices`.
 /// Routes are tried in the order they were added; `HEAD` runs the `GET` route.
 ///
 /// ```
@@ -45,6 +46,19 @@ struct Route {
 enum Segment {
     Literal(String),
     Param(String),
+    Rest(String),
+}
+
+impl Segment {
+    fn parse(s: &str) -> Segment {
+        match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => match name.strip_prefix('*') {
+                Some(rest) => Segment::Rest(rest.to_string()),
+                None => Segment::Param(name.to_string()),
+            },
+            None => Segment::Literal(s.to_string()),
+        }
+    }
 }
 
 impl Router {
@@ -57,20 +71,19 @@ impl Router {
     ///
     /// # Panics
     ///
-    /// When `pattern` does not start with `/` — a programming error, found by the first test.
+    /// When `pattern` does not start with `/`, or has a `{*name}` segment that is not the
+    /// last: programming errors, found by the first test.
     pub fn route(mut self, method: &str, pattern: &str, handler: Handler) -> Router {
         assert!(
             pattern.starts_with('/'),
             "route pattern {pattern:?} must start with '/'"
         );
-        let segments = split(pattern)
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => Segment::Param(name.to_string()),
-                    None => Segment::Literal(s.to_string()),
-                },
-            )
-            .collect();
+        let segments: Vec<Segment> = split(pattern).map(Segment::parse).collect();
+        let rest_at = segments.iter().position(|s| matches!(s, Segment::Rest(_)));
+        assert!(
+            rest_at.is_none_or(|i| i + 1 == segments.len()),
+            "in route pattern {pattern:?}, a {{*name}} segment must be the last"
+        );
         self.routes.push(Route {
             method: method.to_ascii_uppercase(),
             segments,
@@ -145,6 +158,11 @@ impl Route {
                 Segment::Literal(l) if l == part => {}
                 Segment::Literal(_) => return None,
                 Segment::Param(name) => params.0.push((name.clone(), part.to_string())),
+                Segment::Rest(name) => {
+                    let rest: Vec<&str> = std::iter::once(part).chain(parts.by_ref()).collect();
+                    params.0.push((name.clone(), rest.join("/")));
+                    return Some(params);
+                }
             }
         }
         parts.next().is_none().then_some(params)
@@ -199,6 +217,9 @@ mod tests {
             .delete("/notices/{id}", |_, p| {
                 Err(Error::denied(format!("not yours: {}", &p["id"])))
             })
+            .get("/files/{*path}", |_, p| {
+                Ok(Response::text(200, p["path"].to_string()))
+            })
             .get("/a/{x}/b/{y}", |_, p| {
                 Ok(Response::text(200, format!("{}+{}", &p["x"], &p["y"])))
             })
@@ -218,6 +239,19 @@ mod tests {
         assert_eq!(call("GET", "/notices/a b"), (200, "show a b".into()));
         assert_eq!(call("HEAD", "/notices/1"), (200, "show 1".into()));
         assert_eq!(call("GET", "/a/1/b/2"), (200, "1+2".into()));
+    }
+
+    #[test]
+    fn rest_segment_takes_the_rest() {
+        assert_eq!(call("GET", "/files/a"), (200, "a".into()));
+        assert_eq!(call("GET", "/files/a/b/c"), (200, "a/b/c".into()));
+        assert_eq!(call("GET", "/files").0, 404);
+    }
+
+    #[test]
+    #[should_panic(expected = "must be the last")]
+    fn rest_segment_must_be_last() {
+        let _ = Router::new().get("/{*a}/b", |_, _| Ok(Response::not_found()));
     }
 
     #[test]
