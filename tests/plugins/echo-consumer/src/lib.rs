@@ -1,0 +1,47 @@
+//! Test fixture: a plugin that imports another plugin's interface, `osler:fixtures/echo@0.1.0`.
+//!
+//! Its world (`wit/world.wit`) includes `osler:plugin/plugin@0.1.0` and imports `echo`, whose
+//! WIT it carries in `wit/deps/osler-fixtures/`. `osler_sdk::generate!` maps every
+//! `osler:plugin` interface onto the SDK (compare the long form in `echo-provider`). When no
+//! provider is enabled at the site, every call to `echo` returns `unavailable`, answered here
+//! as 503; routes that do not call it work regardless.
+
+use osler_sdk::{Error, Params, Plugin, Request, Response, Router};
+use serde_json::json;
+
+mod bindings {
+    osler_sdk::generate!({
+        path: ["../../../wit/v0.1.0", "wit"],
+        world: "osler:echo-consumer/echo-consumer",
+    });
+}
+
+use bindings::osler::fixtures::echo;
+
+struct EchoConsumer;
+
+impl Plugin for EchoConsumer {
+    fn handle(req: Request) -> Response {
+        Router::new()
+            .get("/ok", |_, _| {
+                Ok(Response::json(200, &json!({ "ok": true })))
+            })
+            .get("/echo", echo_text)
+            .get("/patient/{id}", read_patient)
+            .handle(&req)
+    }
+}
+
+osler_sdk::export_plugin!(EchoConsumer with_bindings bindings);
+
+/// `GET /echo?text=T` → `{"echo": T}`, through the provider.
+fn echo_text(req: &Request, _: &Params) -> Result<Response, Error> {
+    let text = req.query_param("text").unwrap_or_default();
+    Ok(Response::json(200, &json!({ "echo": echo::echo(&text)? })))
+}
+
+/// `GET /patient/{id}` → the provider's `read-patient`, FHIR JSON as it returned it.
+fn read_patient(_: &Request, params: &Params) -> Result<Response, Error> {
+    let patient = echo::read_patient(&params["id"])?;
+    Ok(Response::new(200, "application/json", patient))
+}

@@ -1,0 +1,145 @@
+//! Test fixture: a plugin that misbehaves on request, for the host's end-to-end tests of
+//! sandbox limits, capability checks and error mapping.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /ok` | `{"ok":true}` |
+//! | `GET /spin` | loops forever |
+//! | `GET /bomb` | allocates and touches memory until allocation fails |
+//! | `GET /recurse` | recurses until the stack runs out |
+//! | `GET /panic` | panics |
+//! | `GET /huge?mib=N` | answers with a body of N MiB |
+//! | `PUT /kv/{*key}` | stores the body at `key` |
+//! | `GET /kv/{*key}` | the bytes at `key`, or 404 |
+//! | `GET /kv?prefix=P` | every key under `P` it can see, paging through `scan` |
+//! | `GET /patient/{id}` | `patients-read.get`: the FHIR JSON, or the mapped error |
+//! | `GET /outbound?url=U` | an outbound `GET U`: `{"status":..}`, or the mapped error |
+//! | `GET /audit` | records the audit event `hostile.test` with no patient |
+
+use std::hint::black_box;
+
+use osler_sdk::{Error, Params, Plugin, Request, Response, Router, audit, http, kv, patients};
+use serde::Deserialize;
+use serde_json::json;
+
+struct Hostile;
+
+impl Plugin for Hostile {
+    fn handle(req: Request) -> Response {
+        Router::new()
+            .get("/ok", |_, _| {
+                Ok(Response::json(200, &json!({ "ok": true })))
+            })
+            .get("/spin", |_, _| spin())
+            .get("/bomb", |_, _| bomb())
+            .get("/recurse", |_, _| {
+                let depth = recurse(0);
+                Ok(Response::json(200, &json!({ "depth": depth })))
+            })
+            .get("/panic", |_, _| {
+                panic!("the hostile fixture panics on request")
+            })
+            .get("/huge", huge)
+            .put("/kv/{*key}", kv_put)
+            .get("/kv/{*key}", kv_get)
+            .get("/kv", kv_list)
+            .get("/patient/{id}", patient)
+            .get("/outbound", outbound)
+            .get("/audit", |_, _| {
+                audit::record("hostile.test", None, None)?;
+                Ok(Response::json(200, &json!({ "ok": true })))
+            })
+            .handle(&req)
+    }
+}
+
+osler_sdk::export_plugin!(Hostile);
+
+/// Never returns: `black_box` makes every iteration observable, so the loop stays.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates 1 MiB at a time, writing to every page so that the memory is really used, and
+/// keeps it all, until allocation fails (which aborts).
+fn bomb() -> ! {
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 1 << 20];
+        for i in (0..chunk.len()).step_by(4096) {
+            chunk[i] = (i as u8) | 1;
+        }
+        kept.push(black_box(chunk));
+    }
+}
+
+/// Recurses without end: each frame keeps a buffer alive across the call and uses it after
+/// the call returns, so this is not a tail call the optimiser could turn into a loop.
+#[inline(never)]
+#[allow(unconditional_recursion, reason = "the point of the route")]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 512];
+    frame[(depth % 512) as usize] = depth as u8;
+    let frame = black_box(frame);
+    let below = recurse(black_box(depth + 1));
+    below.wrapping_add(frame[(depth % 512) as usize] as u64)
+}
+
+/// `GET /huge?mib=N`: a body of N MiB of `x`.
+fn huge(req: &Request, _: &Params) -> Result<Response, Error> {
+    #[derive(Deserialize)]
+    struct Q {
+        mib: usize,
+    }
+    let q: Q = req.query()?;
+    let body = vec![
+        b'x';
+        q.mib
+            .checked_mul(1 << 20)
+            .ok_or_else(|| Error::invalid("mib: too big"))?
+    ];
+    Ok(Response::new(200, "application/octet-stream", body))
+}
+
+fn kv_put(req: &Request, p: &Params) -> Result<Response, Error> {
+    kv::put_bytes(&p["key"], &req.body)?;
+    Ok(Response::empty(204))
+}
+
+fn kv_get(_: &Request, p: &Params) -> Result<Response, Error> {
+    match kv::get_bytes(&p["key"])? {
+        Some(value) => Ok(Response::new(200, "application/octet-stream", value)),
+        None => Err(Error::not_found(format!("no key {:?}", &p["key"]))),
+    }
+}
+
+/// `GET /kv?prefix=P`: every key under `P`, a small page at a time so that paging is used.
+fn kv_list(req: &Request, _: &Params) -> Result<Response, Error> {
+    let prefix = req.query_param("prefix").unwrap_or_default();
+    let mut keys = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = kv::scan_bytes(&prefix, after.as_deref(), 100)?;
+        keys.extend(page.entries.into_iter().map(|(key, _)| key));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(Response::json(200, &keys))
+}
+
+fn patient(_: &Request, p: &Params) -> Result<Response, Error> {
+    Ok(Response::json(200, &patients::get(&p["id"])?))
+}
+
+fn outbound(req: &Request, _: &Params) -> Result<Response, Error> {
+    let url = req
+        .query_param("url")
+        .ok_or_else(|| Error::invalid("url: required"))?;
+    let answer = http::get(&url)?;
+    Ok(Response::json(200, &json!({ "status": answer.status })))
+}
