@@ -89,7 +89,10 @@ fn say_hello(req: &Request, _: &Params) -> Result<Response, Error> {
 
 fn api_greeting(req: &Request, _: &Params) -> Result<Response, Error> {
     let last: Option<Greeting> = kv::get(&greeting_key(&req.caller().site))?;
-    Ok(Response::json(200, &serde_json::json!({ "greeting": last })))
+    Ok(Response::json(
+        200,
+        &serde_json::json!({ "greeting": last }),
+    ))
 }
 
 #[cfg(test)]
