@@ -201,7 +201,7 @@ async fn hostile_plugins_end_cleanly_while_a_good_one_keeps_answering() {
         .get("/plugins/hostile/kv?prefix=", &lee)
         .await
         .expect(200);
-    let keys: Vec<String> = serde_json::from_value(keys.json["keys"].clone()).unwrap_or_default();
+    let keys: Vec<String> = serde_json::from_value(keys.json.clone()).unwrap_or_default();
     assert_eq!(
         keys,
         vec!["mine".to_string()],
@@ -467,4 +467,61 @@ async fn bad_packages_are_refused_with_a_clear_message_and_change_nothing() {
 
     let list = api.get("/api/v1/admin/plugins", &admin).await.expect(200);
     assert_eq!(list.json["plugins"], Value::Array(vec![]));
+}
+
+/// The plugin author's path in `sdk/README.md`: scaffold, build, install, enable, use.
+#[tokio::test]
+async fn a_new_plugin_from_the_template_builds_installs_and_answers() {
+    packages(); // builds the SDK once for wasm32-wasip2; the template reuses it
+    let sb = Sandbox::new();
+    let dir = sb.root().join("hello-clinic");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osler"))
+        .args(["plugin", "new", "hello-clinic", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("plugin.toml").exists() && dir.join("src/lib.rs").exists());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osler"))
+        .args(["plugin", "build"])
+        .arg(&dir)
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::support::workspace()
+                .join("target")
+                .join("e2e-plugins"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let package = stdout
+        .lines()
+        .find_map(|l| l.rsplit_once(": ").filter(|_| l.starts_with("Built ")))
+        .map(|(_, p)| std::path::PathBuf::from(p.trim()))
+        .expect("package path");
+
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    let r = api.install(&admin, &package).await.expect(201);
+    let caps: Vec<String> = serde_json::from_value(r.json["capabilities"].clone()).unwrap();
+    let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+    api.enable(&admin, "hello-clinic", "main", &caps).await;
+    let page = api.get("/plugins/hello-clinic/", &lee).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let home = api.get("/", &lee).await;
+    assert!(
+        home.text.contains("/plugins/hello-clinic/"),
+        "{}",
+        home.text
+    );
 }

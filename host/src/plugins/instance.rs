@@ -200,6 +200,11 @@ fn classify(e: &wasmtime::Error, memory_mib: u64) -> RunError {
         Some(wasmtime::Trap::StackOverflow) => {
             RunError::Trap("stack overflow (unbounded recursion?)".into())
         }
+        Some(wasmtime::Trap::MemoryOutOfBounds) => RunError::Trap(
+            "out-of-bounds memory access (in Rust, usually a stack overflow from unbounded \
+             recursion)"
+                .into(),
+        ),
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             RunError::Trap("the plugin panicked or aborted".into())
         }
