@@ -118,9 +118,9 @@ pub trait Plugin {
 
 /// Runs [`Plugin::handle`] for `P`: what an `osler:plugin/handler` export calls.
 ///
-/// [`export_plugin!`] uses this; a plugin that generates its own bindings calls it from its
-/// own `handler` export (the request and response types are this crate's, through the `with`
-/// map):
+/// [`export_plugin!`] uses this, also for a plugin with its own bindings (see [`generate!`]);
+/// written out, such a plugin's `handler` export is (the request and response types are this
+/// crate's, through the `with` map):
 ///
 /// ```ignore
 /// impl bindings::exports::osler::plugin::handler::Guest for Echo {
@@ -235,11 +235,18 @@ macro_rules! __keep_reachable {
 /// ```
 ///
 /// It expands to `osler_sdk::wit_bindgen::generate!` with the given options plus
-/// `runtime_path` and a `with` map (so do not pass those): the host interfaces and the types
-/// come from this crate (`osler:plugin/types@0.1.0` → [`types`], each host interface →
-/// `osler_sdk::bindings::osler::plugin::<interface>`), and `handler` and `event-handler` are
-/// generated in the plugin, which implements them with [`dispatch_request`] and
-/// [`dispatch_event`] and exports everything with the generated `export!` macro.
+/// `runtime_path`, `with` and `generate_all` (so do not pass those): the types and the host
+/// interfaces come from this crate (`osler:plugin/types@0.1.0` → [`types`], each host
+/// interface → `osler_sdk::bindings::osler::plugin::<interface>`); `handler`,
+/// `event-handler`, the plugin's own interfaces and other plugins' imported ones are generated
+/// in the plugin's module. Every key of the `with` map must be used, so the world must
+/// include the whole `osler:plugin/plugin@0.1.0` world.
+///
+/// Then implement [`Plugin`] and the `Guest` trait of each interface the world exports, and
+/// export it all with `osler_sdk::export_plugin!(MyPlugin with_bindings bindings)`.
+///
+/// The long form, with `wit_bindgen::generate!` and the `with` map written out, is in the
+/// `echo-provider` test fixture of the Osler repository (`tests/plugins/echo-provider`).
 #[macro_export]
 macro_rules! generate {
     ({ $($options:tt)* }) => {

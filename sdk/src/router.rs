@@ -194,10 +194,13 @@ impl Params {
 ///
 /// When the route has no such parameter — a typo in the handler, found by the first test.
 impl Index<&str> for Params {
-    type Output = str;
+    type Output = String;
 
-    fn index(&self, name: &str) -> &str {
-        self.get(name)
+    fn index(&self, name: &str) -> &String {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
             .unwrap_or_else(|| panic!("the route has no parameter {{{name}}}"))
     }
 }
