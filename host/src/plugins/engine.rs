@@ -162,10 +162,10 @@ impl Runtime {
         }
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e:#}"))?;
-        if let Ok(serialized) = component.serialize() {
-            if let Err(e) = write_atomic(&self.cache_dir, &path, &serialized) {
-                tracing::warn!(error = %e, "cannot write the compiled component cache");
-            }
+        if let Ok(serialized) = component.serialize()
+            && let Err(e) = write_atomic(&self.cache_dir, &path, &serialized)
+        {
+            tracing::warn!(error = %e, "cannot write the compiled component cache");
         }
         Ok((component, true))
     }

@@ -119,10 +119,10 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
                 m.api
             ));
         }
-        if let Some(a) = &api {
-            if a != v {
-                return Err(format!("the component mixes osler:plugin@{a} and @{v}"));
-            }
+        if let Some(a) = &api
+            && a != v
+        {
+            return Err(format!("the component mixes osler:plugin@{a} and @{v}"));
         }
         api = Some(v.clone());
         Ok(())

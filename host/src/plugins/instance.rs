@@ -183,10 +183,10 @@ pub async fn run(app: &App, call: Arc<Call>, pre: &Pre, work: Work) -> Result<Do
         Err(_) => return Err(RunError::Timeout(deadline.as_millis())),
     };
     let done = out.map_err(|e| classify(&e, limits.memory_mib))?;
-    if let Done::Response(r) = &done {
-        if r.body.len() > limits.response_bytes() {
-            return Err(RunError::TooLarge(r.body.len(), limits.response_bytes()));
-        }
+    if let Done::Response(r) = &done
+        && r.body.len() > limits.response_bytes()
+    {
+        return Err(RunError::TooLarge(r.body.len(), limits.response_bytes()));
     }
     Ok(done)
 }

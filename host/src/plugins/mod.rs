@@ -570,12 +570,10 @@ impl Plugins {
         self.authorize(ctx, action, id).await?;
         let p = self.require(id)?;
         self.require_site(site).await?;
-        if enabled {
-            if let Status::Failed(reason) = &p.status {
-                return Err(PluginError::Conflict(format!(
-                    "'{id}' failed to load and cannot be enabled: {reason}"
-                )));
-            }
+        if enabled && let Status::Failed(reason) = &p.status {
+            return Err(PluginError::Conflict(format!(
+                "'{id}' failed to load and cannot be enabled: {reason}"
+            )));
         }
         self.update_site(ctx, id, site, action, String::new(), |s| {
             s.enabled = enabled

@@ -99,14 +99,14 @@ impl Sandbox {
                 call.id(),
                 call.site
             ))
-        } else if let Some(p) = permission.filter(|p| !call.ctx.can(*p)) {
-            Some(format!(
-                "the signed-in user's role ({}) does not allow {}",
-                call.ctx.role_string(),
-                p.as_str()
-            ))
         } else {
-            None
+            permission.filter(|p| !call.ctx.can(*p)).map(|p| {
+                format!(
+                    "the signed-in user's role ({}) does not allow {}",
+                    call.ctx.role_string(),
+                    p.as_str()
+                )
+            })
         };
         match reason {
             None => Ok(()),

@@ -159,7 +159,7 @@ impl Sandbox {
     /// HMAC-SHA256 under a key derived from the host's secret and the plugin id.
     fn pseudonym(&self, id: &str) -> String {
         let secret = self.app.plugins.pseudonym_secret();
-        let mut mac = Hmac::<Sha256>::new_from_slice(&secret).expect("any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
         mac.update(self.call.id().as_bytes());
         mac.update(&[0]);
         mac.update(id.as_bytes());
