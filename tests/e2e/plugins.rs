@@ -525,3 +525,248 @@ async fn a_new_plugin_from_the_template_builds_installs_and_answers() {
         home.text
     );
 }
+
+#[tokio::test]
+async fn narrow_capabilities_give_exactly_their_narrow_view() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    api.install_enabled(
+        &admin,
+        &pk.hostile,
+        "main",
+        &[
+            "patients.read",
+            "patients.deidentified",
+            "patients.match",
+            "directory",
+            "outbound",
+        ],
+    )
+    .await;
+    let p = api.search_all(&lee, "_count=1").await[0].clone();
+    let id = p["id"].as_str().unwrap().to_string();
+    let card = crate::support::card_of(&p).unwrap();
+    let version = p["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|i| i["extension"][0]["valueString"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let birth = p["birthDate"].as_str().unwrap().to_string();
+
+    // De-identified: the researcher sees no names or identifiers, under pseudonyms.
+    let researcher = api.login("researcher", "osler-demo-research").await;
+    let r = api
+        .get("/plugins/hostile/deidentified", &researcher)
+        .await
+        .expect(200);
+    let first = &r.json["patients"][0];
+    assert!(first["id"].as_str().unwrap().starts_with("p-"), "{first}");
+    assert!(
+        first.get("name").is_none() && first.get("identifier").is_none(),
+        "{first}"
+    );
+    assert_eq!(first["birthDate"].as_str().unwrap().len(), 4, "{first}");
+    assert!(!r.text.contains(&card) && !r.text.contains(&id));
+    // A physician's role has no de-identified access (it reads charts through patients.read).
+    api.get("/plugins/hostile/deidentified", &lee)
+        .await
+        .expect(403);
+
+    // Match: the kiosk learns an id for the right card + birth date, nothing otherwise.
+    let kiosk = api.login("kiosk.main", "osler-demo-kiosk").await;
+    let q = |b: &str| format!("/plugins/hostile/match?number={card}&version={version}&birth={b}");
+    let r = api.get(&q(&birth), &kiosk).await.expect(200);
+    assert_eq!(r.json["id"], id);
+    let r = api.get(&q("1901-01-01"), &kiosk).await.expect(200);
+    assert_eq!(r.json["id"], Value::Null);
+    api.get(&format!("/plugins/hostile/patient/{id}"), &kiosk)
+        .await
+        .expect(403);
+
+    // Directory: staff of the site only, never kiosks or patients.
+    let r = api.get("/plugins/hostile/staff", &lee).await.expect(200);
+    let users: Vec<&str> = r.json["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user"].as_str().unwrap())
+        .collect();
+    assert!(
+        users.contains(&"drlee") && users.contains(&"nurse.kim"),
+        "{users:?}"
+    );
+    assert!(
+        !users.contains(&"kiosk.main") && !users.contains(&"drpatel"),
+        "{users:?}"
+    );
+
+    // Nothing survives between two requests inside the sandbox.
+    for _ in 0..3 {
+        let r = api.get("/plugins/hostile/counter", &lee).await.expect(200);
+        assert_eq!(r.json["count"], 1);
+    }
+
+    // The clock is in the clinic's time zone.
+    let r = api.get("/plugins/hostile/clock", &lee).await.expect(200);
+    assert_eq!(r.json["timezone"], "America/Toronto");
+
+    // A listed origin is tried (and nothing listens there): unavailable, not denied.
+    let r = api
+        .get(
+            "/plugins/hostile/outbound?url=http%3A%2F%2F127.0.0.1%3A9%2F",
+            &lee,
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.error_code(), "unavailable");
+
+    // A plugin's own audit entries carry its name and the user.
+    api.get("/plugins/hostile/audit", &lee).await.expect(200);
+    let trail = api.audit_all(&admin, "actor=drlee").await;
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["action"] == "hostile.test" && e["via"] == "hostile"),
+        "{trail:?}"
+    );
+}
+
+#[tokio::test]
+async fn events_reach_the_subscribers_enabled_at_the_site() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    api.install_enabled(&admin, &pk.consumer, "main", &["events.publish"])
+        .await;
+    api.install_enabled(&admin, &pk.provider, "main", &["kv"])
+        .await;
+    api.get("/plugins/echo-provider/last-event", &lee)
+        .await
+        .expect(404);
+
+    api.post("/plugins/echo-consumer/ping?text=hello", &lee, &json!({}))
+        .await
+        .expect(202);
+    let mut got = None;
+    for _ in 0..100 {
+        let r = api.get("/plugins/echo-provider/last-event", &lee).await;
+        if r.status == 200 {
+            got = Some(r.json);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = got.expect("the event was delivered");
+    assert_eq!(got["topic"], "echo-consumer.pinged");
+    assert_eq!(got["source"], "echo-consumer");
+    assert_eq!(got["site"], "main");
+    assert_eq!(got["payload"]["text"], "hello");
+
+    // Without the grant, publishing is denied.
+    api.enable(&admin, "echo-consumer", "main", &[]).await;
+    let r = api
+        .post("/plugins/echo-consumer/ping?text=x", &lee, &json!({}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
+#[tokio::test]
+async fn settings_are_typed_per_site_and_reach_the_plugin() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    api.install_enabled(&admin, &pk.notices, "main", &["kv"])
+        .await;
+    let path = "/api/v1/admin/plugins/notices/sites/main/config";
+    api.put(
+        path,
+        &admin,
+        &json!({"banner": "Flu clinic Saturday"}),
+        None,
+    )
+    .await
+    .expect(200);
+    let page = api.get("/plugins/notices/", &lee).await.expect(200);
+    assert!(page.text.contains("Flu clinic Saturday"), "{}", page.text);
+
+    let r = api.put(path, &admin, &json!({"banner": 3}), None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = api.put(path, &admin, &json!({"colour": "red"}), None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.text.contains("banner"),
+        "names the settings there are: {}",
+        r.text
+    );
+    // The value stayed.
+    let page = api.get("/plugins/notices/", &lee).await.expect(200);
+    assert!(page.text.contains("Flu clinic Saturday"));
+}
+
+#[tokio::test]
+async fn the_command_line_manages_plugins_of_a_stopped_server() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    server.terminate();
+    let pkg = pk.notices.display().to_string();
+
+    let out = sb.osler(&["plugin", "install", &pkg], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--dev"), "says what to do: {err}");
+
+    sb.osler_ok(&["plugin", "install", "--dev", &pkg], &[]);
+    sb.osler_ok(&["plugin", "enable", "notices", "--site", "main"], &[]);
+    sb.osler_ok(&["plugin", "grant", "notices", "--site", "main", "kv"], &[]);
+    sb.osler_ok(
+        &[
+            "plugin",
+            "config",
+            "notices",
+            "--site",
+            "main",
+            "banner=Closed Monday",
+        ],
+        &[],
+    );
+    let out = sb.osler(
+        &[
+            "plugin",
+            "grant",
+            "notices",
+            "--site",
+            "main",
+            "patients.read",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not ask for patients.read"));
+    let list = sb.osler_ok(&["plugin", "list"], &[]);
+    assert!(
+        list.contains("notices 0.1.0") && list.contains("development"),
+        "{list}"
+    );
+    assert!(list.contains("main: enabled, granted: kv"), "{list}");
+
+    let env = plugin_env();
+    let server = sb.serve_with_env(
+        &env.iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let api = server.api();
+    let lee = api.login(DRLEE.0, DRLEE.1).await;
+    let page = api.get("/plugins/notices/", &lee).await.expect(200);
+    assert!(page.text.contains("Closed Monday"));
+}

@@ -28,6 +28,11 @@ impl Plugin for EchoConsumer {
             })
             .get("/echo", echo_text)
             .get("/patient/{id}", read_patient)
+            .post("/ping", |req, _| {
+                let text = req.query_param("text").unwrap_or_default();
+                osler_sdk::events::publish("echo-consumer.pinged", &json!({ "text": text }))?;
+                Ok(Response::json(202, &json!({ "published": true })))
+            })
             .handle(&req)
     }
 }

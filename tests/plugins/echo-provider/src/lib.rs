@@ -7,7 +7,7 @@
 //! are the SDK's and the HTTP side goes through the SDK as in any plugin. This is the long
 //! form that `osler_sdk::generate!` abbreviates (see `echo-consumer`).
 
-use osler_sdk::{Error, Plugin, Request, Response, Router, patients};
+use osler_sdk::{Error, Event, Plugin, Request, Response, Router, kv, patients};
 
 mod bindings {
     osler_sdk::wit_bindgen::generate!({
@@ -51,7 +51,26 @@ impl Plugin for EchoProvider {
                     &serde_json::json!({ "plugin": "echo-provider" }),
                 ))
             })
+            .get("/last-event", |_, _| {
+                match kv::get::<serde_json::Value>("last-event")? {
+                    Some(v) => Ok(Response::json(200, &v)),
+                    None => Err(Error::not_found("no event yet")),
+                }
+            })
             .handle(&req)
+    }
+
+    /// Keeps the last `echo-consumer.pinged` event it was sent.
+    fn on_event(event: Event) -> Result<(), Error> {
+        kv::put(
+            "last-event",
+            &serde_json::json!({
+                "topic": event.topic,
+                "source": event.source,
+                "site": event.site,
+                "payload": event.json::<serde_json::Value>()?,
+            }),
+        )
     }
 }
 

@@ -15,10 +15,19 @@
 //! | `GET /patient/{id}` | `patients-read.get`: the FHIR JSON, or the mapped error |
 //! | `GET /outbound?url=U` | an outbound `GET U`: `{"status":..}`, or the mapped error |
 //! | `GET /audit` | records the audit event `hostile.test` with no patient |
+//! | `GET /counter` | increments a static counter: always 1 in a fresh sandbox |
+//! | `GET /deidentified` | the first page of de-identified patients |
+//! | `GET /match?number=N&version=V&birth=B` | `patients-match`: `{"id": …}` or `{"id": null}` |
+//! | `GET /staff` | the site's staff from `directory` |
+//! | `GET /clock` | `clock.now()` |
 
 use std::hint::black_box;
 
-use osler_sdk::{Error, Params, Plugin, Request, Response, Router, audit, http, kv, patients};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use osler_sdk::{
+    Error, Params, Plugin, Request, Response, Router, audit, clock, directory, http, kv, patients,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -43,6 +52,39 @@ impl Plugin for Hostile {
             .put("/kv/{*key}", kv_put)
             .get("/kv/{*key}", kv_get)
             .get("/kv", kv_list)
+            .get("/counter", |_, _| {
+                static COUNT: AtomicU32 = AtomicU32::new(0);
+                let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+                Ok(Response::json(200, &json!({ "count": n })))
+            })
+            .get("/deidentified", |_, _| {
+                let page = patients::deidentified::list(None, 5)?;
+                Ok(Response::json(200, &json!({ "patients": page.patients })))
+            })
+            .get("/match", |req, _| {
+                let q = |k: &str| req.query_param(k).unwrap_or_default();
+                let id = patients::find_by_health_card(&q("number"), &q("version"), &q("birth"))?;
+                Ok(Response::json(200, &json!({ "id": id })))
+            })
+            .get("/staff", |_, _| {
+                let staff: Vec<_> = directory::staff()?
+                    .into_iter()
+                    .map(|p| json!({ "user": p.user, "name": p.display_name, "roles": p.roles }))
+                    .collect();
+                Ok(Response::json(200, &json!({ "staff": staff })))
+            })
+            .get("/clock", |_, _| {
+                let now = clock::now();
+                Ok(Response::json(
+                    200,
+                    &json!({
+                        "epochMillis": now.epoch_millis,
+                        "timezone": now.timezone,
+                        "local": now.local,
+                        "offsetMinutes": now.utc_offset_minutes,
+                    }),
+                ))
+            })
             .get("/patient/{id}", patient)
             .get("/outbound", outbound)
             .get("/audit", |_, _| {
