@@ -770,3 +770,63 @@ async fn the_command_line_manages_plugins_of_a_stopped_server() {
     let page = api.get("/plugins/notices/", &lee).await.expect(200);
     assert!(page.text.contains("Closed Monday"));
 }
+
+/// In a browser: the plugin's form posts back with the session cookie and its `_csrf` field;
+/// the same post without the field (a forged cross-site form) is refused and stores nothing.
+#[tokio::test]
+async fn a_plugin_form_needs_the_sessions_csrf_token() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, &[]);
+    let api = server.api();
+    let (admin, _) = tokens(&api).await;
+    api.install_enabled(&admin, &pk.notices, "main", &["kv"])
+        .await;
+
+    let login = api.try_login(DRLEE.0, DRLEE.1).await.expect(200);
+    let token = login.json["token"].as_str().unwrap().to_string();
+    let csrf = login.json["csrf"].as_str().unwrap_or_default().to_string();
+    let page = api
+        .send(
+            reqwest::Method::GET,
+            "/plugins/notices/",
+            crate::support::Auth::Cookie(&token, None),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    assert!(page.text.contains("name=\"_csrf\""), "{}", page.text);
+    let csrf = if csrf.is_empty() {
+        let at = page.text.find("name=\"_csrf\" value=\"").unwrap() + 20;
+        page.text[at..at + page.text[at..].find('"').unwrap()].to_string()
+    } else {
+        csrf
+    };
+    let post = |body: String| {
+        api.client
+            .post(server.url("/plugins/notices/"))
+            .header("cookie", format!("osler_session={token}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let forged = post("title=Forged&body=from+elsewhere".into())
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let ok = post(format!("title=Real&body=from+the+page&_csrf={csrf}"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303, "{:?}", ok.text().await);
+    let lee = api.login(DRLEE.0, DRLEE.1).await;
+    let list = api
+        .get("/plugins/notices/api/notices", &lee)
+        .await
+        .expect(200);
+    assert!(
+        list.text.contains("Real") && !list.text.contains("Forged"),
+        "{}",
+        list.text
+    );
+}

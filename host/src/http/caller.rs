@@ -124,26 +124,39 @@ pub fn resolve(parts: &Parts, app: &App) -> Result<Option<Caller>, ApiError> {
     }))
 }
 
+impl Caller {
+    /// A cookie-authenticated request that changes something must carry the session's CSRF
+    /// token: in the `X-CSRF-Token` header, or (for a plain form post) `form_field`.
+    pub fn check_csrf(&self, parts: &Parts, form_field: Option<String>) -> Result<(), ApiError> {
+        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !(self.via_cookie && unsafe_method) {
+            return Ok(());
+        }
+        let sent = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .or(form_field)
+            .unwrap_or_default();
+        if secrets_equal(&sent, &self.session.csrf) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "a request authenticated by cookie must carry the session's CSRF token in the \
+                 X-CSRF-Token header (or, for a form, its _csrf field)",
+            )
+            .field(CSRF_HEADER))
+        }
+    }
+}
+
 impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let caller = resolve(parts, app)?.ok_or_else(ApiError::unauthenticated)?;
-        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if caller.via_cookie && unsafe_method {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !secrets_equal(sent, &caller.session.csrf) {
-                return Err(ApiError::forbidden(
-                    "a request authenticated by cookie must carry the session's CSRF token in \
-                     the X-CSRF-Token header",
-                )
-                .field(CSRF_HEADER));
-            }
-        }
+        caller.check_csrf(parts, None)?;
         Ok(caller)
     }
 }

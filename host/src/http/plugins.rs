@@ -18,11 +18,10 @@ use axum::routing::{any, get, post, put};
 use serde::Deserialize;
 
 use super::Caller;
-use super::caller::{CSRF_HEADER, resolve};
+use super::caller::resolve;
 use super::error::ApiError;
-use crate::access::{Ctx, permissions_of};
+use crate::access::permissions_of;
 use crate::app::App;
-use crate::auth::secrets_equal;
 use crate::plugins::instance::RunError;
 use crate::plugins::manifest::{Capability, ConfigValue};
 use crate::plugins::{PluginError, Unavailable, v0_1};
@@ -146,22 +145,7 @@ async fn dispatch(
             format!("the request body is larger than {limit} bytes"),
         )
     })?;
-    let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if caller.via_cookie && unsafe_method {
-        let sent = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| form_csrf(&body))
-            .unwrap_or_default();
-        if !secrets_equal(&sent, &caller.session.csrf) {
-            return Err(ApiError::forbidden(
-                "a request authenticated by cookie must carry the session's CSRF token (the \
-                 X-CSRF-Token header, or a _csrf form field)",
-            ));
-        }
-    }
+    caller.check_csrf(&parts, form_csrf(&body))?;
     let path = match params.get("rest") {
         Some(rest) => format!("/{rest}"),
         None => "/".to_string(),
@@ -285,10 +269,6 @@ fn response(r: v0_1::Response) -> Response {
     out
 }
 
-fn ctx_of(caller: &Caller) -> Ctx {
-    caller.ctx()
-}
-
 async fn list(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
     admin_check(&app, &caller, "plugin.list").await?;
     Ok(axum::Json(serde_json::json!({ "plugins": app.plugins.list() })).into_response())
@@ -339,7 +319,7 @@ async fn install(
     axum::extract::Query(q): axum::extract::Query<InstallQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let view = app.plugins.install(&ctx_of(&caller), &body, q.dev).await?;
+    let view = app.plugins.install(&caller.ctx(), &body, q.dev).await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
@@ -348,7 +328,7 @@ async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    app.plugins.remove(&ctx_of(&caller), &id).await?;
+    app.plugins.remove(&caller.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -357,11 +337,7 @@ async fn enable(
     caller: Caller,
     Path((id, site)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let s = app
-        .plugins
-        .set_enabled(&ctx_of(&caller), &id, &site, true)
-        .await?;
-    Ok(axum::Json(s).into_response())
+    toggle(&app, &caller, &id, &site, true).await
 }
 
 async fn disable(
@@ -369,9 +345,19 @@ async fn disable(
     caller: Caller,
     Path((id, site)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    toggle(&app, &caller, &id, &site, false).await
+}
+
+async fn toggle(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    site: &str,
+    enabled: bool,
+) -> Result<Response, ApiError> {
     let s = app
         .plugins
-        .set_enabled(&ctx_of(&caller), &id, &site, false)
+        .set_enabled(&caller.ctx(), id, site, enabled)
         .await?;
     Ok(axum::Json(s).into_response())
 }
@@ -400,7 +386,7 @@ async fn grants(
     }
     let s = app
         .plugins
-        .set_grants(&ctx_of(&caller), &id, &site, set)
+        .set_grants(&caller.ctx(), &id, &site, set)
         .await?;
     Ok(axum::Json(s).into_response())
 }
@@ -414,7 +400,7 @@ async fn config(
         serde_json::Map<String, serde_json::Value>,
     >,
 ) -> Result<Response, ApiError> {
-    let ctx = ctx_of(&caller);
+    let ctx = caller.ctx();
     let mut state = app.plugins.site_state(&id, &site);
     for (k, v) in values {
         let value = match v {

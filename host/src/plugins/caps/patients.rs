@@ -98,22 +98,23 @@ impl read::Host for Sandbox {
     }
 }
 
+impl Sandbox {
+    /// The checks every patient write goes through: size, grant and role, then the JSON.
+    async fn patient_to_write(&self, patient: &str, action: &str) -> Result<Patient, Error> {
+        self.check_size("the patient", patient.len())?;
+        self.allow(
+            Capability::PatientsWrite,
+            Some(Permission::PatientsWrite),
+            action,
+        )
+        .await?;
+        parse(patient)
+    }
+}
+
 impl write::Host for Sandbox {
     async fn create(&mut self, patient: String) -> R<String> {
-        if let Err(e) = self.check_size("the patient", patient.len()) {
-            return Ok(Err(e));
-        }
-        if let Err(e) = self
-            .allow(
-                Capability::PatientsWrite,
-                Some(Permission::PatientsWrite),
-                "patient.create",
-            )
-            .await
-        {
-            return Ok(Err(e));
-        }
-        let p = match parse(&patient) {
+        let p = match self.patient_to_write(&patient, "patient.create").await {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
@@ -127,20 +128,7 @@ impl write::Host for Sandbox {
     }
 
     async fn update(&mut self, id: String, patient: String, expected_version: u64) -> R<String> {
-        if let Err(e) = self.check_size("the patient", patient.len()) {
-            return Ok(Err(e));
-        }
-        if let Err(e) = self
-            .allow(
-                Capability::PatientsWrite,
-                Some(Permission::PatientsWrite),
-                "patient.update",
-            )
-            .await
-        {
-            return Ok(Err(e));
-        }
-        let p = match parse(&patient) {
+        let p = match self.patient_to_write(&patient, "patient.update").await {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
