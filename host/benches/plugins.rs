@@ -135,11 +135,17 @@ fn main() -> anyhow::Result<()> {
     let cache = tmp.path().join("cache");
 
     println!("building the plugins (release, wasm32-wasip2)…");
-    // SAFETY: set before any thread that reads the environment is started.
-    unsafe { std::env::set_var("CARGO_TARGET_DIR", workspace().join("target/e2e-plugins")) };
-    let hostile =
-        osler_host::plugins::cli::build(Some(workspace().join("tests/plugins/hostile")), None)?;
-    let notices = osler_host::plugins::cli::build(Some(workspace().join("plugins/notices")), None)?;
+    let target = workspace().join("target/e2e-plugins");
+    let hostile = osler_host::plugins::cli::build(
+        Some(workspace().join("tests/plugins/hostile")),
+        None,
+        Some(&target),
+    )?;
+    let notices = osler_host::plugins::cli::build(
+        Some(workspace().join("plugins/notices")),
+        None,
+        Some(&target),
+    )?;
 
     let mut config = Config {
         data_dir: data.clone(),

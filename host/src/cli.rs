@@ -81,6 +81,9 @@ pub enum Command {
         /// How many synthetic patients to generate.
         #[arg(long, default_value_t = 300)]
         patients: usize,
+        /// Do not build and enable this checkout's first-party plugins.
+        #[arg(long)]
+        no_plugins: bool,
     },
 }
 
@@ -269,7 +272,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 Ok(1)
             }
         }
-        Command::Demo { listen, patients } => demo_cmd(cli.global, listen, patients),
+        Command::Demo {
+            listen,
+            patients,
+            no_plugins,
+        } => demo_cmd(cli.global, listen, patients, !no_plugins),
         Command::Plugin(cmd) => crate::plugins::cli::run(|| load_config(&cli.global), cmd),
     }
 }
@@ -403,7 +410,12 @@ fn serve(app: App, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<i32> {
     })
 }
 
-fn demo_cmd(global: Global, listen: Option<SocketAddr>, patients: usize) -> anyhow::Result<i32> {
+fn demo_cmd(
+    global: Global,
+    listen: Option<SocketAddr>,
+    patients: usize,
+    with_plugins: bool,
+) -> anyhow::Result<i32> {
     let mut config = Config::load(global.config.as_deref())?;
     let _tmp; // removed when the demo stops
     match &global.data_dir {
@@ -475,6 +487,16 @@ fn demo_cmd(global: Global, listen: Option<SocketAddr>, patients: usize) -> anyh
         ev.resource = Some(format!("User/{user}"));
         app.commit_audited_blocking(&b, ev)?;
     }
+    // The first-party plugins, enabled at main only, so that north shows the difference.
+    let plugins = if with_plugins {
+        println!("Building the first-party plugins (the first time takes a minute)…");
+        match crate::plugins::cli::install_first_party(&app, "main") {
+            Ok(ids) => format!("plugins enabled at main (not at north): {}", ids.join(", ")),
+            Err(e) => format!("plugins: not installed ({e:#})"),
+        }
+    } else {
+        "plugins: none (--no-plugins)".to_string()
+    };
     let color = std::io::stdout().is_terminal();
     let bold = |s: &str| {
         if color {
@@ -492,6 +514,7 @@ fn demo_cmd(global: Global, listen: Option<SocketAddr>, patients: usize) -> anyh
         println!(
             "  {patients} synthetic patients, sites: main (Main Street Clinic), north (North York Clinic)"
         );
+        println!("  {plugins}");
         println!("  open http://{addr}/ and sign in as one of:");
         for u in demo::DEMO_USERS {
             let roles = u

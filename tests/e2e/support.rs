@@ -239,7 +239,11 @@ impl Sandbox {
     }
 
     pub fn demo_with_env(&self, patients: usize, envs: &[(&str, &str)]) -> Server {
-        self.start(&["demo", "--patients", &patients.to_string()], envs)
+        // The tests install the plugins they need themselves.
+        self.start(
+            &["demo", "--no-plugins", "--patients", &patients.to_string()],
+            envs,
+        )
     }
 
     fn start(&self, args: &[&str], envs: &[(&str, &str)]) -> Server {

@@ -100,7 +100,7 @@ fn caps(list: &[String]) -> anyhow::Result<BTreeSet<Capability>> {
 pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> anyhow::Result<i32> {
     match cmd {
         PluginCmd::New { name, dir, sdk } => return scaffold(&name, dir, sdk),
-        PluginCmd::Build { dir, out } => return build(dir, out).map(|_| 0),
+        PluginCmd::Build { dir, out } => return build(dir, out, None).map(|_| 0),
         _ => {}
     }
     let mut config = config()?;
@@ -343,14 +343,23 @@ fn scaffold(name: &str, dir: Option<PathBuf>, sdk: Option<String>) -> anyhow::Re
 }
 
 /// Build the crate in `dir` for wasm32-wasip2 and write its package. Returns the package path.
-pub fn build(dir: Option<PathBuf>, out: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+/// `target_dir` overrides cargo's target directory (else `CARGO_TARGET_DIR` or the crate's).
+pub fn build(
+    dir: Option<PathBuf>,
+    out: Option<PathBuf>,
+    target_dir: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     let manifest_path = dir.join("Cargo.toml");
     let text = std::fs::read_to_string(dir.join("plugin.toml"))
         .with_context(|| format!("{} has no plugin.toml", dir.display()))?;
     let m = Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    if let Some(t) = target_dir {
+        command.env("CARGO_TARGET_DIR", t);
+    }
+    let output = command
         .args([
             "build",
             "--release",
@@ -423,4 +432,58 @@ pub fn build(dir: Option<PathBuf>, out: Option<PathBuf>) -> anyhow::Result<PathB
         out.display()
     );
     Ok(out)
+}
+
+/// Whether `rustup` reports the wasm32-wasip2 target as installed (plugins build for it).
+pub fn wasm_target_installed() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "wasm32-wasip2")
+        })
+        .unwrap_or(false)
+}
+
+/// For `osler demo`: build the first-party plugins of this checkout (`plugins/*`), install them
+/// as development packages, and enable them at `site` with what they ask for. Returns the ids.
+pub fn install_first_party(app: &App, site: &str) -> anyhow::Result<Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("osler was built outside its workspace")?;
+    let plugins = root.join("plugins");
+    if !plugins.is_dir() {
+        bail!("no plugins/ folder next to this osler (it was built from elsewhere)");
+    }
+    if !wasm_target_installed() {
+        bail!("the wasm32-wasip2 target is missing; add it with: rustup target add wasm32-wasip2");
+    }
+    let target = root.join("target").join("plugins");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&plugins)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("plugin.toml").exists())
+        .collect();
+    dirs.sort();
+    let ctx = crate::access::Ctx::system("demo");
+    let rt = crate::cli::runtime()?;
+    let mut ids = Vec::new();
+    for dir in dirs {
+        let package = build(Some(dir), None, Some(&target))?;
+        let bytes = std::fs::read(&package)?;
+        rt.block_on(async {
+            let v = app.plugins.install(&ctx, &bytes, true).await?;
+            app.plugins.set_enabled(&ctx, &v.id, site, true).await?;
+            let asked = v
+                .capabilities
+                .iter()
+                .filter_map(|c| Capability::parse(c))
+                .collect();
+            app.plugins.set_grants(&ctx, &v.id, site, asked).await?;
+            ids.push(v.id);
+            anyhow::Ok(())
+        })?;
+    }
+    Ok(ids)
 }
