@@ -64,6 +64,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(list_sites, create_site))
         .routes(routes!(query_audit))
         .routes(routes!(verify_audit))
+        .merge(super::plugins::admin_router())
 }
 
 /// The source address of a request.

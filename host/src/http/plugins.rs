@@ -14,46 +14,43 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{any, get, post, put};
+use axum::routing::any;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Caller;
 use super::caller::resolve;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::access::permissions_of;
 use crate::app::App;
 use crate::plugins::instance::RunError;
 use crate::plugins::manifest::{Capability, ConfigValue};
-use crate::plugins::{PluginError, Unavailable, v0_1};
+use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, v0_1};
 
 /// Security headers on every plugin response; the plugin cannot remove them.
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'self'; base-uri 'none'";
 
+/// `/plugins/<id>/…`: every method, every path inside the plugin.
 pub fn router() -> Router<App> {
     Router::new()
         .route("/plugins/{id}", any(dispatch))
         .route("/plugins/{id}/", any(dispatch))
         .route("/plugins/{id}/{*rest}", any(dispatch))
-        .route("/api/v1/admin/plugins", get(list).post(install))
-        .route("/api/v1/admin/plugins/{id}", get(show).delete(remove))
-        .route("/api/v1/admin/plugins/{id}/logs", get(logs))
-        .route(
-            "/api/v1/admin/plugins/{id}/sites/{site}/enable",
-            post(enable),
-        )
-        .route(
-            "/api/v1/admin/plugins/{id}/sites/{site}/disable",
-            post(disable),
-        )
-        .route(
-            "/api/v1/admin/plugins/{id}/sites/{site}/grants",
-            put(grants),
-        )
-        .route(
-            "/api/v1/admin/plugins/{id}/sites/{site}/config",
-            put(config),
-        )
+}
+
+/// `/api/v1/admin/plugins`, documented in the OpenAPI document.
+pub fn admin_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list, install))
+        .routes(routes!(show, remove))
+        .routes(routes!(logs))
+        .routes(routes!(enable))
+        .routes(routes!(disable))
+        .routes(routes!(grants))
+        .routes(routes!(config))
 }
 
 impl From<PluginError> for ApiError {
@@ -269,11 +266,30 @@ fn response(r: v0_1::Response) -> Response {
     out
 }
 
-async fn list(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
-    admin_check(&app, &caller, "plugin.list").await?;
-    Ok(axum::Json(serde_json::json!({ "plugins": app.plugins.list() })).into_response())
+#[derive(serde::Serialize, ToSchema)]
+struct PluginList {
+    plugins: Vec<PluginView>,
 }
 
+#[derive(serde::Serialize, ToSchema)]
+struct PluginLogs {
+    lines: Vec<LogLine>,
+}
+
+/// Installed plugins, their state (ready, or failed with the reason) and their state per site.
+#[utoipa::path(get, path = "/api/v1/admin/plugins", tag = "plugins",
+    responses((status = 200, body = PluginList), (status = 403, body = ErrorBody)))]
+async fn list(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
+    admin_check(&app, &caller, "plugin.list").await?;
+    Ok(axum::Json(PluginList {
+        plugins: app.plugins.list(),
+    })
+    .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/plugins/{id}", tag = "plugins",
+    params(("id" = String, Path)),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody)))]
 async fn show(
     State(app): State<App>,
     caller: Caller,
@@ -284,6 +300,10 @@ async fn show(
     Ok(axum::Json(v).into_response())
 }
 
+/// The last lines the plugin logged (kept in memory, never in the server's log).
+#[utoipa::path(get, path = "/api/v1/admin/plugins/{id}/logs", tag = "plugins",
+    params(("id" = String, Path)),
+    responses((status = 200, body = PluginLogs), (status = 404, body = ErrorBody)))]
 async fn logs(
     State(app): State<App>,
     caller: Caller,
@@ -293,7 +313,10 @@ async fn logs(
     app.plugins
         .view(&id)
         .ok_or_else(|| PluginError::NotFound(id.clone()))?;
-    Ok(axum::Json(serde_json::json!({ "lines": app.plugins.logs(&id) })).into_response())
+    Ok(axum::Json(PluginLogs {
+        lines: app.plugins.logs(&id),
+    })
+    .into_response())
 }
 
 async fn admin_check(app: &App, caller: &Caller, action: &str) -> Result<(), ApiError> {
@@ -313,6 +336,12 @@ struct InstallQuery {
 
 /// The body is a `.osp` package. `?dev=true` marks an unsigned development package, which
 /// the server accepts only when started with `--dev-plugins`.
+#[utoipa::path(post, path = "/api/v1/admin/plugins", tag = "plugins",
+    params(("dev" = Option<bool>, Query, description = "install an unsigned development package")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = PluginView),
+        (status = 400, description = "not a valid package, manifest or component", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn install(
     State(app): State<App>,
     caller: Caller,
@@ -323,6 +352,10 @@ async fn install(
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
+/// Removes the plugin and its state at every site; its stored data is kept for a reinstall.
+#[utoipa::path(delete, path = "/api/v1/admin/plugins/{id}", tag = "plugins",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn remove(
     State(app): State<App>,
     caller: Caller,
@@ -332,6 +365,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/plugins/{id}/sites/{site}/enable", tag = "plugins",
+    params(("id" = String, Path), ("site" = String, Path)),
+    responses((status = 200, body = SiteState), (status = 404, body = ErrorBody),
+        (status = 409, description = "the plugin failed to load", body = ErrorBody)))]
 async fn enable(
     State(app): State<App>,
     caller: Caller,
@@ -340,6 +377,9 @@ async fn enable(
     toggle(&app, &caller, &id, &site, true).await
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/plugins/{id}/sites/{site}/disable", tag = "plugins",
+    params(("id" = String, Path), ("site" = String, Path)),
+    responses((status = 200, body = SiteState), (status = 404, body = ErrorBody)))]
 async fn disable(
     State(app): State<App>,
     caller: Caller,
@@ -362,12 +402,16 @@ async fn toggle(
     Ok(axum::Json(s).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Grants {
     capabilities: Vec<String>,
 }
 
+/// Sets exactly the capabilities granted at the site (each must be one the manifest asks for).
+#[utoipa::path(put, path = "/api/v1/admin/plugins/{id}/sites/{site}/grants", tag = "plugins",
+    params(("id" = String, Path), ("site" = String, Path)), request_body = Grants,
+    responses((status = 200, body = SiteState), (status = 400, body = ErrorBody)))]
 async fn grants(
     State(app): State<App>,
     caller: Caller,
@@ -392,6 +436,9 @@ async fn grants(
 }
 
 /// Body: `{"key": value, …}`; `null` restores a key's default.
+#[utoipa::path(put, path = "/api/v1/admin/plugins/{id}/sites/{site}/config", tag = "plugins",
+    params(("id" = String, Path), ("site" = String, Path)), request_body = Object,
+    responses((status = 200, body = SiteState), (status = 400, body = ErrorBody)))]
 async fn config(
     State(app): State<App>,
     caller: Caller,
