@@ -104,6 +104,13 @@ impl Runtime {
         pool.max_core_instances_per_component(32);
         pool.max_memory_size(limits.memory_bytes());
         pool.table_elements(20_000);
+        // Reset a finished sandbox's memory by zeroing only the pages it dirtied (found with
+        // Linux's PAGEMAP_SCAN where the kernel has it) instead of returning them to the kernel
+        // with madvise: the next request on that slot takes no page faults and the other cores
+        // no TLB shootdowns. Either way, nothing of one request is visible to the next.
+        pool.linear_memory_keep_resident(4 << 20);
+        pool.table_keep_resident(64 << 10);
+        pool.pagemap_scan(wasmtime::Enabled::Auto);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg).map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;
 
