@@ -15,6 +15,16 @@ fn demo_with_plugins(sb: &Sandbox, extra: &[(&str, &str)]) -> Server {
     sb.demo_with_env(5, &env)
 }
 
+/// A demo clinic (sites main and north, demo users) whose server accepts development
+/// packages, with tokens for the administrator and Dr. Lee.
+async fn clinic(extra: &[(&str, &str)]) -> (Sandbox, Server, Api, String, String) {
+    let sb = Sandbox::new();
+    let server = demo_with_plugins(&sb, extra);
+    let api = server.api();
+    let (admin, lee) = tokens(&api).await;
+    (sb, server, api, admin, lee)
+}
+
 async fn tokens(api: &Api) -> (String, String) {
     (
         api.login(ADMIN.0, ADMIN.1).await,
@@ -25,10 +35,7 @@ async fn tokens(api: &Api) -> (String, String) {
 #[tokio::test]
 async fn a_plugin_enabled_at_one_site_answers_there_only_and_toggles_without_restart() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, lee) = tokens(&api).await;
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
 
     let r = api.install(&admin, &pk.notices).await.expect(201);
     assert_eq!(r.json["id"], "notices");
@@ -257,10 +264,7 @@ async fn hostile_plugins_end_cleanly_while_a_good_one_keeps_answering() {
 #[tokio::test]
 async fn a_plugin_never_reads_more_than_the_signed_in_user_may() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, lee) = tokens(&api).await;
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
     api.install_enabled(&admin, &pk.hostile, "main", &["patients.read"])
         .await;
     let id = api.search_all(&lee, "_count=1").await[0]["id"]
@@ -300,10 +304,7 @@ async fn a_plugin_never_reads_more_than_the_signed_in_user_may() {
 #[tokio::test]
 async fn plugins_call_each_other_through_typed_interfaces_at_the_same_site() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, lee) = tokens(&api).await;
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
     api.install_enabled(&admin, &pk.consumer, "main", &[]).await;
 
     // No provider installed: the import answers `unavailable`; the rest still works.
@@ -360,10 +361,7 @@ async fn plugins_call_each_other_through_typed_interfaces_at_the_same_site() {
 #[tokio::test]
 async fn a_plugin_that_fails_to_load_is_marked_failed_and_the_others_start() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, _) = tokens(&api).await;
+    let (sb, server, api, admin, _lee) = clinic(&[]).await;
     api.install_enabled(&admin, &pk.notices, "main", &["kv"])
         .await;
     api.install_enabled(&admin, &pk.hostile, "main", &["kv"])
@@ -422,10 +420,7 @@ async fn a_plugin_that_fails_to_load_is_marked_failed_and_the_others_start() {
 #[tokio::test]
 async fn bad_packages_are_refused_with_a_clear_message_and_change_nothing() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, _) = tokens(&api).await;
+    let (sb, _server, api, admin, _lee) = clinic(&[]).await;
 
     let dir = sb.root().join("bad");
     std::fs::create_dir_all(&dir).unwrap();
@@ -529,10 +524,7 @@ async fn a_new_plugin_from_the_template_builds_installs_and_answers() {
 #[tokio::test]
 async fn narrow_capabilities_give_exactly_their_narrow_view() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, lee) = tokens(&api).await;
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
     api.install_enabled(
         &admin,
         &pk.hostile,
@@ -639,10 +631,7 @@ async fn narrow_capabilities_give_exactly_their_narrow_view() {
 #[tokio::test]
 async fn events_reach_the_subscribers_enabled_at_the_site() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, lee) = tokens(&api).await;
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
     api.install_enabled(&admin, &pk.consumer, "main", &["events.publish"])
         .await;
     api.install_enabled(&admin, &pk.provider, "main", &["kv"])
@@ -680,10 +669,7 @@ async fn events_reach_the_subscribers_enabled_at_the_site() {
 #[tokio::test]
 async fn settings_are_typed_per_site_and_reach_the_plugin() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, lee) = tokens(&api).await;
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
     api.install_enabled(&admin, &pk.notices, "main", &["kv"])
         .await;
     let path = "/api/v1/admin/plugins/notices/sites/main/config";
@@ -776,10 +762,7 @@ async fn the_command_line_manages_plugins_of_a_stopped_server() {
 #[tokio::test]
 async fn a_plugin_form_needs_the_sessions_csrf_token() {
     let pk = packages();
-    let sb = Sandbox::new();
-    let server = demo_with_plugins(&sb, &[]);
-    let api = server.api();
-    let (admin, _) = tokens(&api).await;
+    let (_sb, server, api, admin, _lee) = clinic(&[]).await;
     api.install_enabled(&admin, &pk.notices, "main", &["kv"])
         .await;
 

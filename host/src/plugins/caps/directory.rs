@@ -24,38 +24,38 @@ fn person(u: &User) -> directory::Person {
     }
 }
 
+impl Sandbox {
+    /// The staff of the current site, if `directory` is granted.
+    async fn staff_here(&self) -> Result<Vec<User>, Error> {
+        self.allow(Capability::Directory, None, "plugin.directory")
+            .await?;
+        let users = self
+            .app
+            .accounts
+            .list()
+            .map_err(|_| Error::Internal("the user directory is unavailable".into()))?;
+        Ok(users
+            .into_iter()
+            .filter(|u| is_staff(u, &self.call.site))
+            .collect())
+    }
+}
+
 impl directory::Host for Sandbox {
     async fn staff(&mut self) -> wasmtime::Result<Result<Vec<directory::Person>, Error>> {
-        if let Err(e) = self
-            .allow(Capability::Directory, None, "plugin.directory")
+        Ok(self
+            .staff_here()
             .await
-        {
-            return Ok(Err(e));
-        }
-        Ok(match self.app.accounts.list() {
-            Ok(users) => Ok(users
-                .iter()
-                .filter(|u| is_staff(u, &self.call.site))
-                .map(person)
-                .collect()),
-            Err(_) => Err(Error::Internal("the user directory is unavailable".into())),
-        })
+            .map(|users| users.iter().map(person).collect()))
     }
 
     async fn lookup(&mut self, user: String) -> wasmtime::Result<Result<directory::Person, Error>> {
-        if let Err(e) = self
-            .allow(Capability::Directory, None, "plugin.directory")
-            .await
-        {
-            return Ok(Err(e));
-        }
-        Ok(match self.app.accounts.list() {
-            Ok(users) => users
+        Ok(self.staff_here().await.and_then(|users| {
+            users
                 .iter()
-                .find(|u| u.username == user && is_staff(u, &self.call.site))
+                .find(|u| u.username == user)
                 .map(person)
-                .ok_or_else(|| Error::NotFound(format!("no staff member '{user}' at this site"))),
-            Err(_) => Err(Error::Internal("the user directory is unavailable".into())),
-        })
+                .ok_or_else(|| Error::NotFound(format!("no staff member '{user}' at this site")))
+        }))
     }
 }

@@ -14,35 +14,34 @@ impl events::Host for Sandbox {
         topic: String,
         payload: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let id = self.call.id().to_string();
-        let name = topic.strip_prefix(&format!("{id}.")).unwrap_or("");
-        let ok = !name.is_empty()
-            && name.len() <= 100
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-        if !ok {
-            return Ok(Err(Error::Invalid(format!(
-                "a topic is '{id}.<name>' (lowercase letters, digits, '-', '_', '.')"
-            ))));
+        Ok(async {
+            let id = self.call.id().to_string();
+            let name = topic.strip_prefix(&format!("{id}.")).unwrap_or("");
+            let ok = !name.is_empty()
+                && name.len() <= 100
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+            if !ok {
+                return Err(Error::Invalid(format!(
+                    "a topic is '{id}.<name>' (lowercase letters, digits, '-', '_', '.')"
+                )));
+            }
+            if payload.len() > MAX_PAYLOAD {
+                return Err(Error::TooLarge(format!(
+                    "an event payload is at most {MAX_PAYLOAD} bytes"
+                )));
+            }
+            if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
+                return Err(Error::Invalid("the payload is not JSON".into()));
+            }
+            self.allow(Capability::EventsPublish, None, "plugin.event")
+                .await?;
+            self.app
+                .plugins
+                .publish(&self.app, &self.call.site, &id, topic, payload);
+            Ok(())
         }
-        if payload.len() > MAX_PAYLOAD {
-            return Ok(Err(Error::TooLarge(format!(
-                "an event payload is at most {MAX_PAYLOAD} bytes"
-            ))));
-        }
-        if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
-            return Ok(Err(Error::Invalid("the payload is not JSON".into())));
-        }
-        if let Err(e) = self
-            .allow(Capability::EventsPublish, None, "plugin.event")
-            .await
-        {
-            return Ok(Err(e));
-        }
-        self.app
-            .plugins
-            .publish(&self.app, &self.call.site, &id, topic, payload);
-        Ok(Ok(()))
+        .await)
     }
 }

@@ -62,18 +62,15 @@ fn storage_failure(e: StorageError) -> Error {
 
 impl kv::Host for Sandbox {
     async fn get(&mut self, key: String) -> R<Option<Vec<u8>>> {
-        let k = match self.kv_key(&key) {
-            Ok(k) => k,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = self.kv_allowed().await {
-            return Ok(Err(e));
+        Ok(async {
+            let k = self.kv_key(&key)?;
+            self.kv_allowed().await?;
+            self.app
+                .storage
+                .get(Tree::PluginKv, &k)
+                .map_err(storage_failure)
         }
-        Ok(self
-            .app
-            .storage
-            .get(Tree::PluginKv, &k)
-            .map_err(storage_failure))
+        .await)
     }
 
     async fn put(&mut self, key: String, value: Vec<u8>) -> R<()> {
@@ -91,76 +88,65 @@ impl kv::Host for Sandbox {
         start_after: Option<String>,
         limit: u32,
     ) -> R<kv::Page> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Ok(Err(Error::Invalid(format!("limit is 1 to {MAX_PAGE}"))));
-        }
-        if prefix.len() > MAX_KEY {
-            return Ok(Err(Error::Invalid(
-                "the prefix is longer than a key".into(),
-            )));
-        }
-        if let Err(e) = self.kv_allowed().await {
-            return Ok(Err(e));
-        }
-        let p = self.kv_prefix(&prefix);
-        let after = start_after.as_deref().map(|a| self.kv_prefix(a));
-        let rows =
-            match self
+        Ok(async {
+            if !(1..=MAX_PAGE).contains(&limit) {
+                return Err(Error::Invalid(format!("limit is 1 to {MAX_PAGE}")));
+            }
+            if prefix.len() > MAX_KEY {
+                return Err(Error::Invalid("the prefix is longer than a key".into()));
+            }
+            self.kv_allowed().await?;
+            let p = self.kv_prefix(&prefix);
+            let after = start_after.as_deref().map(|a| self.kv_prefix(a));
+            let rows = self
                 .app
                 .storage
                 .scan(Tree::PluginKv, &p, after.as_deref(), limit as usize + 1)
-            {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(storage_failure(e))),
-            };
-        let own = self.call.id().len() + 1;
-        let more = rows.len() > limit as usize;
-        let entries: Vec<kv::Entry> = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(|(k, v)| kv::Entry {
-                key: String::from_utf8_lossy(&k[own..]).into_owned(),
-                value: v,
-            })
-            .collect();
-        let next = if more {
-            entries.last().map(|e| e.key.clone())
-        } else {
-            None
-        };
-        Ok(Ok(kv::Page { entries, next }))
+                .map_err(storage_failure)?;
+            let own = self.call.id().len() + 1;
+            let more = rows.len() > limit as usize;
+            let entries: Vec<kv::Entry> = rows
+                .into_iter()
+                .take(limit as usize)
+                .map(|(k, v)| kv::Entry {
+                    key: String::from_utf8_lossy(&k[own..]).into_owned(),
+                    value: v,
+                })
+                .collect();
+            let next = more
+                .then(|| entries.last().map(|e| e.key.clone()))
+                .flatten();
+            Ok(kv::Page { entries, next })
+        }
+        .await)
     }
 
     async fn batch(&mut self, ops: Vec<kv::Op>) -> R<()> {
-        if ops.is_empty() || ops.len() > MAX_OPS {
-            return Ok(Err(Error::Invalid(format!(
-                "a batch has 1 to {MAX_OPS} operations"
-            ))));
-        }
-        let mut b = Batch::new();
-        let mut total = 0;
-        for op in ops {
-            let r = match op {
-                kv::Op::Put(e) => self.kv_key(&e.key).map(|k| {
-                    total += e.value.len();
-                    b.put(Tree::PluginKv, k, e.value);
-                }),
-                kv::Op::Delete(key) => self.kv_key(&key).map(|k| b.delete(Tree::PluginKv, k)),
-                kv::Op::Expect(x) => self.kv_key(&x.key).map(|k| {
-                    total += x.value.as_ref().map_or(0, Vec::len);
-                    b.expect(Tree::PluginKv, k, x.value);
-                }),
-            };
-            if let Err(e) = r {
-                return Ok(Err(e));
+        Ok(async {
+            if ops.is_empty() || ops.len() > MAX_OPS {
+                return Err(Error::Invalid(format!(
+                    "a batch has 1 to {MAX_OPS} operations"
+                )));
             }
+            let mut b = Batch::new();
+            let mut total = 0;
+            for op in ops {
+                match op {
+                    kv::Op::Put(e) => {
+                        total += e.value.len();
+                        b.put(Tree::PluginKv, self.kv_key(&e.key)?, e.value);
+                    }
+                    kv::Op::Delete(key) => b.delete(Tree::PluginKv, self.kv_key(&key)?),
+                    kv::Op::Expect(x) => {
+                        total += x.value.as_ref().map_or(0, Vec::len);
+                        b.expect(Tree::PluginKv, self.kv_key(&x.key)?, x.value);
+                    }
+                }
+            }
+            self.check_size("the batch's values", total)?;
+            self.kv_allowed().await?;
+            self.kv_commit(&b).await
         }
-        if let Err(e) = self.check_size("the batch's values", total) {
-            return Ok(Err(e));
-        }
-        if let Err(e) = self.kv_allowed().await {
-            return Ok(Err(e));
-        }
-        Ok(self.kv_commit(&b).await)
+        .await)
     }
 }

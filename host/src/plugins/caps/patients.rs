@@ -51,50 +51,42 @@ fn parse(json: &str) -> Result<Patient, Error> {
     serde_json::from_str(json).map_err(|e| Error::Invalid(format!("not a FHIR Patient: {e}")))
 }
 
+// Each host method is `Ok(async { … }.await)`: the outer `Ok` says "no trap", the block's own
+// `Result` is the WIT `result<_, error>` the plugin receives, and `?` works inside it.
+
 impl read::Host for Sandbox {
     async fn get(&mut self, id: String) -> R<String> {
-        if let Err(e) = self
-            .allow(Capability::PatientsRead, None, "patient.read")
-            .await
-        {
-            return Ok(Err(e));
+        Ok(async {
+            self.allow(Capability::PatientsRead, None, "patient.read")
+                .await?;
+            let p = self.app.patients.get(&self.call.ctx, &id).await;
+            Ok(to_json(&p.map_err(error_of)?))
         }
-        Ok(self
-            .app
-            .patients
-            .get(&self.call.ctx, &id)
-            .await
-            .map(|p| to_json(&p))
-            .map_err(error_of))
+        .await)
     }
 
     async fn search(&mut self, q: read::SearchQuery) -> R<read::SearchPage> {
-        if let Err(e) = self
-            .allow(Capability::PatientsRead, None, "patient.search")
-            .await
-        {
-            return Ok(Err(e));
-        }
-        let query = SearchQuery {
-            name: q.name,
-            birthdate: q.birthdate,
-            identifier: q.identifier,
-            count: q
-                .count
-                .map(|c| c as usize)
-                .unwrap_or(crate::patients::DEFAULT_COUNT),
-            cursor: q.cursor,
-        };
-        Ok(self
-            .app
-            .patients
-            .search(&self.call.ctx, &query)
-            .await
-            .map(|page| read::SearchPage {
+        Ok(async {
+            self.allow(Capability::PatientsRead, None, "patient.search")
+                .await?;
+            let query = SearchQuery {
+                name: q.name,
+                birthdate: q.birthdate,
+                identifier: q.identifier,
+                count: q
+                    .count
+                    .map(|c| c as usize)
+                    .unwrap_or(crate::patients::DEFAULT_COUNT),
+                cursor: q.cursor,
+            };
+            let page = self.app.patients.search(&self.call.ctx, &query).await;
+            let page = page.map_err(error_of)?;
+            Ok(read::SearchPage {
                 patients: page.patients.iter().map(to_json).collect(),
                 next: page.next,
             })
-            .map_err(error_of))
+        }
+        .await)
     }
 }
 
@@ -110,39 +102,7 @@ impl Sandbox {
         .await?;
         parse(patient)
     }
-}
 
-impl write::Host for Sandbox {
-    async fn create(&mut self, patient: String) -> R<String> {
-        let p = match self.patient_to_write(&patient, "patient.create").await {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(self
-            .app
-            .patients
-            .create(&self.call.ctx, p)
-            .await
-            .map(|p| to_json(&p))
-            .map_err(error_of))
-    }
-
-    async fn update(&mut self, id: String, patient: String, expected_version: u64) -> R<String> {
-        let p = match self.patient_to_write(&patient, "patient.update").await {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(self
-            .app
-            .patients
-            .update(&self.call.ctx, &id, p, expected_version)
-            .await
-            .map(|p| to_json(&p))
-            .map_err(error_of))
-    }
-}
-
-impl Sandbox {
     /// A pseudonym for `id` that is stable for this plugin and meaningless to any other:
     /// HMAC-SHA256 under a key derived from the host's secret and the plugin id.
     fn pseudonym(&self, id: &str) -> String {
@@ -156,78 +116,94 @@ impl Sandbox {
     }
 }
 
+impl write::Host for Sandbox {
+    async fn create(&mut self, patient: String) -> R<String> {
+        Ok(async {
+            let p = self.patient_to_write(&patient, "patient.create").await?;
+            let p = self.app.patients.create(&self.call.ctx, p).await;
+            Ok(to_json(&p.map_err(error_of)?))
+        }
+        .await)
+    }
+
+    async fn update(&mut self, id: String, patient: String, expected_version: u64) -> R<String> {
+        Ok(async {
+            let p = self.patient_to_write(&patient, "patient.update").await?;
+            let p = self
+                .app
+                .patients
+                .update(&self.call.ctx, &id, p, expected_version)
+                .await;
+            Ok(to_json(&p.map_err(error_of)?))
+        }
+        .await)
+    }
+}
+
 impl deid::Host for Sandbox {
     async fn list(&mut self, cursor: Option<String>, count: u32) -> R<deid::Page> {
-        if let Err(e) = self
-            .allow(
+        Ok(async {
+            self.allow(
                 Capability::PatientsDeidentified,
                 None,
                 "patient.deidentified",
             )
-            .await
-        {
-            return Ok(Err(e));
+            .await?;
+            let page = self
+                .app
+                .patients
+                .deidentified_page(&self.call.ctx, cursor.as_deref(), count as usize)
+                .await
+                .map_err(error_of)?;
+            // Remember pseudonym → id so that `get` can find the record; recomputable, so it
+            // need not wait for durability.
+            let mut remember = Batch::new();
+            let mut patients = Vec::new();
+            for (id, p) in &page.patients {
+                let name = self.pseudonym(id);
+                patients.push(deidentify(p, &name).to_string());
+                remember.put(
+                    Tree::Pseudonyms,
+                    key(&[self.call.id().as_bytes(), name.as_bytes()]),
+                    id.as_bytes().to_vec(),
+                );
+            }
+            if let Err(e) = self.app.storage.apply(&remember) {
+                tracing::warn!(error = %e, "cannot remember pseudonyms");
+            }
+            Ok(deid::Page {
+                patients,
+                next: page.next,
+            })
         }
-        let page = match self
-            .app
-            .patients
-            .deidentified_page(&self.call.ctx, cursor.as_deref(), count as usize)
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(error_of(e))),
-        };
-        let mut names = Vec::new();
-        let mut patients = Vec::new();
-        for (id, p) in &page.patients {
-            let name = self.pseudonym(id);
-            patients.push(deidentify(p, &name).to_string());
-            names.push((name, id.clone()));
-        }
-        // Remember pseudonym → id so `get` can find the record; recomputable, so it need
-        // not wait for durability.
-        let mut b = Batch::new();
-        for (p, id) in names {
-            b.put(
-                Tree::Pseudonyms,
-                key(&[self.call.id().as_bytes(), p.as_bytes()]),
-                id.into_bytes(),
-            );
-        }
-        if let Err(e) = self.app.storage.apply(&b) {
-            tracing::warn!(error = %e, "cannot remember pseudonyms");
-        }
-        Ok(Ok(deid::Page {
-            patients,
-            next: page.next,
-        }))
+        .await)
     }
 
     async fn get(&mut self, pseudonym: String) -> R<String> {
-        if let Err(e) = self
-            .allow(
+        Ok(async {
+            self.allow(
                 Capability::PatientsDeidentified,
                 None,
                 "patient.deidentified",
             )
-            .await
-        {
-            return Ok(Err(e));
+            .await?;
+            let k = key(&[self.call.id().as_bytes(), pseudonym.as_bytes()]);
+            let id = self
+                .app
+                .storage
+                .get(Tree::Pseudonyms, &k)
+                .map_err(|_| Error::Internal("storage unavailable".into()))?
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                // A pseudonym another plugin was given does not resolve here.
+                .filter(|id| self.pseudonym(id) == pseudonym);
+            let v = self
+                .app
+                .patients
+                .deidentified_get(&self.call.ctx, &pseudonym, id.as_deref())
+                .await;
+            Ok(v.map_err(error_of)?.to_string())
         }
-        let k = key(&[self.call.id().as_bytes(), pseudonym.as_bytes()]);
-        let id = match self.app.storage.get(Tree::Pseudonyms, &k) {
-            Ok(v) => v.map(|v| String::from_utf8_lossy(&v).into_owned()),
-            Err(_) => return Ok(Err(Error::Internal("storage unavailable".into()))),
-        };
-        // A pseudonym another plugin was given does not resolve here.
-        let id = id.filter(|id| self.pseudonym(id) == pseudonym);
-        Ok(self
-            .app
-            .patients
-            .deidentified_get(&self.call.ctx, &pseudonym, id.as_deref())
-            .await
-            .map(|v| v.to_string())
-            .map_err(error_of))
+        .await)
     }
 }
 
@@ -238,22 +214,20 @@ impl patients_match::Host for Sandbox {
         version_code: String,
         birth_date: String,
     ) -> R<Option<String>> {
-        if number.len() > 32 || version_code.len() > 8 || birth_date.len() > 32 {
-            return Ok(Err(Error::Invalid(
-                "a health card number, version code or birth date that long is not one".into(),
-            )));
+        Ok(async {
+            if number.len() > 32 || version_code.len() > 8 || birth_date.len() > 32 {
+                return Err(Error::Invalid(
+                    "a health card number, version code or birth date that long is not one".into(),
+                ));
+            }
+            self.allow(Capability::PatientsMatch, None, "patient.match")
+                .await?;
+            self.app
+                .patients
+                .match_health_card(&self.call.ctx, &number, &version_code, &birth_date)
+                .await
+                .map_err(error_of)
         }
-        if let Err(e) = self
-            .allow(Capability::PatientsMatch, None, "patient.match")
-            .await
-        {
-            return Ok(Err(e));
-        }
-        Ok(self
-            .app
-            .patients
-            .match_health_card(&self.call.ctx, &number, &version_code, &birth_date)
-            .await
-            .map_err(error_of))
+        .await)
     }
 }
