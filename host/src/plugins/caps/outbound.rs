@@ -47,7 +47,17 @@ impl Sandbox {
             .timeout(timeout)
             .body(req.body);
         for (k, v) in &req.headers {
-            rb = rb.header(k, v);
+            // The host decides where the request goes and how it is framed.
+            let framing = [
+                "host",
+                "connection",
+                "content-length",
+                "transfer-encoding",
+                "upgrade",
+            ];
+            if !framing.contains(&k.to_ascii_lowercase().as_str()) {
+                rb = rb.header(k, v);
+            }
         }
         let mut resp = rb
             .send()
