@@ -129,9 +129,7 @@ impl App {
         batch: &Batch,
         event: crate::audit::Event,
     ) -> Result<(), crate::audit::AuditError> {
-        self.audit.record_with(batch, event)?;
-        self.storage.durable().await?;
-        Ok(())
+        self.audit.commit_with(batch, event).await.map(|_| ())
     }
 
     /// The same, for the command line (no async runtime needed).

@@ -478,6 +478,14 @@ impl Audit {
         Ok(seq)
     }
 
+    /// Commit a batch together with its audit entry ([`Audit::record_with`]) and wait until
+    /// both are on disk.
+    pub async fn commit_with(&self, batch: &Batch, ev: Event) -> Result<u64, AuditError> {
+        let seq = self.record_with(batch, ev)?;
+        self.storage.durable().await?;
+        Ok(seq)
+    }
+
     pub fn query(&self, q: &AuditQuery) -> Result<AuditPage, AuditError> {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -414,12 +414,6 @@ impl Plugins {
         )))
     }
 
-    async fn commit(&self, batch: &Batch, ev: crate::audit::Event) -> Result<(), PluginError> {
-        self.inner.audit.record_with(batch, ev)?;
-        self.inner.storage.durable().await?;
-        Ok(())
-    }
-
     /// Install (or upgrade to) the plugin in `bytes`, a `.osp` package. Unsigned packages
     /// install only with `dev` and when the host allows development packages.
     pub async fn install(
@@ -499,7 +493,7 @@ impl Plugins {
         } else {
             "signed package".into()
         });
-        self.commit(&b, ev).await?;
+        self.inner.audit.commit_with(&b, ev).await?;
         let loaded = Arc::new(Loaded {
             record,
             manifest,
@@ -545,7 +539,7 @@ impl Plugins {
         ev.site = Some(site.into());
         ev.resource = Some(format!("Plugin/{id}"));
         ev.detail = Some(detail);
-        self.commit(&b, ev).await?;
+        self.inner.audit.commit_with(&b, ev).await?;
         self.inner
             .state
             .write()
@@ -693,7 +687,7 @@ impl Plugins {
         }
         let mut ev = ctx.event("plugin.remove", "success");
         ev.resource = Some(format!("Plugin/{id}"));
-        self.commit(&b, ev).await?;
+        self.inner.audit.commit_with(&b, ev).await?;
         {
             let mut st = self.inner.state.write().expect("lock");
             for k in keys {
