@@ -41,17 +41,13 @@ impl Sandbox {
 
     async fn kv_commit(&self, b: &Batch) -> Result<(), Error> {
         let own = self.call.id().len() + 1;
-        match self.app.storage.apply(b) {
-            Ok(()) => {}
-            Err(StorageError::Conflict { key, .. }) => {
-                let key = key.get(own..).unwrap_or("").to_string();
-                return Err(Error::Conflict(format!(
-                    "the expectation on key '{key}' does not hold; nothing was written"
-                )));
-            }
-            Err(e) => return Err(storage_failure(e)),
-        }
-        self.app.storage.durable().await.map_err(storage_failure)
+        self.app.storage.commit(b).await.map_err(|e| match e {
+            StorageError::Conflict { key, .. } => Error::Conflict(format!(
+                "the expectation on key '{}' does not hold; nothing was written",
+                key.get(own..).unwrap_or("")
+            )),
+            e => storage_failure(e),
+        })
     }
 }
 
