@@ -509,7 +509,7 @@ async fn delete_patient(_caller: Caller, Path(_id): Path<String>) -> ApiError {
 
 /// Refuse unless the caller holds `p`, recording the refusal in the audit trail (as the patient
 /// service does for its own refusals).
-async fn require_audited(
+pub(super) async fn require_audited(
     app: &App,
     caller: &Caller,
     p: Permission,

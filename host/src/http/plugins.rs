@@ -21,9 +21,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Caller;
+use super::api::require_audited;
 use super::caller::resolve;
 use super::error::{ApiError, ErrorBody};
-use crate::access::permissions_of;
+use crate::access::{Permission, permissions_of};
 use crate::app::App;
 use crate::plugins::instance::RunError;
 use crate::plugins::manifest::{Capability, ConfigValue};
@@ -92,12 +93,8 @@ fn wants_html(parts: &axum::http::request::Parts) -> bool {
 
 /// The `_csrf` field of a form body.
 fn form_csrf(body: &[u8]) -> Option<String> {
-    url_form_field(body, "_csrf")
-}
-
-fn url_form_field(body: &[u8], name: &str) -> Option<String> {
     form_urlencoded::parse(body)
-        .find(|(k, _)| k == name)
+        .find(|(k, _)| k == "_csrf")
         .map(|(_, v)| v.into_owned())
 }
 
@@ -280,7 +277,14 @@ struct PluginLogs {
 #[utoipa::path(get, path = "/api/v1/admin/plugins", tag = "plugins",
     responses((status = 200, body = PluginList), (status = 403, body = ErrorBody)))]
 async fn list(State(app): State<App>, caller: Caller) -> Result<Response, ApiError> {
-    admin_check(&app, &caller, "plugin.list").await?;
+    require_audited(
+        &app,
+        &caller,
+        Permission::PluginsManage,
+        "plugin.list",
+        None,
+    )
+    .await?;
     Ok(axum::Json(PluginList {
         plugins: app.plugins.list(),
     })
@@ -295,7 +299,15 @@ async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admin_check(&app, &caller, "plugin.list").await?;
+    let resource = Some(format!("Plugin/{id}"));
+    require_audited(
+        &app,
+        &caller,
+        Permission::PluginsManage,
+        "plugin.list",
+        resource,
+    )
+    .await?;
     let v = app.plugins.view(&id).ok_or(PluginError::NotFound(id))?;
     Ok(axum::Json(v).into_response())
 }
@@ -309,7 +321,15 @@ async fn logs(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admin_check(&app, &caller, "plugin.logs").await?;
+    let resource = Some(format!("Plugin/{id}"));
+    require_audited(
+        &app,
+        &caller,
+        Permission::PluginsManage,
+        "plugin.logs",
+        resource,
+    )
+    .await?;
     app.plugins
         .view(&id)
         .ok_or_else(|| PluginError::NotFound(id.clone()))?;
@@ -317,15 +337,6 @@ async fn logs(
         lines: app.plugins.logs(&id),
     })
     .into_response())
-}
-
-async fn admin_check(app: &App, caller: &Caller, action: &str) -> Result<(), ApiError> {
-    if let Err(refusal) = caller.require(crate::access::Permission::PluginsManage) {
-        let ev = caller.ctx().event(action, "denied");
-        app.audit.record_durable(ev).await?;
-        return Err(refusal);
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
