@@ -72,7 +72,6 @@ impl Limits {
 /// The engine and the compiled-code cache.
 pub struct Runtime {
     pub engine: Engine,
-    pub limits: Limits,
     cache_dir: PathBuf,
     engine_hash: String,
     stop: Arc<AtomicBool>,
@@ -85,7 +84,8 @@ impl Drop for Runtime {
 }
 
 impl Runtime {
-    pub fn new(limits: Limits, data_dir: &Path) -> anyhow::Result<Runtime> {
+    /// The engine for sandboxes with `limits` (the plugin service keeps the one copy of them).
+    pub fn new(limits: &Limits, data_dir: &Path) -> anyhow::Result<Runtime> {
         let mut cfg = Config::new();
         cfg.wasm_component_model(true);
         cfg.epoch_interruption(true);
@@ -137,16 +137,10 @@ impl Runtime {
             .unwrap_or_else(|| data_dir.join("cache"));
         Ok(Runtime {
             engine,
-            limits,
             cache_dir,
             engine_hash,
             stop,
         })
-    }
-
-    /// Epoch ticks in a request's deadline.
-    pub fn deadline_ticks(&self) -> u64 {
-        (self.limits.timeout().as_millis() / TICK.as_millis()).max(1) as u64 + 1
     }
 
     /// The compiled component for `bytes` (whose sha256 is `sha256`), from the cache when

@@ -124,7 +124,7 @@ pub fn error_val(e: &v0_1::Error) -> Val {
 /// epoch tick; ends with [`RunError::Timeout`] at the deadline.
 pub async fn run(app: &App, call: Arc<Call>, pre: &Pre, work: Work) -> Result<Done, RunError> {
     let runtime = app.plugins.runtime().map_err(RunError::Failed)?;
-    let limits = runtime.limits.clone();
+    let limits = app.plugins.runtime_limits();
     let deadline = limits.timeout();
     let _permit = tokio::time::timeout(deadline, app.plugins.permit())
         .await

@@ -234,7 +234,7 @@ impl Plugins {
         self.inner
             .runtime
             .get_or_init(|| {
-                Runtime::new(self.inner.limits.clone(), &self.inner.data_dir)
+                Runtime::new(&self.inner.limits, &self.inner.data_dir)
                     .map_err(|e| format!("cannot start the plugin engine: {e:#}"))
             })
             .as_ref()

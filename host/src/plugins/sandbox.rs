@@ -59,7 +59,7 @@ impl WasiView for Sandbox {
 
 impl Sandbox {
     pub fn new(app: App, call: Arc<Call>) -> Sandbox {
-        let limits = &app.plugins.runtime_limits();
+        let limits = app.plugins.runtime_limits();
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes())
             .table_elements(20_000)
