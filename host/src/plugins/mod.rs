@@ -511,11 +511,21 @@ impl Plugins {
         self.get(id).ok_or_else(|| PluginError::NotFound(id.into()))
     }
 
-    async fn require_site(&self, site: &str) -> Result<(), PluginError> {
+    /// What every change of a plugin's state at a site checks first: that the caller may
+    /// manage plugins (a refusal is audited), that the plugin is installed and the site exists.
+    async fn site_change(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        id: &str,
+        site: &str,
+    ) -> Result<Arc<Loaded>, PluginError> {
+        self.authorize(ctx, action, id).await?;
+        let p = self.require(id)?;
         if self.inner.sites.get(site)?.is_none() {
             return Err(PluginError::Invalid(format!("there is no site '{site}'")));
         }
-        Ok(())
+        Ok(p)
     }
 
     async fn update_site(
@@ -561,9 +571,7 @@ impl Plugins {
         } else {
             "plugin.disable"
         };
-        self.authorize(ctx, action, id).await?;
-        let p = self.require(id)?;
-        self.require_site(site).await?;
+        let p = self.site_change(ctx, action, id, site).await?;
         if enabled && let Status::Failed(reason) = &p.status {
             return Err(PluginError::Conflict(format!(
                 "'{id}' failed to load and cannot be enabled: {reason}"
@@ -584,9 +592,7 @@ impl Plugins {
         site: &str,
         grants: BTreeSet<Capability>,
     ) -> Result<SiteState, PluginError> {
-        self.authorize(ctx, "plugin.grant", id).await?;
-        let p = self.require(id)?;
-        self.require_site(site).await?;
+        let p = self.site_change(ctx, "plugin.grant", id, site).await?;
         if let Some(extra) = grants.iter().find(|g| !p.manifest.capabilities.contains(g)) {
             let asked: Vec<&str> = p.manifest.capabilities.iter().map(|c| c.as_str()).collect();
             return Err(PluginError::Invalid(format!(
@@ -623,9 +629,7 @@ impl Plugins {
         key_name: &str,
         value: Option<ConfigValue>,
     ) -> Result<SiteState, PluginError> {
-        self.authorize(ctx, "plugin.config", id).await?;
-        let p = self.require(id)?;
-        self.require_site(site).await?;
+        let p = self.site_change(ctx, "plugin.config", id, site).await?;
         let Some(spec) = p.manifest.config.get(key_name) else {
             let keys: Vec<&str> = p.manifest.config.keys().map(String::as_str).collect();
             return Err(PluginError::Invalid(format!(

@@ -16,5 +16,3 @@ use super::sandbox::Sandbox;
 use super::v0_1::osler::plugin::types;
 
 impl types::Host for Sandbox {}
-
-pub use patients::error_of;

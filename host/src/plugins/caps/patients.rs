@@ -21,7 +21,7 @@ use crate::storage::{Batch, Tree, key};
 type R<T> = wasmtime::Result<Result<T, Error>>;
 
 /// A patient-service error as the plugin sees it.
-pub fn error_of(e: PatientError) -> Error {
+fn error_of(e: PatientError) -> Error {
     match e {
         PatientError::Invalid(fields) => Error::Invalid(
             fields
