@@ -401,6 +401,16 @@ impl Plugins {
             .unwrap_or_default()
     }
 
+    /// Whether plugin `id` is enabled at `site` (without copying its state).
+    fn is_enabled(&self, id: &str, site: &str) -> bool {
+        self.inner
+            .state
+            .read()
+            .expect("lock")
+            .get(&(id.to_string(), site.to_string()))
+            .is_some_and(|s| s.enabled)
+    }
+
     async fn authorize(&self, ctx: &Ctx, action: &str, id: &str) -> Result<(), PluginError> {
         if ctx.can(Permission::PluginsManage) {
             return Ok(());
@@ -756,7 +766,7 @@ impl Plugins {
         let installed = self.inner.installed.read().expect("lock");
         let mut out = Vec::new();
         for (id, p) in installed.iter() {
-            if !matches!(p.status, Status::Ready { .. }) || !self.site_state(id, site).enabled {
+            if !matches!(p.status, Status::Ready { .. }) || !self.is_enabled(id, site) {
                 continue;
             }
             for n in &p.manifest.nav {
@@ -810,7 +820,7 @@ impl Plugins {
         let Some(p) = self.get(id) else {
             return Err(Unavailable::NotEnabled);
         };
-        if !self.site_state(id, site).enabled {
+        if !self.is_enabled(id, site) {
             return Err(Unavailable::NotEnabled);
         }
         if let Status::Failed(reason) = &p.status {
@@ -861,7 +871,7 @@ impl Plugins {
                 let Status::Ready { shape, .. } = &p.status else {
                     return None;
                 };
-                if !self.site_state(&p.manifest.id, &call.site).enabled {
+                if !self.is_enabled(&p.manifest.id, &call.site) {
                     return None;
                 }
                 shape
@@ -911,7 +921,7 @@ impl Plugins {
             .filter(|p| {
                 matches!(p.status, Status::Ready { .. })
                     && p.manifest.subscribe.contains(&topic)
-                    && self.site_state(&p.manifest.id, site).enabled
+                    && self.is_enabled(&p.manifest.id, site)
             })
             .cloned()
             .collect();
