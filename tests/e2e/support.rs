@@ -784,27 +784,8 @@ impl Api {
         site: &str,
         caps: &[&str],
     ) -> String {
-        let r = self.install(token, package).await;
-        assert!(
-            r.status == 201 || r.status == 409,
-            "install {}: {} {}",
-            package.display(),
-            r.status,
-            r.text
-        );
-        let id = r.json["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                package
-                    .file_stem()
-                    .unwrap()
-                    .to_string_lossy()
-                    .rsplit_once('-')
-                    .unwrap()
-                    .0
-                    .to_string()
-            });
+        let r = self.install(token, package).await.expect(201);
+        let id = r.json["id"].as_str().expect("the plugin's id").to_string();
         self.enable(token, &id, site, caps).await;
         id
     }
