@@ -205,11 +205,6 @@ async fn set_config(
     site: &str,
     settings: &[String],
 ) -> anyhow::Result<()> {
-    let view = p
-        .view(id)
-        .with_context(|| format!("no plugin '{id}' is installed"))?;
-    let manifest = Manifest::parse(&p.manifest_text(id).unwrap_or_default())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for s in settings {
         let Some((k, v)) = s.split_once('=') else {
             bail!("'{s}': write settings as key=value");
@@ -217,22 +212,8 @@ async fn set_config(
         let value = if v.is_empty() {
             None
         } else {
-            let spec = manifest.config.get(k).with_context(|| {
-                format!(
-                    "'{}' has no setting '{k}'; its settings are: {}",
-                    view.id,
-                    manifest
-                        .config
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            Some(
-                ConfigValue::parse(spec.ty, v)
-                    .map_err(|m| anyhow::anyhow!("setting '{k}': {m}"))?,
-            )
+            let ty = p.setting_type(id, k)?;
+            Some(ConfigValue::parse(ty, v).map_err(|m| anyhow::anyhow!("setting '{k}': {m}"))?)
         };
         p.set_config(ctx, id, site, k, value).await?;
     }

@@ -640,17 +640,7 @@ impl Plugins {
         value: Option<ConfigValue>,
     ) -> Result<SiteState, PluginError> {
         let p = self.site_change(ctx, "plugin.config", id, site).await?;
-        let Some(spec) = p.manifest.config.get(key_name) else {
-            let keys: Vec<&str> = p.manifest.config.keys().map(String::as_str).collect();
-            return Err(PluginError::Invalid(format!(
-                "'{id}' has no setting '{key_name}'; its settings are: {}",
-                if keys.is_empty() {
-                    "none".into()
-                } else {
-                    keys.join(", ")
-                }
-            )));
-        };
+        let spec = setting(&p, key_name)?;
         let value = match value {
             Some(v) => {
                 let json = serde_json::to_value(&v).unwrap_or_default();
@@ -1009,9 +999,10 @@ impl Plugins {
         Ok(started.elapsed() / n.max(1))
     }
 
-    /// The manifest of an installed plugin, as published.
-    pub fn manifest_text(&self, id: &str) -> Option<String> {
-        self.get(id).map(|p| p.record.manifest.clone())
+    /// The type of setting `key` of plugin `id`, or an error naming the settings it has.
+    pub fn setting_type(&self, id: &str, key: &str) -> Result<manifest::ConfigType, PluginError> {
+        let p = self.require(id)?;
+        Ok(setting(&p, key)?.ty)
     }
 
     /// The last lines a plugin logged (kept in memory).
@@ -1024,6 +1015,22 @@ impl Plugins {
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// The declaration of setting `key` in `p`'s manifest, or an error naming the settings there are.
+fn setting<'a>(p: &'a Loaded, key: &str) -> Result<&'a manifest::ConfigSpec, PluginError> {
+    p.manifest.config.get(key).ok_or_else(|| {
+        let keys: Vec<&str> = p.manifest.config.keys().map(String::as_str).collect();
+        PluginError::Invalid(format!(
+            "'{}' has no setting '{key}'; its settings are: {}",
+            p.manifest.id,
+            if keys.is_empty() {
+                "none".into()
+            } else {
+                keys.join(", ")
+            }
+        ))
+    })
 }
 
 /// Why a plugin cannot serve at a site.
