@@ -711,39 +711,48 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// Build the plugin crate at `dir` (relative to the workspace) with the real `osler plugin
+/// build`, once per test run, and return the package's path. Tests of different plugins share
+/// one target directory so the SDK is compiled for wasm32-wasip2 once.
+pub fn package(dir: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    // Held across the build: cargo would serialise concurrent builds on its lock anyway.
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(d, _)| d == dir) {
+        return path.clone();
+    }
+    let root = workspace();
+    let target = root.join("target").join("e2e-plugins");
+    let out = Command::new(OSLER)
+        .args(["plugin", "build"])
+        .arg(root.join(dir))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("run osler plugin build");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "osler plugin build {dir} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = stdout
+        .lines()
+        .find_map(|l| l.rsplit_once(": ").filter(|_| l.starts_with("Built ")))
+        .map(|(_, p)| PathBuf::from(p.trim()))
+        .unwrap_or_else(|| panic!("no package path in: {stdout}"));
+    assert!(path.exists(), "{} was not written", path.display());
+    built.push((dir.to_string(), path.clone()));
+    path
+}
+
 pub fn packages() -> &'static Packages {
     static PACKAGES: std::sync::OnceLock<Packages> = std::sync::OnceLock::new();
-    PACKAGES.get_or_init(|| {
-        let root = workspace();
-        let target = root.join("target").join("e2e-plugins");
-        let build = |dir: &str| -> PathBuf {
-            let out = Command::new(OSLER)
-                .args(["plugin", "build"])
-                .arg(root.join(dir))
-                .env("CARGO_TARGET_DIR", &target)
-                .output()
-                .expect("run osler plugin build");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "osler plugin build {dir} failed:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let path = stdout
-                .lines()
-                .find_map(|l| l.rsplit_once(": ").filter(|_| l.starts_with("Built ")))
-                .map(|(_, p)| PathBuf::from(p.trim()))
-                .unwrap_or_else(|| panic!("no package path in: {stdout}"));
-            assert!(path.exists(), "{} was not written", path.display());
-            path
-        };
-        Packages {
-            notices: build("plugins/notices"),
-            hostile: build("tests/plugins/hostile"),
-            undeclared: build("tests/plugins/undeclared"),
-            provider: build("tests/plugins/echo-provider"),
-            consumer: build("tests/plugins/echo-consumer"),
-        }
+    PACKAGES.get_or_init(|| Packages {
+        notices: package("plugins/notices"),
+        hostile: package("tests/plugins/hostile"),
+        undeclared: package("tests/plugins/undeclared"),
+        provider: package("tests/plugins/echo-provider"),
+        consumer: package("tests/plugins/echo-consumer"),
     })
 }
 
