@@ -1,0 +1,418 @@
+//! The clinic's side: fetch a registry's metadata, verify it against what is already trusted,
+//! and download packages.
+//!
+//! The order is TUF's: root chain (each new root signed by the old root's keys and its own),
+//! then timestamp, snapshot (hash from the timestamp), targets and indexes (hashes from the
+//! snapshot), then the package (hash and length from its index, signature by a key delegated
+//! to its publisher for that id). Every file is fetched with a size bound, every version is
+//! compared with the highest one seen before, and every expiry is checked.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::Error;
+use crate::keys::PublicKey;
+use crate::meta::{
+    self, Document, Index, MetaRef, Release, Role, Root, Snapshot, Targets, Timestamp, sha256_hex,
+};
+use crate::package::Package;
+
+/// Size bounds for metadata whose length nothing signed states yet.
+const MAX_ROOT: u64 = 512 << 10;
+const MAX_TIMESTAMP: u64 = 64 << 10;
+/// Root rotations followed in one update (a bound against an endless chain).
+const MAX_ROTATIONS: u64 = 1024;
+
+/// What a clinic has trusted so far from one registry. Kept by the host between updates; it
+/// is what makes rollback and replay visible.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Trust {
+    /// The newest verified root metadata, as signed.
+    pub root: Option<String>,
+    /// The highest version seen of `timestamp`, `snapshot`, `targets` and `index/<id>`.
+    pub versions: BTreeMap<String, u64>,
+}
+
+/// Where a registry's files come from.
+pub enum Source {
+    Dir(PathBuf),
+    Http { base: String, client: reqwest::Client },
+}
+
+impl Source {
+    /// `http://…` or `https://…` is a web server; anything else a folder.
+    pub fn parse(location: &str) -> Source {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            Source::Http {
+                base: location.trim_end_matches('/').to_string(),
+                client: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(60))
+                    .build()
+                    .expect("an HTTP client with rustls builds"),
+            }
+        } else {
+            Source::Dir(PathBuf::from(location))
+        }
+    }
+
+    /// Fetch `path` (relative to the registry), refusing more than `max` bytes; `None` when
+    /// the registry has no such file.
+    pub async fn fetch(
+        &self,
+        path: &str,
+        max: u64,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let rel = Path::new(path);
+        if path.is_empty()
+            || !rel
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(Error::Malformed(format!(
+                "the registry names a file outside itself: '{path}'"
+            )));
+        }
+        match self {
+            Source::Dir(dir) => {
+                let full = dir.join(rel);
+                let meta = match std::fs::metadata(&full) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::Fetch(format!("{}: {e}", full.display()))),
+                };
+                if meta.len() > max {
+                    return Err(Error::TooLarge {
+                        what: path.to_string(),
+                        limit: max,
+                    });
+                }
+                let bytes = std::fs::read(&full)
+                    .map_err(|e| Error::Fetch(format!("{}: {e}", full.display())))?;
+                if bytes.len() as u64 > max {
+                    return Err(Error::TooLarge {
+                        what: path.to_string(),
+                        limit: max,
+                    });
+                }
+                progress(bytes.len() as u64, bytes.len() as u64);
+                Ok(Some(bytes))
+            }
+            Source::Http { base, client } => {
+                let url = format!("{base}/{path}");
+                let mut res = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| Error::Fetch(format!("{url}: {e}")))?;
+                if res.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(None);
+                }
+                if !res.status().is_success() {
+                    return Err(Error::Fetch(format!("{url}: HTTP {}", res.status())));
+                }
+                let total = res.content_length().unwrap_or(max);
+                if total > max {
+                    return Err(Error::TooLarge {
+                        what: path.to_string(),
+                        limit: max,
+                    });
+                }
+                let mut out = Vec::with_capacity(total.min(max) as usize);
+                while let Some(chunk) = res
+                    .chunk()
+                    .await
+                    .map_err(|e| Error::Fetch(format!("{url}: {e}")))?
+                {
+                    if (out.len() + chunk.len()) as u64 > max {
+                        return Err(Error::TooLarge {
+                            what: path.to_string(),
+                            limit: max,
+                        });
+                    }
+                    out.extend_from_slice(&chunk);
+                    progress(out.len() as u64, total);
+                }
+                Ok(Some(out))
+            }
+        }
+    }
+}
+
+/// A verified, current view of a registry.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub root: Root,
+    pub snapshot: Snapshot,
+    pub targets: Targets,
+}
+
+impl View {
+    /// The plugin ids the registry lists.
+    pub fn ids(&self) -> Vec<String> {
+        self.snapshot
+            .meta
+            .keys()
+            .filter_map(|k| k.strip_prefix("index/")?.strip_suffix(".json"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// One configured registry.
+pub struct Client {
+    pub name: String,
+    pub source: Source,
+    /// Root keys the clinic pinned; the first root must be signed by one of them.
+    pub pins: Vec<PublicKey>,
+}
+
+fn no_progress(_: u64, _: u64) {}
+
+impl Client {
+    async fn need(&self, path: &str, max: u64) -> Result<Vec<u8>, Error> {
+        self.source
+            .fetch(path, max, &no_progress)
+            .await?
+            .ok_or_else(|| Error::Fetch(format!("registry '{}' has no {path}", self.name)))
+    }
+
+    /// Fetch `path` whose hash, length and version the snapshot states.
+    async fn fetch_pinned<D: Document>(
+        &self,
+        path: &str,
+        expected: &MetaRef,
+        root: &Root,
+        trust: &Trust,
+        now: OffsetDateTime,
+    ) -> Result<D, Error> {
+        let bytes = self.need(path, expected.length).await?;
+        check_hash(path, &bytes, expected)?;
+        let doc: D = meta::verify(&bytes, path, root, Role::Targets)?;
+        if doc.version() != expected.version {
+            return Err(Error::Malformed(format!(
+                "{path} is version {}, the snapshot says {}",
+                doc.version(),
+                expected.version
+            )));
+        }
+        let key = path.trim_end_matches(".json");
+        meta::check_not_rolled_back(path, trust.versions.get(key).copied(), doc.version())?;
+        meta::check_fresh(&doc, path, now)?;
+        Ok(doc)
+    }
+
+    /// Bring `trust` up to date with the registry and return the verified view. On error
+    /// `trust` is left as it was.
+    pub async fn update(&self, trust: &mut Trust, now: OffsetDateTime) -> Result<View, Error> {
+        let mut next = trust.clone();
+        let root = self.update_root(&mut next).await?;
+        meta::check_fresh(&root, "root.json", now)?;
+
+        let ts_bytes = self.need("timestamp.json", MAX_TIMESTAMP).await?;
+        let ts: Timestamp = meta::verify(&ts_bytes, "timestamp.json", &root, Role::Timestamp)?;
+        meta::check_not_rolled_back(
+            "timestamp.json",
+            next.versions.get("timestamp").copied(),
+            ts.version,
+        )?;
+        meta::check_fresh(&ts, "timestamp.json", now)?;
+
+        let snap_bytes = self.need("snapshot.json", ts.snapshot.length).await?;
+        check_hash("snapshot.json", &snap_bytes, &ts.snapshot)?;
+        let snapshot: Snapshot =
+            meta::verify(&snap_bytes, "snapshot.json", &root, Role::Snapshot)?;
+        if snapshot.version != ts.snapshot.version {
+            return Err(Error::Malformed(format!(
+                "snapshot.json is version {}, the timestamp says {}",
+                snapshot.version, ts.snapshot.version
+            )));
+        }
+        meta::check_not_rolled_back(
+            "snapshot.json",
+            next.versions.get("snapshot").copied(),
+            snapshot.version,
+        )?;
+        meta::check_fresh(&snapshot, "snapshot.json", now)?;
+
+        let targets_ref = snapshot.meta.get("targets.json").ok_or_else(|| {
+            Error::Malformed("the snapshot does not list targets.json".to_string())
+        })?;
+        let targets: Targets = self
+            .fetch_pinned("targets.json", targets_ref, &root, &next, now)
+            .await?;
+
+        next.versions.insert("timestamp".into(), ts.version);
+        next.versions.insert("snapshot".into(), snapshot.version);
+        next.versions.insert("targets".into(), targets.version);
+        *trust = next;
+        Ok(View {
+            root,
+            snapshot,
+            targets,
+        })
+    }
+
+    async fn update_root(&self, trust: &mut Trust) -> Result<Root, Error> {
+        let mut root: Root = match &trust.root {
+            Some(bytes) => meta::parse_unverified(bytes.as_bytes(), "the trusted root")?,
+            None => {
+                let bytes = self.need("1.root.json", MAX_ROOT).await?;
+                let unverified: Root = meta::parse_unverified(&bytes, "1.root.json")?;
+                let role = unverified.roles.get(&Role::Root).ok_or_else(|| {
+                    Error::Malformed("1.root.json defines no root role".to_string())
+                })?;
+                let pinned = self.pins.iter().any(|pin| {
+                    role.keyids.contains(&pin.id())
+                        && unverified.keys.get(&pin.id()) == Some(&pin.to_string())
+                });
+                if !pinned {
+                    return Err(Error::UntrustedRoot(format!(
+                        "the root of registry '{}' is not signed by the key pinned in \
+                         osler.toml",
+                        self.name
+                    )));
+                }
+                let root: Root =
+                    meta::verify_with(&bytes, "1.root.json", &unverified.keys, role, "root")?;
+                if root.version != 1 {
+                    return Err(Error::Malformed("1.root.json is not version 1".into()));
+                }
+                trust.root = Some(String::from_utf8_lossy(&bytes).into_owned());
+                root
+            }
+        };
+        for _ in 0..MAX_ROTATIONS {
+            let n = root.version + 1;
+            let path = format!("{n}.root.json");
+            let Some(bytes) = self.source.fetch(&path, MAX_ROOT, &no_progress).await? else {
+                break;
+            };
+            // Signed by the keys the clinic already trusts …
+            let _: Root = meta::verify(&bytes, &path, &root, Role::Root)?;
+            // … and by the new root's own keys.
+            let unverified: Root = meta::parse_unverified(&bytes, &path)?;
+            let role = unverified
+                .roles
+                .get(&Role::Root)
+                .ok_or_else(|| Error::Malformed(format!("{path} defines no root role")))?;
+            let new: Root = meta::verify_with(&bytes, &path, &unverified.keys, role, "root")?;
+            if new.version != n {
+                return Err(Error::Malformed(format!(
+                    "{path} says it is version {}",
+                    new.version
+                )));
+            }
+            trust.root = Some(String::from_utf8_lossy(&bytes).into_owned());
+            root = new;
+        }
+        Ok(root)
+    }
+
+    /// The verified index of one plugin, or `None` if the registry does not list it.
+    pub async fn index(
+        &self,
+        view: &View,
+        trust: &mut Trust,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Index>, Error> {
+        let path = format!("index/{id}.json");
+        let Some(expected) = view.snapshot.meta.get(&path) else {
+            return Ok(None);
+        };
+        let index: Index = self
+            .fetch_pinned(&path, expected, &view.root, trust, now)
+            .await?;
+        if index.id != id {
+            return Err(Error::Malformed(format!(
+                "{path} describes '{}', not '{id}'",
+                index.id
+            )));
+        }
+        trust
+            .versions
+            .insert(format!("index/{id}"), index.version);
+        Ok(Some(index))
+    }
+
+    /// Download a release and check it: length and hash from the index, then the publisher's
+    /// signature by a key the registry delegates to that publisher for this id.
+    pub async fn download(
+        &self,
+        view: &View,
+        id: &str,
+        release: &Release,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Package, Error> {
+        let bytes = self
+            .source
+            .fetch(&release.path, release.length, progress)
+            .await?
+            .ok_or_else(|| {
+                Error::Fetch(format!(
+                    "registry '{}' lists {id} {} but has no {}",
+                    self.name, release.version, release.path
+                ))
+            })?;
+        if bytes.len() as u64 != release.length {
+            return Err(Error::Length {
+                what: release.path.clone(),
+                expected: release.length,
+                got: bytes.len() as u64,
+            });
+        }
+        if sha256_hex(&bytes) != release.sha256 {
+            return Err(Error::Hash {
+                what: release.path.clone(),
+            });
+        }
+        let pkg = Package::read(&bytes).map_err(Error::Package)?;
+        let publisher = view
+            .targets
+            .publishers
+            .get(&release.publisher)
+            .filter(|p| p.may_publish(id))
+            .ok_or_else(|| Error::NotDelegated {
+                id: id.to_string(),
+                key: pkg
+                    .signature
+                    .as_ref()
+                    .map(|s| s.key.clone())
+                    .unwrap_or_default(),
+                publisher: release.publisher.clone(),
+            })?;
+        if pkg.signature.as_ref().map(|s| s.publisher.as_str()) != Some(&release.publisher) {
+            return Err(Error::Package(format!(
+                "the package of {id} {} is not signed by its listed publisher '{}'",
+                release.version, release.publisher
+            )));
+        }
+        let allowed = publisher
+            .keys
+            .iter()
+            .map(|k| PublicKey::parse(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        pkg.verify(id, &allowed)?;
+        Ok(pkg)
+    }
+}
+
+fn check_hash(what: &str, bytes: &[u8], expected: &MetaRef) -> Result<(), Error> {
+    if bytes.len() as u64 != expected.length {
+        return Err(Error::Length {
+            what: what.to_string(),
+            expected: expected.length,
+            got: bytes.len() as u64,
+        });
+    }
+    if sha256_hex(bytes) != expected.sha256 {
+        return Err(Error::Hash {
+            what: what.to_string(),
+        });
+    }
+    Ok(())
+}
