@@ -70,9 +70,15 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Install, enable and manage plugins; create and build your own.
+    /// Install, enable and manage plugins; create, build and sign your own.
     #[command(subcommand)]
     Plugin(crate::plugins::cli::PluginCmd),
+    /// Signing keys for publishers and registries.
+    #[command(subcommand)]
+    Keys(crate::plugins::publish::KeysCmd),
+    /// Create and maintain a plugin registry (static, signed files).
+    #[command(subcommand)]
+    Registry(crate::plugins::publish::RegistryCmd),
     /// Start a throw-away Osler with demo users, two sites and synthetic patients.
     Demo {
         /// Address to listen on.
@@ -278,6 +284,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             no_plugins,
         } => demo_cmd(cli.global, listen, patients, !no_plugins),
         Command::Plugin(cmd) => crate::plugins::cli::run(|| load_config(&cli.global), cmd),
+        Command::Keys(cmd) => crate::plugins::publish::keys(cmd),
+        Command::Registry(cmd) => crate::plugins::publish::registry(cmd),
     }
 }
 
@@ -440,6 +448,25 @@ fn demo_cmd(
     // A demo is a development setting: local plugin packages may be installed into it.
     config.plugins.allow_unsigned = true;
     let dir = config.data_dir.clone();
+    // The first-party plugins are built, signed and published into a registry inside the
+    // demo's data directory, then installed from it exactly as a clinic installs them.
+    let published = if with_plugins {
+        println!("Building and publishing the first-party plugins (the first time takes a minute)…");
+        let registry = dir.join("registry");
+        match crate::plugins::publish::first_party(&registry, &dir.join("registry-keys")) {
+            Ok((repo, ids)) => {
+                config.registries.push(crate::config::RegistryConfig {
+                    name: "first-party".into(),
+                    url: registry.display().to_string(),
+                    root_key: crate::plugins::publish::root_key(&repo)?,
+                });
+                Ok(ids)
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        Ok(vec![])
+    };
     let app = App::open(config, Mode::Create)?;
     let ctx = crate::access::Ctx::system("demo");
     for (id, name) in demo::DEMO_SITES {
@@ -488,14 +515,17 @@ fn demo_cmd(
         app.commit_audited_blocking(&b, ev)?;
     }
     // The first-party plugins, enabled at main only, so that north shows the difference.
-    let plugins = if with_plugins {
-        println!("Building the first-party plugins (the first time takes a minute)…");
-        match crate::plugins::cli::install_first_party(&app, "main") {
-            Ok(ids) => format!("plugins enabled at main (not at north): {}", ids.join(", ")),
+    let plugins = match published {
+        _ if !with_plugins => "plugins: none (--no-plugins)".to_string(),
+        Ok(ids) => match crate::plugins::cli::install_from_registry(&app, &ids, "main") {
+            Ok(()) => format!(
+                "plugins installed from the local registry {}/registry, enabled at main (not at north): {}",
+                dir.display(),
+                ids.join(", ")
+            ),
             Err(e) => format!("plugins: not installed ({e:#})"),
-        }
-    } else {
-        "plugins: none (--no-plugins)".to_string()
+        },
+        Err(e) => format!("plugins: not published ({e:#})"),
     };
     let color = std::io::stdout().is_terminal();
     let bold = |s: &str| {

@@ -27,6 +27,21 @@ pub struct Config {
     pub timezone: String,
     /// Plugin sandbox limits, the compiled-code cache, development packages.
     pub plugins: crate::plugins::engine::Limits,
+    /// Plugin registries to install from, in order of preference (`[[registries]]`).
+    pub registries: Vec<RegistryConfig>,
+}
+
+/// One plugin registry a clinic trusts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// A short name, shown in listings and the audit trail.
+    pub name: String,
+    /// `https://…` (or `http://…`) URL, or a folder.
+    pub url: String,
+    /// The registry's root key, `ed25519:<hex>`, as `osler registry init` printed it. The first
+    /// root metadata must be signed by it; later roots must be signed by the one before.
+    pub root_key: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -55,6 +70,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             timezone: "America/Toronto".into(),
             plugins: Default::default(),
+            registries: Vec::new(),
         }
     }
 }

@@ -15,7 +15,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::any;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,7 +28,7 @@ use crate::access::{Permission, permissions_of};
 use crate::app::App;
 use crate::plugins::instance::RunError;
 use crate::plugins::manifest::{Capability, ConfigValue};
-use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, v0_1};
+use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, registry, v0_1};
 
 /// Security headers on every plugin response; the plugin cannot remove them.
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -52,12 +52,17 @@ pub fn admin_router() -> OpenApiRouter<App> {
         .routes(routes!(disable))
         .routes(routes!(grants))
         .routes(routes!(config))
+        .routes(routes!(registry_install))
+        .routes(routes!(registry_update))
+        .routes(routes!(registry_search))
+        .routes(routes!(rollback))
+        .routes(routes!(approve))
 }
 
 impl From<PluginError> for ApiError {
     fn from(e: PluginError) -> Self {
         match e {
-            PluginError::NotFound(_) => {
+            PluginError::NotFound(_) | PluginError::NotListed(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not-found", e.to_string())
             }
             PluginError::Invalid(m) => ApiError::invalid(m),
@@ -65,6 +70,17 @@ impl From<PluginError> for ApiError {
             PluginError::Denied(m) => ApiError::forbidden(m),
             PluginError::Storage(e) => ApiError::internal(e),
             PluginError::Audit(e) => ApiError::internal(e),
+            PluginError::Registry { ref error, .. } => {
+                use osler_registry::Error as R;
+                let status = match error {
+                    R::Fetch(_) => StatusCode::BAD_GATEWAY,
+                    R::Resolve(_) | R::Yanked(_) | R::Api(_) => StatusCode::CONFLICT,
+                    R::Invalid(_) => StatusCode::BAD_REQUEST,
+                    // Metadata or a package that fails verification.
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError::new(status, error.code(), e.to_string())
+            }
         }
     }
 }
@@ -471,4 +487,130 @@ async fn config(
         state = app.plugins.set_config(&ctx, &id, &site, &k, value).await?;
     }
     Ok(axum::Json(state).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+struct RegistryInstall {
+    /// `<id>`, `<id>@<semver requirement>` or `<id>@=<exact version>`.
+    plugin: String,
+    /// Allow a version lower than the installed one.
+    #[serde(default)]
+    force: bool,
+}
+
+/// What an install or update did to each plugin (the requested one last, after any plugin it
+/// needed for an imported interface).
+#[derive(Serialize, ToSchema)]
+struct Results {
+    results: Vec<registry::Installed>,
+}
+
+/// Install from the configured registries: resolve, download, verify (metadata signatures,
+/// versions, expiry, hash, length, publisher signature and delegation), compile, install.
+/// A new version that asks for more access than the installed one is staged, not installed.
+#[utoipa::path(post, path = "/api/v1/admin/registry/install", tag = "plugins",
+    request_body = RegistryInstall,
+    responses((status = 200, body = Results),
+        (status = 404, description = "no configured registry lists the plugin", body = ErrorBody),
+        (status = 409, description = "no version fits (yanked, API, downgrade, missing provider)", body = ErrorBody),
+        (status = 422, description = "the registry's metadata or package was refused", body = ErrorBody),
+        (status = 502, description = "the registry cannot be reached", body = ErrorBody)))]
+async fn registry_install(
+    State(app): State<App>,
+    caller: Caller,
+    axum::Json(req): axum::Json<RegistryInstall>,
+) -> Result<Response, ApiError> {
+    let results = registry::install(
+        &app,
+        &caller.ctx(),
+        &req.plugin,
+        req.force,
+        &registry::no_progress,
+    )
+    .await?;
+    Ok(axum::Json(Results { results }).into_response())
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+struct RegistryUpdate {
+    /// One plugin; all plugins installed from registries when absent.
+    #[serde(default)]
+    plugin: Option<String>,
+}
+
+/// Update one plugin, or every plugin installed from a registry, to its newest usable version.
+#[utoipa::path(post, path = "/api/v1/admin/registry/update", tag = "plugins",
+    request_body = RegistryUpdate,
+    responses((status = 200, body = Results), (status = 422, body = ErrorBody)))]
+async fn registry_update(
+    State(app): State<App>,
+    caller: Caller,
+    axum::Json(req): axum::Json<RegistryUpdate>,
+) -> Result<Response, ApiError> {
+    let results = registry::update(
+        &app,
+        &caller.ctx(),
+        req.plugin.as_deref(),
+        &registry::no_progress,
+    )
+    .await?;
+    Ok(axum::Json(Results { results }).into_response())
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Found {
+    plugins: Vec<registry::Found>,
+}
+
+/// Plugins in the configured registries whose id, name or description contains `q`.
+#[utoipa::path(get, path = "/api/v1/admin/registry/search", tag = "plugins",
+    params(("q" = Option<String>, Query)),
+    responses((status = 200, body = Found), (status = 422, body = ErrorBody)))]
+async fn registry_search(
+    State(app): State<App>,
+    caller: Caller,
+    axum::extract::Query(q): axum::extract::Query<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let plugins = registry::search(&app, &caller.ctx(), &q.q).await?;
+    Ok(axum::Json(Found { plugins }).into_response())
+}
+
+/// Return to the version installed before the current one (kept on disk).
+#[utoipa::path(post, path = "/api/v1/admin/plugins/{id}/rollback", tag = "plugins",
+    params(("id" = String, Path)),
+    responses((status = 200, body = PluginView), (status = 404, body = ErrorBody),
+        (status = 409, description = "no earlier version", body = ErrorBody)))]
+async fn rollback(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(app.plugins.rollback(&caller.ctx(), &id).await?).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct Approved {
+    plugin: PluginView,
+    /// What the approved version asks for that the previous one did not.
+    added: Vec<String>,
+}
+
+/// Install the staged version that asks for more access than the installed one.
+#[utoipa::path(post, path = "/api/v1/admin/plugins/{id}/approve", tag = "plugins",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Approved), (status = 404, body = ErrorBody),
+        (status = 409, description = "nothing is staged", body = ErrorBody)))]
+async fn approve(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (plugin, added) = app.plugins.approve(&caller.ctx(), &id).await?;
+    Ok(axum::Json(Approved { plugin, added }).into_response())
 }

@@ -10,18 +10,43 @@ use clap::Subcommand;
 
 use super::manifest::{Capability, ConfigValue, Manifest};
 use super::package::Package;
-use super::{PluginView, Plugins};
+use super::{Outcome, PluginView, Plugins, registry};
 use crate::app::{App, Mode};
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
 pub enum PluginCmd {
-    /// Install a plugin package (.osp). Unsigned packages need --dev.
+    /// Install a plugin from the configured registries (`<id>`, `<id>@<semver requirement>`,
+    /// `<id>@=<exact version>`), or a local package file with --dev.
     Install {
-        package: PathBuf,
-        /// Accept an unsigned development package; it is marked as such and audited.
+        /// A registry plugin spec, or with --dev the path of a package file (.osp).
+        spec: String,
+        /// Install a local unsigned development package; it is marked as such and audited.
         #[arg(long)]
         dev: bool,
+        /// Allow installing a version lower than the installed one.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Search the configured registries.
+    Search { text: String },
+    /// Update one plugin (or all installed from registries) to the newest usable version.
+    Update { id: Option<String> },
+    /// Return a plugin to the version installed before the current one.
+    Rollback { id: String },
+    /// Install the staged version of a plugin that asks for more access than the installed one.
+    Approve { id: String },
+    /// Sign a package as a publisher (writes the signed package next to it, or to --out).
+    Sign {
+        package: PathBuf,
+        /// The publisher's private key (PKCS#8 PEM from `osler keys generate`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The publisher's name, as the registry delegates it.
+        #[arg(long)]
+        publisher: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List installed plugins and their state at each site.
     List,
@@ -101,6 +126,12 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
     match cmd {
         PluginCmd::New { name, dir, sdk } => return scaffold(&name, dir, sdk),
         PluginCmd::Build { dir, out } => return build(dir, out, None).map(|_| 0),
+        PluginCmd::Sign {
+            package,
+            key,
+            publisher,
+            out,
+        } => return sign(&package, &key, &publisher, out).map(|_| 0),
         _ => {}
     }
     let mut config = config()?;
@@ -114,24 +145,85 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
     let p = &app.plugins;
     rt.block_on(async {
         match cmd {
-            PluginCmd::Install { package, dev } => {
-                let bytes = std::fs::read(&package)
-                    .with_context(|| format!("cannot read {}", package.display()))?;
-                let v = p.install(&ctx, &bytes, dev).await?;
-                println!(
-                    "Installed {} {}{}. Enable it with: osler plugin enable {} --site <site>",
-                    v.id,
-                    v.version,
-                    if v.development { " (development package)" } else { "" },
-                    v.id
-                );
-                if !v.capabilities.is_empty() {
+            PluginCmd::Install { spec, dev, force } => {
+                if dev {
+                    let bytes = std::fs::read(&spec)
+                        .with_context(|| format!("cannot read the package {spec}"))?;
+                    let v = p.install(&ctx, &bytes, true).await?;
+                    println!("Installed {} {} (development package).", v.id, v.version);
+                    print_next_steps(&v);
+                } else {
+                    if Path::new(&spec).is_file() {
+                        bail!(
+                            "{spec} is a package file: local packages install only as development \
+                             packages (--dev); signed plugins install from a registry by id"
+                        );
+                    }
+                    let bar = Bar::new();
+                    let done = registry::install(&app, &ctx, &spec, force, &bar.report()).await;
+                    bar.finish();
+                    print_installed(&done?);
+                }
+            }
+            PluginCmd::Search { text } => {
+                let found = registry::search(&app, &ctx, &text).await?;
+                if found.is_empty() {
+                    println!("Nothing in the configured registries matches '{text}'.");
+                }
+                for f in found {
                     println!(
-                        "It asks for: {}. Grant them per site with: osler plugin grant {} --site <site> <capability…>",
-                        v.capabilities.join(", "),
-                        v.id
+                        "{} {} — {} (publisher {}, registry {}){}",
+                        f.id,
+                        f.version,
+                        f.name,
+                        f.publisher,
+                        f.registry,
+                        f.installed
+                            .map(|v| format!(" [installed: {v}]"))
+                            .unwrap_or_default()
+                    );
+                    if !f.description.is_empty() {
+                        println!("  {}", f.description);
+                    }
+                    println!(
+                        "  asks for: {}",
+                        if f.capabilities.is_empty() {
+                            "nothing".into()
+                        } else {
+                            f.capabilities.join(", ")
+                        }
                     );
                 }
+            }
+            PluginCmd::Update { id } => {
+                let bar = Bar::new();
+                let done = registry::update(&app, &ctx, id.as_deref(), &bar.report()).await;
+                bar.finish();
+                let done = done?;
+                if done.is_empty() {
+                    println!("Everything is up to date.");
+                }
+                print_installed(&done);
+            }
+            PluginCmd::Rollback { id } => {
+                let v = p.rollback(&ctx, &id).await?;
+                println!(
+                    "{id} is back at {}{}.",
+                    v.version,
+                    v.previous_version
+                        .as_ref()
+                        .map(|p| format!(" (rollback again to return to {p})"))
+                        .unwrap_or_default()
+                );
+            }
+            PluginCmd::Approve { id } => {
+                let (v, added) = p.approve(&ctx, &id).await?;
+                println!(
+                    "Approved: {id} {} is installed. It adds: {}. Grant new capabilities per site \
+                     with: osler plugin grant {id} --site <site> <capability…>",
+                    v.version,
+                    added.join(", ")
+                );
             }
             PluginCmd::List => print_list(&p.list()),
             PluginCmd::Enable { id, site } => {
@@ -185,10 +277,114 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                 p.remove(&ctx, &id).await?;
                 println!("Removed {id}. Its stored data is kept for a reinstall.");
             }
-            PluginCmd::New { .. } | PluginCmd::Build { .. } => unreachable!("handled above"),
+            PluginCmd::New { .. } | PluginCmd::Build { .. } | PluginCmd::Sign { .. } => {
+                unreachable!("handled above")
+            }
         }
         anyhow::Ok(0)
     })
+}
+
+fn print_next_steps(v: &PluginView) {
+    println!(
+        "Enable it with: osler plugin enable {} --site <site>",
+        v.id
+    );
+    if !v.capabilities.is_empty() {
+        println!(
+            "It asks for: {}. Grant them per site with: osler plugin grant {} --site <site> <capability…>",
+            v.capabilities.join(", "),
+            v.id
+        );
+    }
+}
+
+fn print_installed(done: &[registry::Installed]) {
+    for d in done {
+        let v = &d.plugin;
+        match &d.outcome {
+            Outcome::Installed { replaced } => {
+                let from = v
+                    .origin
+                    .as_ref()
+                    .map(|o| format!(" from registry '{}' (publisher {})", o.registry, o.publisher))
+                    .unwrap_or_default();
+                match replaced {
+                    Some(old) => println!("Updated {} {old} → {}{from}.", v.id, v.version),
+                    None => {
+                        println!("Installed {} {}{from}.", v.id, v.version);
+                        print_next_steps(v);
+                    }
+                }
+            }
+            Outcome::Unchanged => println!("{} {} is already installed.", v.id, v.version),
+            Outcome::Staged { version, added } => {
+                println!(
+                    "{} {version} is staged, NOT installed: it asks for more than the installed {}:",
+                    v.id, v.version
+                );
+                for a in added {
+                    println!("  + {a}");
+                }
+                println!("Review it, then install it with: osler plugin approve {}", v.id);
+            }
+        }
+    }
+}
+
+/// A download progress bar on a terminal; silent otherwise.
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    fn new() -> Bar {
+        use std::io::IsTerminal;
+        Bar(std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg:>14} [{bar:30}] {bytes}/{total_bytes}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b
+        }))
+    }
+
+    fn report(&self) -> impl Fn(&str, u64, u64) + Sync + '_ {
+        move |id: &str, done: u64, total: u64| {
+            if let Some(b) = &self.0 {
+                b.set_message(id.to_string());
+                b.set_length(total);
+                b.set_position(done);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Add a publisher's signature to a package.
+fn sign(package: &Path, key: &Path, publisher: &str, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(package).with_context(|| format!("cannot read {}", package.display()))?;
+    let mut pkg = Package::read(&bytes).map_err(|e| anyhow::anyhow!(e))?;
+    Manifest::parse(&pkg.manifest)?;
+    let key = osler_registry::SecretKey::load(key)?;
+    pkg.sign(publisher, &key);
+    let out = out.unwrap_or_else(|| package.with_extension("signed.osp"));
+    std::fs::write(&out, pkg.write()?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "Signed as '{publisher}' with {}: {}",
+        key.public(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn join(g: &BTreeSet<Capability>) -> String {
@@ -239,6 +435,20 @@ fn print_list(list: &[PluginView]) {
         );
         if let Some(f) = &v.failure {
             println!("  failed: {f}");
+        }
+        if let Some(o) = &v.origin {
+            println!("  from registry '{}', publisher '{}'", o.registry, o.publisher);
+        }
+        if let Some(p) = &v.previous_version {
+            println!("  previous version (for rollback): {p}");
+        }
+        if let Some(st) = &v.staged {
+            println!(
+                "  staged {} waits for approval (osler plugin approve {}); it adds: {}",
+                st.version,
+                v.id,
+                st.adds.join(", ")
+            );
         }
         println!(
             "  asks for: {}",
@@ -403,6 +613,7 @@ pub fn build(
     let pkg = Package {
         manifest: text,
         component,
+        signature: None,
     };
     std::fs::write(&out, pkg.write()?)?;
     println!(
@@ -430,41 +641,47 @@ pub fn wasm_target_installed() -> bool {
 
 /// For `osler demo`: build the first-party plugins of this checkout (`plugins/*`), install them
 /// as development packages, and enable them at `site` with what they ask for. Returns the ids.
-pub fn install_first_party(app: &App, site: &str) -> anyhow::Result<Vec<String>> {
+/// This checkout's root (the workspace `osler` was built from), for first-party plugins.
+pub fn checkout_root() -> anyhow::Result<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("osler was built outside its workspace")?;
-    let plugins = root.join("plugins");
-    if !plugins.is_dir() {
+    if !root.join("plugins").is_dir() {
         bail!("no plugins/ folder next to this osler (it was built from elsewhere)");
     }
     if !wasm_target_installed() {
         bail!("the wasm32-wasip2 target is missing; add it with: rustup target add wasm32-wasip2");
     }
-    let target = root.join("target").join("plugins");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&plugins)?
+    Ok(root.to_path_buf())
+}
+
+/// The first-party plugin crates: every folder under `plugins/` with a `plugin.toml`.
+pub fn first_party_crates(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("plugins"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("plugin.toml").exists())
         .collect();
     dirs.sort();
+    Ok(dirs)
+}
+
+/// Install `ids` from the configured registries the way a clinic does, enable each at `site`
+/// and grant it what it asks for there.
+pub fn install_from_registry(app: &App, ids: &[String], site: &str) -> anyhow::Result<()> {
     let ctx = crate::access::Ctx::system("demo");
     let rt = crate::cli::runtime()?;
-    let mut ids = Vec::new();
-    for dir in dirs {
-        let package = build(Some(dir), None, Some(&target))?;
-        let bytes = std::fs::read(&package)?;
-        rt.block_on(async {
-            let v = app.plugins.install(&ctx, &bytes, true).await?;
-            app.plugins.set_enabled(&ctx, &v.id, site, true).await?;
+    rt.block_on(async {
+        for id in ids {
+            registry::install(app, &ctx, id, false, &registry::no_progress).await?;
+            app.plugins.set_enabled(&ctx, id, site, true).await?;
+            let v = app.plugins.view(id).expect("installed");
             let asked = v
                 .capabilities
                 .iter()
                 .filter_map(|c| Capability::parse(c))
                 .collect();
-            app.plugins.set_grants(&ctx, &v.id, site, asked).await?;
-            ids.push(v.id);
-            anyhow::Ok(())
-        })?;
-    }
-    Ok(ids)
+            app.plugins.set_grants(&ctx, id, site, asked).await?;
+        }
+        anyhow::Ok(())
+    })
 }

@@ -14,6 +14,7 @@ use super::v0_1;
 use crate::app::App;
 
 /// A plugin ready to instantiate, whatever API version it was built against.
+#[derive(Clone)]
 pub enum Pre {
     V0_1(v0_1::PluginPre<Sandbox>),
 }

@@ -19,6 +19,8 @@ pub mod inspect;
 pub mod instance;
 pub mod manifest;
 pub mod package;
+pub mod publish;
+pub mod registry;
 pub mod sandbox;
 pub mod v0_1;
 
@@ -60,6 +62,71 @@ pub struct Record {
     pub installed_by: String,
     /// The manifest as published (TOML).
     pub manifest: String,
+    /// The registry and publisher a signed package came from.
+    #[serde(default)]
+    pub origin: Option<Origin>,
+    /// The version installed before this one, kept for `rollback` (its component stays on
+    /// disk).
+    #[serde(default)]
+    pub previous: Option<Box<Record>>,
+    /// A newer version that asks for more than this one and waits for an administrator.
+    #[serde(default)]
+    pub staged: Option<Box<Record>>,
+}
+
+impl Record {
+    /// This record as a `previous`/`staged` entry: one level deep, never a chain.
+    fn alone(&self) -> Box<Record> {
+        Box::new(Record {
+            previous: None,
+            staged: None,
+            ..self.clone()
+        })
+    }
+}
+
+/// Where a signed package came from.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Origin {
+    pub registry: String,
+    pub publisher: String,
+    /// The publisher key that signed it.
+    pub key: String,
+}
+
+/// A package checked, compiled and stored on disk, not yet installed.
+pub struct Prepared {
+    record: Record,
+    manifest: Manifest,
+    pre: Pre,
+    shape: Shape,
+}
+
+impl Prepared {
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+}
+
+/// What an install did.
+#[derive(Clone, Debug, Serialize, ToSchema, PartialEq)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Outcome {
+    /// Installed; `replaced` is the version it replaced.
+    Installed { replaced: Option<String> },
+    /// This exact version was already installed.
+    Unchanged,
+    /// Waiting for `osler plugin approve`: the new version asks for more than the installed one.
+    Staged { version: String, added: Vec<String> },
+}
+
+/// How an install treats the installed version.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Policy {
+    /// Allow a version lower than the installed one.
+    pub force: bool,
+    /// Stage (instead of installing) a version that asks for more capabilities.
+    pub stage_new_capabilities: bool,
 }
 
 /// A plugin's state at one site.
@@ -89,6 +156,8 @@ pub struct Loaded {
 pub enum PluginError {
     #[error("no plugin '{0}' is installed")]
     NotFound(String),
+    #[error("no configured registry lists a plugin '{0}'")]
+    NotListed(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -99,6 +168,12 @@ pub enum PluginError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    /// A registry's metadata or package was refused, or nothing in it fits.
+    #[error("registry '{registry}': {error}")]
+    Registry {
+        registry: String,
+        error: osler_registry::Error,
+    },
 }
 
 /// One line a plugin logged.
@@ -128,11 +203,28 @@ pub struct PluginView {
     pub sha256: String,
     pub installed_at: String,
     pub installed_by: String,
+    /// The registry and publisher of a signed package.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// The version `rollback` returns to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    /// A newer version waiting for approval, and what it adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged: Option<StagedView>,
     pub capabilities: Vec<String>,
     pub outbound: Vec<String>,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
     pub sites: BTreeMap<String, SiteState>,
+}
+
+/// A version waiting for an administrator's approval.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StagedView {
+    pub version: String,
+    /// Capabilities and outbound origins it asks for that the installed version does not.
+    pub adds: Vec<String>,
 }
 
 /// A navigation entry for the home page.
@@ -411,7 +503,7 @@ impl Plugins {
             .is_some_and(|s| s.enabled)
     }
 
-    async fn authorize(&self, ctx: &Ctx, action: &str, id: &str) -> Result<(), PluginError> {
+    pub(crate) async fn authorize(&self, ctx: &Ctx, action: &str, id: &str) -> Result<(), PluginError> {
         if ctx.can(Permission::PluginsManage) {
             return Ok(());
         }
@@ -424,8 +516,8 @@ impl Plugins {
         )))
     }
 
-    /// Install (or upgrade to) the plugin in `bytes`, a `.osp` package. Unsigned packages
-    /// install only with `dev` and when the host allows development packages.
+    /// Install (or upgrade to) the development package in `bytes` (a `.osp` file). Signed
+    /// packages come through a registry ([`registry::install`]), which verifies them first.
     pub async fn install(
         &self,
         ctx: &Ctx,
@@ -435,9 +527,10 @@ impl Plugins {
         self.authorize(ctx, "plugin.install", "?").await?;
         if !dev {
             return Err(PluginError::Invalid(
-                "this package is unsigned. Signed packages come from a registry; to install a \
-                 local development package, use the development flag (`osler plugin install \
-                 --dev`, or a server started with `--dev-plugins`)"
+                "a package file installs only as an unsigned development package (the \
+                 development flag: `osler plugin install --dev`, or `?dev=true`). Signed \
+                 packages are installed from a registry, which verifies them: `osler plugin \
+                 install <id>`"
                     .into(),
             ));
         }
@@ -449,26 +542,24 @@ impl Plugins {
             ));
         }
         let pkg = Package::read(bytes).map_err(PluginError::Invalid)?;
+        let prepared = self.prepare(&pkg, None, &ctx.user).await?;
+        let (view, _) = self.commit(ctx, prepared, Policy::default()).await?;
+        Ok(view)
+    }
+
+    /// Check a package's manifest and component, compile it and store the component (named by
+    /// its hash, so this changes nothing that is installed). `origin` is `None` for an
+    /// unsigned development package.
+    pub async fn prepare(
+        &self,
+        pkg: &Package,
+        origin: Option<Origin>,
+        by: &str,
+    ) -> Result<Prepared, PluginError> {
         let manifest =
             Manifest::parse(&pkg.manifest).map_err(|e| PluginError::Invalid(e.to_string()))?;
         let id = manifest.id.clone();
         let sha = hex::encode(Sha256::digest(&pkg.component));
-        if let Some(old) = self.get(&id) {
-            if old.manifest.version > manifest.version {
-                return Err(PluginError::Conflict(format!(
-                    "'{id}' {} is installed; {} is older",
-                    old.manifest.version, manifest.version
-                )));
-            }
-            if old.manifest.version == manifest.version && old.record.sha256 != sha {
-                return Err(PluginError::Conflict(format!(
-                    "'{id}' {} is installed with different contents; a changed plugin needs a \
-                     new version number",
-                    manifest.version
-                )));
-            }
-        }
-        // Compile and check before anything is written: a refused package changes nothing.
         let this = self.clone();
         let (component, manifest2) = (pkg.component.clone(), manifest.clone());
         let sha2 = sha.clone();
@@ -477,44 +568,235 @@ impl Plugins {
                 .await
                 .map_err(|e| PluginError::Invalid(format!("compilation failed: {e}")))?
                 .map_err(PluginError::Invalid)?;
-
         let path = self.component_path(&id, &manifest.version.to_string(), &sha);
         write_durable(&path, &pkg.component)
             .map_err(|e| StorageError::Io(format!("cannot store the component: {e}")))?;
-        let record = Record {
-            id: id.clone(),
-            version: manifest.version.to_string(),
-            sha256: sha,
-            dev,
-            installed_at: now(),
-            installed_by: ctx.user.clone(),
-            manifest: pkg.manifest,
-        };
+        Ok(Prepared {
+            record: Record {
+                id,
+                version: manifest.version.to_string(),
+                sha256: sha,
+                dev: origin.is_none(),
+                installed_at: now(),
+                installed_by: by.to_string(),
+                manifest: pkg.manifest.clone(),
+                origin,
+                previous: None,
+                staged: None,
+            },
+            manifest,
+            pre,
+            shape,
+        })
+    }
+
+    /// What `new` asks for that the installed `old` did not: capabilities and outbound origins.
+    fn added_access(old: &Manifest, new: &Manifest) -> Vec<String> {
+        let mut added: Vec<String> = new
+            .capabilities
+            .difference(&old.capabilities)
+            .map(|c| c.to_string())
+            .collect();
+        added.extend(
+            new.outbound
+                .iter()
+                .filter(|o| !old.outbound.contains(o))
+                .map(|o| format!("outbound {o}")),
+        );
+        added
+    }
+
+    /// Install a prepared package, applying `policy` against the installed version. One
+    /// atomic, audited write; the change takes effect for the next request.
+    pub async fn commit(
+        &self,
+        ctx: &Ctx,
+        new: Prepared,
+        policy: Policy,
+    ) -> Result<(PluginView, Outcome), PluginError> {
+        let id = new.record.id.clone();
+        let old = self.get(&id);
+        let mut record = new.record;
+        let mut outcome = Outcome::Installed { replaced: None };
+        if let Some(old) = &old {
+            let (ov, nv) = (&old.manifest.version, &new.manifest.version);
+            if old.record.sha256 == record.sha256 && ov == nv {
+                return Ok((self.view(&id).expect("installed"), Outcome::Unchanged));
+            }
+            if ov == nv {
+                return Err(PluginError::Conflict(format!(
+                    "'{id}' {nv} is installed with different contents; a changed plugin needs a \
+                     new version number"
+                )));
+            }
+            if ov > nv && !policy.force {
+                return Err(PluginError::Conflict(format!(
+                    "'{id}' {ov} is installed and {nv} is older; an administrator can force a \
+                     downgrade (--force), or return to the previous version with `osler plugin \
+                     rollback {id}`"
+                )));
+            }
+            let added = Self::added_access(&old.manifest, &new.manifest);
+            if policy.stage_new_capabilities && !added.is_empty() {
+                let mut staged_record = old.record.clone();
+                staged_record.staged = Some(record.alone());
+                let mut ev = ctx.event("plugin.stage", "success");
+                ev.resource = Some(format!("Plugin/{id}@{nv}"));
+                ev.detail = Some(format!(
+                    "{nv} asks for more than {ov}: {}; waiting for approval",
+                    added.join(", ")
+                ));
+                self.store_record(&staged_record, ev).await?;
+                self.replace_loaded(Loaded {
+                    record: staged_record,
+                    manifest: old.manifest.clone(),
+                    status: match &old.status {
+                        Status::Ready { pre, shape } => Status::Ready {
+                            pre: pre.clone(),
+                            shape: shape.clone(),
+                        },
+                        Status::Failed(r) => Status::Failed(r.clone()),
+                    },
+                });
+                return Ok((
+                    self.view(&id).expect("installed"),
+                    Outcome::Staged {
+                        version: nv.to_string(),
+                        added,
+                    },
+                ));
+            }
+            record.previous = Some(old.record.alone());
+            outcome = Outcome::Installed {
+                replaced: Some(ov.to_string()),
+            };
+        }
+        let mut ev = ctx.event("plugin.install", "success");
+        ev.resource = Some(format!("Plugin/{id}@{}", record.version));
+        ev.detail = Some(match (&record.origin, &outcome) {
+            (None, _) => "development package (unsigned)".into(),
+            (Some(o), Outcome::Installed { replaced: Some(v) }) => format!(
+                "signed package from registry '{}', publisher '{}' (replaces {v})",
+                o.registry, o.publisher
+            ),
+            (Some(o), _) => format!(
+                "signed package from registry '{}', publisher '{}'",
+                o.registry, o.publisher
+            ),
+        });
+        self.store_record(&record, ev).await?;
+        self.replace_loaded(Loaded {
+            record,
+            manifest: new.manifest,
+            status: Status::Ready {
+                pre: new.pre,
+                shape: new.shape,
+            },
+        });
+        Ok((self.view(&id).expect("just installed"), outcome))
+    }
+
+    async fn store_record(&self, record: &Record, ev: crate::audit::Event) -> Result<(), PluginError> {
         let mut b = Batch::new();
         b.put(
             Tree::Plugins,
-            id.as_bytes(),
-            serde_json::to_vec(&record).expect("records serialise"),
+            record.id.as_bytes(),
+            serde_json::to_vec(record).expect("records serialise"),
         );
-        let mut ev = ctx.event("plugin.install", "success");
-        ev.resource = Some(format!("Plugin/{id}@{}", record.version));
-        ev.detail = Some(if dev {
-            "development package (unsigned)".into()
-        } else {
-            "signed package".into()
-        });
         self.inner.audit.commit_with(&b, ev).await?;
-        let loaded = Arc::new(Loaded {
-            record,
-            manifest,
-            status: Status::Ready { pre, shape },
-        });
+        Ok(())
+    }
+
+    fn replace_loaded(&self, loaded: Loaded) {
         self.inner
             .installed
             .write()
             .expect("lock")
-            .insert(id.clone(), loaded);
-        Ok(self.view(&id).expect("just installed"))
+            .insert(loaded.record.id.clone(), Arc::new(loaded));
+    }
+
+    /// Switch to `record` (the staged or previous version), loading its stored component and
+    /// re-checking its hash; nothing changes if it cannot load.
+    async fn switch_to(
+        &self,
+        ctx: &Ctx,
+        record: Record,
+        action: &str,
+        detail: String,
+    ) -> Result<PluginView, PluginError> {
+        let this = self.clone();
+        let (loaded, _) = tokio::task::spawn_blocking(move || this.load(record))
+            .await
+            .map_err(|e| PluginError::Invalid(format!("cannot load: {e}")))?;
+        if let Status::Failed(reason) = &loaded.status {
+            return Err(PluginError::Conflict(format!(
+                "'{}' {} cannot be loaded: {reason}",
+                loaded.record.id, loaded.record.version
+            )));
+        }
+        let mut ev = ctx.event(action, "success");
+        ev.resource = Some(format!("Plugin/{}@{}", loaded.record.id, loaded.record.version));
+        ev.detail = Some(detail);
+        self.store_record(&loaded.record, ev).await?;
+        let id = loaded.record.id.clone();
+        self.replace_loaded(loaded);
+        Ok(self.view(&id).expect("installed"))
+    }
+
+    /// Install the staged version that asked for more; returns it and what it added.
+    pub async fn approve(&self, ctx: &Ctx, id: &str) -> Result<(PluginView, Vec<String>), PluginError> {
+        self.authorize(ctx, "plugin.approve", id).await?;
+        let cur = self.require(id)?;
+        let Some(staged) = cur.record.staged.clone() else {
+            return Err(PluginError::Conflict(format!(
+                "'{id}' has no version waiting for approval"
+            )));
+        };
+        let new_manifest =
+            Manifest::parse(&staged.manifest).map_err(|e| PluginError::Invalid(e.to_string()))?;
+        let added = Self::added_access(&cur.manifest, &new_manifest);
+        let mut record = *staged;
+        record.previous = Some(cur.record.alone());
+        let detail = format!(
+            "approved {} (replaces {}), adding: {}",
+            record.version,
+            cur.record.version,
+            added.join(", ")
+        );
+        let view = self.switch_to(ctx, record, "plugin.approve", detail).await?;
+        Ok((view, added))
+    }
+
+    /// Return to the version installed before this one (kept on disk); running it again
+    /// returns to this one.
+    pub async fn rollback(&self, ctx: &Ctx, id: &str) -> Result<PluginView, PluginError> {
+        self.authorize(ctx, "plugin.rollback", id).await?;
+        let cur = self.require(id)?;
+        let Some(prev) = cur.record.previous.clone() else {
+            return Err(PluginError::Conflict(format!(
+                "'{id}' has no earlier version to roll back to"
+            )));
+        };
+        let mut record = *prev;
+        record.previous = Some(cur.record.alone());
+        let detail = format!("rolled back from {} to {}", cur.record.version, record.version);
+        self.switch_to(ctx, record, "plugin.rollback", detail).await
+    }
+
+    /// The installed version of `id`, and where it came from.
+    pub fn installed(&self, id: &str) -> Option<(semver::Version, Option<Origin>)> {
+        self.get(id)
+            .map(|p| (p.manifest.version.clone(), p.record.origin.clone()))
+    }
+
+    /// Whether an installed plugin exports `interface` at a version `req` accepts.
+    pub fn provides(&self, interface: &str, req: &semver::VersionReq) -> bool {
+        self.inner
+            .installed
+            .read()
+            .expect("lock")
+            .values()
+            .any(|p| p.manifest.exports.get(interface).is_some_and(|v| req.matches(v)))
     }
 
     fn require(&self, id: &str) -> Result<Arc<Loaded>, PluginError> {
@@ -731,6 +1013,14 @@ impl Plugins {
             sha256: p.record.sha256.clone(),
             installed_at: p.record.installed_at.clone(),
             installed_by: p.record.installed_by.clone(),
+            origin: p.record.origin.clone(),
+            previous_version: p.record.previous.as_ref().map(|r| r.version.clone()),
+            staged: p.record.staged.as_ref().map(|r| StagedView {
+                version: r.version.clone(),
+                adds: Manifest::parse(&r.manifest)
+                    .map(|n| Self::added_access(m, &n))
+                    .unwrap_or_default(),
+            }),
             capabilities: m.capabilities.iter().map(|c| c.to_string()).collect(),
             outbound: m.outbound.clone(),
             exports: m.exports.iter().map(|(k, v)| format!("{k}@{v}")).collect(),
