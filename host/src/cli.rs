@@ -451,7 +451,9 @@ fn demo_cmd(
     // The first-party plugins are built, signed and published into a registry inside the
     // demo's data directory, then installed from it exactly as a clinic installs them.
     let published = if with_plugins {
-        println!("Building and publishing the first-party plugins (the first time takes a minute)…");
+        println!(
+            "Building and publishing the first-party plugins (the first time takes a minute)…"
+        );
         let registry = dir.join("registry");
         match crate::plugins::publish::first_party(&registry, &dir.join("registry-keys")) {
             Ok((repo, ids)) => {

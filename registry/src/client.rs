@@ -39,7 +39,10 @@ pub struct Trust {
 /// Where a registry's files come from.
 pub enum Source {
     Dir(PathBuf),
-    Http { base: String, client: reqwest::Client },
+    Http {
+        base: String,
+        client: reqwest::Client,
+    },
 }
 
 impl Source {
@@ -67,11 +70,7 @@ impl Source {
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Option<Vec<u8>>, Error> {
         let rel = Path::new(path);
-        if path.is_empty()
-            || !rel
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
-        {
+        if path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
             return Err(Error::Malformed(format!(
                 "the registry names a file outside itself: '{path}'"
             )));
@@ -223,8 +222,7 @@ impl Client {
 
         let snap_bytes = self.need("snapshot.json", ts.snapshot.length).await?;
         check_hash("snapshot.json", &snap_bytes, &ts.snapshot)?;
-        let snapshot: Snapshot =
-            meta::verify(&snap_bytes, "snapshot.json", &root, Role::Snapshot)?;
+        let snapshot: Snapshot = meta::verify(&snap_bytes, "snapshot.json", &root, Role::Snapshot)?;
         if snapshot.version != ts.snapshot.version {
             return Err(Error::Malformed(format!(
                 "snapshot.json is version {}, the timestamp says {}",
@@ -333,9 +331,7 @@ impl Client {
                 index.id
             )));
         }
-        trust
-            .versions
-            .insert(format!("index/{id}"), index.version);
+        trust.versions.insert(format!("index/{id}"), index.version);
         Ok(Some(index))
     }
 

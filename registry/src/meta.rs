@@ -229,12 +229,15 @@ pub fn sign<D: Document>(doc: &D, keys: &[&SecretKey]) -> Vec<u8> {
 
 /// Parse a signed file without checking anything (for tools that re-sign their own files).
 pub fn parse_unverified<D: Document>(bytes: &[u8], what: &str) -> Result<D, Error> {
-    let env: Envelope = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Malformed(format!("{what}: {e}")))?;
+    let env: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| Error::Malformed(format!("{what}: {e}")))?;
     let doc: D = serde_json::from_str(env.signed.get())
         .map_err(|e| Error::Malformed(format!("{what}: {e}")))?;
     if doc_kind(env.signed.get()).as_deref() != Some(D::KIND) {
-        return Err(Error::Malformed(format!("{what} is not {} metadata", D::KIND)));
+        return Err(Error::Malformed(format!(
+            "{what} is not {} metadata",
+            D::KIND
+        )));
     }
     Ok(doc)
 }
@@ -249,14 +252,12 @@ fn doc_kind(json: &str) -> Option<String> {
 }
 
 /// Parse a signed file and check that at least the role's threshold of its keys signed it.
-pub fn verify<D: Document>(
-    bytes: &[u8],
-    what: &str,
-    root: &Root,
-    role: Role,
-) -> Result<D, Error> {
+pub fn verify<D: Document>(bytes: &[u8], what: &str, root: &Root, role: Role) -> Result<D, Error> {
     let keys = root.roles.get(&role).ok_or_else(|| {
-        Error::Malformed(format!("the root metadata defines no {} role", role.as_str()))
+        Error::Malformed(format!(
+            "the root metadata defines no {} role",
+            role.as_str()
+        ))
     })?;
     verify_with(bytes, what, &root.keys, keys, role.as_str())
 }
@@ -269,8 +270,8 @@ pub fn verify_with<D: Document>(
     role: &RoleKeys,
     role_name: &str,
 ) -> Result<D, Error> {
-    let env: Envelope = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Malformed(format!("{what}: {e}")))?;
+    let env: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| Error::Malformed(format!("{what}: {e}")))?;
     let signed = env.signed.get().as_bytes();
     let mut good = BTreeSet::new();
     for s in &env.signatures {
@@ -294,10 +295,13 @@ pub fn verify_with<D: Document>(
             threshold: role.threshold,
         });
     }
-    let doc: D = serde_json::from_slice(signed)
-        .map_err(|e| Error::Malformed(format!("{what}: {e}")))?;
+    let doc: D =
+        serde_json::from_slice(signed).map_err(|e| Error::Malformed(format!("{what}: {e}")))?;
     if doc_kind(env.signed.get()).as_deref() != Some(D::KIND) {
-        return Err(Error::Malformed(format!("{what} is not {} metadata", D::KIND)));
+        return Err(Error::Malformed(format!(
+            "{what} is not {} metadata",
+            D::KIND
+        )));
     }
     Ok(doc)
 }
@@ -378,7 +382,17 @@ mod tests {
         let root = root_for(&k, 2);
         let bytes = sign(&root, &[&k, &k]);
         let e = verify::<Root>(&bytes, "root.json", &root, Role::Root).unwrap_err();
-        assert!(matches!(e, Error::Signature { valid: 1, threshold: 2, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::Signature {
+                    valid: 1,
+                    threshold: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -426,10 +426,14 @@ impl Repo {
         let old_id = old_key.public().id();
         root.version += 1;
         root.expires = OffsetDateTime::now_utc() + self.lifetimes.root;
-        let role = root.roles.get_mut(&Role::Root).expect("root has a root role");
+        let role = root
+            .roles
+            .get_mut(&Role::Root)
+            .expect("root has a root role");
         role.keyids.retain(|k| *k != old_id);
         role.keyids.push(new.public().id());
-        root.keys.insert(new.public().id(), new.public().to_string());
+        root.keys
+            .insert(new.public().id(), new.public().to_string());
         let still_used = root.roles.values().any(|r| r.keyids.contains(&old_id));
         if !still_used {
             root.keys.remove(&old_id);

@@ -53,11 +53,19 @@ pub fn choose<'a>(
         .filter(|r| req.is_none_or(|q| q.matches(&r.version)))
         .collect();
     if matching.is_empty() {
-        let have: Vec<String> = index.releases.iter().map(|r| r.version.to_string()).collect();
+        let have: Vec<String> = index
+            .releases
+            .iter()
+            .map(|r| r.version.to_string())
+            .collect();
         return Err(Error::Resolve(format!(
             "no version of '{id}' matches {}; the registry has: {}",
             req.map_or("any".to_string(), |r| r.to_string()),
-            if have.is_empty() { "none".into() } else { have.join(", ") }
+            if have.is_empty() {
+                "none".into()
+            } else {
+                have.join(", ")
+            }
         )));
     }
     let unyanked: Vec<&Release> = matching
@@ -138,15 +146,27 @@ mod tests {
         ]);
         assert_eq!(choose(&i, None, &api).unwrap().version.to_string(), "1.1.0");
         let (_, req) = parse_spec("x@~1.0").unwrap();
-        assert_eq!(choose(&i, req.as_ref(), &api).unwrap().version.to_string(), "1.0.0");
+        assert_eq!(
+            choose(&i, req.as_ref(), &api).unwrap().version.to_string(),
+            "1.0.0"
+        );
         let (_, req) = parse_spec("x@=1.2.0").unwrap();
-        assert_eq!(choose(&i, req.as_ref(), &api).unwrap().version.to_string(), "1.2.0");
+        assert_eq!(
+            choose(&i, req.as_ref(), &api).unwrap().version.to_string(),
+            "1.2.0"
+        );
         let (_, req) = parse_spec("x@^1.2").unwrap();
-        assert!(matches!(choose(&i, req.as_ref(), &api), Err(Error::Yanked(_))));
+        assert!(matches!(
+            choose(&i, req.as_ref(), &api),
+            Err(Error::Yanked(_))
+        ));
         let (_, req) = parse_spec("x@2").unwrap();
         assert!(matches!(choose(&i, req.as_ref(), &api), Err(Error::Api(_))));
         let (_, req) = parse_spec("x@3").unwrap();
-        assert!(matches!(choose(&i, req.as_ref(), &api), Err(Error::Resolve(_))));
+        assert!(matches!(
+            choose(&i, req.as_ref(), &api),
+            Err(Error::Resolve(_))
+        ));
         assert!(parse_spec("x@banana").is_err());
         assert!(parse_spec("@1").is_err());
     }

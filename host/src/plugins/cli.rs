@@ -239,7 +239,11 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                 if !missing.is_empty() {
                     println!(
                         "Not granted at {site} (calls needing them will be denied): {}",
-                        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        missing
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                 }
             }
@@ -286,10 +290,7 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
 }
 
 fn print_next_steps(v: &PluginView) {
-    println!(
-        "Enable it with: osler plugin enable {} --site <site>",
-        v.id
-    );
+    println!("Enable it with: osler plugin enable {} --site <site>", v.id);
     if !v.capabilities.is_empty() {
         println!(
             "It asks for: {}. Grant them per site with: osler plugin grant {} --site <site> <capability…>",
@@ -307,7 +308,12 @@ fn print_installed(done: &[registry::Installed]) {
                 let from = v
                     .origin
                     .as_ref()
-                    .map(|o| format!(" from registry '{}' (publisher {})", o.registry, o.publisher))
+                    .map(|o| {
+                        format!(
+                            " from registry '{}' (publisher {})",
+                            o.registry, o.publisher
+                        )
+                    })
                     .unwrap_or_default();
                 match replaced {
                     Some(old) => println!("Updated {} {old} → {}{from}.", v.id, v.version),
@@ -326,7 +332,10 @@ fn print_installed(done: &[registry::Installed]) {
                 for a in added {
                     println!("  + {a}");
                 }
-                println!("Review it, then install it with: osler plugin approve {}", v.id);
+                println!(
+                    "Review it, then install it with: osler plugin approve {}",
+                    v.id
+                );
             }
         }
     }
@@ -437,7 +446,10 @@ fn print_list(list: &[PluginView]) {
             println!("  failed: {f}");
         }
         if let Some(o) = &v.origin {
-            println!("  from registry '{}', publisher '{}'", o.registry, o.publisher);
+            println!(
+                "  from registry '{}', publisher '{}'",
+                o.registry, o.publisher
+            );
         }
         if let Some(p) = &v.previous_version {
             println!("  previous version (for rollback): {p}");

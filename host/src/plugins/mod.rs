@@ -503,7 +503,12 @@ impl Plugins {
             .is_some_and(|s| s.enabled)
     }
 
-    pub(crate) async fn authorize(&self, ctx: &Ctx, action: &str, id: &str) -> Result<(), PluginError> {
+    pub(crate) async fn authorize(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        id: &str,
+    ) -> Result<(), PluginError> {
         if ctx.can(Permission::PluginsManage) {
             return Ok(());
         }
@@ -696,7 +701,11 @@ impl Plugins {
         Ok((self.view(&id).expect("just installed"), outcome))
     }
 
-    async fn store_record(&self, record: &Record, ev: crate::audit::Event) -> Result<(), PluginError> {
+    async fn store_record(
+        &self,
+        record: &Record,
+        ev: crate::audit::Event,
+    ) -> Result<(), PluginError> {
         let mut b = Batch::new();
         b.put(
             Tree::Plugins,
@@ -735,7 +744,10 @@ impl Plugins {
             )));
         }
         let mut ev = ctx.event(action, "success");
-        ev.resource = Some(format!("Plugin/{}@{}", loaded.record.id, loaded.record.version));
+        ev.resource = Some(format!(
+            "Plugin/{}@{}",
+            loaded.record.id, loaded.record.version
+        ));
         ev.detail = Some(detail);
         self.store_record(&loaded.record, ev).await?;
         let id = loaded.record.id.clone();
@@ -744,7 +756,11 @@ impl Plugins {
     }
 
     /// Install the staged version that asked for more; returns it and what it added.
-    pub async fn approve(&self, ctx: &Ctx, id: &str) -> Result<(PluginView, Vec<String>), PluginError> {
+    pub async fn approve(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+    ) -> Result<(PluginView, Vec<String>), PluginError> {
         self.authorize(ctx, "plugin.approve", id).await?;
         let cur = self.require(id)?;
         let Some(staged) = cur.record.staged.clone() else {
@@ -763,7 +779,9 @@ impl Plugins {
             cur.record.version,
             added.join(", ")
         );
-        let view = self.switch_to(ctx, record, "plugin.approve", detail).await?;
+        let view = self
+            .switch_to(ctx, record, "plugin.approve", detail)
+            .await?;
         Ok((view, added))
     }
 
@@ -779,7 +797,10 @@ impl Plugins {
         };
         let mut record = *prev;
         record.previous = Some(cur.record.alone());
-        let detail = format!("rolled back from {} to {}", cur.record.version, record.version);
+        let detail = format!(
+            "rolled back from {} to {}",
+            cur.record.version, record.version
+        );
         self.switch_to(ctx, record, "plugin.rollback", detail).await
     }
 
@@ -796,7 +817,12 @@ impl Plugins {
             .read()
             .expect("lock")
             .values()
-            .any(|p| p.manifest.exports.get(interface).is_some_and(|v| req.matches(v)))
+            .any(|p| {
+                p.manifest
+                    .exports
+                    .get(interface)
+                    .is_some_and(|v| req.matches(v))
+            })
     }
 
     fn require(&self, id: &str) -> Result<Arc<Loaded>, PluginError> {

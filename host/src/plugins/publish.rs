@@ -155,7 +155,11 @@ pub fn registry(cmd: RegistryCmd) -> anyhow::Result<i32> {
     match cmd {
         RegistryCmd::Init { dir, keys } => {
             let (repo, _) = Repo::init(&dir, &KeyDir(keys.clone()), Lifetimes::default())?;
-            println!("Registry created in {} (keys in {}).", dir.display(), keys.display());
+            println!(
+                "Registry created in {} (keys in {}).",
+                dir.display(),
+                keys.display()
+            );
             print_pin("my-registry", &dir, &root_key(&repo)?);
         }
         RegistryCmd::AddPublisher {

@@ -9,7 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use osler_registry::{Client, Error as RegError, Index, Package, PublicKey, Release, Source, Trust, View};
+use osler_registry::{
+    Client, Error as RegError, Index, Package, PublicKey, Release, Source, Trust, View,
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -44,7 +46,10 @@ fn trust_key(name: &str) -> Vec<u8> {
 
 fn client(cfg: &RegistryConfig) -> Result<Client, PluginError> {
     let pin = PublicKey::parse(&cfg.root_key).map_err(|e| {
-        PluginError::Invalid(format!("registry '{}' in osler.toml: root_key: {e}", cfg.name))
+        PluginError::Invalid(format!(
+            "registry '{}' in osler.toml: root_key: {e}",
+            cfg.name
+        ))
     })?;
     Ok(Client {
         name: cfg.name.clone(),
@@ -158,7 +163,9 @@ async fn plan(
         .clone();
     for (interface, want) in &release.imports {
         let want: semver::VersionReq = want.parse().map_err(|_| {
-            PluginError::Invalid(format!("{id} imports {interface} with a bad version '{want}'"))
+            PluginError::Invalid(format!(
+                "{id} imports {interface} with a bad version '{want}'"
+            ))
         })?;
         let planned = steps.iter().any(|s| {
             s.release
@@ -243,7 +250,11 @@ async fn fetch(
         .map_err(|e| registry_error(name, e))?;
     let manifest =
         Manifest::parse(&pkg.manifest).map_err(|e| PluginError::Invalid(e.to_string()))?;
-    let caps: BTreeSet<String> = manifest.capabilities.iter().map(|c| c.to_string()).collect();
+    let caps: BTreeSet<String> = manifest
+        .capabilities
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     if manifest.id != *id
         || manifest.version != step.release.version
         || caps != step.release.capabilities
@@ -283,8 +294,8 @@ pub async fn install(
     progress: Progress<'_>,
 ) -> Result<Vec<Installed>, PluginError> {
     app.plugins.authorize(ctx, "plugin.install", spec).await?;
-    let (id, req) =
-        osler_registry::resolve::parse_spec(spec).map_err(|e| PluginError::Invalid(e.to_string()))?;
+    let (id, req) = osler_registry::resolve::parse_spec(spec)
+        .map_err(|e| PluginError::Invalid(e.to_string()))?;
     let _guard = LOCK.lock().await;
     let mut lives = open(app, None).await?;
     let mut steps = Vec::new();
