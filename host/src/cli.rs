@@ -426,6 +426,7 @@ fn demo_cmd(
 ) -> anyhow::Result<i32> {
     let mut config = Config::load(global.config.as_deref())?;
     let _tmp; // removed when the demo stops
+    let kept = global.data_dir.is_some();
     match &global.data_dir {
         Some(d) => {
             if d.join("db").exists() {
@@ -540,8 +541,9 @@ fn demo_cmd(
     serve(app, move |addr| {
         println!("{}", bold("Osler demo"));
         println!(
-            "  data directory: {} (removed when the demo stops)",
-            dir.display()
+            "  data directory: {}{}",
+            dir.display(),
+            if kept { "" } else { " (removed when the demo stops)" }
         );
         println!(
             "  {patients} synthetic patients, sites: main (Main Street Clinic), north (North York Clinic)"
