@@ -410,6 +410,20 @@ async fn the_command_line_installs_searches_and_stages_from_a_folder_registry() 
         "{out}"
     );
 
+    // The registry rotates its root key: the clinic follows (old and new keys signed it).
+    let new_root = sb.root().join("new-root.pem");
+    sb.osler_ok(&["keys", "generate", "--out", s(&new_root)], &[]);
+    let out = sb.osler_ok(
+        &[
+            "registry", "rotate-root", s(&reg.dir), "--keys", s(&reg.keys), "--new-key",
+            s(&new_root),
+        ],
+        &[],
+    );
+    assert!(out.contains("Root rotated to version 2"), "{out}");
+    let out = sb.osler_ok(&["plugin", "search", "board"], &env);
+    assert!(out.contains("notices 1.1.0"), "{out}");
+
     // A registry whose root is not signed by the pinned key is not trusted at all.
     std::fs::write(
         sb.root().join("osler.toml"),

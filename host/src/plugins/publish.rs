@@ -289,6 +289,8 @@ pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>
             }
         }
     }
+    // Fresh snapshot and timestamp even when nothing new was published.
+    repo.refresh(&keydir)?;
     Ok((repo, ids))
 }
 
