@@ -543,7 +543,11 @@ fn demo_cmd(
         println!(
             "  data directory: {}{}",
             dir.display(),
-            if kept { "" } else { " (removed when the demo stops)" }
+            if kept {
+                ""
+            } else {
+                " (removed when the demo stops)"
+            }
         );
         println!(
             "  {patients} synthetic patients, sites: main (Main Street Clinic), north (North York Clinic)"

@@ -415,7 +415,12 @@ async fn the_command_line_installs_searches_and_stages_from_a_folder_registry() 
     sb.osler_ok(&["keys", "generate", "--out", s(&new_root)], &[]);
     let out = sb.osler_ok(
         &[
-            "registry", "rotate-root", s(&reg.dir), "--keys", s(&reg.keys), "--new-key",
+            "registry",
+            "rotate-root",
+            s(&reg.dir),
+            "--keys",
+            s(&reg.keys),
+            "--new-key",
             s(&new_root),
         ],
         &[],

@@ -98,6 +98,7 @@ pub struct Origin {
 pub struct Prepared {
     record: Record,
     manifest: Manifest,
+    component: Vec<u8>,
     pre: Pre,
     shape: Shape,
 }
@@ -552,9 +553,8 @@ impl Plugins {
         Ok(view)
     }
 
-    /// Check a package's manifest and component, compile it and store the component (named by
-    /// its hash, so this changes nothing that is installed). `origin` is `None` for an
-    /// unsigned development package.
+    /// Check a package's manifest and component and compile it; nothing is written until
+    /// [`Plugins::commit`]. `origin` is `None` for an unsigned development package.
     pub async fn prepare(
         &self,
         pkg: &Package,
@@ -573,9 +573,6 @@ impl Plugins {
                 .await
                 .map_err(|e| PluginError::Invalid(format!("compilation failed: {e}")))?
                 .map_err(PluginError::Invalid)?;
-        let path = self.component_path(&id, &manifest.version.to_string(), &sha);
-        write_durable(&path, &pkg.component)
-            .map_err(|e| StorageError::Io(format!("cannot store the component: {e}")))?;
         Ok(Prepared {
             record: Record {
                 id,
@@ -590,9 +587,17 @@ impl Plugins {
                 staged: None,
             },
             manifest,
+            component: pkg.component.clone(),
             pre,
             shape,
         })
+    }
+
+    /// Store a prepared component under its version and hash (kept for rollback).
+    fn store_component(&self, p: &Prepared) -> Result<(), PluginError> {
+        let path = self.component_path(&p.record.id, &p.record.version, &p.record.sha256);
+        write_durable(&path, &p.component)
+            .map_err(|e| StorageError::Io(format!("cannot store the component: {e}")).into())
     }
 
     /// What `new` asks for that the installed `old` did not: capabilities and outbound origins.
@@ -621,7 +626,7 @@ impl Plugins {
     ) -> Result<(PluginView, Outcome), PluginError> {
         let id = new.record.id.clone();
         let old = self.get(&id);
-        let mut record = new.record;
+        let mut record = new.record.clone();
         let mut outcome = Outcome::Installed { replaced: None };
         if let Some(old) = &old {
             let (ov, nv) = (&old.manifest.version, &new.manifest.version);
@@ -643,6 +648,7 @@ impl Plugins {
             }
             let added = Self::added_access(&old.manifest, &new.manifest);
             if policy.stage_new_capabilities && !added.is_empty() {
+                self.store_component(&new)?;
                 let mut staged_record = old.record.clone();
                 staged_record.staged = Some(record.alone());
                 let mut ev = ctx.event("plugin.stage", "success");
@@ -676,6 +682,7 @@ impl Plugins {
                 replaced: Some(ov.to_string()),
             };
         }
+        self.store_component(&new)?;
         let mut ev = ctx.event("plugin.install", "success");
         ev.resource = Some(format!("Plugin/{id}@{}", record.version));
         ev.detail = Some(match (&record.origin, &outcome) {

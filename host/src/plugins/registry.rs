@@ -154,7 +154,9 @@ async fn plan(
     id: &str,
     req: Option<&semver::VersionReq>,
     steps: &mut Vec<Step>,
+    planning: &mut Vec<String>,
 ) -> Result<(), PluginError> {
+    planning.push(id.to_string());
     let (live, index) = find_index(app, lives, id)
         .await?
         .ok_or_else(|| PluginError::NotListed(id.to_string()))?;
@@ -179,8 +181,10 @@ async fn plan(
         }
         let provider = find_provider(app, lives, interface, &want).await?;
         match provider {
-            Some(pid) if steps.len() < MAX_PLAN && pid != id => {
-                Box::pin(plan(app, lives, &pid, None, steps)).await?
+            // Already being planned (imports may form a cycle; calls resolve at run time).
+            Some(pid) if planning.contains(&pid) => {}
+            Some(pid) if planning.len() < MAX_PLAN => {
+                Box::pin(plan(app, lives, &pid, None, steps, planning)).await?
             }
             _ => {
                 return Err(PluginError::Conflict(format!(
@@ -299,7 +303,15 @@ pub async fn install(
     let _guard = LOCK.lock().await;
     let mut lives = open(app, None).await?;
     let mut steps = Vec::new();
-    plan(app, &mut lives, &id, req.as_ref(), &mut steps).await?;
+    plan(
+        app,
+        &mut lives,
+        &id,
+        req.as_ref(),
+        &mut steps,
+        &mut Vec::new(),
+    )
+    .await?;
     run(app, ctx, &lives, steps, &id, force, progress).await
 }
 
@@ -378,7 +390,15 @@ pub async fn update(
         }
         let mut steps = Vec::new();
         let req = semver::VersionReq::parse(&format!("={}", release.version)).expect("valid");
-        plan(app, &mut lives, &id, Some(&req), &mut steps).await?;
+        plan(
+            app,
+            &mut lives,
+            &id,
+            Some(&req),
+            &mut steps,
+            &mut Vec::new(),
+        )
+        .await?;
         out.extend(run(app, ctx, &lives, steps, &id, false, progress).await?);
     }
     Ok(out)
