@@ -410,6 +410,16 @@ async fn the_command_line_installs_searches_and_stages_from_a_folder_registry() 
         "{out}"
     );
 
+    // An imported interface nothing provides: refused, naming it.
+    reg.publish(&sb, &pk.consumer);
+    let out = sb.osler(&["plugin", "install", "echo-consumer"], &env);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("imports osler:fixtures/echo ^0.1, which no installed plugin provides"),
+        "{err}"
+    );
+
     // The registry rotates its root key: the clinic follows (old and new keys signed it).
     let new_root = sb.root().join("new-root.pem");
     sb.osler_ok(&["keys", "generate", "--out", s(&new_root)], &[]);
