@@ -14,4 +14,5 @@ mod logs;
 mod pages;
 mod patients;
 mod plugins;
+mod scheduling;
 mod search;

@@ -8,7 +8,10 @@
 
 pub mod guard;
 
-use osler_sdk::{Caller, Error, Params, Plugin, Request, Response, Router, audit, clock, config, html, kv, patients};
+use osler_sdk::{
+    Caller, Error, Params, Plugin, Request, Response, Router, audit, clock, config, html, kv,
+    patients,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,14 +29,11 @@ const HOME: &str = "/plugins/kiosk/";
 
 /// The one answer to a wrong birth date, an unknown card, or no appointment now: it must not
 /// tell which.
-pub const NEUTRAL: &str =
-    "We could not check you in. Please see reception.";
+pub const NEUTRAL: &str = "We could not check you in. Please see reception.";
 /// Too many failures here, or for this card.
-pub const PAUSED: &str =
-    "Check-in is paused at this kiosk. Please see reception.";
+pub const PAUSED: &str = "Check-in is paused at this kiosk. Please see reception.";
 /// The scheduling plugin is not enabled here, or failed.
-pub const UNAVAILABLE: &str =
-    "Self check-in is unavailable right now. Please see reception.";
+pub const UNAVAILABLE: &str = "Self check-in is unavailable right now. Please see reception.";
 
 struct Kiosk;
 
@@ -163,7 +163,11 @@ pub fn attempt(c: &Caller, entry: &Entry) -> Result<Outcome, Error> {
     }
     let failed = |status: u16, message: &str| -> Result<Outcome, Error> {
         let locked = record_failure(&keys, now.epoch_millis, &p)?;
-        audit::record("check-in-refused", None, Some("no match, or no appointment now"))?;
+        audit::record(
+            "check-in-refused",
+            None,
+            Some("no match, or no appointment now"),
+        )?;
         if locked {
             audit::record(
                 "lockout",
@@ -192,12 +196,18 @@ pub fn attempt(c: &Caller, entry: &Entry) -> Result<Outcome, Error> {
             audit::record(
                 "check-in",
                 Some(&patient),
-                Some(&format!("appointment {} at {} {} with {}", a.id, a.date, a.start, a.provider)),
+                Some(&format!(
+                    "appointment {} at {} {} with {}",
+                    a.id, a.date, a.start, a.provider
+                )),
             )?;
             Ok(Outcome {
                 status: 200,
                 checked_in: true,
-                message: format!("You are checked in for {} with {}.", a.start, a.provider_name),
+                message: format!(
+                    "You are checked in for {} with {}.",
+                    a.start, a.provider_name
+                ),
             })
         }
         Err(Error::NotFound(_)) => failed(200, NEUTRAL),
@@ -217,7 +227,11 @@ fn record_failure(keys: &[String], now: i64, p: &Policy) -> Result<bool, Error> 
         for _ in 0..5 {
             let g: Option<Guard> = kv::get(k)?;
             let (next, just) = g.clone().unwrap_or_default().fail(now, p);
-            match kv::Batch::new().expect_unchanged(k, g.as_ref()).put(k, &next).commit() {
+            match kv::Batch::new()
+                .expect_unchanged(k, g.as_ref())
+                .put(k, &next)
+                .commit()
+            {
                 Ok(()) => {
                     locked |= just;
                     break;
@@ -246,7 +260,12 @@ fn check_in_form(req: &Request, _: &Params) -> Result<Response, Error> {
     kiosk_only(c)?;
     let entry: Entry = req.form()?;
     let o = attempt(c, &entry)?;
-    Ok(render(c, o.status, Some((o.checked_in, &o.message)), o.status != 503))
+    Ok(render(
+        c,
+        o.status,
+        Some((o.checked_in, &o.message)),
+        o.status != 503,
+    ))
 }
 
 fn check_in_api(req: &Request, _: &Params) -> Result<Response, Error> {
@@ -266,7 +285,10 @@ pub fn render(c: &Caller, status: u16, message: Option<(bool, &str)>, form: bool
     );
     match message {
         Some((true, m)) => {
-            out += &format!(r#"<p class="done" role="status">{}</p><p><a href="{HOME}">Done</a></p>"#, html::escape(m));
+            out += &format!(
+                r#"<p class="done" role="status">{}</p><p><a href="{HOME}">Done</a></p>"#,
+                html::escape(m)
+            );
             return Response::html(status, html::page("Check in", &out));
         }
         Some((false, m)) => {
@@ -327,7 +349,12 @@ mod tests {
         assert!(body.contains(NEUTRAL));
         assert!(body.contains(r#"name="_csrf""#));
         assert!(!body.contains("value=\"1234"));
-        let r = render(&c, 200, Some((true, "You are checked in for 10:30 with Dr. Lee.")), true);
+        let r = render(
+            &c,
+            200,
+            Some((true, "You are checked in for 10:30 with Dr. Lee.")),
+            true,
+        );
         let body = String::from_utf8(r.body).unwrap();
         assert!(body.contains("You are checked in for 10:30 with Dr. Lee."));
         assert!(!body.contains("<form"));

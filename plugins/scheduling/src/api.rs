@@ -15,10 +15,15 @@ fn site(req: &Request) -> &str {
 /// holidays, types) is for reception, physicians and administrators; nurses book and read.
 fn may_configure(req: &Request) -> Result<(), Error> {
     let c = req.caller();
-    if ["reception", "physician", "admin"].iter().any(|r| c.has_role(r)) {
+    if ["reception", "physician", "admin"]
+        .iter()
+        .any(|r| c.has_role(r))
+    {
         Ok(())
     } else {
-        Err(Error::denied("changing the schedule's set-up is for reception, physicians and administrators"))
+        Err(Error::denied(
+            "changing the schedule's set-up is for reception, physicians and administrators",
+        ))
     }
 }
 
@@ -66,7 +71,8 @@ pub fn providers(_: &Request, _: &Params) -> Result<Response, Error> {
 
 pub fn get_weekly(req: &Request, p: &Params) -> Result<Response, Error> {
     check_ref("provider", &p["provider"])?;
-    let w: Weekly = kv::get(&key(site(req), &format!("avail/{}/week", p["provider"])))?.unwrap_or_default();
+    let w: Weekly =
+        kv::get(&key(site(req), &format!("avail/{}/week", p["provider"])))?.unwrap_or_default();
     ok(&w)
 }
 
@@ -75,7 +81,10 @@ pub fn put_weekly(req: &Request, p: &Params) -> Result<Response, Error> {
     store::provider(&p["provider"])?;
     let w: Weekly = req.json()?;
     w.validate()?;
-    kv::put(&key(site(req), &format!("avail/{}/week", p["provider"])), &w)?;
+    kv::put(
+        &key(site(req), &format!("avail/{}/week", p["provider"])),
+        &w,
+    )?;
     ok(&w)
 }
 
@@ -129,7 +138,10 @@ pub fn put_holiday(req: &Request, p: &Params) -> Result<Response, Error> {
     if name.is_empty() {
         return Err(Error::invalid("name: must not be empty"));
     }
-    let h = Holiday { date: d.clone(), name };
+    let h = Holiday {
+        date: d.clone(),
+        name,
+    };
     kv::put(&key(site(req), &format!("holiday/{d}")), &h)?;
     ok(&h)
 }
@@ -231,7 +243,10 @@ pub fn put_type(req: &Request, p: &Params) -> Result<Response, Error> {
             "minutes: a multiple of {GRANULE} up to {MAX_MINUTES}"
         )));
     }
-    let t = ApptType { name: name.to_string(), minutes: t.minutes };
+    let t = ApptType {
+        name: name.to_string(),
+        minutes: t.minutes,
+    };
     kv::put(&key(site(req), &format!("type/{name}")), &t)?;
     ok(&t)
 }
@@ -269,7 +284,10 @@ struct BlockIn {
 pub fn add_block(req: &Request, _: &Params) -> Result<Response, Error> {
     may_configure(req)?;
     let b: BlockIn = req.json()?;
-    let hours = Hours { start: b.start, end: b.end };
+    let hours = Hours {
+        start: b.start,
+        end: b.end,
+    };
     let block = store::add_block(site(req), &b.provider, &b.date, &hours, &b.reason)?;
     Ok(Response::json(201, &block))
 }
@@ -309,7 +327,10 @@ pub fn import(req: &Request, _: &Params) -> Result<Response, Error> {
     }
     let now = clock::now();
     let done = store::import(&booker(req, &now.local), &input.appointments)?;
-    Ok(Response::json(201, &json!({ "imported": done.len(), "ids": done.iter().map(|a| &a.id).collect::<Vec<_>>() })))
+    Ok(Response::json(
+        201,
+        &json!({ "imported": done.len(), "ids": done.iter().map(|a| &a.id).collect::<Vec<_>>() }),
+    ))
 }
 
 pub fn appointment(req: &Request, p: &Params) -> Result<Response, Error> {
@@ -331,7 +352,13 @@ struct StatusIn {
 pub fn set_status(req: &Request, p: &Params) -> Result<Response, Error> {
     let s: StatusIn = req.json()?;
     let now = clock::now();
-    let a = store::set_status(site(req), &p["id"], &s.status, &req.caller().user, &now.local)?;
+    let a = store::set_status(
+        site(req),
+        &p["id"],
+        &s.status,
+        &req.caller().user,
+        &now.local,
+    )?;
     ok(&with_fhir(&store::statuses(site(req))?, &a))
 }
 
@@ -351,7 +378,12 @@ fn day_json(req: &Request, provider: &str, date: &str) -> Result<serde_json::Val
         .iter()
         .map(|a| {
             let mut v = with_fhir(&list, a);
-            v["patientName"] = json!(a.patient.as_ref().and_then(|p| names.get(p)).or(a.name.as_ref()));
+            v["patientName"] = json!(
+                a.patient
+                    .as_ref()
+                    .and_then(|p| names.get(p))
+                    .or(a.name.as_ref())
+            );
             v
         })
         .collect();
@@ -362,7 +394,11 @@ fn day_json(req: &Request, provider: &str, date: &str) -> Result<serde_json::Val
 pub fn group_day(req: &Request, p: &Params) -> Result<Response, Error> {
     let d = date_str(parse_date("date", &p["date"])?);
     let wanted: Vec<String> = match req.query_param("providers") {
-        Some(list) => list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         None => store::providers()?.into_iter().map(|p| p.user).collect(),
     };
     if wanted.len() > 50 {
@@ -379,9 +415,19 @@ pub fn group_day(req: &Request, p: &Params) -> Result<Response, Error> {
 pub fn patient_appointments(req: &Request, p: &Params) -> Result<Response, Error> {
     let (today, _) = parse_local(&clock::now().local)?;
     let mut txn = crate::txn::Txn::new();
-    let found = store::patient_between(&mut txn, site(req), &p["patient"], abs_minutes(today, 0), i64::MAX, 200)?;
+    let found = store::patient_between(
+        &mut txn,
+        site(req),
+        &p["patient"],
+        abs_minutes(today, 0),
+        i64::MAX,
+        200,
+    )?;
     let list = store::statuses(site(req))?;
-    ok(&found.iter().map(|(_, a)| with_fhir(&list, a)).collect::<Vec<_>>())
+    ok(&found
+        .iter()
+        .map(|(_, a)| with_fhir(&list, a))
+        .collect::<Vec<_>>())
 }
 
 // Waiting lists
@@ -400,7 +446,10 @@ pub fn put_waitlist(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
     check_list_name(&p["list"])?;
     let l: WaitListIn = req.json()?;
-    let list = WaitList { name: p["list"].clone(), description: text("description", &l.description, 200)? };
+    let list = WaitList {
+        name: p["list"].clone(),
+        description: text("description", &l.description, 200)?,
+    };
     kv::put(&key(site(req), &format!("waitlist/{}", list.name)), &list)?;
     ok(&list)
 }

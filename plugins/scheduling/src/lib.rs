@@ -74,7 +74,10 @@ impl Plugin for Scheduling {
             .post("/api/appointments/{id}/status", api::set_status)
             .get("/api/day/{date}", api::group_day)
             .get("/api/day/{provider}/{date}", api::day)
-            .get("/api/patients/{patient}/appointments", api::patient_appointments)
+            .get(
+                "/api/patients/{patient}/appointments",
+                api::patient_appointments,
+            )
             .get("/api/waitlists", api::waitlists)
             .put("/api/waitlists/{list}", api::put_waitlist)
             .get("/api/waitlists/{list}", api::waitlist)
@@ -117,11 +120,10 @@ impl wit::Guest for Scheduling {
         let appt = txn::run(|txn| {
             // Appointments that start between now - late and now + early.
             let found = store::patient_between(txn, &site, &patient, at - late, at + early, 50)?;
-            let candidates = found
-                .into_iter()
-                .filter(|(_, a)| store::status_of(&list, &a.status).is_some_and(|s| {
-                    s.code == HERE || s.fhir == "booked"
-                }));
+            let candidates = found.into_iter().filter(|(_, a)| {
+                store::status_of(&list, &a.status)
+                    .is_some_and(|s| s.code == HERE || s.fhir == "booked")
+            });
             // The one whose start is nearest to now.
             let best = candidates.min_by_key(|(_, a)| {
                 let (d, m) = (parse_date("date", &a.date), parse_hm("start", &a.start));
@@ -131,7 +133,9 @@ impl wit::Guest for Scheduling {
                 }
             });
             let Some((dk, mut a)) = best else {
-                return Err(Error::not_found("no appointment to check in for at this time"));
+                return Err(Error::not_found(
+                    "no appointment to check in for at this time",
+                ));
             };
             if a.status != HERE {
                 store::change_status(txn, &list, &dk, &mut a, HERE, "kiosk", &now.local)?;

@@ -154,10 +154,9 @@ pub struct Holiday {
 
 /// Whether `[start, end)` on a day falls inside one of that day's intervals.
 pub fn within(hours: &[Hours], start: u16, end: u16) -> bool {
-    hours.iter().any(|h| {
-        h.span("hours")
-            .is_ok_and(|(s, e)| s <= start && end <= e)
-    })
+    hours
+        .iter()
+        .any(|h| h.span("hours").is_ok_and(|(s, e)| s <= start && end <= e))
 }
 
 /// What happens when a slot code's daily limit is reached.
@@ -218,7 +217,8 @@ impl SlotCode {
             )));
         }
         let c = &self.colour;
-        let hex = c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|h| h.is_ascii_hexdigit());
+        let hex =
+            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|h| h.is_ascii_hexdigit());
         if !hex {
             return Err(Error::invalid("colour: a colour like #dfe9f5"));
         }
@@ -293,7 +293,8 @@ pub fn template_day(s: &str) -> Result<String, Error> {
 
 /// `mon` … `sun` for a date.
 pub fn weekday_key(d: Date) -> &'static str {
-    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][usize::from(d.weekday().number_days_from_monday())]
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        [usize::from(d.weekday().number_days_from_monday())]
 }
 
 /// An appointment type, carrying a default duration.
@@ -357,9 +358,8 @@ pub fn default_statuses() -> Vec<Status> {
 /// three codes the plugin itself sets (`t`, `H`, `C`) with fitting meanings.
 pub fn check_statuses(list: &[Status]) -> Result<(), Error> {
     for (i, s) in list.iter().enumerate() {
-        check_code(&s.code).map_err(|_| {
-            Error::invalid(format!("statuses[{i}].code: one letter or digit"))
-        })?;
+        check_code(&s.code)
+            .map_err(|_| Error::invalid(format!("statuses[{i}].code: one letter or digit")))?;
         if s.label.trim().is_empty() || s.label.chars().count() > 60 {
             return Err(Error::invalid(format!(
                 "statuses[{i}].label: 1 to 60 characters"
@@ -378,7 +378,11 @@ pub fn check_statuses(list: &[Status]) -> Result<(), Error> {
             )));
         }
     }
-    for (code, fhir) in [(TO_DO, "booked"), (HERE, "arrived"), (CANCELLED, "cancelled")] {
+    for (code, fhir) in [
+        (TO_DO, "booked"),
+        (HERE, "arrived"),
+        (CANCELLED, "cancelled"),
+    ] {
         if !list.iter().any(|s| s.code == code && s.fhir == fhir) {
             return Err(Error::invalid(format!(
                 "statuses: the list must keep {code:?} mapped to {fhir:?}"
@@ -507,8 +511,7 @@ pub fn check_list_name(name: &str) -> Result<(), Error> {
 /// A patient id or provider user name as used in keys: no `/`, printable, short.
 pub fn check_ref(field: &str, s: &str) -> Result<(), Error> {
     let ok = (1..=64).contains(&s.len())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
     if ok {
         Ok(())
@@ -539,7 +542,9 @@ mod tests {
             limit_per_day: None,
             limit_type: LimitType::Warn,
         };
-        [('1', mk('1', 15)), ('P', mk('P', 30))].into_iter().collect()
+        [('1', mk('1', 15)), ('P', mk('P', 30))]
+            .into_iter()
+            .collect()
     }
 
     #[test]
@@ -590,7 +595,10 @@ mod tests {
         };
         let slots = t.layout(&codes()).unwrap();
         assert_eq!(
-            slots.iter().map(|s| (s.code, s.start, s.end)).collect::<Vec<_>>(),
+            slots
+                .iter()
+                .map(|s| (s.code, s.start, s.end))
+                .collect::<Vec<_>>(),
             vec![('1', 540, 555), ('P', 555, 585), ('1', 585, 600)]
         );
         assert_eq!(slot_at(&slots, 560).unwrap().code, 'P');

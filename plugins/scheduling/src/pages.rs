@@ -37,7 +37,10 @@ fn status_select(list: &[Status], current: &str) -> String {
 
 fn who(a: &Appointment, names: &std::collections::HashMap<String, String>) -> String {
     match (&a.patient, &a.name) {
-        (Some(p), _) => names.get(p).cloned().unwrap_or_else(|| format!("Patient {p}")),
+        (Some(p), _) => names
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| format!("Patient {p}")),
         (None, Some(n)) => format!("{n} (not registered)"),
         _ => String::new(),
     }
@@ -73,7 +76,9 @@ pub fn home(req: &Request, _: &Params) -> Result<Response, Error> {
         }
         out += "<ul>";
         for a in &appts {
-            let label = store::status_of(&list, &a.status).map(|s| s.label.clone()).unwrap_or_default();
+            let label = store::status_of(&list, &a.status)
+                .map(|s| s.label.clone())
+                .unwrap_or_default();
             out += &format!(
                 "<li>{}–{} {} <span class=\"muted\">{}</span></li>",
                 e(&a.start),
@@ -112,8 +117,14 @@ pub fn day_sheet(req: &Request, _: &Params) -> Result<Response, Error> {
     } else {
         out += "<table><thead><tr><th>Time</th><th>Patient</th><th>Type</th><th>Reason</th><th>Status</th></tr></thead><tbody>";
         for a in &appts {
-            let label = store::status_of(&list, &a.status).map(|s| s.label.clone()).unwrap_or_default();
-            let double = if a.double_booked { " (double booking)" } else { "" };
+            let label = store::status_of(&list, &a.status)
+                .map(|s| s.label.clone())
+                .unwrap_or_default();
+            let double = if a.double_booked {
+                " (double booking)"
+            } else {
+                ""
+            };
             out += &format!(
                 r#"<tr><td>{}–{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}<form method="post" action="{HOME}appointments/{}/status" class="noprint">{}{}<button type="submit">Set</button></form></td></tr>"#,
                 e(&a.start),
@@ -142,7 +153,13 @@ pub fn status_post(req: &Request, p: &Params) -> Result<Response, Error> {
     }
     let f: F = req.form()?;
     let now = clock::now();
-    let a = store::set_status(&req.caller().site, &p["id"], &f.status, &req.caller().user, &now.local)?;
+    let a = store::set_status(
+        &req.caller().site,
+        &p["id"],
+        &f.status,
+        &req.caller().user,
+        &now.local,
+    )?;
     Ok(Response::redirect_see_other(&format!(
         "{HOME}day?provider={}&date={}",
         a.provider, a.date
@@ -179,7 +196,12 @@ pub fn book_form(req: &Request, _: &Params) -> Result<Response, Error> {
     render_book(req, 200, None, &form)
 }
 
-fn render_book(req: &Request, status: u16, message: Option<String>, f: &BookForm) -> Result<Response, Error> {
+fn render_book(
+    req: &Request,
+    status: u16,
+    message: Option<String>,
+    f: &BookForm,
+) -> Result<Response, Error> {
     let c = req.caller();
     let providers = store::providers()?;
     let types = store::types(&c.site)?;
@@ -192,7 +214,11 @@ fn render_book(req: &Request, status: u16, message: Option<String>, f: &BookForm
         opts += &format!(
             r#"<option value="{}"{}>{}</option>"#,
             e(&p.user),
-            if p.user == f.provider { " selected" } else { "" },
+            if p.user == f.provider {
+                " selected"
+            } else {
+                ""
+            },
             e(&p.display_name)
         );
     }
@@ -201,7 +227,11 @@ fn render_book(req: &Request, status: u16, message: Option<String>, f: &BookForm
         type_opts += &format!(
             r#"<option value="{}"{}>{} ({} min)</option>"#,
             e(&t.name),
-            if t.name == f.appt_type { " selected" } else { "" },
+            if t.name == f.appt_type {
+                " selected"
+            } else {
+                ""
+            },
             e(&t.name),
             t.minutes
         );
@@ -227,7 +257,10 @@ fn render_book(req: &Request, status: u16, message: Option<String>, f: &BookForm
         e(&f.reason),
         e(&f.notes),
     );
-    Ok(Response::html(status, html::page("Book an appointment", &out)))
+    Ok(Response::html(
+        status,
+        html::page("Book an appointment", &out),
+    ))
 }
 
 /// `POST /book`: books, then shows what happened (double booking, warnings, and the
@@ -235,7 +268,10 @@ fn render_book(req: &Request, status: u16, message: Option<String>, f: &BookForm
 pub fn book_post(req: &Request, _: &Params) -> Result<Response, Error> {
     let f: BookForm = req.form()?;
     let minutes = match none_if_empty(&f.minutes) {
-        Some(m) => Some(m.parse::<u16>().map_err(|_| Error::invalid("minutes: a number"))?),
+        Some(m) => Some(
+            m.parse::<u16>()
+                .map_err(|_| Error::invalid("minutes: a number"))?,
+        ),
         None => None,
     };
     let input = BookInput {
@@ -261,7 +297,11 @@ pub fn book_post(req: &Request, _: &Params) -> Result<Response, Error> {
                 e(&a.start),
                 e(&a.end),
                 e(&a.provider_name),
-                if b.double_booked { " — this is a double booking" } else { "" }
+                if b.double_booked {
+                    " — this is a double booking"
+                } else {
+                    ""
+                }
             );
             for w in &b.warnings {
                 out += &format!(r#"<p class="error" role="alert">Warning: {}</p>"#, e(w));
@@ -363,7 +403,10 @@ pub fn waitlist_add(req: &Request, _: &Params) -> Result<Response, Error> {
         &req.caller().user,
         now.local.get(..10).unwrap_or(""),
     )?;
-    Ok(Response::redirect_see_other(&format!("{HOME}waitlist?list={}", f.list)))
+    Ok(Response::redirect_see_other(&format!(
+        "{HOME}waitlist?list={}",
+        f.list
+    )))
 }
 
 #[derive(Deserialize)]
@@ -376,5 +419,8 @@ struct RemoveForm {
 pub fn waitlist_remove(req: &Request, _: &Params) -> Result<Response, Error> {
     let f: RemoveForm = req.form()?;
     store::remove_from_waitlist(&req.caller().site, &f.list, &f.id)?;
-    Ok(Response::redirect_see_other(&format!("{HOME}waitlist?list={}", f.list)))
+    Ok(Response::redirect_see_other(&format!(
+        "{HOME}waitlist?list={}",
+        f.list
+    )))
 }

@@ -35,7 +35,10 @@ pub fn key(site: &str, rest: &str) -> String {
 }
 
 fn day_key(site: &str, provider: &str, date: &str, start: u16, id: &str) -> String {
-    key(site, &format!("day/{provider}/{date}/{}/{id}", hm_key(start)))
+    key(
+        site,
+        &format!("day/{provider}/{date}/{}/{id}", hm_key(start)),
+    )
 }
 
 fn occ_key(site: &str, provider: &str, date: &str, at: u16) -> String {
@@ -76,7 +79,9 @@ pub fn types(site: &str) -> Result<Vec<ApptType>, Error> {
 pub fn provider(user: &str) -> Result<directory::Person, Error> {
     check_ref("provider", user)?;
     let person = directory::person(user).map_err(|e| match e {
-        Error::NotFound(_) => Error::invalid(format!("provider: no staff member {user:?} at this site")),
+        Error::NotFound(_) => {
+            Error::invalid(format!("provider: no staff member {user:?} at this site"))
+        }
         e => e,
     })?;
     if !sees_patients(&person) {
@@ -122,12 +127,22 @@ impl Calendar {
             .transpose()
     }
 
-    pub fn hours(&mut self, site: &str, provider: &str, date: time::Date) -> Result<Vec<Hours>, Error> {
+    pub fn hours(
+        &mut self,
+        site: &str,
+        provider: &str,
+        date: time::Date,
+    ) -> Result<Vec<Hours>, Error> {
         let d = date_str(date);
-        if self.get::<Holiday>(key(site, &format!("holiday/{d}")))?.is_some() {
+        if self
+            .get::<Holiday>(key(site, &format!("holiday/{d}")))?
+            .is_some()
+        {
             return Ok(Vec::new());
         }
-        if let Some(o) = self.get::<DayOverride>(key(site, &format!("avail/{provider}/date/{d}")))? {
+        if let Some(o) =
+            self.get::<DayOverride>(key(site, &format!("avail/{provider}/date/{d}")))?
+        {
             return Ok(o.hours);
         }
         let weekly: Weekly = self
@@ -142,12 +157,20 @@ impl Calendar {
     }
 
     /// The provider's template for `date`: the date's own, else the weekday's.
-    pub fn template(&mut self, site: &str, provider: &str, date: time::Date) -> Result<Option<DayTemplate>, Error> {
+    pub fn template(
+        &mut self,
+        site: &str,
+        provider: &str,
+        date: time::Date,
+    ) -> Result<Option<DayTemplate>, Error> {
         let d = date_str(date);
         if let Some(t) = self.get(key(site, &format!("template/{provider}/{d}")))? {
             return Ok(Some(t));
         }
-        self.get(key(site, &format!("template/{provider}/{}", weekday_key(date))))
+        self.get(key(
+            site,
+            &format!("template/{provider}/{}", weekday_key(date)),
+        ))
     }
 
     pub fn codes(&mut self, site: &str) -> Result<BTreeMap<char, SlotCode>, Error> {
@@ -218,7 +241,12 @@ pub struct Booker<'a> {
 }
 
 /// Checks everything about `input` that does not depend on other bookings.
-pub fn plan(b: &Booker, cal: &mut Calendar, people: &mut HashMap<String, String>, input: &BookInput) -> Result<Plan, Error> {
+pub fn plan(
+    b: &Booker,
+    cal: &mut Calendar,
+    people: &mut HashMap<String, String>,
+    input: &BookInput,
+) -> Result<Plan, Error> {
     let provider_name = match people.get(&input.provider) {
         Some(n) => n.clone(),
         None => {
@@ -241,18 +269,26 @@ pub fn plan(b: &Booker, cal: &mut Calendar, people: &mut HashMap<String, String>
     };
     let date = parse_date("date", &input.date)?;
     let start = parse_hm("start", &input.start)?;
-    let appt_type = match input.appt_type.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => Some(
-            cal.appt_type(b.site, t)?
-                .ok_or_else(|| Error::invalid(format!("type: no appointment type {t:?} at this site")))?,
-        ),
+    let appt_type = match input
+        .appt_type
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => Some(cal.appt_type(b.site, t)?.ok_or_else(|| {
+            Error::invalid(format!("type: no appointment type {t:?} at this site"))
+        })?),
         None => None,
     };
     let end = match (&input.end, input.minutes, &appt_type) {
         (Some(e), _, _) if !e.is_empty() => parse_hm("end", e)?,
         (_, Some(m), _) => start.saturating_add(m),
         (_, None, Some(t)) => start.saturating_add(t.minutes),
-        _ => return Err(Error::invalid("end: give an end, minutes, or a type with a duration")),
+        _ => {
+            return Err(Error::invalid(
+                "end: give an end, minutes, or a type with a duration",
+            ));
+        }
     };
     if start % GRANULE != 0 || end % GRANULE != 0 {
         return Err(Error::invalid(format!(
@@ -289,7 +325,11 @@ pub fn plan(b: &Booker, cal: &mut Calendar, people: &mut HashMap<String, String>
             let slots = t.layout(&codes)?;
             slot_at(&slots, start).map(|s| {
                 let c = &codes[&s.code];
-                (c.code.clone(), c.limit_per_day.unwrap_or(u32::MAX), c.limit_type)
+                (
+                    c.code.clone(),
+                    c.limit_per_day.unwrap_or(u32::MAX),
+                    c.limit_type,
+                )
             })
         }
         None => None,
@@ -387,7 +427,10 @@ pub fn apply(b: &Booker, txn: &mut Txn, plan: &Plan) -> Result<(Appointment, Vec
     txn.create(&key(site, &format!("appt/{}", appt.id)), &dk)?;
     if let Some(patient) = &appt.patient {
         txn.put(
-            &key(site, &format!("patient/{patient}/{d}T{}/{}", hm_key(plan.start), appt.id)),
+            &key(
+                site,
+                &format!("patient/{patient}/{d}T{}/{}", hm_key(plan.start), appt.id),
+            ),
             &dk,
         )?;
     }
@@ -457,10 +500,18 @@ pub fn appointment(txn: &mut Txn, site: &str, id: &str) -> Result<(String, Appoi
 /// Changes an appointment's status, keeping the change in its history. Cancelling frees its
 /// time and its place in the slot code's daily count; a cancelled appointment stays cancelled
 /// (book again instead).
-pub fn set_status(site: &str, id: &str, status: &str, by: &str, now_local: &str) -> Result<Appointment, Error> {
+pub fn set_status(
+    site: &str,
+    id: &str,
+    status: &str,
+    by: &str,
+    now_local: &str,
+) -> Result<Appointment, Error> {
     let list = statuses(site)?;
     if status_of(&list, status).is_none() {
-        return Err(Error::invalid(format!("status: {status:?} is not a status at this site")));
+        return Err(Error::invalid(format!(
+            "status: {status:?} is not a status at this site"
+        )));
     }
     txn::run(|txn| {
         let (dk, mut a) = appointment(txn, site, id)?;
@@ -515,14 +566,21 @@ pub fn change_status(
 }
 
 /// A provider's appointments on `date` in time order, from the day index.
-pub fn day(site: &str, provider: &str, date: &str, with_cancelled: bool) -> Result<Vec<Appointment>, Error> {
+pub fn day(
+    site: &str,
+    provider: &str,
+    date: &str,
+    with_cancelled: bool,
+) -> Result<Vec<Appointment>, Error> {
     check_ref("provider", provider)?;
     let list = statuses(site)?;
-    Ok(kv::scan_all::<Appointment>(&key(site, &format!("day/{provider}/{date}/")))?
-        .into_iter()
-        .map(|(_, a)| a)
-        .filter(|a| with_cancelled || !is_cancelled(&list, &a.status))
-        .collect())
+    Ok(
+        kv::scan_all::<Appointment>(&key(site, &format!("day/{provider}/{date}/")))?
+            .into_iter()
+            .map(|(_, a)| a)
+            .filter(|a| with_cancelled || !is_cancelled(&list, &a.status))
+            .collect(),
+    )
 }
 
 /// Patient names for a day sheet, when the signed-in user may read them (else none): one read
@@ -559,7 +617,14 @@ pub fn display_name(p: &serde_json::Value) -> String {
 }
 
 /// A patient's appointments whose start is in `[from, to]` (absolute local minutes), in order.
-pub fn patient_between(txn: &mut Txn, site: &str, patient: &str, from: i64, to: i64, limit: usize) -> Result<Vec<(String, Appointment)>, Error> {
+pub fn patient_between(
+    txn: &mut Txn,
+    site: &str,
+    patient: &str,
+    from: i64,
+    to: i64,
+    limit: usize,
+) -> Result<Vec<(String, Appointment)>, Error> {
     check_ref("patient", patient)?;
     let prefix = key(site, &format!("patient/{patient}/"));
     let (fd, fm) = from_abs(from);
@@ -575,7 +640,14 @@ pub fn patient_between(txn: &mut Txn, site: &str, patient: &str, from: i64, to: 
             let rest = &k[prefix.len()..];
             let (Ok(d), Ok(m)) = (
                 parse_date("key", rest.get(..10).unwrap_or("")),
-                parse_hm("key", &format!("{}:{}", rest.get(11..13).unwrap_or(""), rest.get(13..15).unwrap_or(""))),
+                parse_hm(
+                    "key",
+                    &format!(
+                        "{}:{}",
+                        rest.get(11..13).unwrap_or(""),
+                        rest.get(13..15).unwrap_or("")
+                    ),
+                ),
             ) else {
                 continue;
             };
@@ -604,7 +676,13 @@ pub fn patient_between(txn: &mut Txn, site: &str, patient: &str, from: i64, to: 
 // ---------------------------------------------------------------------------------------------
 // Blocks
 
-pub fn add_block(site: &str, provider_user: &str, date: &str, hours: &Hours, reason: &str) -> Result<Block, Error> {
+pub fn add_block(
+    site: &str,
+    provider_user: &str,
+    date: &str,
+    hours: &Hours,
+    reason: &str,
+) -> Result<Block, Error> {
     provider(provider_user)?;
     let d = date_str(parse_date("date", date)?);
     let (start, end) = hours.span("block")?;
@@ -618,7 +696,10 @@ pub fn add_block(site: &str, provider_user: &str, date: &str, hours: &Hours, rea
             let k = occ_key(site, provider_user, &d, g);
             let mut occ: Occupancy = txn.get(&k)?.unwrap_or_default();
             if let Some(other) = &occ.block {
-                return Err(Error::conflict(format!("{} is already blocked ({other})", hm(g))));
+                return Err(Error::conflict(format!(
+                    "{} is already blocked ({other})",
+                    hm(g)
+                )));
             }
             occ.block = Some(id.clone());
             txn.put(&k, &occ)?;
@@ -631,16 +712,21 @@ pub fn add_block(site: &str, provider_user: &str, date: &str, hours: &Hours, rea
             end: hm(end),
             reason: reason.clone(),
         };
-        txn.create(&key(site, &format!("block/{provider_user}/{d}/{id}")), &block)?;
+        txn.create(
+            &key(site, &format!("block/{provider_user}/{d}/{id}")),
+            &block,
+        )?;
         Ok(block)
     })
 }
 
 pub fn blocks(site: &str, provider: &str, date: &str) -> Result<Vec<Block>, Error> {
-    Ok(kv::scan_all::<Block>(&key(site, &format!("block/{provider}/{date}/")))?
-        .into_iter()
-        .map(|(_, b)| b)
-        .collect())
+    Ok(
+        kv::scan_all::<Block>(&key(site, &format!("block/{provider}/{date}/")))?
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect(),
+    )
 }
 
 pub fn remove_block(site: &str, provider: &str, date: &str, id: &str) -> Result<(), Error> {
@@ -652,7 +738,10 @@ pub fn remove_block(site: &str, provider: &str, date: &str, id: &str) -> Result<
         let block: Block = txn
             .get(&bk)?
             .ok_or_else(|| Error::not_found(format!("no block {id:?}")))?;
-        let hours = Hours { start: block.start.clone(), end: block.end.clone() };
+        let hours = Hours {
+            start: block.start.clone(),
+            end: block.end.clone(),
+        };
         let (start, end) = hours.span("block")?;
         for g in granules(start, end) {
             let k = occ_key(site, provider, &d, g);
@@ -683,21 +772,35 @@ pub fn waitlist(site: &str, name: &str) -> Result<(WaitList, Vec<WaitEntry>), Er
     check_list_name(name)?;
     let list: WaitList = kv::get(&key(site, &format!("waitlist/{name}")))?
         .ok_or_else(|| Error::not_found(format!("no waiting list {name:?} at this site")))?;
-    let mut entries: Vec<WaitEntry> = kv::scan_all::<WaitEntry>(&key(site, &format!("wait/{name}/")))?
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect();
+    let mut entries: Vec<WaitEntry> =
+        kv::scan_all::<WaitEntry>(&key(site, &format!("wait/{name}/")))?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
     entries.sort_by(|a, b| (a.position, &a.id).cmp(&(b.position, &b.id)));
     Ok((list, entries))
 }
 
-pub fn add_to_waitlist(site: &str, list: &str, patient: &str, note: &str, position: Option<u32>, by: &str, today: &str) -> Result<WaitEntry, Error> {
+pub fn add_to_waitlist(
+    site: &str,
+    list: &str,
+    patient: &str,
+    note: &str,
+    position: Option<u32>,
+    by: &str,
+    today: &str,
+) -> Result<WaitEntry, Error> {
     check_list_name(list)?;
     check_ref("patient", patient)?;
     let note = text("note", note, 500)?;
     txn::run(|txn| {
-        if txn.get::<WaitList>(&key(site, &format!("waitlist/{list}")))?.is_none() {
-            return Err(Error::not_found(format!("no waiting list {list:?} at this site")));
+        if txn
+            .get::<WaitList>(&key(site, &format!("waitlist/{list}")))?
+            .is_none()
+        {
+            return Err(Error::not_found(format!(
+                "no waiting list {list:?} at this site"
+            )));
         }
         let sk = key(site, &format!("wait-seq/{list}"));
         let n: u32 = txn.get(&sk)?.unwrap_or(0) + 1;
@@ -713,7 +816,10 @@ pub fn add_to_waitlist(site: &str, list: &str, patient: &str, note: &str, positi
             added_by: by.to_string(),
         };
         txn.create(&key(site, &format!("wait/{list}/{id}")), &entry)?;
-        txn.put(&key(site, &format!("wait-patient/{patient}/{list}/{id}")), &entry)?;
+        txn.put(
+            &key(site, &format!("wait-patient/{patient}/{list}/{id}")),
+            &entry,
+        )?;
         Ok(entry)
     })
 }
@@ -727,15 +833,20 @@ pub fn remove_from_waitlist(site: &str, list: &str, id: &str) -> Result<(), Erro
             .get(&ek)?
             .ok_or_else(|| Error::not_found(format!("no entry {id:?} on list {list:?}")))?;
         txn.delete(&ek);
-        txn.delete(&key(site, &format!("wait-patient/{}/{list}/{id}", e.patient)));
+        txn.delete(&key(
+            site,
+            &format!("wait-patient/{}/{list}/{id}", e.patient),
+        ));
         Ok(())
     })
 }
 
 /// The waiting-list entries of a patient at a site.
 pub fn waiting_entries(site: &str, patient: &str) -> Result<Vec<WaitEntry>, Error> {
-    Ok(kv::scan_all::<WaitEntry>(&key(site, &format!("wait-patient/{patient}/")))?
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect())
+    Ok(
+        kv::scan_all::<WaitEntry>(&key(site, &format!("wait-patient/{patient}/")))?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect(),
+    )
 }
