@@ -324,6 +324,54 @@ async fn bookings_follow_availability_overlaps_blocks_and_template_limits() {
     assert_eq!(cols.len(), 2);
     assert_eq!(cols[0]["appointments"].as_array().unwrap().len(), 5);
     assert_eq!(cols[1]["appointments"], json!([]));
+
+    // Waiting lists: booking (with the form) a patient who is on one offers to remove them.
+    c.put("/waitlists/physio", json!({"description": "Physiotherapy"}))
+        .await
+        .expect(200);
+    let entry = c
+        .api
+        .post(
+            &format!("{SCHED}/waitlists/physio/entries"),
+            &c.reception,
+            &json!({"patient": pid, "note": "Left knee"}),
+        )
+        .await
+        .expect(201);
+    let form = |path: &str, body: String| {
+        c.api
+            .client
+            .post(format!("{}/plugins/scheduling/{path}", c.api.base))
+            .bearer_auth(&c.reception)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let booked = form(
+        "book",
+        format!("provider=drlee&patient={pid}&name=&date={DAY}&start=11%3A30&minutes=15&type=&reason=Knee&notes="),
+    )
+    .await
+    .unwrap();
+    assert_eq!(booked.status().as_u16(), 201);
+    let text = booked.text().await.unwrap();
+    assert!(
+        text.contains("physio") && text.contains("Remove them from it"),
+        "{text}"
+    );
+    let removed = form(
+        "waitlist/remove",
+        format!("list=physio&id={}", entry.json["id"].as_str().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed.status().as_u16(), 303);
+    let list = c
+        .api
+        .get(&format!("{SCHED}/waitlists/physio"), &c.reception)
+        .await
+        .expect(200);
+    assert_eq!(list.json["entries"], json!([]));
 }
 
 #[tokio::test]

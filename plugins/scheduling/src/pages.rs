@@ -351,6 +351,7 @@ pub fn waitlist_page(req: &Request, _: &Params) -> Result<Response, Error> {
     out += "</ul></nav>";
     if let Some(name) = req.query_param("list") {
         let (list, entries) = store::waitlist(&c.site, &name)?;
+        let names = waitlist_names(&entries, c.can("patients.read"));
         out += &format!("<section class=\"card\"><h2>{}</h2>", e(&list.name));
         if entries.is_empty() {
             out += r#"<p class="muted">Nobody is waiting.</p>"#;
@@ -360,7 +361,7 @@ pub fn waitlist_page(req: &Request, _: &Params) -> Result<Response, Error> {
                 out += &format!(
                     r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method="post" action="{HOME}waitlist/remove">{}<input type="hidden" name="list" value="{}"><input type="hidden" name="id" value="{}"><button type="submit" class="link">Remove</button></form></td></tr>"#,
                     i + 1,
-                    e(&w.patient),
+                    e(names.get(&w.patient).unwrap_or(&w.patient)),
                     e(&w.note),
                     e(&w.added),
                     html::csrf_field(c),
@@ -380,6 +381,24 @@ pub fn waitlist_page(req: &Request, _: &Params) -> Result<Response, Error> {
         );
     }
     Ok(Response::html(200, html::page("Waiting lists", &out)))
+}
+
+/// Names for a list's patients, when the signed-in user may read them (one audited read each).
+fn waitlist_names(
+    entries: &[WaitEntry],
+    may_read: bool,
+) -> std::collections::HashMap<String, String> {
+    let mut names = std::collections::HashMap::new();
+    if may_read {
+        for w in entries {
+            if !names.contains_key(&w.patient)
+                && let Ok(p) = osler_sdk::patients::get(&w.patient)
+            {
+                names.insert(w.patient.clone(), store::display_name(&p));
+            }
+        }
+    }
+    names
 }
 
 #[derive(Deserialize)]
