@@ -238,7 +238,7 @@ pub fn put_type(req: &Request, p: &Params) -> Result<Response, Error> {
         return Err(Error::invalid("name: 1 to 40 characters, no '/'"));
     }
     let t: TypeIn = req.json()?;
-    if t.minutes == 0 || t.minutes % GRANULE != 0 || t.minutes > MAX_MINUTES {
+    if t.minutes == 0 || !t.minutes.is_multiple_of(GRANULE) || t.minutes > MAX_MINUTES {
         return Err(Error::invalid(format!(
             "minutes: a multiple of {GRANULE} up to {MAX_MINUTES}"
         )));

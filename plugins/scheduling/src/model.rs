@@ -88,7 +88,7 @@ impl Hours {
                 self.start, self.end
             )));
         }
-        if s % GRANULE != 0 || e % GRANULE != 0 {
+        if !s.is_multiple_of(GRANULE) || !e.is_multiple_of(GRANULE) {
             return Err(Error::invalid(format!(
                 "{field}: times are on a {GRANULE}-minute grid"
             )));
@@ -211,7 +211,8 @@ impl SlotCode {
         if name.is_empty() || name.chars().count() > 60 {
             return Err(Error::invalid("name: 1 to 60 characters"));
         }
-        if self.minutes == 0 || self.minutes % GRANULE != 0 || self.minutes > MAX_MINUTES {
+        if self.minutes == 0 || !self.minutes.is_multiple_of(GRANULE) || self.minutes > MAX_MINUTES
+        {
             return Err(Error::invalid(format!(
                 "minutes: a multiple of {GRANULE} from {GRANULE} to {MAX_MINUTES}"
             )));
@@ -245,7 +246,7 @@ impl DayTemplate {
     /// The template's slots with their times; every code must be defined in `codes`.
     pub fn layout(&self, codes: &BTreeMap<char, SlotCode>) -> Result<Vec<Slot>, Error> {
         let mut at = parse_hm("start", &self.start)?;
-        if at % GRANULE != 0 {
+        if !at.is_multiple_of(GRANULE) {
             return Err(Error::invalid(format!(
                 "start: times are on a {GRANULE}-minute grid"
             )));

@@ -290,7 +290,7 @@ pub fn plan(
             ));
         }
     };
-    if start % GRANULE != 0 || end % GRANULE != 0 {
+    if !start.is_multiple_of(GRANULE) || !end.is_multiple_of(GRANULE) {
         return Err(Error::invalid(format!(
             "start, end: appointments start and end on a {GRANULE}-minute grid"
         )));
