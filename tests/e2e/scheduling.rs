@@ -520,6 +520,9 @@ async fn a_patient_checks_in_at_the_kiosk_and_learns_nothing_else() {
     assert_eq!(none.text, unknown.text);
     drop(other);
 
+    // Staff do not check patients in at the kiosk page (they lack `patients.match`).
+    c.api.get("/plugins/kiosk/", &c.reception).await.expect(403);
+
     // The kiosk is not enabled at north: 404 there.
     c.api
         .get_at("/plugins/kiosk/", &c.reception, "north")

@@ -124,19 +124,31 @@ impl wit::Guest for Scheduling {
                 store::status_of(&list, &a.status)
                     .is_some_and(|s| s.code == HERE || s.fhir == "booked")
             });
-            // The one whose start is nearest to now.
+            // One not yet checked in before one that is, then the start nearest to now.
             let best = candidates.min_by_key(|(_, a)| {
                 let (d, m) = (parse_date("date", &a.date), parse_hm("start", &a.start));
-                match (d, m) {
+                let distance = match (d, m) {
                     (Ok(d), Ok(m)) => (abs_minutes(d, m) - at).abs(),
                     _ => i64::MAX,
-                }
+                };
+                (a.status == HERE, distance)
             });
             let Some((dk, mut a)) = best else {
                 return Err(Error::not_found(
                     "no appointment to check in for at this time",
                 ));
             };
+            // The call runs at the caller's site, which the arguments cannot prove: at least
+            // the provider must work here, so that a check-in never lands on a clinic the
+            // provider has nothing to do with.
+            if let Err(e) = osler_sdk::directory::person(&a.provider) {
+                return Err(match e {
+                    Error::NotFound(_) => {
+                        Error::not_found("no appointment to check in for at this time")
+                    }
+                    e => e,
+                });
+            }
             if a.status != HERE {
                 store::change_status(txn, &list, &dk, &mut a, HERE, "kiosk", &now.local)?;
             }
