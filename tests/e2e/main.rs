@@ -15,4 +15,5 @@ mod pages;
 mod patients;
 mod plugins;
 mod registry;
+mod scheduling;
 mod search;

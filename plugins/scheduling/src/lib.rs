@@ -1,0 +1,197 @@
+//! Scheduling: provider availability, slot templates, appointments, day sheets and waiting
+//! lists, per site; and the `osler:scheduling/appointments@0.1.0` interface other plugins (the
+//! kiosk) import to check a patient in.
+//!
+//! Written against `osler-sdk` only, as a third party would. See README.md for the routes,
+//! settings and data layout; [`store`] owns the keys, [`txn`] the compare-and-swap
+//! transactions that make concurrent bookings safe, [`model`] the rules.
+
+pub mod api;
+pub mod model;
+pub mod pages;
+pub mod store;
+pub mod txn;
+
+use osler_sdk::{Caller, Error, Plugin, Request, Response, Router, clock};
+
+use crate::bindings::exports::osler::scheduling::appointments as wit;
+use crate::model::*;
+
+mod bindings {
+    osler_sdk::generate!({
+        path: ["../../wit/v0.1.0", "wit"],
+        world: "osler:scheduling/scheduling@0.1.0",
+    });
+}
+
+/// The plugin's pages live under this path.
+pub const HOME: &str = "/plugins/scheduling/";
+
+struct Scheduling;
+
+impl Plugin for Scheduling {
+    fn handle(req: Request) -> Response {
+        if let Err(e) = staff_only(req.caller()) {
+            return e.into();
+        }
+        Router::new()
+            // Pages.
+            .get("/", pages::home)
+            .get("/day", pages::day_sheet)
+            .get("/book", pages::book_form)
+            .post("/book", pages::book_post)
+            .post("/appointments/{id}/status", pages::status_post)
+            .get("/waitlist", pages::waitlist_page)
+            .post("/waitlist", pages::waitlist_add)
+            .post("/waitlist/remove", pages::waitlist_remove)
+            // JSON.
+            .get("/api/settings", api::settings)
+            .get("/api/providers", api::providers)
+            .get("/api/availability/{provider}", api::get_weekly)
+            .put("/api/availability/{provider}", api::put_weekly)
+            .get("/api/availability/{provider}/{date}", api::get_override)
+            .put("/api/availability/{provider}/{date}", api::put_override)
+            .delete("/api/availability/{provider}/{date}", api::delete_override)
+            .get("/api/holidays", api::holidays)
+            .put("/api/holidays/{date}", api::put_holiday)
+            .delete("/api/holidays/{date}", api::delete_holiday)
+            .get("/api/codes", api::codes)
+            .put("/api/codes/{code}", api::put_code)
+            .delete("/api/codes/{code}", api::delete_code)
+            .get("/api/templates/{provider}/{day}", api::get_template)
+            .put("/api/templates/{provider}/{day}", api::put_template)
+            .delete("/api/templates/{provider}/{day}", api::delete_template)
+            .get("/api/types", api::types)
+            .put("/api/types/{name}", api::put_type)
+            .get("/api/statuses", api::statuses)
+            .put("/api/statuses", api::put_statuses)
+            .get("/api/blocks/{provider}/{date}", api::blocks)
+            .post("/api/blocks", api::add_block)
+            .delete("/api/blocks/{provider}/{date}/{id}", api::remove_block)
+            .post("/api/appointments", api::book)
+            .post("/api/appointments/import", api::import)
+            .get("/api/appointments/{id}", api::appointment)
+            .post("/api/appointments/{id}/status", api::set_status)
+            .get("/api/day/{date}", api::group_day)
+            .get("/api/day/{provider}/{date}", api::day)
+            .get(
+                "/api/patients/{patient}/appointments",
+                api::patient_appointments,
+            )
+            .get("/api/waitlists", api::waitlists)
+            .put("/api/waitlists/{list}", api::put_waitlist)
+            .get("/api/waitlists/{list}", api::waitlist)
+            .post("/api/waitlists/{list}/entries", api::add_entry)
+            .delete("/api/waitlists/{list}/entries/{id}", api::remove_entry)
+            .handle(&req)
+    }
+}
+
+/// The schedule is for clinic staff: a kiosk, a patient or a researcher signed in gets
+/// nothing from these routes (a kiosk checks in through the interface, which tells only "when
+/// and with whom").
+fn staff_only(c: &Caller) -> Result<(), Error> {
+    if ["physician", "nurse", "reception", "admin"]
+        .iter()
+        .any(|r| c.has_role(r))
+    {
+        Ok(())
+    } else {
+        Err(Error::denied("the schedule is for clinic staff"))
+    }
+}
+
+/// The interface the kiosk (and any other plugin) imports. These calls come from another
+/// plugin on behalf of its signed-in user; every host call here is checked against that
+/// user's role and this plugin's grants, and nothing here needs `patients.read`.
+impl wit::Guest for Scheduling {
+    fn check_in(
+        patient: String,
+        site: String,
+        window: wit::CheckInWindow,
+    ) -> Result<wit::Appointment, Error> {
+        check_ref("site", &site)?;
+        let now = clock::now();
+        let (today, minute) = parse_local(&now.local)?;
+        let at = abs_minutes(today, minute);
+        let early = i64::from(window.minutes_early.min(24 * 60));
+        let late = i64::from(window.minutes_late.min(24 * 60));
+        let list = store::statuses(&site)?;
+        let appt = txn::run(|txn| {
+            // Appointments that start between now - late and now + early.
+            let found = store::patient_between(txn, &site, &patient, at - late, at + early, 50)?;
+            let candidates = found.into_iter().filter(|(_, a)| {
+                store::status_of(&list, &a.status)
+                    .is_some_and(|s| s.code == HERE || s.fhir == "booked")
+            });
+            // One not yet checked in before one that is, then the start nearest to now.
+            let best = candidates.min_by_key(|(_, a)| {
+                let (d, m) = (parse_date("date", &a.date), parse_hm("start", &a.start));
+                let distance = match (d, m) {
+                    (Ok(d), Ok(m)) => (abs_minutes(d, m) - at).abs(),
+                    _ => i64::MAX,
+                };
+                (a.status == HERE, distance)
+            });
+            let Some((dk, mut a)) = best else {
+                return Err(Error::not_found(
+                    "no appointment to check in for at this time",
+                ));
+            };
+            // The call runs at the caller's site, which the arguments cannot prove: at least
+            // the provider must work here, so that a check-in never lands on a clinic the
+            // provider has nothing to do with.
+            if let Err(e) = osler_sdk::directory::person(&a.provider) {
+                return Err(match e {
+                    Error::NotFound(_) => {
+                        Error::not_found("no appointment to check in for at this time")
+                    }
+                    e => e,
+                });
+            }
+            if a.status != HERE {
+                store::change_status(txn, &list, &dk, &mut a, HERE, "kiosk", &now.local)?;
+            }
+            Ok(a)
+        })?;
+        Ok(summary(&list, appt))
+    }
+
+    fn upcoming(patient: String, site: String, limit: u32) -> Result<Vec<wit::Appointment>, Error> {
+        check_ref("site", &site)?;
+        if !(1..=100).contains(&limit) {
+            return Err(Error::invalid("limit: 1 to 100"));
+        }
+        let (today, minute) = parse_local(&clock::now().local)?;
+        let from = abs_minutes(today, minute);
+        let list = store::statuses(&site)?;
+        let mut txn = txn::Txn::new();
+        let found = store::patient_between(&mut txn, &site, &patient, from, i64::MAX, 1000)?;
+        Ok(found
+            .into_iter()
+            .map(|(_, a)| a)
+            .filter(|a| !store::is_cancelled(&list, &a.status))
+            .take(limit as usize)
+            .map(|a| summary(&list, a))
+            .collect())
+    }
+}
+
+fn summary(list: &[Status], a: Appointment) -> wit::Appointment {
+    let fhir = store::status_of(list, &a.status)
+        .map(|s| s.fhir.clone())
+        .unwrap_or_default();
+    wit::Appointment {
+        id: a.id,
+        site: a.site,
+        date: a.date,
+        start: a.start,
+        end: a.end,
+        provider: a.provider,
+        provider_name: a.provider_name,
+        status: a.status,
+        fhir_status: fhir,
+    }
+}
+
+osler_sdk::export_plugin!(Scheduling with_bindings bindings);

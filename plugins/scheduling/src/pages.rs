@@ -1,0 +1,445 @@
+//! Server-rendered pages: the schedule (providers side by side), a printable day sheet, the
+//! booking form and the waiting lists. Plain HTML and forms, no scripts.
+
+use osler_sdk::{Error, Params, Request, Response, clock, html};
+use serde::Deserialize;
+
+use crate::HOME;
+use crate::api::booker;
+use crate::model::*;
+use crate::store::{self, BookInput};
+
+fn e(s: &str) -> String {
+    html::escape(s)
+}
+
+/// `?date=` or today at the site.
+fn date_param(req: &Request) -> Result<String, Error> {
+    match req.query_param("date").filter(|d| !d.is_empty()) {
+        Some(d) => Ok(date_str(parse_date("date", &d)?)),
+        None => Ok(clock::now().local.get(..10).unwrap_or("").to_string()),
+    }
+}
+
+fn status_select(list: &[Status], current: &str) -> String {
+    let mut out = String::from(r#"<select name="status" aria-label="Status">"#);
+    for s in list {
+        out += &format!(
+            r#"<option value="{}"{}>{} · {}</option>"#,
+            e(&s.code),
+            if s.code == current { " selected" } else { "" },
+            e(&s.code),
+            e(&s.label)
+        );
+    }
+    out + "</select>"
+}
+
+fn who(a: &Appointment, names: &std::collections::HashMap<String, String>) -> String {
+    match (&a.patient, &a.name) {
+        (Some(p), _) => names
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| format!("Patient {p}")),
+        (None, Some(n)) => format!("{n} (not registered)"),
+        _ => String::new(),
+    }
+}
+
+/// `GET /`: every provider's day side by side, with links to each day sheet.
+pub fn home(req: &Request, _: &Params) -> Result<Response, Error> {
+    let c = req.caller();
+    let date = date_param(req)?;
+    let list = store::statuses(&c.site)?;
+    let providers = store::providers()?;
+    let mut out = format!(
+        r#"<form method="get" action="{HOME}" class="card"><label for="date">Date</label><input type="date" id="date" name="date" value="{}"><button type="submit">Show</button></form>
+<p><a href="{HOME}book?date={}">Book an appointment</a> · <a href="{HOME}waitlist">Waiting lists</a></p>"#,
+        e(&date),
+        e(&date)
+    );
+    if providers.is_empty() {
+        out += r#"<p class="muted">No providers (physicians or nurses) work at this site.</p>"#;
+    }
+    out += r#"<div style="display:flex;gap:1rem;flex-wrap:wrap">"#;
+    for p in &providers {
+        let appts = store::day(&c.site, &p.user, &date, false)?;
+        let names = store::patient_names(&appts, c.can("patients.read"));
+        out += &format!(
+            r#"<section class="card" style="flex:1;min-width:14rem"><h2><a href="{HOME}day?provider={}&amp;date={}">{}</a></h2>"#,
+            e(&p.user),
+            e(&date),
+            e(&p.display_name)
+        );
+        if appts.is_empty() {
+            out += r#"<p class="muted">Nothing booked.</p>"#;
+        }
+        out += "<ul>";
+        for a in &appts {
+            let label = store::status_of(&list, &a.status)
+                .map(|s| s.label.clone())
+                .unwrap_or_default();
+            out += &format!(
+                "<li>{}–{} {} <span class=\"muted\">{}</span></li>",
+                e(&a.start),
+                e(&a.end),
+                e(&who(a, &names)),
+                e(&label)
+            );
+        }
+        out += "</ul></section>";
+    }
+    out += "</div>";
+    let title = format!("Schedule · {} · {date}", c.site_name);
+    Ok(Response::html(200, html::page(&title, &out)))
+}
+
+/// `GET /day?provider=&date=`: the printable day sheet, in time order, without cancelled
+/// appointments; a status form per appointment on screen.
+pub fn day_sheet(req: &Request, _: &Params) -> Result<Response, Error> {
+    let c = req.caller();
+    let date = date_param(req)?;
+    let provider = req.query_param("provider").unwrap_or_default();
+    let person = store::provider(&provider)?;
+    let appts = store::day(&c.site, &provider, &date, false)?;
+    let names = store::patient_names(&appts, c.can("patients.read"));
+    let list = store::statuses(&c.site)?;
+    let mut out = format!(
+        r#"<style>@media print{{header,form,.noprint{{display:none}}main{{max-width:none}}}}</style>
+<p class="noprint"><a href="{HOME}?date={}">Back to the schedule</a></p>
+<p>{} · {}</p>"#,
+        e(&date),
+        e(&c.site_name),
+        e(&date)
+    );
+    if appts.is_empty() {
+        out += r#"<p class="muted">No appointments.</p>"#;
+    } else {
+        out += "<table><thead><tr><th>Time</th><th>Patient</th><th>Type</th><th>Reason</th><th>Status</th></tr></thead><tbody>";
+        for a in &appts {
+            let label = store::status_of(&list, &a.status)
+                .map(|s| s.label.clone())
+                .unwrap_or_default();
+            let double = if a.double_booked {
+                " (double booking)"
+            } else {
+                ""
+            };
+            out += &format!(
+                r#"<tr><td>{}–{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}<form method="post" action="{HOME}appointments/{}/status" class="noprint">{}{}<button type="submit">Set</button></form></td></tr>"#,
+                e(&a.start),
+                e(&a.end),
+                e(&who(a, &names)),
+                double,
+                e(a.appt_type.as_deref().unwrap_or("")),
+                e(&a.reason),
+                e(&label),
+                e(&a.id),
+                html::csrf_field(c),
+                status_select(&list, &a.status),
+            );
+        }
+        out += "</tbody></table>";
+    }
+    let title = format!("Day sheet · {}", person.display_name);
+    Ok(Response::html(200, html::page(&title, &out)))
+}
+
+/// `POST /appointments/{id}/status` from the day sheet.
+pub fn status_post(req: &Request, p: &Params) -> Result<Response, Error> {
+    #[derive(Deserialize)]
+    struct F {
+        status: String,
+    }
+    let f: F = req.form()?;
+    let now = clock::now();
+    let a = store::set_status(
+        &req.caller().site,
+        &p["id"],
+        &f.status,
+        &req.caller().user,
+        &now.local,
+    )?;
+    Ok(Response::redirect_see_other(&format!(
+        "{HOME}day?provider={}&date={}",
+        a.provider, a.date
+    )))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct BookForm {
+    provider: String,
+    patient: String,
+    name: String,
+    date: String,
+    start: String,
+    minutes: String,
+    #[serde(rename = "type")]
+    appt_type: String,
+    reason: String,
+    notes: String,
+}
+
+fn none_if_empty(s: &str) -> Option<String> {
+    Some(s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// `GET /book`: the booking form.
+pub fn book_form(req: &Request, _: &Params) -> Result<Response, Error> {
+    let form = BookForm {
+        date: date_param(req)?,
+        provider: req.query_param("provider").unwrap_or_default(),
+        minutes: "15".into(),
+        ..Default::default()
+    };
+    render_book(req, 200, None, &form)
+}
+
+fn render_book(
+    req: &Request,
+    status: u16,
+    message: Option<String>,
+    f: &BookForm,
+) -> Result<Response, Error> {
+    let c = req.caller();
+    let providers = store::providers()?;
+    let types = store::types(&c.site)?;
+    let mut out = String::new();
+    if let Some(m) = message {
+        out += &m;
+    }
+    let mut opts = String::new();
+    for p in &providers {
+        opts += &format!(
+            r#"<option value="{}"{}>{}</option>"#,
+            e(&p.user),
+            if p.user == f.provider {
+                " selected"
+            } else {
+                ""
+            },
+            e(&p.display_name)
+        );
+    }
+    let mut type_opts = String::from(r#"<option value="">(none)</option>"#);
+    for t in &types {
+        type_opts += &format!(
+            r#"<option value="{}"{}>{} ({} min)</option>"#,
+            e(&t.name),
+            if t.name == f.appt_type {
+                " selected"
+            } else {
+                ""
+            },
+            e(&t.name),
+            t.minutes
+        );
+    }
+    out += &format!(
+        r#"<form method="post" action="{HOME}book" class="card">{}
+<label for="provider">Provider</label><select id="provider" name="provider">{opts}</select>
+<label for="patient">Patient id</label><input id="patient" name="patient" value="{}">
+<label for="name">…or the name of someone not yet registered</label><input id="name" name="name" value="{}">
+<label for="date">Date</label><input type="date" id="date" name="date" required value="{}">
+<label for="start">Start</label><input type="time" id="start" name="start" step="300" required value="{}">
+<label for="minutes">Minutes (empty: the type's duration)</label><input type="number" id="minutes" name="minutes" min="5" step="5" value="{}">
+<label for="type">Type</label><select id="type" name="type">{type_opts}</select>
+<label for="reason">Reason</label><input id="reason" name="reason" maxlength="200" value="{}">
+<label for="notes">Notes</label><textarea id="notes" name="notes" rows="3" maxlength="2000">{}</textarea>
+<button type="submit">Book</button></form>"#,
+        html::csrf_field(c),
+        e(&f.patient),
+        e(&f.name),
+        e(&f.date),
+        e(&f.start),
+        e(&f.minutes),
+        e(&f.reason),
+        e(&f.notes),
+    );
+    Ok(Response::html(
+        status,
+        html::page("Book an appointment", &out),
+    ))
+}
+
+/// `POST /book`: books, then shows what happened (double booking, warnings, and the
+/// patient's waiting-list entries with a button to remove each).
+pub fn book_post(req: &Request, _: &Params) -> Result<Response, Error> {
+    let f: BookForm = req.form()?;
+    let minutes = match none_if_empty(&f.minutes) {
+        Some(m) => Some(
+            m.parse::<u16>()
+                .map_err(|_| Error::invalid("minutes: a number"))?,
+        ),
+        None => None,
+    };
+    let input = BookInput {
+        provider: f.provider.clone(),
+        patient: none_if_empty(&f.patient),
+        name: none_if_empty(&f.name),
+        date: f.date.clone(),
+        start: f.start.clone(),
+        end: None,
+        minutes,
+        appt_type: none_if_empty(&f.appt_type),
+        reason: f.reason.clone(),
+        notes: f.notes.clone(),
+    };
+    let now = clock::now();
+    let c = req.caller();
+    match store::book(&booker(req, &now.local), &input) {
+        Ok(b) => {
+            let a = &b.appointment;
+            let mut out = format!(
+                r#"<p class="banner" role="status">Booked {} {}–{} with {}{}.</p>"#,
+                e(&a.date),
+                e(&a.start),
+                e(&a.end),
+                e(&a.provider_name),
+                if b.double_booked {
+                    " — this is a double booking"
+                } else {
+                    ""
+                }
+            );
+            for w in &b.warnings {
+                out += &format!(r#"<p class="error" role="alert">Warning: {}</p>"#, e(w));
+            }
+            for w in &b.waiting_lists {
+                out += &format!(
+                    r#"<form method="post" action="{HOME}waitlist/remove" class="card">{}<input type="hidden" name="list" value="{}"><input type="hidden" name="id" value="{}"><p>This patient is on the waiting list “{}” ({}).</p><button type="submit">Remove them from it</button></form>"#,
+                    html::csrf_field(c),
+                    e(&w.list),
+                    e(&w.id),
+                    e(&w.list),
+                    e(&w.note)
+                );
+            }
+            out += &format!(
+                r#"<p><a href="{HOME}day?provider={}&amp;date={}">Day sheet</a> · <a href="{HOME}book?date={}">Book another</a></p>"#,
+                e(&a.provider),
+                e(&a.date),
+                e(&a.date)
+            );
+            Ok(Response::html(201, html::page("Booked", &out)))
+        }
+        Err(err @ (Error::Invalid(_) | Error::Conflict(_))) => {
+            let msg = format!(r#"<p class="error" role="alert">{}</p>"#, e(err.message()));
+            render_book(req, err.status(), Some(msg), &f)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// `GET /waitlist?list=`: the lists, or one list's patients in order with a form to add.
+pub fn waitlist_page(req: &Request, _: &Params) -> Result<Response, Error> {
+    let c = req.caller();
+    let lists = store::waitlists(&c.site)?;
+    let mut out = String::from("<nav class=\"card\"><h2>Lists</h2><ul>");
+    for l in &lists {
+        out += &format!(
+            r#"<li><a href="{HOME}waitlist?list={}">{}</a> <span class="muted">{}</span></li>"#,
+            e(&l.name),
+            e(&l.name),
+            e(&l.description)
+        );
+    }
+    if lists.is_empty() {
+        out += r#"<li class="muted">No waiting lists yet (create one with PUT /plugins/scheduling/api/waitlists/&lt;name&gt;).</li>"#;
+    }
+    out += "</ul></nav>";
+    if let Some(name) = req.query_param("list") {
+        let (list, entries) = store::waitlist(&c.site, &name)?;
+        let names = waitlist_names(&entries, c.can("patients.read"));
+        out += &format!("<section class=\"card\"><h2>{}</h2>", e(&list.name));
+        if entries.is_empty() {
+            out += r#"<p class="muted">Nobody is waiting.</p>"#;
+        } else {
+            out += "<table><thead><tr><th>#</th><th>Patient</th><th>Note</th><th>Added</th><th></th></tr></thead><tbody>";
+            for (i, w) in entries.iter().enumerate() {
+                out += &format!(
+                    r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method="post" action="{HOME}waitlist/remove">{}<input type="hidden" name="list" value="{}"><input type="hidden" name="id" value="{}"><button type="submit" class="link">Remove</button></form></td></tr>"#,
+                    i + 1,
+                    e(names.get(&w.patient).unwrap_or(&w.patient)),
+                    e(&w.note),
+                    e(&w.added),
+                    html::csrf_field(c),
+                    e(&w.list),
+                    e(&w.id)
+                );
+            }
+            out += "</tbody></table>";
+        }
+        out += &format!(
+            r#"<form method="post" action="{HOME}waitlist">{}<input type="hidden" name="list" value="{}">
+<label for="patient">Patient id</label><input id="patient" name="patient" required>
+<label for="note">Note</label><input id="note" name="note" maxlength="500">
+<button type="submit">Add to the list</button></form></section>"#,
+            html::csrf_field(c),
+            e(&list.name)
+        );
+    }
+    Ok(Response::html(200, html::page("Waiting lists", &out)))
+}
+
+/// Names for a list's patients, when the signed-in user may read them (one audited read each).
+fn waitlist_names(
+    entries: &[WaitEntry],
+    may_read: bool,
+) -> std::collections::HashMap<String, String> {
+    let mut names = std::collections::HashMap::new();
+    if may_read {
+        for w in entries {
+            if !names.contains_key(&w.patient)
+                && let Ok(p) = osler_sdk::patients::get(&w.patient)
+            {
+                names.insert(w.patient.clone(), store::display_name(&p));
+            }
+        }
+    }
+    names
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    list: String,
+    patient: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /waitlist`: adds a patient at the end of a list.
+pub fn waitlist_add(req: &Request, _: &Params) -> Result<Response, Error> {
+    let f: AddForm = req.form()?;
+    let now = clock::now();
+    store::add_to_waitlist(
+        &req.caller().site,
+        &f.list,
+        f.patient.trim(),
+        &f.note,
+        None,
+        &req.caller().user,
+        now.local.get(..10).unwrap_or(""),
+    )?;
+    Ok(Response::redirect_see_other(&format!(
+        "{HOME}waitlist?list={}",
+        f.list
+    )))
+}
+
+#[derive(Deserialize)]
+struct RemoveForm {
+    list: String,
+    id: String,
+}
+
+/// `POST /waitlist/remove`.
+pub fn waitlist_remove(req: &Request, _: &Params) -> Result<Response, Error> {
+    let f: RemoveForm = req.form()?;
+    store::remove_from_waitlist(&req.caller().site, &f.list, &f.id)?;
+    Ok(Response::redirect_see_other(&format!(
+        "{HOME}waitlist?list={}",
+        f.list
+    )))
+}
