@@ -14,4 +14,5 @@ mod logs;
 mod pages;
 mod patients;
 mod plugins;
+mod prescribing;
 mod search;
