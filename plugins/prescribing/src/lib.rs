@@ -54,6 +54,10 @@ impl Plugin for Prescribing {
             .post("/api/patients/{pid}/prescriptions", |req, p| {
                 written(prescribe(req.caller(), &p["pid"], &req.json()?)?)
             })
+            .post("/api/patients/{pid}/check", |req, p| {
+                let (drug, checks) = check_only(req.caller(), &p["pid"], &req.json()?)?;
+                Ok(Response::json(200, &json!({ "drug": drug, "checks": checks })))
+            })
             .post("/api/patients/{pid}/medications", |req, p| {
                 let rx = record_external(req.caller(), &p["pid"], &req.json()?)?;
                 Ok(Response::json(201, &rx))
@@ -452,6 +456,20 @@ pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome,
     let drug = resolve_drug(input)?;
     let rx = build(caller, pid, model::new_ids(1).remove(0), drug, input)?;
     check_and_save(caller, pid, vec![rx], vec![], &[], &input.override_reason)
+}
+
+/// The checks a prescribe would run, without writing anything: interactions with every
+/// active medication, allergies and posts.
+pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, Checks), Error> {
+    clinician(caller)?;
+    patient(pid)?;
+    let drug = resolve_drug(input)?;
+    let list = model::prescriptions(pid)?;
+    let allergies = model::allergies(pid)?;
+    let others: Vec<&Prescription> = list.iter().filter(|p| p.is_active()).collect();
+    let active: Vec<&Allergy> = allergies.iter().filter(|a| a.status == "active").collect();
+    let checks = checks::run(&drug, &others, &active, threshold(), &caller.user);
+    Ok((drug, checks))
 }
 
 /// Records a medication prescribed elsewhere, for the list (not checked: it is already taken).
