@@ -118,8 +118,11 @@ fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     println!("building the plugins (release, wasm32-wasip2)…");
     let target = workspace().join("target/e2e-plugins");
-    let drugref =
-        osler_host::plugins::cli::build(Some(workspace().join("plugins/drugref")), None, Some(&target))?;
+    let drugref = osler_host::plugins::cli::build(
+        Some(workspace().join("plugins/drugref")),
+        None,
+        Some(&target),
+    )?;
     let prescribing = osler_host::plugins::cli::build(
         Some(workspace().join("plugins/prescribing")),
         None,

@@ -133,14 +133,24 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
     assert!(c07.text.contains("Metoprolol"), "{}", c07.text);
 
     let pid = new_patient(&c, "Marsh", 1).await;
-    prescribe(&c, &c.lee, &pid, json!({"din": IBUPROFEN, "sig": "1 tab PO TID x 7 days"}))
-        .await
-        .expect(201);
+    prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": IBUPROFEN, "sig": "1 tab PO TID x 7 days"}),
+    )
+    .await
+    .expect(201);
 
     // Warfarin on top of ibuprofen: a major interaction, so a reason is required.
-    let r = prescribe(&c, &c.lee, &pid, json!({"din": WARFARIN, "sig": "1 tab PO OD", "longTerm": true}))
-        .await
-        .expect(409);
+    let r = prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": WARFARIN, "sig": "1 tab PO OD", "longTerm": true}),
+    )
+    .await
+    .expect(409);
     assert_eq!(r.error_code(), "override-required");
     let w = warnings(&r.json);
     let major = w
@@ -148,13 +158,20 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
         .find(|w| w["kind"] == "interaction" && w["severity"] == "major")
         .unwrap_or_else(|| panic!("{}", r.text));
     assert_eq!(major["blocking"], true);
-    assert!(major["message"].as_str().unwrap().contains("M01A"), "{major}");
+    assert!(
+        major["message"].as_str().unwrap().contains("M01A"),
+        "{major}"
+    );
     let summary = c
         .api
         .get(&format!("/plugins/prescribing/api/patients/{pid}"), &c.lee)
         .await
         .expect(200);
-    assert_eq!(summary.json["active"].as_array().unwrap().len(), 1, "nothing was written");
+    assert_eq!(
+        summary.json["active"].as_array().unwrap().len(),
+        1,
+        "nothing was written"
+    );
 
     let r = prescribe(
         &c,
@@ -168,14 +185,22 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
     let rx = &r.json["prescription"];
     assert_eq!(rx["status"], "active");
     assert_eq!(rx["checks"]["status"], "checked");
-    assert_eq!(rx["overrideReason"], "ibuprofen stops tomorrow; INR check booked");
+    assert_eq!(
+        rx["overrideReason"],
+        "ibuprofen stops tomorrow; INR check booked"
+    );
     let trail = c.api.audit_all(&c.admin, &format!("patient={pid}")).await;
     let overridden = trail
         .iter()
         .find(|e| e["action"] == "prescribing.prescription.override")
         .unwrap_or_else(|| panic!("{trail:?}"));
     assert_eq!(overridden["actor"], "drlee");
-    assert!(overridden["detail"].as_str().unwrap().contains("INR check booked"));
+    assert!(
+        overridden["detail"]
+            .as_str()
+            .unwrap()
+            .contains("INR check booked")
+    );
 
     // A nurse records a penicillin allergy by class; she may not prescribe.
     let other = new_patient(&c, "Okafor", 2).await;
@@ -187,22 +212,38 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
         )
         .await
         .expect(201);
-    let denied = prescribe(&c, &c.nurse, &other, json!({"din": AMOXICILLIN, "sig": "1 cap PO TID x 7 days"}))
-        .await
-        .expect(403);
+    let denied = prescribe(
+        &c,
+        &c.nurse,
+        &other,
+        json!({"din": AMOXICILLIN, "sig": "1 cap PO TID x 7 days"}),
+    )
+    .await
+    .expect(403);
     assert!(denied.text.contains("only a physician"), "{}", denied.text);
 
-    let r = prescribe(&c, &c.lee, &other, json!({"din": AMOXICILLIN, "sig": "1 cap PO TID x 7 days"}))
-        .await
-        .expect(409);
+    let r = prescribe(
+        &c,
+        &c.lee,
+        &other,
+        json!({"din": AMOXICILLIN, "sig": "1 cap PO TID x 7 days"}),
+    )
+    .await
+    .expect(409);
     let allergy = warnings(&r.json)
         .into_iter()
         .find(|w| w["kind"] == "allergy")
         .unwrap_or_else(|| panic!("{}", r.text));
-    assert!(allergy["message"].as_str().unwrap().contains("J01C"), "{allergy}");
+    assert!(
+        allergy["message"].as_str().unwrap().contains("J01C"),
+        "{allergy}"
+    );
     let summary = c
         .api
-        .get(&format!("/plugins/prescribing/api/patients/{other}"), &c.nurse)
+        .get(
+            &format!("/plugins/prescribing/api/patients/{other}"),
+            &c.nurse,
+        )
         .await
         .expect(200);
     assert!(summary.json["active"].as_array().unwrap().is_empty());
@@ -223,9 +264,14 @@ async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked(
 
     c.api.disable(&c.admin, "drugref", "main").await;
     // By DIN alone it cannot even be named: a clear answer, nothing written.
-    let r = prescribe(&c, &c.lee, &pid, json!({"din": WARFARIN, "sig": "1 tab PO OD"}))
-        .await
-        .expect(503);
+    let r = prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": WARFARIN, "sig": "1 tab PO OD"}),
+    )
+    .await
+    .expect(503);
     assert!(r.text.contains("drug reference"), "{}", r.text);
     // By name it is made, and says plainly that nothing was checked.
     let r = prescribe(
@@ -256,11 +302,18 @@ async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked(
     assert_eq!(summary.json["active"][0]["checks"]["status"], "unchecked");
     let printed = c
         .api
-        .get(&format!("/plugins/prescribing/patients/{pid}/print"), &c.lee)
+        .get(
+            &format!("/plugins/prescribing/patients/{pid}/print"),
+            &c.lee,
+        )
         .await
         .expect(200);
     assert!(printed.text.contains("Alex Lindqvist"), "{}", printed.text);
-    assert!(printed.text.contains("Interactions and allergies were NOT checked"));
+    assert!(
+        printed
+            .text
+            .contains("Interactions and allergies were NOT checked")
+    );
     assert!(printed.text.contains("1 tab PO OD"));
     let chart = c
         .api
@@ -279,10 +332,19 @@ async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked(
 
     // Back on: the same drug is checked again, and the allergy is found.
     c.api.enable(&c.admin, "drugref", "main", &["kv"]).await;
-    let r = prescribe(&c, &c.lee, &pid, json!({"din": WARFARIN, "sig": "1 tab PO OD"}))
-        .await
-        .expect(409);
-    assert!(warnings(&r.json).iter().any(|w| w["kind"] == "allergy"), "{}", r.text);
+    let r = prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": WARFARIN, "sig": "1 tab PO OD"}),
+    )
+    .await
+    .expect(409);
+    assert!(
+        warnings(&r.json).iter().any(|w| w["kind"] == "allergy"),
+        "{}",
+        r.text
+    );
 
     // Discontinued with a reason; the history keeps it.
     c.api
@@ -300,7 +362,10 @@ async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked(
         .expect(200);
     assert!(summary.json["active"].as_array().unwrap().is_empty());
     assert_eq!(summary.json["past"][0]["status"], "stopped");
-    assert_eq!(summary.json["past"][0]["history"][1]["what"], "stopped: allergy on file");
+    assert_eq!(
+        summary.json["past"][0]["history"][1]["what"],
+        "stopped: allergy on file"
+    );
 }
 
 #[tokio::test]
@@ -316,19 +381,31 @@ async fn an_imported_interaction_table_is_used_and_a_malformed_file_imports_noth
     );
     let r = import(&c, "interactions", &bad).await.expect(400);
     assert_eq!(r.json["error"]["lines"][0]["line"], 3, "{}", r.text);
-    assert!(r.json["error"]["message"].as_str().unwrap().contains("nothing was imported"));
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was imported")
+    );
     let tables = c
         .api
         .get("/plugins/drugref/api/tables", &c.admin)
         .await
         .expect(200);
-    assert_eq!(tables.json["interactions"]["source"], "seed data", "{}", tables.text);
+    assert_eq!(
+        tables.json["interactions"]["source"], "seed data",
+        "{}",
+        tables.text
+    );
 
     // Only an administrator imports.
     let res = c
         .api
         .client
-        .post(format!("{}/plugins/drugref/api/import/interactions", c.api.base))
+        .post(format!(
+            "{}/plugins/drugref/api/import/interactions",
+            c.api.base
+        ))
         .bearer_auth(&c.lee)
         .body(bad.clone())
         .send()
@@ -343,35 +420,69 @@ async fn an_imported_interaction_table_is_used_and_a_malformed_file_imports_noth
 
     // The new pair is used when prescribing.
     let pid = new_patient(&c, "Haddad", 4).await;
-    prescribe(&c, &c.lee, &pid, json!({"din": OMEPRAZOLE, "sig": "1 cap PO OD"}))
-        .await
-        .expect(201);
-    let r = prescribe(&c, &c.lee, &pid, json!({"din": LEVOTHYROXINE, "sig": "1 tab PO QAM"}))
-        .await
-        .expect(201);
-    let w = r.json["prescription"]["checks"]["warnings"].as_array().unwrap().clone();
+    prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": OMEPRAZOLE, "sig": "1 cap PO OD"}),
+    )
+    .await
+    .expect(201);
+    let r = prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": LEVOTHYROXINE, "sig": "1 tab PO QAM"}),
+    )
+    .await
+    .expect(201);
+    let w = r.json["prescription"]["checks"]["warnings"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(w.len(), 1, "{}", r.text);
     assert_eq!(w[0]["severity"], "moderate");
-    assert!(w[0]["message"].as_str().unwrap().contains("levothyroxine absorption"));
+    assert!(
+        w[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("levothyroxine absorption")
+    );
 
     // The table was replaced as a whole: the seed's rows are gone, the file's are there.
-    let check = |a: &str, b: &str| json!({"drugs": [{"key": "a", "din": a}, {"key": "b", "din": b}]});
+    let check =
+        |a: &str, b: &str| json!({"drugs": [{"key": "a", "din": a}, {"key": "b", "din": b}]});
     let r = c
         .api
-        .post("/plugins/drugref/api/interactions", &c.lee, &check(WARFARIN, IBUPROFEN))
+        .post(
+            "/plugins/drugref/api/interactions",
+            &c.lee,
+            &check(WARFARIN, IBUPROFEN),
+        )
         .await
         .expect(200);
     assert_eq!(r.json["interactions"][0]["id"], "t2", "{}", r.text);
     assert_eq!(r.json["interactions"][0]["significance"], 3);
     let r = c
         .api
-        .post("/plugins/drugref/api/interactions", &c.lee, &check("99000136", "99000131"))
+        .post(
+            "/plugins/drugref/api/interactions",
+            &c.lee,
+            &check("99000136", "99000131"),
+        )
         .await
         .expect(200);
-    assert!(r.json["interactions"].as_array().unwrap().is_empty(), "{}", r.text);
+    assert!(
+        r.json["interactions"].as_array().unwrap().is_empty(),
+        "{}",
+        r.text
+    );
 
     let trail = c.api.audit_all(&c.admin, "actor=admin").await;
-    assert!(trail.iter().any(|e| e["action"] == "drugref.import"), "{trail:?}");
+    assert!(
+        trail.iter().any(|e| e["action"] == "drugref.import"),
+        "{trail:?}"
+    );
 }
 
 #[tokio::test]
@@ -390,7 +501,10 @@ async fn the_sig_parser_round_trips_real_sigs() {
         let r = c
             .api
             .get(
-                &format!("/plugins/prescribing/api/sig?text={}", crate::support::enc(sig)),
+                &format!(
+                    "/plugins/prescribing/api/sig?text={}",
+                    crate::support::enc(sig)
+                ),
                 &c.lee,
             )
             .await
@@ -399,10 +513,16 @@ async fn the_sig_parser_round_trips_real_sigs() {
     }
     let r = c
         .api
-        .get("/plugins/prescribing/api/sig?text=1%20tab%20PO%20BID%20x%2010%20days", &c.lee)
+        .get(
+            "/plugins/prescribing/api/sig?text=1%20tab%20PO%20BID%20x%2010%20days",
+            &c.lee,
+        )
         .await
         .expect(200);
-    assert_eq!(r.json["readable"], "Take 1 tablet by mouth twice a day for 10 days.");
+    assert_eq!(
+        r.json["readable"],
+        "Take 1 tablet by mouth twice a day for 10 days."
+    );
     assert_eq!(r.json["quantity"], 20);
     assert_eq!(r.json["sig"]["frequency"], "BID");
     let r = c

@@ -66,7 +66,9 @@ mod tests {
             assert!(normalize(ok).is_some(), "{ok}");
         }
         assert_eq!(normalize("b01aa03").as_deref(), Some("B01AA03"));
-        for bad in ["", "X", "C7", "C07AB0", "C07AB021", "C0AAB02", "C07A102", "É07"] {
+        for bad in [
+            "", "X", "C7", "C07AB0", "C07AB021", "C0AAB02", "C07A102", "É07",
+        ] {
             assert!(normalize(bad).is_none(), "{bad}");
         }
     }

@@ -145,13 +145,11 @@ pub fn allergy(drug: &Facts, kind: Kind, allergen: &str) -> Outcome {
             };
             match &drug.atc {
                 None => Outcome::Unchecked(format!("{} has no ATC code", drug.name)),
-                Some(code) if code.starts_with(&class) => {
-                    Outcome::Matches(if *code == class {
-                        format!("{} is {class}", drug.name)
-                    } else {
-                        format!("{} ({code}) is in class {class}", drug.name)
-                    })
-                }
+                Some(code) if code.starts_with(&class) => Outcome::Matches(if *code == class {
+                    format!("{} is {class}", drug.name)
+                } else {
+                    format!("{} ({code}) is in class {class}", drug.name)
+                }),
                 Some(_) => Outcome::Clear,
             }
         }
@@ -272,18 +270,41 @@ mod tests {
             ingredients: vec!["amoxicillin trihydrate".into()],
             brand: Some("Amoxil".into()),
         };
-        assert!(matches!(allergy(&amox, Kind::Atc, "j01c"), Outcome::Matches(r) if r.contains("class J01C")));
+        assert!(
+            matches!(allergy(&amox, Kind::Atc, "j01c"), Outcome::Matches(r) if r.contains("class J01C"))
+        );
         assert_eq!(allergy(&amox, Kind::Atc, "J01D"), Outcome::Clear);
-        assert!(matches!(allergy(&amox, Kind::Ingredient, "Amoxicillin"), Outcome::Matches(_)));
-        assert_eq!(allergy(&amox, Kind::Ingredient, "amoxapine"), Outcome::Clear);
-        assert!(matches!(allergy(&amox, Kind::Brand, "AMOXIL"), Outcome::Matches(_)));
-        assert!(matches!(allergy(&amox, Kind::FreeText, "penicillin?"), Outcome::Unchecked(_)));
-        assert!(matches!(allergy(&amox, Kind::Atc, "penicillins"), Outcome::Unchecked(_)));
+        assert!(matches!(
+            allergy(&amox, Kind::Ingredient, "Amoxicillin"),
+            Outcome::Matches(_)
+        ));
+        assert_eq!(
+            allergy(&amox, Kind::Ingredient, "amoxapine"),
+            Outcome::Clear
+        );
+        assert!(matches!(
+            allergy(&amox, Kind::Brand, "AMOXIL"),
+            Outcome::Matches(_)
+        ));
+        assert!(matches!(
+            allergy(&amox, Kind::FreeText, "penicillin?"),
+            Outcome::Unchecked(_)
+        ));
+        assert!(matches!(
+            allergy(&amox, Kind::Atc, "penicillins"),
+            Outcome::Unchecked(_)
+        ));
         let custom = Facts {
             name: "compounded cream".into(),
             ..Default::default()
         };
-        assert!(matches!(allergy(&custom, Kind::Atc, "J01C"), Outcome::Unchecked(_)));
-        assert!(matches!(allergy(&custom, Kind::Ingredient, "x"), Outcome::Unchecked(_)));
+        assert!(matches!(
+            allergy(&custom, Kind::Atc, "J01C"),
+            Outcome::Unchecked(_)
+        ));
+        assert!(matches!(
+            allergy(&custom, Kind::Ingredient, "x"),
+            Outcome::Unchecked(_)
+        ));
     }
 }

@@ -188,9 +188,8 @@ fn atc_field(name: &str, value: &str, allow_empty: bool) -> Result<String, Strin
     if v.is_empty() && allow_empty {
         return Ok(String::new());
     }
-    atc::normalize(v).ok_or_else(|| {
-        format!("{name}: {v:?} is not an ATC code or class (like C07A or C07AB02)")
-    })
+    atc::normalize(v)
+        .ok_or_else(|| format!("{name}: {v:?} is not an ATC code or class (like C07A or C07AB02)"))
 }
 
 /// Parses an interaction table in OSCAR drugref's quoted-CSV ("Holbrook") format.
@@ -214,7 +213,11 @@ pub fn parse_interactions(text: &str) -> Result<Vec<Interaction>, Vec<LineError>
             "1" => Some(1),
             "2" => Some(2),
             "3" => Some(3),
-            s => return Err(format!("significance: expected 1, 2, 3 or empty, got {s:?}")),
+            s => {
+                return Err(format!(
+                    "significance: expected 1, 2, 3 or empty, got {s:?}"
+                ));
+            }
         };
         let evidence = match r[5].trim() {
             "" => None,
@@ -255,15 +258,15 @@ pub fn parse_products(text: &str) -> Result<Vec<Product>, Vec<LineError>> {
         for part in r[2].split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let fields: Vec<&str> = part.split('|').map(str::trim).collect();
             let [name, strength, unit] = fields[..] else {
-                return Err(format!(
-                    "ingredients: {part:?} is not name|strength|unit"
-                ));
+                return Err(format!("ingredients: {part:?} is not name|strength|unit"));
             };
             if atc::fold(name).is_empty() {
                 return Err(format!("ingredients: {part:?} has no name"));
             }
             if !strength.is_empty() && strength.parse::<f64>().is_err() {
-                return Err(format!("ingredients: strength {strength:?} is not a number"));
+                return Err(format!(
+                    "ingredients: strength {strength:?} is not a number"
+                ));
             }
             ingredients.push(Ingredient {
                 name: name.to_string(),
@@ -333,7 +336,10 @@ mod tests {
         assert!(errors[1].message.starts_with("atc_a:"));
         assert!(errors[2].message.contains("expected 9 fields"));
         assert!(errors[3].message.contains("appears twice"), "{errors:?}");
-        assert_eq!(errors[0].to_string(), format!("line 2: {}", errors[0].message));
+        assert_eq!(
+            errors[0].to_string(),
+            format!("line 2: {}", errors[0].message)
+        );
     }
 
     #[test]
@@ -346,7 +352,12 @@ mod tests {
     #[test]
     fn empty_files_are_refused() {
         assert!(parse_interactions("").is_err());
-        assert!(parse_products("din,brand_name,ingredients,dosage_form,route,atc,schedule,status,sample\n").is_err());
+        assert!(
+            parse_products(
+                "din,brand_name,ingredients,dosage_form,route,atc,schedule,status,sample\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -49,10 +49,16 @@ impl Plugin for Drugref {
             .post("/api/import/{table}", import_api)
             .get("/api/posts", posts_api)
             .post("/api/posts", |req, _| {
-                Ok(Response::json(201, &posts::create(req.caller(), &req.json()?)?))
+                Ok(Response::json(
+                    201,
+                    &posts::create(req.caller(), &req.json()?)?,
+                ))
             })
             .put("/api/posts/{id}", |req, p| {
-                Ok(Response::json(200, &posts::edit(req.caller(), &p["id"], &req.json()?)?))
+                Ok(Response::json(
+                    200,
+                    &posts::edit(req.caller(), &p["id"], &req.json()?)?,
+                ))
             })
             .post("/api/posts/{id}/hide", |req, p| {
                 posts::hide(&req.caller().user, &p["id"])?;
@@ -107,14 +113,22 @@ fn facts(d: &DrugIn) -> Result<check::Facts, Error> {
         && let Some(p) = store::product(din)?
     {
         return Ok(check::Facts {
-            name: if d.name.is_empty() { p.brand_name.clone() } else { d.name.clone() },
+            name: if d.name.is_empty() {
+                p.brand_name.clone()
+            } else {
+                d.name.clone()
+            },
             atc: Some(p.atc).filter(|a| !a.is_empty()),
             ingredients: p.ingredients.into_iter().map(|i| i.name).collect(),
             brand: Some(p.brand_name),
         });
     }
     Ok(check::Facts {
-        name: if d.name.is_empty() { d.key.clone() } else { d.name.clone() },
+        name: if d.name.is_empty() {
+            d.key.clone()
+        } else {
+            d.name.clone()
+        },
         atc: d.atc.as_deref().and_then(atc::normalize),
         ingredients: d.ingredients.clone(),
         brand: None,
@@ -137,11 +151,17 @@ pub fn interactions(drugs: &[DrugIn]) -> Result<Report, Error> {
             }
             Some(code) => unchecked.push((
                 d.key.clone(),
-                format!("{} has only the ATC class {code}, not a substance code", f.name),
+                format!(
+                    "{} has only the ATC class {code}, not a substance code",
+                    f.name
+                ),
             )),
             None => unchecked.push((
                 d.key.clone(),
-                format!("{} has no ATC code: its interactions cannot be checked", f.name),
+                format!(
+                    "{} has no ATC code: its interactions cannot be checked",
+                    f.name
+                ),
             )),
         }
     }
@@ -187,7 +207,11 @@ pub fn allergies(drug: &DrugIn, allergies: &[AllergyIn]) -> Result<AllergyReport
             "ingredient" => check::Kind::Ingredient,
             "brand" => check::Kind::Brand,
             "free-text" => check::Kind::FreeText,
-            k => return Err(Error::invalid(format!("kind: {k:?} is not atc, ingredient, brand or free-text"))),
+            k => {
+                return Err(Error::invalid(format!(
+                    "kind: {k:?} is not atc, ingredient, brand or free-text"
+                )));
+            }
         };
         match check::allergy(&f, kind, &a.allergen) {
             check::Outcome::Matches(why) => report.warnings.push((a.key.clone(), why)),
@@ -371,7 +395,8 @@ fn search_api(req: &Request, _: &Params) -> Result<Response, Error> {
 
 fn product_api(_: &Request, params: &Params) -> Result<Response, Error> {
     let din = &params["din"];
-    let p = store::product(din)?.ok_or_else(|| Error::not_found(format!("no product with DIN {din}")))?;
+    let p = store::product(din)?
+        .ok_or_else(|| Error::not_found(format!("no product with DIN {din}")))?;
     Ok(Response::json(200, &p))
 }
 
@@ -393,7 +418,10 @@ struct AllergiesBody {
 
 fn allergies_api(req: &Request, _: &Params) -> Result<Response, Error> {
     let body: AllergiesBody = req.json()?;
-    Ok(Response::json(200, &allergies(&body.drug, &body.allergies)?))
+    Ok(Response::json(
+        200,
+        &allergies(&body.drug, &body.allergies)?,
+    ))
 }
 
 fn tables_api(_: &Request, _: &Params) -> Result<Response, Error> {
@@ -419,7 +447,11 @@ pub fn import(caller: &Caller, table: &str, text: &str, source: &str) -> Result<
     }
     let kind = store::Kind::parse(table)
         .ok_or_else(|| Error::not_found(format!("no table {table:?}: products or interactions")))?;
-    let source = if source.trim().is_empty() { "upload" } else { source.trim() };
+    let source = if source.trim().is_empty() {
+        "upload"
+    } else {
+        source.trim()
+    };
     let meta = match kind {
         store::Kind::Products => match data::parse_products(text) {
             Ok(rows) => store::import_products(&rows, &caller.user, source)?,
@@ -475,7 +507,12 @@ fn posts_api(req: &Request, _: &Params) -> Result<Response, Error> {
         .map(str::to_string)
         .collect();
     if codes.is_empty() {
-        return Err(Error::invalid("atc: one or more ATC codes, separated by commas"));
+        return Err(Error::invalid(
+            "atc: one or more ATC codes, separated by commas",
+        ));
     }
-    Ok(Response::json(200, &posts::for_codes(&codes, &req.caller().user)?))
+    Ok(Response::json(
+        200,
+        &posts::for_codes(&codes, &req.caller().user)?,
+    ))
 }

@@ -17,7 +17,10 @@ fn page(status: u16, title: &str, body: &str) -> Result<Response, Error> {
     let nav = format!(
         r#"<p><a href="{HOME}/">Search</a> · <a href="{HOME}/posts">Clinicians' posts</a> · <a href="{HOME}/import">Data and import</a></p>"#
     );
-    Ok(Response::html(status, html::page(title, &format!("{nav}{body}"))))
+    Ok(Response::html(
+        status,
+        html::page(title, &format!("{nav}{body}")),
+    ))
 }
 
 /// The mark every sample product carries, wherever it is shown.
@@ -32,7 +35,11 @@ pub fn sample_mark(p: &Product) -> &'static str {
 fn ingredients(p: &Product) -> String {
     p.ingredients
         .iter()
-        .map(|i| e(&format!("{} {} {}", i.name, i.strength, i.unit).trim().to_string()))
+        .map(|i| {
+            e(&format!("{} {} {}", i.name, i.strength, i.unit)
+                .trim()
+                .to_string())
+        })
         .collect::<Vec<_>>()
         .join(" + ")
 }
@@ -55,7 +62,11 @@ pub fn home(req: &Request, _: &Params) -> Result<Response, Error> {
 <button type="submit">Search</button></form>"#,
         e(&f.q),
         e(&f.atc),
-        if f.cancelled.is_some() { " checked" } else { "" },
+        if f.cancelled.is_some() {
+            " checked"
+        } else {
+            ""
+        },
     );
     if !f.q.trim().is_empty() || !f.atc.trim().is_empty() {
         match store::search(Some(&f.q), Some(&f.atc), f.cancelled.is_some(), 50) {
@@ -165,7 +176,13 @@ fn post_form_html(caller: &Caller, atc: &str, post: Option<&posts::Post>) -> Str
             p.kind.as_str(),
             "Save",
         ),
-        None => (format!("{HOME}/posts"), String::new(), String::new(), "comment", "Post"),
+        None => (
+            format!("{HOME}/posts"),
+            String::new(),
+            String::new(),
+            "comment",
+            "Post",
+        ),
     };
     let id = post.map_or("new".to_string(), |p| p.id.clone());
     let options: String = posts::KINDS
@@ -185,7 +202,11 @@ fn post_form_html(caller: &Caller, atc: &str, post: Option<&posts::Post>) -> Str
 <label for="body-{id}">Text</label><textarea id="body-{id}" name="body" rows="4" required maxlength="4000">{body}</textarea>
 <button type="submit">{label}</button></form>"#,
         html::csrf_field(caller),
-        if post.is_some() { "Edit the post" } else { "Add a post" },
+        if post.is_some() {
+            "Edit the post"
+        } else {
+            "Add a post"
+        },
         e(atc),
     )
 }

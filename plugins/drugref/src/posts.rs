@@ -53,16 +53,17 @@ pub struct Draft {
 impl Draft {
     /// The validated fields, or `invalid` naming the field.
     fn validate(&self) -> Result<(String, String, String, String), Error> {
-        let atc = atc::normalize(&self.atc).ok_or_else(|| {
-            Error::invalid("atc: an ATC code or class, like B01AA03 or M01A")
-        })?;
+        let atc = atc::normalize(&self.atc)
+            .ok_or_else(|| Error::invalid("atc: an ATC code or class, like B01AA03 or M01A"))?;
         let kind = self.kind.trim().to_ascii_lowercase();
         if !KINDS.contains(&kind.as_str()) {
             return Err(Error::invalid("kind: warning, bulletin or comment"));
         }
         let title = self.title.trim();
         if title.is_empty() || title.chars().count() > MAX_TITLE {
-            return Err(Error::invalid(format!("title: 1 to {MAX_TITLE} characters")));
+            return Err(Error::invalid(format!(
+                "title: 1 to {MAX_TITLE} characters"
+            )));
         }
         let body = self.body.trim();
         if body.is_empty() || body.chars().count() > MAX_BODY {
@@ -77,7 +78,9 @@ fn may_post(caller: &Caller) -> Result<(), Error> {
     if caller.has_role("physician") || caller.has_role("nurse") {
         Ok(())
     } else {
-        Err(Error::denied("only physicians and nurses post to the drug reference"))
+        Err(Error::denied(
+            "only physicians and nurses post to the drug reference",
+        ))
     }
 }
 
@@ -149,7 +152,9 @@ pub fn edit(caller: &Caller, id: &str, draft: &Draft) -> Result<Post, Error> {
         .put(&format!("post-atc/{}/{id}", post.atc), &"")
         .commit()
         .map_err(|e| match e {
-            Error::Conflict(_) => Error::conflict("the post changed meanwhile: reload and try again"),
+            Error::Conflict(_) => {
+                Error::conflict("the post changed meanwhile: reload and try again")
+            }
             e => e,
         })?;
     Ok(post)

@@ -110,7 +110,9 @@ pub fn live(kind: Kind) -> Result<Meta, Error> {
         return Ok(m);
     }
     let result = match kind {
-        Kind::Products => crate::seed::products().and_then(|p| import_products(&p, "osler", "seed data")),
+        Kind::Products => {
+            crate::seed::products().and_then(|p| import_products(&p, "osler", "seed data"))
+        }
         Kind::Interactions => {
             crate::seed::interactions().and_then(|r| import_interactions(&r, "osler", "seed data"))
         }
@@ -289,7 +291,10 @@ fn index_text(text: &str) -> &str {
 pub fn product_entries(products: &[Product]) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let mut out = Vec::new();
     for p in products {
-        out.push((format!("din/{}", p.din), serde_json::to_vec(p).map_err(internal)?));
+        out.push((
+            format!("din/{}", p.din),
+            serde_json::to_vec(p).map_err(internal)?,
+        ));
         let brand = atc::fold(&p.brand_name);
         // From each word on: `apo warfarin` and `warfarin`.
         let starts = std::iter::once(0).chain(brand.match_indices(' ').map(|(i, _)| i + 1));
@@ -313,13 +318,14 @@ pub fn product_entries(products: &[Product]) -> Result<Vec<(String, Vec<u8>)>, E
 }
 
 /// The entries of an interaction table, or the rows that cannot be stored.
-pub fn interaction_entries(
-    rows: &[Interaction],
-) -> Result<Vec<(String, Vec<u8>)>, Vec<LineError>> {
+pub fn interaction_entries(rows: &[Interaction]) -> Result<Vec<(String, Vec<u8>)>, Vec<LineError>> {
     let mut pairs: BTreeMap<(String, String), Vec<&Interaction>> = BTreeMap::new();
     let mut partners: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for r in rows {
-        pairs.entry(pair_key(&r.atc_a, &r.atc_b)).or_default().push(r);
+        pairs
+            .entry(pair_key(&r.atc_a, &r.atc_b))
+            .or_default()
+            .push(r);
         partners.entry(&r.atc_a).or_default().insert(&r.atc_b);
         partners.entry(&r.atc_b).or_default().insert(&r.atc_a);
     }
@@ -353,8 +359,14 @@ pub fn import_products(products: &[Product], by: &str, source: &str) -> Result<M
 }
 
 pub fn import_interactions(rows: &[Interaction], by: &str, source: &str) -> Result<Meta, Error> {
-    let entries = interaction_entries(rows)
-        .map_err(|e| Error::invalid(e.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ")))?;
+    let entries = interaction_entries(rows).map_err(|e| {
+        Error::invalid(
+            e.iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
     import(Kind::Interactions, entries, rows.len(), by, source)
 }
 
@@ -491,7 +503,11 @@ mod tests {
             status: "marketed".into(),
             sample: true,
         };
-        let keys: Vec<String> = product_entries(&[p]).unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = product_entries(&[p])
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(
             keys,
             vec![

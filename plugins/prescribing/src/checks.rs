@@ -80,9 +80,13 @@ fn try_run(
     let report = lookup::interactions(&drugs)?;
     for (key, why) in &report.unchecked {
         if key == "new" {
-            checks.not_checked.push(format!("interactions of {}: {why}", drug.name));
+            checks
+                .not_checked
+                .push(format!("interactions of {}: {why}", drug.name));
         } else if let Some(p) = others.iter().find(|p| &p.id == key) {
-            checks.not_checked.push(format!("interactions with {}: {why}", p.drug.name));
+            checks
+                .not_checked
+                .push(format!("interactions with {}: {why}", p.drug.name));
         }
     }
     for i in report.interactions {
@@ -145,7 +149,11 @@ fn try_run(
                 "Allergy to {} ({}{}): {}",
                 a.allergen,
                 a.severity,
-                if a.reaction.is_empty() { String::new() } else { format!(", {}", a.reaction) },
+                if a.reaction.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", a.reaction)
+                },
                 w.reason
             ),
             // A recorded "no reaction" is worth seeing but is no reason to stop.
@@ -154,7 +162,9 @@ fn try_run(
     }
     for (key, why) in report.unchecked {
         if let Some(a) = allergies.iter().find(|a| a.id == key) {
-            checks.not_checked.push(format!("allergy to {}: {why}", a.allergen));
+            checks
+                .not_checked
+                .push(format!("allergy to {}: {why}", a.allergen));
         }
     }
     // Blocking first, then by the order found (interactions most significant first).
@@ -177,7 +187,9 @@ fn try_run(
     }
     checks.message = match (checks.warnings.len(), checks.not_checked.len()) {
         (0, 0) => "Checked: no interactions or allergies found.".into(),
-        (0, n) => format!("Checked: no interactions or allergies found; {n} item(s) could not be checked."),
+        (0, n) => format!(
+            "Checked: no interactions or allergies found; {n} item(s) could not be checked."
+        ),
         (w, 0) => format!("Checked: {w} warning(s)."),
         (w, n) => format!("Checked: {w} warning(s); {n} item(s) could not be checked."),
     };

@@ -11,7 +11,9 @@ pub mod model;
 mod pages;
 pub mod sig;
 
-use osler_sdk::{Caller, Error, Params, Plugin, Request, Response, Router, audit, clock, config, patients};
+use osler_sdk::{
+    Caller, Error, Params, Plugin, Request, Response, Router, audit, clock, config, patients,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -38,7 +40,10 @@ impl Plugin for Prescribing {
             .post("/patients/{pid}/allergies", pages::allergy_form)
             .post("/patients/{pid}/rx/{id}/renew", pages::renew_one_form)
             .post("/patients/{pid}/renew", pages::renew_all_form)
-            .post("/patients/{pid}/rx/{id}/discontinue", pages::discontinue_form)
+            .post(
+                "/patients/{pid}/rx/{id}/discontinue",
+                pages::discontinue_form,
+            )
             .get("/patients/{pid}/print", pages::print)
             .get("/api/sig", sig_api)
             .get("/api/patients/{pid}", summary_api)
@@ -56,7 +61,10 @@ impl Plugin for Prescribing {
             })
             .post("/api/patients/{pid}/check", |req, p| {
                 let (drug, checks) = check_only(req.caller(), &p["pid"], &req.json()?)?;
-                Ok(Response::json(200, &json!({ "drug": drug, "checks": checks })))
+                Ok(Response::json(
+                    200,
+                    &json!({ "drug": drug, "checks": checks }),
+                ))
             })
             .post("/api/patients/{pid}/medications", |req, p| {
                 let rx = record_external(req.caller(), &p["pid"], &req.json()?)?;
@@ -65,7 +73,12 @@ impl Plugin for Prescribing {
             .post("/api/patients/{pid}/prescriptions/{id}/renew", |req, p| {
                 let body: OverrideInput = optional_json(req)?;
                 let ids = vec![p["id"].to_string()];
-                written(renew(req.caller(), &p["pid"], Some(&ids), &body.override_reason)?)
+                written(renew(
+                    req.caller(),
+                    &p["pid"],
+                    Some(&ids),
+                    &body.override_reason,
+                )?)
             })
             .post("/api/patients/{pid}/renew", |req, p| {
                 let body: OverrideInput = optional_json(req)?;
@@ -73,14 +86,24 @@ impl Plugin for Prescribing {
             })
             .post("/api/patients/{pid}/prescriptions/{id}/status", |req, p| {
                 let body: StatusInput = req.json()?;
-                let rx = change_status(req.caller(), &p["pid"], &p["id"], &body.status, &body.reason)?;
+                let rx = change_status(
+                    req.caller(),
+                    &p["pid"],
+                    &p["id"],
+                    &body.status,
+                    &body.reason,
+                )?;
                 Ok(Response::json(200, &rx))
             })
-            .post("/api/patients/{pid}/prescriptions/{id}/discontinue", |req, p| {
-                let body: StatusInput = req.json()?;
-                let rx = change_status(req.caller(), &p["pid"], &p["id"], "stopped", &body.reason)?;
-                Ok(Response::json(200, &rx))
-            })
+            .post(
+                "/api/patients/{pid}/prescriptions/{id}/discontinue",
+                |req, p| {
+                    let body: StatusInput = req.json()?;
+                    let rx =
+                        change_status(req.caller(), &p["pid"], &p["id"], "stopped", &body.reason)?;
+                    Ok(Response::json(200, &rx))
+                },
+            )
             .handle(&req)
     }
 }
@@ -149,7 +172,9 @@ fn physician(caller: &Caller) -> Result<(), Error> {
     if caller.has_role("physician") {
         Ok(())
     } else {
-        Err(Error::denied("only a physician may prescribe or change a prescription"))
+        Err(Error::denied(
+            "only a physician may prescribe or change a prescription",
+        ))
     }
 }
 
@@ -157,7 +182,9 @@ fn clinician(caller: &Caller) -> Result<(), Error> {
     if caller.has_role("physician") || caller.has_role("nurse") {
         Ok(())
     } else {
-        Err(Error::denied("only a physician or a nurse may record allergies and medications"))
+        Err(Error::denied(
+            "only a physician or a nurse may record allergies and medications",
+        ))
     }
 }
 
@@ -219,10 +246,14 @@ pub fn add_allergy(caller: &Caller, pid: &str, input: &AllergyInput) -> Result<A
     }
     let severity = input.severity.trim();
     if !model::SEVERITIES.contains(&severity) {
-        return Err(Error::invalid("severity: mild, moderate, severe or no-reaction"));
+        return Err(Error::invalid(
+            "severity: mild, moderate, severe or no-reaction",
+        ));
     }
     if input.reaction.chars().count() > 500 || input.onset.chars().count() > 100 {
-        return Err(Error::invalid("reaction: at most 500 characters; onset: at most 100"));
+        return Err(Error::invalid(
+            "reaction: at most 500 characters; onset: at most 100",
+        ));
     }
     let id = model::new_ids(1).remove(0);
     let a = Allergy {
@@ -237,12 +268,24 @@ pub fn add_allergy(caller: &Caller, pid: &str, input: &AllergyInput) -> Result<A
         recorded_at: now_local(),
     };
     let key = model::allergy_key(pid, &id);
-    osler_sdk::kv::Batch::new().expect_absent(&key).put(&key, &a).commit()?;
-    audit::record("allergy.create", Some(pid), Some(&format!("{} ({})", a.allergen, a.kind)))?;
+    osler_sdk::kv::Batch::new()
+        .expect_absent(&key)
+        .put(&key, &a)
+        .commit()?;
+    audit::record(
+        "allergy.create",
+        Some(pid),
+        Some(&format!("{} ({})", a.allergen, a.kind)),
+    )?;
     Ok(a)
 }
 
-pub fn allergy_status(caller: &Caller, pid: &str, id: &str, status: &str) -> Result<Allergy, Error> {
+pub fn allergy_status(
+    caller: &Caller,
+    pid: &str,
+    id: &str,
+    status: &str,
+) -> Result<Allergy, Error> {
     clinician(caller)?;
     patient(pid)?;
     if !model::ALLERGY_STATUSES.contains(&status) {
@@ -254,8 +297,15 @@ pub fn allergy_status(caller: &Caller, pid: &str, id: &str, status: &str) -> Res
         ..old.clone()
     };
     let key = model::allergy_key(pid, id);
-    osler_sdk::kv::Batch::new().expect(&key, &old).put(&key, &a).commit()?;
-    audit::record("allergy.update", Some(pid), Some(&format!("{}: {status}", a.allergen)))?;
+    osler_sdk::kv::Batch::new()
+        .expect(&key, &old)
+        .put(&key, &a)
+        .commit()?;
+    audit::record(
+        "allergy.update",
+        Some(pid),
+        Some(&format!("{}: {status}", a.allergen)),
+    )?;
     Ok(a)
 }
 
@@ -267,7 +317,9 @@ fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
     let din = input.din.trim();
     let name = input.drug_name.trim();
     if name.chars().count() > 200 || input.strength.chars().count() > 100 {
-        return Err(Error::invalid("drugName: at most 200 characters; strength: at most 100"));
+        return Err(Error::invalid(
+            "drugName: at most 200 characters; strength: at most 100",
+        ));
     }
     let atc = match input.atc.trim() {
         "" => None,
@@ -286,12 +338,14 @@ fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
                 custom: false,
                 sample: p.sample,
             }),
-            Ok(None) => Err(Error::invalid(format!("din: no product with DIN {din} in the drug reference"))),
+            Ok(None) => Err(Error::invalid(format!(
+                "din: no product with DIN {din} in the drug reference"
+            ))),
             Err(_) if !name.is_empty() => Ok(Drug {
-                    din: Some(din.into()),
-                    name: name.into(),
-                    atc,
-                    ingredients: input.ingredients.clone(),
+                din: Some(din.into()),
+                name: name.into(),
+                atc,
+                ingredients: input.ingredients.clone(),
                 custom: false,
                 sample: false,
             }),
@@ -302,13 +356,20 @@ fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
         };
     }
     if name.is_empty() {
-        return Err(Error::invalid("drug: choose a product (din) or write the drug's name (drugName)"));
+        return Err(Error::invalid(
+            "drug: choose a product (din) or write the drug's name (drugName)",
+        ));
     }
     Ok(Drug {
         din: None,
         name: name.into(),
         atc,
-        ingredients: input.ingredients.iter().map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect(),
+        ingredients: input
+            .ingredients
+            .iter()
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty())
+            .collect(),
         custom: true,
         sample: false,
     })
@@ -322,7 +383,9 @@ pub enum Outcome {
 
 fn written(o: Outcome) -> Result<Response, Error> {
     match o {
-        Outcome::Written(list) if list.len() == 1 => Ok(Response::json(201, &json!({ "prescription": list[0] }))),
+        Outcome::Written(list) if list.len() == 1 => {
+            Ok(Response::json(201, &json!({ "prescription": list[0] })))
+        }
         Outcome::Written(list) => Ok(Response::json(201, &json!({ "prescriptions": list }))),
         Outcome::NeedsOverride(checks) => Ok(Response::json(409, &override_body(&checks))),
     }
@@ -339,11 +402,19 @@ pub fn override_body(checks: &[(String, Checks)]) -> Value {
 }
 
 fn threshold() -> i64 {
-    config::get_integer("interaction-threshold").unwrap_or(1).clamp(1, 3)
+    config::get_integer("interaction-threshold")
+        .unwrap_or(1)
+        .clamp(1, 3)
 }
 
 /// Builds a prescription from `input`, without checks or storage.
-fn build(caller: &Caller, pid: &str, id: String, drug: Drug, input: &RxInput) -> Result<Prescription, Error> {
+fn build(
+    caller: &Caller,
+    pid: &str,
+    id: String,
+    drug: Drug,
+    input: &RxInput,
+) -> Result<Prescription, Error> {
     let sig = sig::parse(&input.sig).map_err(Error::invalid)?;
     let quantity = match input.quantity.trim() {
         "" => sig.quantity().map(|q| q.to_string()).unwrap_or_default(),
@@ -399,14 +470,23 @@ fn check_and_save(
 ) -> Result<Outcome, Error> {
     let list = model::prescriptions(pid)?;
     let allergies = model::allergies(pid)?;
-    let active_allergies: Vec<&Allergy> = allergies.iter().filter(|a| a.status == "active").collect();
+    let active_allergies: Vec<&Allergy> =
+        allergies.iter().filter(|a| a.status == "active").collect();
     let threshold = threshold();
     for rx in &mut new {
         let others: Vec<&Prescription> = list
             .iter()
-            .filter(|p| p.is_active() && !skip.contains(&p.id) && rx.renewed_from.as_ref() != Some(&p.id))
+            .filter(|p| {
+                p.is_active() && !skip.contains(&p.id) && rx.renewed_from.as_ref() != Some(&p.id)
+            })
             .collect();
-        rx.checks = checks::run(&rx.drug, &others, &active_allergies, threshold, &caller.user);
+        rx.checks = checks::run(
+            &rx.drug,
+            &others,
+            &active_allergies,
+            threshold,
+            &caller.user,
+        );
     }
     let reason = override_reason.trim();
     if reason.chars().count() > 1000 {
@@ -430,7 +510,11 @@ fn check_and_save(
         let what = format!("{} {} — {}", rx.drug.name, rx.strength, rx.sig_text);
         audit::record("prescription.create", Some(pid), Some(&what))?;
         if rx.checks.status != "checked" {
-            audit::record("prescription.unchecked", Some(pid), Some(&format!("{what}: {}", rx.checks.message)))?;
+            audit::record(
+                "prescription.unchecked",
+                Some(pid),
+                Some(&format!("{what}: {}", rx.checks.message)),
+            )?;
         }
         if let Some(reason) = &rx.override_reason {
             let warnings: Vec<&str> = rx
@@ -443,7 +527,10 @@ fn check_and_save(
             audit::record(
                 "prescription.override",
                 Some(pid),
-                Some(&format!("{what}; reason: {reason}; warnings: {}", warnings.join(" | "))),
+                Some(&format!(
+                    "{what}; reason: {reason}; warnings: {}",
+                    warnings.join(" | ")
+                )),
             )?;
         }
     }
@@ -497,7 +584,12 @@ pub fn record_external(caller: &Caller, pid: &str, input: &RxInput) -> Result<Pr
 
 /// Re-prescribes `ids` (all active long-term medications when `None`): new prescriptions,
 /// checked again; the old ones are completed, pointing at their renewal.
-pub fn renew(caller: &Caller, pid: &str, ids: Option<&[String]>, override_reason: &str) -> Result<Outcome, Error> {
+pub fn renew(
+    caller: &Caller,
+    pid: &str,
+    ids: Option<&[String]>,
+    override_reason: &str,
+) -> Result<Outcome, Error> {
     physician(caller)?;
     patient(pid)?;
     let list = model::prescriptions(pid)?;
@@ -510,16 +602,24 @@ pub fn renew(caller: &Caller, pid: &str, ids: Option<&[String]>, override_reason
                     .find(|p| &p.id == id)
                     .ok_or_else(|| Error::not_found(format!("no prescription {id}")))?;
                 if !rx.is_active() {
-                    return Err(Error::conflict(format!("prescription {id} is {}: only an active one is renewed", rx.status)));
+                    return Err(Error::conflict(format!(
+                        "prescription {id} is {}: only an active one is renewed",
+                        rx.status
+                    )));
                 }
                 out.push(rx);
             }
             out
         }
-        None => list.iter().filter(|p| p.is_active() && p.long_term).collect(),
+        None => list
+            .iter()
+            .filter(|p| p.is_active() && p.long_term)
+            .collect(),
     };
     if old.is_empty() {
-        return Err(Error::conflict("there are no active long-term medications to renew"));
+        return Err(Error::conflict(
+            "there are no active long-term medications to renew",
+        ));
     }
     let new_ids = model::new_ids(old.len());
     let now = now_local();
@@ -562,11 +662,20 @@ fn allowed(from: &str, to: &str) -> bool {
     }
 }
 
-pub fn change_status(caller: &Caller, pid: &str, id: &str, status: &str, reason: &str) -> Result<Prescription, Error> {
+pub fn change_status(
+    caller: &Caller,
+    pid: &str,
+    id: &str,
+    status: &str,
+    reason: &str,
+) -> Result<Prescription, Error> {
     physician(caller)?;
     patient(pid)?;
     if !model::STATUSES.contains(&status) {
-        return Err(Error::invalid(format!("status: one of {}", model::STATUSES.join(", "))));
+        return Err(Error::invalid(format!(
+            "status: one of {}",
+            model::STATUSES.join(", ")
+        )));
     }
     let reason = reason.trim();
     if matches!(status, "stopped" | "cancelled" | "entered-in-error") && reason.is_empty() {
@@ -577,7 +686,10 @@ pub fn change_status(caller: &Caller, pid: &str, id: &str, status: &str, reason:
     }
     let old = model::prescription(pid, id)?;
     if !allowed(&old.status, status) {
-        return Err(Error::conflict(format!("a prescription that is {} cannot become {status}", old.status)));
+        return Err(Error::conflict(format!(
+            "a prescription that is {} cannot become {status}",
+            old.status
+        )));
     }
     let mut rx = old.clone();
     rx.status = status.into();
@@ -587,13 +699,25 @@ pub fn change_status(caller: &Caller, pid: &str, id: &str, status: &str, reason:
     rx.history.push(Change {
         at: now_local(),
         by: caller.display_name.clone(),
-        what: if reason.is_empty() { status.to_string() } else { format!("{status}: {reason}") },
+        what: if reason.is_empty() {
+            status.to_string()
+        } else {
+            format!("{status}: {reason}")
+        },
     });
     model::save(&[], &[(old, rx.clone())])?;
     audit::record(
         "prescription.status",
         Some(pid),
-        Some(&format!("{} → {status}{}", rx.drug.name, if reason.is_empty() { String::new() } else { format!(" ({reason})") })),
+        Some(&format!(
+            "{} → {status}{}",
+            rx.drug.name,
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            }
+        )),
     )?;
     Ok(rx)
 }

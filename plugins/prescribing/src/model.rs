@@ -160,7 +160,8 @@ impl Prescription {
 
 /// A patient id as the host gives it; anything else cannot name a patient.
 pub fn check_patient_id(id: &str) -> Result<(), Error> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(Error::not_found(format!("no patient {id}")));
     }
     Ok(())
@@ -189,17 +190,21 @@ pub fn new_ids(n: usize) -> Vec<String> {
 }
 
 pub fn allergies(patient: &str) -> Result<Vec<Allergy>, Error> {
-    Ok(kv::scan_all::<Allergy>(&format!("patient/{patient}/allergy/"))?
-        .into_iter()
-        .map(|(_, a)| a)
-        .collect())
+    Ok(
+        kv::scan_all::<Allergy>(&format!("patient/{patient}/allergy/"))?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect(),
+    )
 }
 
 pub fn prescriptions(patient: &str) -> Result<Vec<Prescription>, Error> {
-    Ok(kv::scan_all::<Prescription>(&format!("patient/{patient}/rx/"))?
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect())
+    Ok(
+        kv::scan_all::<Prescription>(&format!("patient/{patient}/rx/"))?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect(),
+    )
 }
 
 pub fn prescription(patient: &str, id: &str) -> Result<Prescription, Error> {
@@ -225,7 +230,9 @@ pub fn save(new: &[Prescription], changed: &[(Prescription, Prescription)]) -> R
         b = b.expect(&k, old).put(&k, p);
     }
     b.commit().map_err(|e| match e {
-        Error::Conflict(_) => Error::conflict("the medication list changed at the same moment: reload and try again"),
+        Error::Conflict(_) => {
+            Error::conflict("the medication list changed at the same moment: reload and try again")
+        }
         e => e,
     })
 }

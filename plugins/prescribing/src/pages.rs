@@ -77,7 +77,9 @@ impl RxForm {
     fn input(&self) -> Result<RxInput, Error> {
         let repeats = match self.repeats.trim() {
             "" => 0,
-            r => r.parse().map_err(|_| Error::invalid("repeats: a whole number"))?,
+            r => r
+                .parse()
+                .map_err(|_| Error::invalid("repeats: a whole number"))?,
         };
         Ok(RxInput {
             din: self.din.clone(),
@@ -128,14 +130,21 @@ fn checks_html(drug: &str, c: &Checks) -> String {
                 if w.blocking { r#" class="error""# } else { "" },
                 e(&w.severity.to_uppercase()),
                 e(&w.kind),
-                if w.blocking { " (override reason required)" } else { "" },
+                if w.blocking {
+                    " (override reason required)"
+                } else {
+                    ""
+                },
                 e(&w.message)
             );
         }
         out += "</ul>";
     }
     if c.hidden > 0 {
-        out += &format!(r#"<p class="muted">{} minor interaction(s) hidden by this site's setting.</p>"#, c.hidden);
+        out += &format!(
+            r#"<p class="muted">{} minor interaction(s) hidden by this site's setting.</p>"#,
+            c.hidden
+        );
     }
     for n in &c.not_checked {
         out += &format!(r#"<p class="muted">Not checked: {}</p>"#, e(n));
@@ -218,7 +227,12 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
         }
         body += "</table>";
     }
-    let opts = |values: &[&str]| -> String { values.iter().map(|v| format!(r#"<option value="{v}">{v}</option>"#)).collect() };
+    let opts = |values: &[&str]| -> String {
+        values
+            .iter()
+            .map(|v| format!(r#"<option value="{v}">{v}</option>"#))
+            .collect()
+    };
     body += &format!(
         r#"<details class="card"><summary>Record an allergy</summary><form method="post" action="{base}/allergies">{csrf}
 <label for="a-kind">Recorded as</label><select id="a-kind" name="kind">{}</select>
@@ -245,10 +259,22 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
             e(&rx.strength),
             e(&rx.sig_text),
             e(&rx.directions),
-            e(if rx.quantity.is_empty() { "—" } else { &rx.quantity }),
+            e(if rx.quantity.is_empty() {
+                "—"
+            } else {
+                &rx.quantity
+            }),
             rx.repeats,
-            if rx.long_term { "long-term" } else { "short-term" },
-            if rx.status == "on-hold" { " · ON HOLD" } else { "" },
+            if rx.long_term {
+                "long-term"
+            } else {
+                "short-term"
+            },
+            if rx.status == "on-hold" {
+                " · ON HOLD"
+            } else {
+                ""
+            },
             if rx.external { "prescribed by" } else { "by" },
             e(&rx.prescriber_name),
         );
@@ -291,7 +317,14 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
         let history: String = rx
             .history
             .iter()
-            .map(|c| format!("<li>{} · {} · {}</li>", e(&c.at.replace('T', " ")), e(&c.by), e(&c.what)))
+            .map(|c| {
+                format!(
+                    "<li>{} · {} · {}</li>",
+                    e(&c.at.replace('T', " ")),
+                    e(&c.by),
+                    e(&c.what)
+                )
+            })
             .collect();
         body += &format!(
             r#"<details class="card"><summary>{} {} — {} · <strong>{}</strong></summary><ul>{history}</ul></details>"#,
@@ -301,7 +334,10 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
             e(&rx.status),
         );
     }
-    Ok(Response::html(status, html::page(&format!("Prescribing · {name}"), &body)))
+    Ok(Response::html(
+        status,
+        html::page(&format!("Prescribing · {name}"), &body),
+    ))
 }
 
 fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
@@ -321,10 +357,16 @@ fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
             limit: 20,
         };
         match lookup::search(&query) {
-            Ok(found) if found.is_empty() => choices += r#"<p class="muted">Nothing found: write the drug's name below.</p>"#,
+            Ok(found) if found.is_empty() => {
+                choices += r#"<p class="muted">Nothing found: write the drug's name below.</p>"#
+            }
             Ok(found) => {
                 for p in found {
-                    let ingredients: Vec<String> = p.ingredients.iter().map(|i| format!("{} {} {}", i.name, i.strength, i.unit)).collect();
+                    let ingredients: Vec<String> = p
+                        .ingredients
+                        .iter()
+                        .map(|i| format!("{} {} {}", i.name, i.strength, i.unit))
+                        .collect();
                     choices += &format!(
                         r#"<label style="font-weight:normal"><input type="radio" name="din" value="{din}" style="width:auto"{}> {} — {} ({}, {}){}</label>"#,
                         if f.din == p.din { " checked" } else { "" },
@@ -332,7 +374,11 @@ fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
                         e(&ingredients.join(" + ")),
                         e(&p.dosage_form),
                         e(&p.atc),
-                        if p.sample { " <strong class=\"muted\">[sample data — DIN not verified]</strong>" } else { "" },
+                        if p.sample {
+                            " <strong class=\"muted\">[sample data — DIN not verified]</strong>"
+                        } else {
+                            ""
+                        },
                         din = e(&p.din),
                     );
                 }
@@ -361,16 +407,29 @@ fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
         e(&f.sig),
         e(&f.quantity),
         e(&f.repeats),
-        if f.long_term.is_some() { " checked" } else { "" },
+        if f.long_term.is_some() {
+            " checked"
+        } else {
+            ""
+        },
         e(&f.instructions),
-        if notice.needs_override { " (required: see the warnings above)" } else { " (required for a major interaction or an allergy)" },
+        if notice.needs_override {
+            " (required: see the warnings above)"
+        } else {
+            " (required for a major interaction or an allergy)"
+        },
         e(&f.override_reason),
     );
     out
 }
 
 /// Shows the chart again with the problem, or goes back to it.
-fn after(req: &Request, pid: &str, result: Result<Outcome, Error>, form: RxForm) -> Result<Response, Error> {
+fn after(
+    req: &Request,
+    pid: &str,
+    result: Result<Outcome, Error>,
+    form: RxForm,
+) -> Result<Response, Error> {
     match result {
         Ok(Outcome::Written(list)) => {
             let done = list.first().map(|r| r.id.clone()).unwrap_or_default();
@@ -403,7 +462,9 @@ fn after(req: &Request, pid: &str, result: Result<Outcome, Error>, form: RxForm)
 
 pub fn prescribe_form(req: &Request, params: &Params) -> Result<Response, Error> {
     let f: RxForm = req.form()?;
-    let result = f.input().and_then(|input| crate::prescribe(req.caller(), &params["pid"], &input));
+    let result = f
+        .input()
+        .and_then(|input| crate::prescribe(req.caller(), &params["pid"], &input));
     after(req, &params["pid"], result, f)
 }
 
@@ -418,7 +479,8 @@ pub fn external_form(req: &Request, params: &Params) -> Result<Response, Error> 
 
 pub fn allergy_form(req: &Request, params: &Params) -> Result<Response, Error> {
     let f: AllergyInput = req.form()?;
-    let result = crate::add_allergy(req.caller(), &params["pid"], &f).map(|_| Outcome::Written(vec![]));
+    let result =
+        crate::add_allergy(req.caller(), &params["pid"], &f).map(|_| Outcome::Written(vec![]));
     after(req, &params["pid"], result, RxForm::default())
 }
 
@@ -444,8 +506,14 @@ pub fn renew_all_form(req: &Request, params: &Params) -> Result<Response, Error>
 
 pub fn discontinue_form(req: &Request, params: &Params) -> Result<Response, Error> {
     let f: ReasonForm = req.form()?;
-    let result = crate::change_status(req.caller(), &params["pid"], &params["id"], "stopped", &f.reason)
-        .map(|_| Outcome::Written(vec![]));
+    let result = crate::change_status(
+        req.caller(),
+        &params["pid"],
+        &params["id"],
+        "stopped",
+        &f.reason,
+    )
+    .map(|_| Outcome::Written(vec![]));
     after(req, &params["pid"], result, RxForm::default())
 }
 
@@ -459,7 +527,13 @@ pub fn print(req: &Request, params: &Params) -> Result<Response, Error> {
         .unwrap_or_default();
     let list: Vec<Prescription> = model::prescriptions(pid)?
         .into_iter()
-        .filter(|r| if wanted.is_empty() { r.status == "active" && !r.external } else { wanted.contains(&r.id) })
+        .filter(|r| {
+            if wanted.is_empty() {
+                r.status == "active" && !r.external
+            } else {
+                wanted.contains(&r.id)
+            }
+        })
         .collect();
     if list.is_empty() {
         return Err(Error::not_found("no prescription to print"));
@@ -478,7 +552,11 @@ fn print_html(caller: &Caller, p: &serde_json::Value, list: &[Prescription]) -> 
         r#"<section class="card"><p><strong>{}</strong> · born {}{}</p><p>{} · printed {}</p></section>"#,
         e(&crate::patient_name(p)),
         e(p["birthDate"].as_str().unwrap_or("?")),
-        if card.is_empty() { String::new() } else { format!(" · health card {}", e(card)) },
+        if card.is_empty() {
+            String::new()
+        } else {
+            format!(" · health card {}", e(card))
+        },
         e(&caller.site_name),
         e(&crate::now_local().replace('T', " ")),
     );
@@ -489,10 +567,18 @@ fn print_html(caller: &Caller, p: &serde_json::Value, list: &[Prescription]) -> 
             e(&rx.strength),
             e(&rx.sig_text),
             e(&rx.directions),
-            e(if rx.quantity.is_empty() { "as directed" } else { &rx.quantity }),
+            e(if rx.quantity.is_empty() {
+                "as directed"
+            } else {
+                &rx.quantity
+            }),
             rx.repeats,
             if rx.long_term { " · long-term" } else { "" },
-            if rx.instructions.is_empty() { String::new() } else { format!("<p>{}</p>", e(&rx.instructions)) },
+            if rx.instructions.is_empty() {
+                String::new()
+            } else {
+                format!("<p>{}</p>", e(&rx.instructions))
+            },
             e(&rx.prescriber_name),
             e(&rx.written.get(..10).unwrap_or(&rx.written)),
             match (&rx.drug.din, rx.drug.sample) {
@@ -501,7 +587,9 @@ fn print_html(caller: &Caller, p: &serde_json::Value, list: &[Prescription]) -> 
                 _ => String::new(),
             },
             if rx.checks.status == "unchecked" {
-                format!(r#"<p class="error"><strong>{UNCHECKED}</strong> when this was prescribed.</p>"#)
+                format!(
+                    r#"<p class="error"><strong>{UNCHECKED}</strong> when this was prescribed.</p>"#
+                )
             } else {
                 String::new()
             },

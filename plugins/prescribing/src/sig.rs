@@ -28,9 +28,24 @@ pub struct Sig {
 
 /// Units: canonical form, plural words for the sentence, and the spellings accepted.
 const UNITS: &[(&str, &str, &str, &[&str])] = &[
-    ("tab", "tablet", "tablets", &["tab", "tabs", "tablet", "tablets"]),
-    ("cap", "capsule", "capsules", &["cap", "caps", "capsule", "capsules"]),
-    ("puff", "puff", "puffs", &["puff", "puffs", "inhalation", "inhalations"]),
+    (
+        "tab",
+        "tablet",
+        "tablets",
+        &["tab", "tabs", "tablet", "tablets"],
+    ),
+    (
+        "cap",
+        "capsule",
+        "capsules",
+        &["cap", "caps", "capsule", "capsules"],
+    ),
+    (
+        "puff",
+        "puff",
+        "puffs",
+        &["puff", "puffs", "inhalation", "inhalations"],
+    ),
     ("spray", "spray", "sprays", &["spray", "sprays"]),
     ("drop", "drop", "drops", &["drop", "drops", "gtt", "gtts"]),
     ("mL", "mL", "mL", &["ml"]),
@@ -39,8 +54,18 @@ const UNITS: &[(&str, &str, &str, &[&str])] = &[
     ("g", "g", "g", &["g"]),
     ("unit", "unit", "units", &["unit", "units", "u", "iu"]),
     ("patch", "patch", "patches", &["patch", "patches"]),
-    ("supp", "suppository", "suppositories", &["supp", "supps", "suppository", "suppositories"]),
-    ("application", "application", "applications", &["application", "applications", "app"]),
+    (
+        "supp",
+        "suppository",
+        "suppositories",
+        &["supp", "supps", "suppository", "suppositories"],
+    ),
+    (
+        "application",
+        "application",
+        "applications",
+        &["application", "applications", "app"],
+    ),
 ];
 
 /// Routes: canonical form and the words for the sentence.
@@ -62,19 +87,36 @@ const ROUTES: &[(&str, &str)] = &[
 
 /// Fixed frequencies: canonical form, accepted spellings, the sentence, and times a day.
 const FREQUENCIES: &[(&str, &[&str], &str, f64)] = &[
-    ("OD", &["od", "daily", "qd", "once-daily"], "once a day", 1.0),
+    (
+        "OD",
+        &["od", "daily", "qd", "once-daily"],
+        "once a day",
+        1.0,
+    ),
     ("BID", &["bid"], "twice a day", 2.0),
     ("TID", &["tid"], "three times a day", 3.0),
     ("QID", &["qid"], "four times a day", 4.0),
     ("QAM", &["qam"], "every morning", 1.0),
     ("QPM", &["qpm"], "every evening", 1.0),
     ("QHS", &["qhs", "hs"], "at bedtime", 1.0),
-    ("weekly", &["weekly", "qweek", "qwk"], "once a week", 1.0 / 7.0),
+    (
+        "weekly",
+        &["weekly", "qweek", "qwk"],
+        "once a week",
+        1.0 / 7.0,
+    ),
     ("STAT", &["stat"], "now", 0.0),
     ("once", &["once"], "once", 0.0),
 ];
 
-fn unit_of(word: &str) -> Option<&'static (&'static str, &'static str, &'static str, &'static [&'static str])> {
+fn unit_of(
+    word: &str,
+) -> Option<&'static (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+)> {
     let w = word.to_ascii_lowercase();
     UNITS.iter().find(|u| u.3.contains(&w.as_str()))
 }
@@ -121,9 +163,13 @@ fn valid_dose(d: &str) -> bool {
 pub fn parse(text: &str) -> Result<Sig, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut i = 0;
-    let dose = *words.first().ok_or("sig: empty; write e.g. \"1 tab PO BID x 10 days\"")?;
+    let dose = *words
+        .first()
+        .ok_or("sig: empty; write e.g. \"1 tab PO BID x 10 days\"")?;
     if !valid_dose(dose) {
-        return Err(format!("sig: the dose {dose:?} is not a number like 1, 0.5 or 1-2"));
+        return Err(format!(
+            "sig: the dose {dose:?} is not a number like 1, 0.5 or 1-2"
+        ));
     }
     i += 1;
     let unit = words
@@ -180,10 +226,14 @@ pub fn parse(text: &str) -> Result<Sig, String> {
         i += 3;
     }
     if let Some(w) = words.get(i) {
-        return Err(format!("sig: did not understand {w:?} (expected route, frequency, PRN or \"x <n> days\")"));
+        return Err(format!(
+            "sig: did not understand {w:?} (expected route, frequency, PRN or \"x <n> days\")"
+        ));
     }
     if frequency.is_none() && !prn {
-        return Err("sig: how often? add a frequency (OD, BID, TID, QID, QHS, Q4H, weekly…) or PRN".into());
+        return Err(
+            "sig: how often? add a frequency (OD, BID, TID, QID, QHS, Q4H, weekly…) or PRN".into(),
+        );
     }
     Ok(Sig {
         dose: dose.to_string(),
@@ -207,7 +257,11 @@ impl Sig {
             parts.extend(self.prn_reason.clone());
         }
         if let Some((n, unit)) = &self.duration {
-            let unit = if *n == 1 { unit.trim_end_matches('s') } else { unit.as_str() };
+            let unit = if *n == 1 {
+                unit.trim_end_matches('s')
+            } else {
+                unit.as_str()
+            };
             parts.push(format!("x {n} {unit}"));
         }
         parts.join(" ")
@@ -267,7 +321,11 @@ impl Sig {
             }
         }
         if let Some((n, unit)) = &self.duration {
-            let unit = if *n == 1 { unit.trim_end_matches('s') } else { unit.as_str() };
+            let unit = if *n == 1 {
+                unit.trim_end_matches('s')
+            } else {
+                unit.as_str()
+            };
             s += &format!(" for {n} {unit}");
         }
         s + "."
@@ -280,7 +338,10 @@ impl Sig {
             return None;
         }
         let dose: f64 = self.dose.parse().ok()?;
-        let per_day = match FREQUENCIES.iter().find(|f| Some(f.0) == self.frequency.as_deref()) {
+        let per_day = match FREQUENCIES
+            .iter()
+            .find(|f| Some(f.0) == self.frequency.as_deref())
+        {
             Some((_, _, _, n)) if *n > 0.0 => *n,
             Some(_) => return None,
             None => {
@@ -338,10 +399,19 @@ mod tests {
 
     #[test]
     fn other_spellings_become_canonical() {
-        assert_eq!(parse("2 puff inh qid prn").unwrap().format(), "2 puffs INH QID PRN");
+        assert_eq!(
+            parse("2 puff inh qid prn").unwrap().format(),
+            "2 puffs INH QID PRN"
+        );
         assert_eq!(parse("1 tablet po daily").unwrap().format(), "1 tab PO OD");
-        assert_eq!(parse("1 TAB PO BID X 10 D").unwrap().format(), "1 tab PO BID x 10 days");
-        assert_eq!(parse("1 cap PO q8h").unwrap().frequency.as_deref(), Some("Q8H"));
+        assert_eq!(
+            parse("1 TAB PO BID X 10 D").unwrap().format(),
+            "1 tab PO BID x 10 days"
+        );
+        assert_eq!(
+            parse("1 cap PO q8h").unwrap().frequency.as_deref(),
+            Some("Q8H")
+        );
     }
 
     #[test]
@@ -361,12 +431,24 @@ mod tests {
     #[test]
     fn readable_sentences() {
         let r = |s: &str| parse(s).unwrap().readable();
-        assert_eq!(r("1 tab PO BID x 10 days"), "Take 1 tablet by mouth twice a day for 10 days.");
-        assert_eq!(r("2 puffs INH QID PRN"), "Inhale 2 puffs by inhalation four times a day as needed.");
+        assert_eq!(
+            r("1 tab PO BID x 10 days"),
+            "Take 1 tablet by mouth twice a day for 10 days."
+        );
+        assert_eq!(
+            r("2 puffs INH QID PRN"),
+            "Inhale 2 puffs by inhalation four times a day as needed."
+        );
         assert_eq!(r("1 cap PO QHS"), "Take 1 capsule by mouth at bedtime.");
-        assert_eq!(r("1 tab PO Q4H PRN pain"), "Take 1 tablet by mouth every 4 hours as needed for pain.");
+        assert_eq!(
+            r("1 tab PO Q4H PRN pain"),
+            "Take 1 tablet by mouth every 4 hours as needed for pain."
+        );
         assert_eq!(r("1 tab PO weekly"), "Take 1 tablet by mouth once a week.");
-        assert_eq!(r("1-2 tab PO Q4-6H PRN"), "Take 1-2 tablets by mouth every 4 to 6 hours as needed.");
+        assert_eq!(
+            r("1-2 tab PO Q4-6H PRN"),
+            "Take 1-2 tablets by mouth every 4 to 6 hours as needed."
+        );
     }
 
     #[test]
