@@ -72,8 +72,8 @@ const MEDS: [(&str, &str); 15] = [
 ];
 
 /// A Holbrook-format table: pairs of plausible ATC codes and classes (a quarter of them
-/// classes, like real tables), with comments of realistic length; every medication above
-/// appears in some rows.
+/// classes, like real tables), with comments of realistic length; one row in 250 is between
+/// two of the medications above (or ibuprofen), by code or class.
 fn holbrook(rows: usize) -> String {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let groups = b"ABCDGHJLMNPRSV";
@@ -102,8 +102,20 @@ fn holbrook(rows: usize) -> String {
                 _ => c.clone(),
             }
         };
-        let a = pick(&mut rng);
-        let b = pick(&mut rng);
+        // One row in 250 is between two drugs this patient takes or is offered (ibuprofen).
+        let (a, b) = if i % 250 == 0 {
+            let near = |rng: &mut Rng| {
+                let c = if rng.below(16) == 15 {
+                    "M01AE01"
+                } else {
+                    MEDS[rng.below(15)].1
+                };
+                c[..[4, 5, 7][rng.below(3)]].to_string()
+            };
+            (near(&mut rng), near(&mut rng))
+        } else {
+            (pick(&mut rng), pick(&mut rng))
+        };
         let effect = ["A", "I", "N", "U", ""][rng.below(5)];
         let sig = ["1", "2", "3", ""][rng.below(4)];
         let ev = ["P", "F", "G", ""][rng.below(4)];

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::support::{Api, Sandbox, Server, hcn, package, patient, plugin_env};
+use crate::support::{Api, Auth, Sandbox, Server, hcn, package, patient, plugin_env};
 
 const ADMIN: (&str, &str) = ("admin", "osler-demo-admin");
 const DRLEE: (&str, &str) = ("drlee", "osler-demo-physician");
@@ -531,4 +531,186 @@ async fn the_sig_parser_round_trips_real_sigs() {
         .await
         .expect(400);
     assert!(r.text.contains("how often"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn posts_the_site_threshold_and_renewals() {
+    let c = clinic().await;
+    // A second physician at main.
+    c.api
+        .post(
+            "/api/v1/users",
+            &c.admin,
+            &json!({"username": "drmoreau", "password": "moreau-password-1234",
+                    "roles": ["physician"], "sites": ["main"], "displayName": "Dr. Moreau"}),
+        )
+        .await
+        .expect(201);
+    let moreau = c.api.login("drmoreau", "moreau-password-1234").await;
+    let pid = new_patient(&c, "Dubois", 5).await;
+    // Low-dose ASA, prescribed elsewhere, recorded by the nurse.
+    c.api
+        .post(
+            &format!("/plugins/prescribing/api/patients/{pid}/medications"),
+            &c.nurse,
+            &json!({"din": "99000021", "sig": "1 tab PO OD", "longTerm": true, "prescriber": "Dr. Roy (cardiology)"}),
+        )
+        .await
+        .expect(201);
+    let check = |token: String| {
+        let api = c.api.clone();
+        let path = format!("/plugins/prescribing/api/patients/{pid}/check");
+        async move {
+            api.post(&path, &token, &json!({"din": IBUPROFEN}))
+                .await
+                .expect(200)
+                .json["checks"]
+                .clone()
+        }
+    };
+
+    // Ibuprofen with ASA is a minor interaction: shown, until the site hides minor ones.
+    let checks = check(c.lee.clone()).await;
+    let minor = &checks["warnings"][0];
+    assert_eq!(minor["severity"], "minor", "{checks}");
+    assert_eq!(minor["blocking"], false);
+    c.api
+        .put(
+            "/api/v1/admin/plugins/prescribing/sites/main/config",
+            &c.admin,
+            &json!({"interaction-threshold": 2}),
+            None,
+        )
+        .await
+        .expect(200);
+    let checks = check(c.lee.clone()).await;
+    assert!(
+        checks["warnings"].as_array().unwrap().is_empty(),
+        "{checks}"
+    );
+    assert_eq!(checks["hidden"], 1);
+
+    // Dr. Lee posts a warning on NSAIDs; Dr. Moreau sees it beside the check, trusts Lee,
+    // hides it, and sees it again once Lee edits it.
+    let post = c
+        .api
+        .post(
+            "/plugins/drugref/api/posts",
+            &c.lee,
+            &json!({"atc": "M01A", "kind": "warning", "title": "NSAIDs and the elderly", "body": "Check renal function first."}),
+        )
+        .await
+        .expect(201);
+    let post_id = post.json["id"].as_str().unwrap().to_string();
+    let posts = check(moreau.clone()).await["posts"].clone();
+    assert_eq!(posts[0]["title"], "NSAIDs and the elderly", "{posts}");
+    assert_eq!(posts[0]["trusted"], false);
+    c.api
+        .send(
+            reqwest::Method::PUT,
+            "/plugins/drugref/api/trust/drlee",
+            Auth::Bearer(&moreau),
+            None,
+            &[],
+        )
+        .await
+        .expect(204);
+    assert_eq!(check(moreau.clone()).await["posts"][0]["trusted"], true);
+    c.api
+        .post(
+            &format!("/plugins/drugref/api/posts/{post_id}/hide"),
+            &moreau,
+            &json!({}),
+        )
+        .await
+        .expect(204);
+    assert!(
+        check(moreau.clone()).await["posts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        check(c.lee.clone()).await["posts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Only the author edits.
+    let edit = json!({"atc": "M01A", "kind": "warning", "title": "NSAIDs and the elderly", "body": "Check renal function and blood pressure first."});
+    c.api
+        .put(
+            &format!("/plugins/drugref/api/posts/{post_id}"),
+            &moreau,
+            &edit,
+            None,
+        )
+        .await
+        .expect(403);
+    c.api
+        .put(
+            &format!("/plugins/drugref/api/posts/{post_id}"),
+            &c.lee,
+            &edit,
+            None,
+        )
+        .await
+        .expect(200);
+    let posts = check(moreau.clone()).await["posts"].clone();
+    assert_eq!(
+        posts[0]["body"], "Check renal function and blood pressure first.",
+        "{posts}"
+    );
+
+    // Renew all long-term medications: new prescriptions, the old ones completed.
+    for (din, long_term) in [("99000101", true), ("99000091", true), (AMOXICILLIN, false)] {
+        prescribe(
+            &c,
+            &c.lee,
+            &pid,
+            json!({"din": din, "sig": "1 tab PO OD", "longTerm": long_term}),
+        )
+        .await
+        .expect(201);
+    }
+    let r = c
+        .api
+        .post(
+            &format!("/plugins/prescribing/api/patients/{pid}/renew"),
+            &c.lee,
+            &json!({}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        r.json["prescriptions"].as_array().unwrap().len(),
+        3,
+        "{}",
+        r.text
+    );
+    let summary = c
+        .api
+        .get(&format!("/plugins/prescribing/api/patients/{pid}"), &c.lee)
+        .await
+        .expect(200);
+    assert_eq!(summary.json["active"].as_array().unwrap().len(), 4);
+    let past = summary.json["past"].as_array().unwrap();
+    assert_eq!(past.len(), 3);
+    assert!(past.iter().all(|p| {
+        p["status"] == "completed"
+            && p["history"][1]["what"]
+                .as_str()
+                .unwrap()
+                .starts_with("renewed as ")
+    }));
+    // The nurse may not renew.
+    c.api
+        .post(
+            &format!("/plugins/prescribing/api/patients/{pid}/renew"),
+            &c.nurse,
+            &json!({}),
+        )
+        .await
+        .expect(403);
 }

@@ -5,7 +5,7 @@
 //! `trust/<user>/<author>` marks an author a user trusts; `hide/<user>/<id>` holds the post's
 //! version when the user hid it, so an edit (a higher version) brings it back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashSet};
 
 use osler_sdk::{Caller, Error, clock, kv};
 use serde::{Deserialize, Serialize};
@@ -215,8 +215,8 @@ fn kind_rank(kind: &str) -> usize {
 
 /// Posts on any of `codes` or their classes, as `viewer` sees them.
 pub fn for_codes(codes: &[String], viewer: &str) -> Result<Vec<Shown>, Error> {
-    let mut ids: BTreeMap<String, ()> = BTreeMap::new();
-    let mut looked = std::collections::HashSet::new();
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    let mut looked = HashSet::new();
     for code in codes {
         let Some(code) = atc::normalize(code) else {
             continue;
@@ -227,12 +227,12 @@ pub fn for_codes(codes: &[String], viewer: &str) -> Result<Vec<Shown>, Error> {
             }
             let prefix = format!("post-atc/{p}/");
             for (k, _) in kv::scan_all::<String>(&prefix)? {
-                ids.insert(k[prefix.len()..].to_string(), ());
+                ids.insert(k[prefix.len()..].to_string());
             }
         }
     }
     let mut posts = Vec::new();
-    for id in ids.keys() {
+    for id in &ids {
         if let Some(p) = kv::get::<Post>(&format!("post/{id}"))? {
             posts.push(p);
         }

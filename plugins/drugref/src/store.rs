@@ -425,6 +425,10 @@ pub fn search(
     let want = (limit * 4).min(1000);
     let mut dins: BTreeSet<String> = BTreeSet::new();
     match (&text, &class) {
+        // Eight digits: an exact DIN.
+        (Some(t), _) if t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) => {
+            dins.insert(t.clone());
+        }
         (Some(t), _) => {
             let t = index_text(t);
             dins.extend(dins_under(&format!("{g}brand/{t}"), want)?);

@@ -538,10 +538,18 @@ pub fn print(req: &Request, params: &Params) -> Result<Response, Error> {
     if list.is_empty() {
         return Err(Error::not_found("no prescription to print"));
     }
-    Ok(Response::html(200, print_html(req.caller(), &p, &list)))
+    Ok(Response::html(
+        200,
+        print_html(req.caller(), &p, &list, &crate::now_local()),
+    ))
 }
 
-fn print_html(caller: &Caller, p: &serde_json::Value, list: &[Prescription]) -> String {
+fn print_html(
+    caller: &Caller,
+    p: &serde_json::Value,
+    list: &[Prescription],
+    printed: &str,
+) -> String {
     let card = p["identifier"]
         .as_array()
         .into_iter()
@@ -558,7 +566,7 @@ fn print_html(caller: &Caller, p: &serde_json::Value, list: &[Prescription]) -> 
             format!(" · health card {}", e(card))
         },
         e(&caller.site_name),
-        e(&crate::now_local().replace('T', " ")),
+        e(&printed.replace('T', " ")),
     );
     for rx in list {
         body += &format!(
@@ -580,7 +588,7 @@ fn print_html(caller: &Caller, p: &serde_json::Value, list: &[Prescription]) -> 
                 format!("<p>{}</p>", e(&rx.instructions))
             },
             e(&rx.prescriber_name),
-            e(&rx.written.get(..10).unwrap_or(&rx.written)),
+            e(rx.written.get(..10).unwrap_or(&rx.written)),
             match (&rx.drug.din, rx.drug.sample) {
                 (Some(_), true) => " · sample data: no valid DIN".to_string(),
                 (Some(din), false) => format!(" · DIN {}", e(din)),
@@ -597,4 +605,110 @@ fn print_html(caller: &Caller, p: &serde_json::Value, list: &[Prescription]) -> 
     }
     body += r#"<p>Signature: ____________________________</p>"#;
     html::page("Prescription", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Change, Drug, Warning};
+
+    fn caller() -> Caller {
+        Caller {
+            user: "drlee".into(),
+            display_name: "Dr. Lee".into(),
+            roles: vec!["physician".into()],
+            permissions: vec!["patients.read".into()],
+            site: "main".into(),
+            site_name: "Main Street Clinic".into(),
+            csrf_token: "tok".into(),
+        }
+    }
+
+    fn rx(unchecked: bool, sample: bool) -> Prescription {
+        let sig = crate::sig::parse("1 tab PO OD").unwrap();
+        Prescription {
+            id: "1764430000000-000".into(),
+            patient: "p1".into(),
+            site: "main".into(),
+            drug: Drug {
+                din: Some("99000011".into()),
+                name: "Warfarin <5>".into(),
+                atc: Some("B01AA03".into()),
+                ingredients: vec!["warfarin sodium".into()],
+                custom: false,
+                sample,
+            },
+            strength: "5 mg".into(),
+            sig_text: sig.format(),
+            directions: sig.readable(),
+            sig,
+            quantity: "30".into(),
+            repeats: 2,
+            long_term: true,
+            instructions: String::new(),
+            status: "active".into(),
+            external: false,
+            prescriber: "drlee".into(),
+            prescriber_name: "Dr. Lee".into(),
+            written: "2026-11-29T10:00:00".into(),
+            checks: Checks {
+                status: if unchecked { "unchecked" } else { "checked" }.into(),
+                message: "m".into(),
+                ..Checks::default()
+            },
+            override_reason: None,
+            renewed_from: None,
+            reason_stopped: None,
+            history: vec![Change {
+                at: "2026-11-29T10:00:00".into(),
+                by: "Dr. Lee".into(),
+                what: "prescribed".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_printed_prescription_says_what_was_not_checked_and_never_prints_a_sample_din() {
+        let p = serde_json::json!({"name": [{"family": "Marsh", "given": ["Alex"]}], "birthDate": "1950-04-02"});
+        let page = print_html(&caller(), &p, &[rx(true, true)], "2026-11-29T10:00:00");
+        assert!(page.contains("Alex Marsh"));
+        assert!(page.contains("Warfarin &lt;5&gt;"));
+        assert!(page.contains("1 tab PO OD — Take 1 tablet by mouth once a day."));
+        assert!(page.contains("Quantity: 30 · Repeats: 2"));
+        assert!(page.contains(UNCHECKED));
+        assert!(!page.contains("99000011"));
+        let page = print_html(&caller(), &p, &[rx(false, false)], "2026-11-29T10:00:00");
+        assert!(page.contains("DIN 99000011"));
+        assert!(!page.contains(UNCHECKED));
+    }
+
+    #[test]
+    fn blocking_warnings_say_an_override_is_needed() {
+        let c = Checks {
+            status: "checked".into(),
+            message: "Checked: 1 warning(s).".into(),
+            warnings: vec![Warning {
+                kind: "interaction".into(),
+                severity: "major".into(),
+                with: "Ibuprofen".into(),
+                message: "bleeding <risk>".into(),
+                blocking: true,
+            }],
+            hidden: 2,
+            ..Checks::default()
+        };
+        let html = checks_html("Warfarin", &c);
+        assert!(html.contains("MAJOR interaction"));
+        assert!(html.contains("override reason required"));
+        assert!(html.contains("bleeding &lt;risk&gt;"));
+        assert!(html.contains("2 minor interaction(s) hidden"));
+        let html = checks_html(
+            "Warfarin",
+            &Checks {
+                status: "unchecked".into(),
+                ..Checks::default()
+            },
+        );
+        assert!(html.contains("NOT checked for Warfarin"));
+    }
 }

@@ -26,46 +26,93 @@ pub struct Sig {
     pub duration: Option<(u32, String)>,
 }
 
-/// Units: canonical form, plural words for the sentence, and the spellings accepted.
-const UNITS: &[(&str, &str, &str, &[&str])] = &[
-    (
-        "tab",
-        "tablet",
-        "tablets",
-        &["tab", "tabs", "tablet", "tablets"],
-    ),
-    (
-        "cap",
-        "capsule",
-        "capsules",
-        &["cap", "caps", "capsule", "capsules"],
-    ),
-    (
-        "puff",
-        "puff",
-        "puffs",
-        &["puff", "puffs", "inhalation", "inhalations"],
-    ),
-    ("spray", "spray", "sprays", &["spray", "sprays"]),
-    ("drop", "drop", "drops", &["drop", "drops", "gtt", "gtts"]),
-    ("mL", "mL", "mL", &["ml"]),
-    ("mg", "mg", "mg", &["mg"]),
-    ("mcg", "mcg", "mcg", &["mcg", "ug"]),
-    ("g", "g", "g", &["g"]),
-    ("unit", "unit", "units", &["unit", "units", "u", "iu"]),
-    ("patch", "patch", "patches", &["patch", "patches"]),
-    (
-        "supp",
-        "suppository",
-        "suppositories",
-        &["supp", "supps", "suppository", "suppositories"],
-    ),
-    (
-        "application",
-        "application",
-        "applications",
-        &["application", "applications", "app"],
-    ),
+/// A unit: canonical form, the words for the sentence, and the spellings accepted.
+struct Unit {
+    short: &'static str,
+    one: &'static str,
+    many: &'static str,
+    spellings: &'static [&'static str],
+}
+
+const UNITS: &[Unit] = &[
+    Unit {
+        short: "tab",
+        one: "tablet",
+        many: "tablets",
+        spellings: &["tab", "tabs", "tablet", "tablets"],
+    },
+    Unit {
+        short: "cap",
+        one: "capsule",
+        many: "capsules",
+        spellings: &["cap", "caps", "capsule", "capsules"],
+    },
+    Unit {
+        short: "puff",
+        one: "puff",
+        many: "puffs",
+        spellings: &["puff", "puffs", "inhalation", "inhalations"],
+    },
+    Unit {
+        short: "spray",
+        one: "spray",
+        many: "sprays",
+        spellings: &["spray", "sprays"],
+    },
+    Unit {
+        short: "drop",
+        one: "drop",
+        many: "drops",
+        spellings: &["drop", "drops", "gtt", "gtts"],
+    },
+    Unit {
+        short: "mL",
+        one: "mL",
+        many: "mL",
+        spellings: &["ml"],
+    },
+    Unit {
+        short: "mg",
+        one: "mg",
+        many: "mg",
+        spellings: &["mg"],
+    },
+    Unit {
+        short: "mcg",
+        one: "mcg",
+        many: "mcg",
+        spellings: &["mcg", "ug"],
+    },
+    Unit {
+        short: "g",
+        one: "g",
+        many: "g",
+        spellings: &["g"],
+    },
+    Unit {
+        short: "unit",
+        one: "unit",
+        many: "units",
+        spellings: &["unit", "units", "u", "iu"],
+    },
+    Unit {
+        short: "patch",
+        one: "patch",
+        many: "patches",
+        spellings: &["patch", "patches"],
+    },
+    Unit {
+        short: "supp",
+        one: "suppository",
+        many: "suppositories",
+        spellings: &["supp", "supps", "suppository", "suppositories"],
+    },
+    Unit {
+        short: "application",
+        one: "application",
+        many: "applications",
+        spellings: &["application", "applications", "app"],
+    },
 ];
 
 /// Routes: canonical form and the words for the sentence.
@@ -109,16 +156,9 @@ const FREQUENCIES: &[(&str, &[&str], &str, f64)] = &[
     ("once", &["once"], "once", 0.0),
 ];
 
-fn unit_of(
-    word: &str,
-) -> Option<&'static (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static [&'static str],
-)> {
+fn unit_of(word: &str) -> Option<&'static Unit> {
     let w = word.to_ascii_lowercase();
-    UNITS.iter().find(|u| u.3.contains(&w.as_str()))
+    UNITS.iter().find(|u| u.spellings.contains(&w.as_str()))
 }
 
 fn route_of(word: &str) -> Option<&'static str> {
@@ -181,7 +221,7 @@ pub fn parse(text: &str) -> Result<Sig, String> {
                 words.get(i).copied().unwrap_or("nothing")
             )
         })?
-        .0;
+        .short;
     i += 1;
     let route = words.get(i).and_then(|w| route_of(w)).map(str::to_string);
     if route.is_some() {
@@ -284,8 +324,11 @@ impl Sig {
 
     /// The directions as a sentence: `Take 1 tablet by mouth twice a day for 10 days.`
     pub fn readable(&self) -> String {
-        let (_, one, many, _) = unit_of(&self.unit).copied().unwrap_or(("", "", "", &[]));
-        let unit = if self.plural() { many } else { one };
+        let unit = match unit_of(&self.unit) {
+            Some(u) if self.plural() => u.many,
+            Some(u) => u.one,
+            None => self.unit.as_str(),
+        };
         let verb = match self.unit.as_str() {
             "puff" => "Inhale",
             "drop" => "Instil",
