@@ -35,11 +35,7 @@ pub fn sample_mark(p: &Product) -> &'static str {
 fn ingredients(p: &Product) -> String {
     p.ingredients
         .iter()
-        .map(|i| {
-            e(&format!("{} {} {}", i.name, i.strength, i.unit)
-                .trim()
-                .to_string())
-        })
+        .map(|i| e(format!("{} {} {}", i.name, i.strength, i.unit).trim()))
         .collect::<Vec<_>>()
         .join(" + ")
 }
@@ -235,7 +231,7 @@ pub fn posts_page(req: &Request, _: &Params) -> Result<Response, Error> {
         e(&atc)
     );
     if !atc.trim().is_empty() {
-        let shown = posts::for_codes(&[atc.clone()], &req.caller().user)?;
+        let shown = posts::for_codes(std::slice::from_ref(&atc), &req.caller().user)?;
         body += &posts_html(req.caller(), &shown, &atc);
     }
     body += &post_form_html(req.caller(), &atc, None);

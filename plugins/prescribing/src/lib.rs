@@ -330,10 +330,12 @@ fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
             return Err(Error::invalid(format!("din: {din:?} is not 8 digits")));
         }
         return match lookup::get(din) {
-            Ok(Some(p)) if p.status == lookup::ProductStatus::Cancelled => Err(Error::invalid(format!(
-                "din: {} (DIN {din}) is cancelled: it is no longer marketed",
-                p.brand_name
-            ))),
+            Ok(Some(p)) if p.status == lookup::ProductStatus::Cancelled => {
+                Err(Error::invalid(format!(
+                    "din: {} (DIN {din}) is cancelled: it is no longer marketed",
+                    p.brand_name
+                )))
+            }
             Ok(Some(p)) => Ok(Drug {
                 din: Some(p.din),
                 name: p.brand_name,
