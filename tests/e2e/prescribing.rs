@@ -714,3 +714,84 @@ async fn posts_the_site_threshold_and_renewals() {
         .await
         .expect(403);
 }
+
+/// `rows` interaction rows in the Holbrook format, about 130 bytes each; row 0 is between
+/// levothyroxine and the proton pump inhibitors.
+fn large_table(rows: usize) -> String {
+    let mut out = String::new();
+    for i in 0..rows {
+        let (a, b) = if i == 0 {
+            ("H03AA01".to_string(), "A02BC".to_string())
+        } else {
+            (
+                format!("C{:02}AB{:02}", 1 + i % 97, 1 + i % 89),
+                format!("N{:02}BA{:02}", 1 + (i / 97) % 97, 1 + i % 83),
+            )
+        };
+        out += &format!(
+            "\"{i}\",\"{a}\",\"{b}\",\"A\",\"2\",\"F\",\"Concurrent use may raise serum levels; monitor the response.\",\"{a}\",\"{b}\"\n"
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_table_larger_than_the_body_limit_is_refused_plainly_and_imports_once_it_is_raised() {
+    let (drugref, _) = packages();
+    let sb = Sandbox::new();
+    let env = plugin_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = sb.demo_with_env(1, &env);
+    let api = server.api();
+    let admin = api.login(ADMIN.0, ADMIN.1).await;
+    api.install_enabled(&admin, &drugref, "main", &["kv"]).await;
+    let file = large_table(20_000);
+    assert!(file.len() > 2 << 20, "{} bytes", file.len());
+
+    // A client of its own: the server answers 413 before reading the body and closes the
+    // connection, which must not be reused for the next request.
+    let post = |api: Api, token: String, file: String| async move {
+        let res = reqwest::Client::new()
+            .post(format!(
+                "{}/plugins/drugref/api/import/interactions",
+                api.base
+            ))
+            .bearer_auth(&token)
+            .body(file)
+            .send()
+            .await
+            .expect("import request");
+        crate::support::Resp::read(res).await
+    };
+    // The default limit (1 MiB): a clear 413, nothing imported.
+    let r = post(api.clone(), admin.clone(), file.clone())
+        .await
+        .expect(413);
+    assert_eq!(r.error_code(), "too-large");
+    assert!(r.text.contains("1048576"), "{}", r.text);
+    let tables = api
+        .get("/plugins/drugref/api/tables", &admin)
+        .await
+        .expect(200);
+    assert_eq!(tables.json["interactions"]["source"], "seed data");
+    drop(server);
+
+    // The administrator raises the limit (as the README says) and imports the file.
+    let mut env = env.clone();
+    env.push(("OSLER_HTTP__BODY_LIMIT", "16777216"));
+    let server = sb.serve_with_env(&env);
+    let api = server.api();
+    let admin = api.login(ADMIN.0, ADMIN.1).await;
+    let r = post(api.clone(), admin.clone(), file).await.expect(200);
+    assert_eq!(r.json["rows"], 20_000);
+    let lee = api.login(DRLEE.0, DRLEE.1).await;
+    let r = api
+        .post(
+            "/plugins/drugref/api/interactions",
+            &lee,
+            &json!({"drugs": [{"key": "l", "din": LEVOTHYROXINE}, {"key": "o", "din": OMEPRAZOLE}]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.json["interactions"][0]["id"], "0", "{}", r.text);
+}
