@@ -202,6 +202,24 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
             .contains("INR check booked")
     );
 
+    // The chart: the active list, and the prescribe form searching the drug reference.
+    let chart = c
+        .api
+        .get(
+            &format!("/plugins/prescribing/patients/{pid}?q=warf"),
+            &c.lee,
+        )
+        .await
+        .expect(200);
+    assert!(chart.text.contains("Alex Marsh"), "{}", chart.text);
+    assert!(
+        chart
+            .text
+            .contains(&format!(r#"name="din" value="{WARFARIN}""#))
+    );
+    assert!(chart.text.contains("sample data — DIN not verified"));
+    assert!(chart.text.contains(r#"name="_csrf""#));
+
     // A nurse records a penicillin allergy by class; she may not prescribe.
     let other = new_patient(&c, "Okafor", 2).await;
     c.api

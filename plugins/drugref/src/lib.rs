@@ -101,10 +101,17 @@ pub struct FoundOut {
     pub row: Interaction,
 }
 
+/// A drug or an allergy that could not be checked, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unchecked {
+    pub key: String,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub interactions: Vec<FoundOut>,
-    pub unchecked: Vec<(String, String)>,
+    pub unchecked: Vec<Unchecked>,
 }
 
 /// What is known of a drug: from the reference when it has the DIN, else as described.
@@ -149,20 +156,20 @@ pub fn interactions(drugs: &[DrugIn]) -> Result<Report, Error> {
                 keys.push(d.key.clone());
                 codes.push(code);
             }
-            Some(code) => unchecked.push((
-                d.key.clone(),
-                format!(
+            Some(code) => unchecked.push(Unchecked {
+                key: d.key.clone(),
+                reason: format!(
                     "{} has only the ATC class {code}, not a substance code",
                     f.name
                 ),
-            )),
-            None => unchecked.push((
-                d.key.clone(),
-                format!(
+            }),
+            None => unchecked.push(Unchecked {
+                key: d.key.clone(),
+                reason: format!(
                     "{} has no ATC code: its interactions cannot be checked",
                     f.name
                 ),
-            )),
+            }),
         }
     }
     let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
@@ -190,9 +197,15 @@ pub struct AllergyIn {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct AllergyWarning {
+    pub allergy: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct AllergyReport {
-    pub warnings: Vec<(String, String)>,
-    pub unchecked: Vec<(String, String)>,
+    pub warnings: Vec<AllergyWarning>,
+    pub unchecked: Vec<Unchecked>,
 }
 
 pub fn allergies(drug: &DrugIn, allergies: &[AllergyIn]) -> Result<AllergyReport, Error> {
@@ -214,8 +227,14 @@ pub fn allergies(drug: &DrugIn, allergies: &[AllergyIn]) -> Result<AllergyReport
             }
         };
         match check::allergy(&f, kind, &a.allergen) {
-            check::Outcome::Matches(why) => report.warnings.push((a.key.clone(), why)),
-            check::Outcome::Unchecked(why) => report.unchecked.push((a.key.clone(), why)),
+            check::Outcome::Matches(reason) => report.warnings.push(AllergyWarning {
+                allergy: a.key.clone(),
+                reason,
+            }),
+            check::Outcome::Unchecked(reason) => report.unchecked.push(Unchecked {
+                key: a.key.clone(),
+                reason,
+            }),
             check::Outcome::Clear => {}
         }
     }
@@ -260,6 +279,15 @@ fn product_out(p: Product) -> wit::Product {
         },
         sample: p.sample,
     }
+}
+
+fn not_checked(list: Vec<Unchecked>) -> Vec<wit::NotChecked> {
+    list.into_iter()
+        .map(|u| wit::NotChecked {
+            key: u.key,
+            reason: u.reason,
+        })
+        .collect()
 }
 
 fn interaction_out(f: FoundOut) -> wit::Interaction {
@@ -314,7 +342,7 @@ impl wit::Guest for Drugref {
         let r = interactions(&drugs)?;
         Ok(wit::InteractionReport {
             interactions: r.interactions.into_iter().map(interaction_out).collect(),
-            unchecked: r.unchecked,
+            unchecked: not_checked(r.unchecked),
         })
     }
 
@@ -341,9 +369,12 @@ impl wit::Guest for Drugref {
             warnings: r
                 .warnings
                 .into_iter()
-                .map(|(allergy, reason)| wit::AllergyWarning { allergy, reason })
+                .map(|w| wit::AllergyWarning {
+                    allergy: w.allergy,
+                    reason: w.reason,
+                })
                 .collect(),
-            unchecked: r.unchecked,
+            unchecked: not_checked(r.unchecked),
         })
     }
 

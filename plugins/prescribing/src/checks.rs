@@ -78,7 +78,7 @@ fn try_run(
     let mut drugs = vec![to_lookup("new", drug)];
     drugs.extend(others.iter().map(|p| to_lookup(&p.id, &p.drug)));
     let report = lookup::interactions(&drugs)?;
-    for (key, why) in &report.unchecked {
+    for lookup::NotChecked { key, reason: why } in &report.unchecked {
         if key == "new" {
             checks
                 .not_checked
@@ -160,7 +160,7 @@ fn try_run(
             blocking: a.severity != "no-reaction",
         });
     }
-    for (key, why) in report.unchecked {
+    for lookup::NotChecked { key, reason: why } in report.unchecked {
         if let Some(a) = allergies.iter().find(|a| a.id == key) {
             checks
                 .not_checked
