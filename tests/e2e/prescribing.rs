@@ -813,3 +813,84 @@ async fn a_table_larger_than_the_body_limit_is_refused_plainly_and_imports_once_
         .expect(200);
     assert_eq!(r.json["interactions"][0]["id"], "0", "{}", r.text);
 }
+
+/// In a browser: the prescribe form comes back with the warning and the chosen drug still
+/// chosen; with a reason it is written, and the chart shows the reason.
+#[tokio::test]
+async fn the_chart_asks_for_an_override_reason_and_keeps_the_chosen_drug() {
+    let c = clinic().await;
+    let pid = new_patient(&c, "Ferreira", 6).await;
+    c.api
+        .post(
+            &format!("/plugins/prescribing/api/patients/{pid}/allergies"),
+            &c.lee,
+            &json!({"kind": "ingredient", "allergen": "amoxicillin", "reaction": "anaphylaxis", "severity": "severe"}),
+        )
+        .await
+        .expect(201);
+    let chart = format!("/plugins/prescribing/patients/{pid}");
+    let page = c
+        .api
+        .send(
+            reqwest::Method::GET,
+            &chart,
+            Auth::Cookie(&c.lee, None),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    let at = page.text.find("name=\"_csrf\" value=\"").unwrap() + 20;
+    let csrf = page.text[at..at + page.text[at..].find('"').unwrap()].to_string();
+    let post = |body: String| {
+        c.api
+            .client
+            .post(format!("{}{chart}/prescribe", c.api.base))
+            .header("cookie", format!("osler_session={}", c.lee))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let form = format!("_csrf={csrf}&din={AMOXICILLIN}&sig=1+cap+PO+TID+x+7+days&repeats=0");
+    let r = post(form.clone()).await.unwrap();
+    assert_eq!(r.status(), 409);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("SEVERE allergy"), "{text}");
+    assert!(text.contains("override reason required"));
+    assert!(
+        text.contains(&format!(
+            r#"name="din" value="{AMOXICILLIN}" style="width:auto" checked"#
+        )),
+        "{text}"
+    );
+    assert!(text.contains(r#"value="1 cap PO TID x 7 days""#));
+
+    let r = post(format!("{form}&override_reason=skin+test+negative+2025"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("?done="), "{location}");
+    let page = c
+        .api
+        .send(
+            reqwest::Method::GET,
+            location.trim_start_matches(&c.api.base),
+            Auth::Cookie(&c.lee, None),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    assert!(
+        page.text
+            .contains("Override reason: skin test negative 2025"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("500 mg"),
+        "the product's strength: {}",
+        page.text
+    );
+}

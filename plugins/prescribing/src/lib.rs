@@ -311,9 +311,23 @@ pub fn allergy_status(
 
 // Prescribing.
 
-/// The drug of a prescription, from the drug reference when a DIN is given. The error when
-/// the reference is down is kept: the checks will say they did not run.
-fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
+/// The drug of a prescription, from the drug reference when a DIN is given (when the reference
+/// is down, a name given with the DIN is used and the checks will say they did not run), and
+/// the strength: as given, or the product's.
+fn resolve_drug(input: &RxInput) -> Result<(Drug, String), Error> {
+    let (drug, strength) = resolve(input)?;
+    let given = input.strength.trim();
+    Ok((
+        drug,
+        if given.is_empty() {
+            strength
+        } else {
+            given.to_string()
+        },
+    ))
+}
+
+fn resolve(input: &RxInput) -> Result<(Drug, String), Error> {
     let din = input.din.trim();
     let name = input.drug_name.trim();
     if name.chars().count() > 200 || input.strength.chars().count() > 100 {
@@ -336,25 +350,37 @@ fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
                     p.brand_name
                 )))
             }
-            Ok(Some(p)) => Ok(Drug {
-                din: Some(p.din),
-                name: p.brand_name,
-                atc: Some(p.atc).filter(|a| !a.is_empty()),
-                ingredients: p.ingredients.into_iter().map(|i| i.name).collect(),
-                custom: false,
-                sample: p.sample,
-            }),
+            Ok(Some(p)) => {
+                let strength = p
+                    .ingredients
+                    .iter()
+                    .map(|i| format!("{} {}", i.strength, i.unit).trim().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                let drug = Drug {
+                    din: Some(p.din),
+                    name: p.brand_name,
+                    atc: Some(p.atc).filter(|a| !a.is_empty()),
+                    ingredients: p.ingredients.into_iter().map(|i| i.name).collect(),
+                    custom: false,
+                    sample: p.sample,
+                };
+                Ok((drug, strength))
+            }
             Ok(None) => Err(Error::invalid(format!(
                 "din: no product with DIN {din} in the drug reference"
             ))),
-            Err(_) if !name.is_empty() => Ok(Drug {
-                din: Some(din.into()),
-                name: name.into(),
-                atc,
-                ingredients: input.ingredients.clone(),
-                custom: false,
-                sample: false,
-            }),
+            Err(_) if !name.is_empty() => Ok((
+                Drug {
+                    din: Some(din.into()),
+                    name: name.into(),
+                    atc,
+                    ingredients: input.ingredients.clone(),
+                    custom: false,
+                    sample: false,
+                },
+                String::new(),
+            )),
             Err(e) => Err(Error::unavailable(format!(
                 "the drug reference is not available to look up DIN {din} ({}): give the drug's name (drugName) to prescribe without it",
                 e.message()
@@ -366,7 +392,7 @@ fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
             "drug: choose a product (din) or write the drug's name (drugName)",
         ));
     }
-    Ok(Drug {
+    let drug = Drug {
         din: None,
         name: name.into(),
         atc,
@@ -378,7 +404,8 @@ fn resolve_drug(input: &RxInput) -> Result<Drug, Error> {
             .collect(),
         custom: true,
         sample: false,
-    })
+    };
+    Ok((drug, String::new()))
 }
 
 /// The result of writing prescriptions: written, or stopped for an override reason.
@@ -546,8 +573,12 @@ fn check_and_save(
 pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome, Error> {
     physician(caller)?;
     patient(pid)?;
-    let drug = resolve_drug(input)?;
-    let rx = build(caller, pid, model::new_ids(1).remove(0), drug, input)?;
+    let (drug, strength) = resolve_drug(input)?;
+    let input = RxInput {
+        strength,
+        ..input.clone()
+    };
+    let rx = build(caller, pid, model::new_ids(1).remove(0), drug, &input)?;
     check_and_save(caller, pid, vec![rx], vec![], &[], &input.override_reason)
 }
 
@@ -556,7 +587,7 @@ pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome,
 pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, Checks), Error> {
     clinician(caller)?;
     patient(pid)?;
-    let drug = resolve_drug(input)?;
+    let (drug, _) = resolve_drug(input)?;
     let list = model::prescriptions(pid)?;
     let allergies = model::allergies(pid)?;
     let others: Vec<&Prescription> = list.iter().filter(|p| p.is_active()).collect();
@@ -569,8 +600,12 @@ pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, 
 pub fn record_external(caller: &Caller, pid: &str, input: &RxInput) -> Result<Prescription, Error> {
     clinician(caller)?;
     patient(pid)?;
-    let drug = resolve_drug(input)?;
-    let mut rx = build(caller, pid, model::new_ids(1).remove(0), drug, input)?;
+    let (drug, strength) = resolve_drug(input)?;
+    let input = RxInput {
+        strength,
+        ..input.clone()
+    };
+    let mut rx = build(caller, pid, model::new_ids(1).remove(0), drug, &input)?;
     rx.external = true;
     rx.prescriber = String::new();
     rx.prescriber_name = match input.prescriber.trim() {

@@ -202,9 +202,13 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
         && let Some(rx) = list.iter().find(|r| r.id == done)
     {
         body += &format!(
-            r#"<section class="card" role="status"><p>Prescribed {}.</p>{}</section>"#,
+            r#"<section class="card" role="status"><p>Prescribed {}.</p>{}{}</section>"#,
             e(&rx.drug.name),
-            checks_html(&rx.drug.name, &rx.checks)
+            checks_html(&rx.drug.name, &rx.checks),
+            rx.override_reason
+                .as_deref()
+                .map(|r| format!("<p>Override reason: {}</p>", e(r)))
+                .unwrap_or_default()
         );
     }
 
@@ -391,6 +395,28 @@ fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
             }
         }
     }
+    // The drug chosen before (the form shown again for an override reason) stays chosen.
+    let din = f.din.trim();
+    if !din.is_empty() && !choices.contains(&format!(r#"value="{}""#, e(din))) {
+        let label = match lookup::get(din) {
+            Ok(Some(p)) => format!(
+                "{} ({}, {}){}",
+                e(&p.brand_name),
+                e(&p.dosage_form),
+                e(&p.atc),
+                if p.sample {
+                    " <strong class=\"muted\">[sample data — DIN not verified]</strong>"
+                } else {
+                    ""
+                }
+            ),
+            _ => format!("DIN {}", e(din)),
+        };
+        choices += &format!(
+            r#"<label style="font-weight:normal"><input type="radio" name="din" value="{}" style="width:auto" checked> {label}</label>"#,
+            e(din)
+        );
+    }
     out += &format!(
         r#"<form method="post" action="{base}/prescribe" class="card">{csrf}{choices}
 <label for="p-name">Or a drug by name (custom, or when the drug reference is unavailable)</label><input id="p-name" name="drug_name" value="{}">
@@ -432,8 +458,11 @@ fn after(
 ) -> Result<Response, Error> {
     match result {
         Ok(Outcome::Written(list)) => {
-            let done = list.first().map(|r| r.id.clone()).unwrap_or_default();
-            Ok(Response::redirect_see_other(&format!("{HOME}/patients/{}?done={done}", enc(pid))))
+            let chart = format!("{HOME}/patients/{}", enc(pid));
+            Ok(Response::redirect_see_other(&match list.first() {
+                Some(rx) => format!("{chart}?done={}", enc(&rx.id)),
+                None => chart,
+            }))
         }
         Ok(Outcome::NeedsOverride(checks)) => render(
             req,
