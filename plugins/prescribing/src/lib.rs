@@ -38,6 +38,10 @@ impl Plugin for Prescribing {
             .post("/patients/{pid}/prescribe", pages::prescribe_form)
             .post("/patients/{pid}/medications", pages::external_form)
             .post("/patients/{pid}/allergies", pages::allergy_form)
+            .post(
+                "/patients/{pid}/allergies/{id}/status",
+                pages::allergy_status_form,
+            )
             .post("/patients/{pid}/rx/{id}/renew", pages::renew_one_form)
             .post("/patients/{pid}/renew", pages::renew_all_form)
             .post(

@@ -219,14 +219,22 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
     } else {
         body += "<table><tr><th>Substance</th><th>Recorded as</th><th>Reaction</th><th>Severity</th><th>Onset</th><th>Status</th></tr>";
         for a in &allergies {
+            let choices: String = model::ALLERGY_STATUSES
+                .iter()
+                .map(|s| {
+                    let selected = if *s == a.status { " selected" } else { "" };
+                    format!(r#"<option value="{s}"{selected}>{s}</option>"#)
+                })
+                .collect();
             body += &format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method="post" action="{base}/allergies/{}/status">{csrf}<label class="muted" for="st-{id}" style="margin:0">Status</label><select id="st-{id}" name="status">{choices}</select><button type="submit" class="link">Save</button></form></td></tr>"#,
                 e(&a.allergen),
                 e(&a.kind),
                 e(&a.reaction),
                 e(&a.severity),
                 e(&a.onset),
-                e(&a.status)
+                e(&a.id),
+                id = e(&a.id),
             );
         }
         body += "</table>";
@@ -518,6 +526,19 @@ pub fn allergy_form(req: &Request, params: &Params) -> Result<Response, Error> {
 struct ReasonForm {
     override_reason: String,
     reason: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StatusForm {
+    status: String,
+}
+
+pub fn allergy_status_form(req: &Request, params: &Params) -> Result<Response, Error> {
+    let f: StatusForm = req.form()?;
+    let result = crate::allergy_status(req.caller(), &params["pid"], &params["id"], &f.status)
+        .map(|_| Outcome::Written(vec![]));
+    after(req, &params["pid"], result, RxForm::default())
 }
 
 pub fn renew_one_form(req: &Request, params: &Params) -> Result<Response, Error> {
