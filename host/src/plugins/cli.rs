@@ -99,7 +99,9 @@ pub enum PluginCmd {
         #[arg(long)]
         sdk: Option<String>,
     },
-    /// Build a plugin crate for wasm32-wasip2 and write its package (.osp).
+    /// Build a plugin crate for wasm32-wasip2 and write its package (.osp), unsigned; sign it
+    /// with `osler plugin sign` to publish it.
+    #[command(alias = "pack")]
     Build {
         /// The plugin's crate (default .).
         dir: Option<PathBuf>,
