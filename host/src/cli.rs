@@ -494,15 +494,17 @@ fn demo_cmd(
     let rt = runtime()?;
     let mut generator = demo::Generator::new(2026);
     let list: Vec<_> = (0..patients).map(|_| generator.patient()).collect();
-    let first_id = rt.block_on(async {
+    let first = rt.block_on(async {
         app.patients.import(&ctx, list).await?;
         let first = app.patients.find(&crate::patients::SearchQuery {
             identifier: Some(demo::health_card(0)),
             ..Default::default()
         })?;
-        anyhow::Ok(first.patients.first().and_then(|p| p.id.clone()))
+        anyhow::Ok(first.patients.into_iter().next())
     })?;
     drop(rt);
+    let kiosk_patient = first.as_ref().and_then(demo::KioskPatient::of);
+    let first_id = first.and_then(|p| p.id);
     if let Some(pid) = &first_id {
         let (user, pw) = demo::DEMO_PATIENT_USER;
         let (_, b) = app.accounts.new_user(
@@ -518,9 +520,18 @@ fn demo_cmd(
         app.commit_audited_blocking(&b, ev)?;
     }
     // The first-party plugins, enabled at main only, so that north shows the difference.
+    let mut seed = None;
     let plugins = match published {
         _ if !with_plugins => "plugins: none (--no-plugins)".to_string(),
         Ok(ids) => match crate::plugins::cli::install_from_registry(&app, &ids, "main") {
+            Ok(()) if ids.iter().any(|i| i == "scheduling") => {
+                seed = kiosk_patient;
+                format!(
+                    "plugins installed from the local registry {}/registry, enabled at main (not at north): {}",
+                    dir.display(),
+                    ids.join(", ")
+                )
+            }
             Ok(()) => format!(
                 "plugins installed from the local registry {}/registry, enabled at main (not at north): {}",
                 dir.display(),
@@ -572,5 +583,14 @@ fn demo_cmd(
         );
         println!("         -d '{{\"username\":\"drlee\",\"password\":\"osler-demo-physician\"}}'");
         println!("  Stop with Ctrl-C.");
+        if let Some(patient) = seed {
+            // Set up over the running server's API, as reception would.
+            tokio::spawn(async move {
+                match demo::seed_schedule(format!("http://{addr}"), patient).await {
+                    Ok(line) => println!("  schedule: {line}"),
+                    Err(e) => println!("  schedule: not set up ({e:#})"),
+                }
+            });
+        }
     })
 }

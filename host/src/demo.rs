@@ -366,3 +366,122 @@ mod tests {
         }
     }
 }
+
+/// The demo patient the seeded schedule books, as the kiosk asks for them.
+pub struct KioskPatient {
+    pub id: String,
+    pub name: String,
+    pub health_card: String,
+    pub version_code: String,
+    pub birth_date: String,
+}
+
+impl KioskPatient {
+    pub fn of(p: &Patient) -> Option<KioskPatient> {
+        let card = p
+            .identifier
+            .iter()
+            .find(|i| i.system.as_deref() == Some(ON_HCN_SYSTEM))?;
+        let version_code = card
+            .extension
+            .iter()
+            .find(|e| e.url == IDENTIFIER_VERSION_EXT)
+            .and_then(|e| e.value_string.clone())
+            .unwrap_or_default();
+        let name = p
+            .name
+            .first()
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n.given.join(" "),
+                    n.family.clone().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        Some(KioskPatient {
+            id: p.id.clone()?,
+            name,
+            health_card: card.value.clone()?,
+            version_code,
+            birth_date: p.birth_date.clone()?,
+        })
+    }
+}
+
+/// Give the demo's scheduling plugin something to show, the way reception would set it up
+/// over its API: Dr. Lee works weekdays 08:00–18:00 at main, and all of today
+/// (so the demo works at any hour), and `patient` is booked with Dr. Lee a few minutes from
+/// now, ready to check in at the kiosk. Returns what to tell the person trying the demo.
+pub async fn seed_schedule(base: String, patient: KioskPatient) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use serde_json::{Value, json};
+    let http = reqwest::Client::new();
+    let (user, password) = ("reception", "osler-demo-reception");
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": user, "password": password }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = login["token"].as_str().context("no token")?.to_string();
+    let api = format!("{base}/plugins/scheduling/api");
+    let call = |method: reqwest::Method, path: String, body: Value| {
+        http.request(method, format!("{api}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let settings: Value = http
+        .get(format!("{api}/settings"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let now = settings["now"].as_str().context("no local time")?;
+    let today = settings["today"].as_str().context("no date")?.to_string();
+    let weekdays: serde_json::Map<String, Value> = (1..=5)
+        .map(|d| (d.to_string(), json!([{ "start": "08:00", "end": "18:00" }])))
+        .collect();
+    call(
+        reqwest::Method::PUT,
+        "/availability/drlee".into(),
+        json!({ "days": weekdays }),
+    )
+    .await?
+    .error_for_status()?;
+    call(
+        reqwest::Method::PUT,
+        format!("/availability/drlee/{today}"),
+        json!({ "hours": [{ "start": "00:00", "end": "23:55" }] }),
+    )
+    .await?
+    .error_for_status()?;
+    // The next 5-minute mark at least 5 minutes away, if today still has room.
+    let minutes: u32 = now[11..13].parse::<u32>()? * 60 + now[14..16].parse::<u32>()?;
+    let start = (minutes + 5).div_ceil(5) * 5;
+    if start + 15 > 23 * 60 + 55 {
+        return Ok(
+            "Dr. Lee works all of today at main; book a patient tomorrow to try the kiosk".into(),
+        );
+    }
+    let hhmm = format!("{:02}:{:02}", start / 60, start % 60);
+    call(
+        reqwest::Method::POST,
+        "/appointments".into(),
+        json!({
+            "provider": "drlee", "patient": patient.id, "date": today, "start": hhmm,
+            "minutes": 15, "reason": "Demo: check in at the kiosk",
+        }),
+    )
+    .await?
+    .error_for_status()?;
+    Ok(format!(
+        "{} is booked with Dr. Lee at {hhmm} today: sign in as kiosk.main and enter health card {} {}, born {}",
+        patient.name, patient.health_card, patient.version_code, patient.birth_date
+    ))
+}
