@@ -347,26 +347,6 @@ pub const DEMO_USERS: &[DemoUser] = {
 /// The demo patient account, linked to the first generated patient.
 pub const DEMO_PATIENT_USER: (&str, &str) = ("patient", "osler-demo-patient");
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::patients::validate::{valid_ontario_hcn, validate};
-
-    #[test]
-    fn generated_patients_are_valid_and_cards_distinct() {
-        let mut g = Generator::new(7);
-        let today = time::macros::date!(2026 - 11 - 29);
-        let mut cards = std::collections::HashSet::new();
-        for _ in 0..2000 {
-            let p = g.patient();
-            assert!(validate(&p, today).is_empty(), "{:?}", validate(&p, today));
-            let (hcn, _) = p.ontario_hcn().unwrap();
-            assert!(valid_ontario_hcn(hcn));
-            assert!(cards.insert(hcn.to_string()));
-        }
-    }
-}
-
 /// The demo patient the seeded schedule books, as the kiosk asks for them.
 pub struct KioskPatient {
     pub id: String,
@@ -484,4 +464,24 @@ pub async fn seed_schedule(base: String, patient: KioskPatient) -> anyhow::Resul
         "{} is booked with Dr. Lee at {hhmm} today: sign in as kiosk.main and enter health card {} {}, born {}",
         patient.name, patient.health_card, patient.version_code, patient.birth_date
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patients::validate::{valid_ontario_hcn, validate};
+
+    #[test]
+    fn generated_patients_are_valid_and_cards_distinct() {
+        let mut g = Generator::new(7);
+        let today = time::macros::date!(2026 - 11 - 29);
+        let mut cards = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let p = g.patient();
+            assert!(validate(&p, today).is_empty(), "{:?}", validate(&p, today));
+            let (hcn, _) = p.ontario_hcn().unwrap();
+            assert!(valid_ontario_hcn(hcn));
+            assert!(cards.insert(hcn.to_string()));
+        }
+    }
 }
