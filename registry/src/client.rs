@@ -412,3 +412,150 @@ fn check_hash(what: &str, bytes: &[u8], expected: &MetaRef) -> Result<(), Error>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SecretKey;
+    use crate::repo::{KeyDir, Lifetimes, ReleaseInfo, Repo};
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        repo: Repo,
+        keys: KeyDir,
+        client: Client,
+        publisher: SecretKey,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let keys = KeyDir(tmp.path().join("keys"));
+        let (repo, root) =
+            Repo::init(&tmp.path().join("reg"), &keys, Lifetimes::default()).unwrap();
+        let root_id = &root.roles[&Role::Root].keyids[0];
+        let pin = PublicKey::parse(&root.keys[root_id]).unwrap();
+        let publisher = SecretKey::generate().unwrap();
+        repo.add_publisher(&keys, "Acme", &publisher.public(), &["acme-*".into()])
+            .unwrap();
+        let client = Client {
+            name: "test".into(),
+            source: Source::Dir(repo.dir().to_path_buf()),
+            pins: vec![pin],
+        };
+        Fixture {
+            _tmp: tmp,
+            repo,
+            keys,
+            client,
+            publisher,
+        }
+    }
+
+    fn publish(f: &Fixture, id: &str, version: &str) {
+        let mut pkg = Package {
+            manifest: format!("id = \"{id}\"\nversion = \"{version}\"\n"),
+            component: vec![0, 97, 115, 109, 1],
+            signature: None,
+        };
+        pkg.sign("Acme", &f.publisher);
+        let info = ReleaseInfo {
+            id: id.into(),
+            version: version.parse().unwrap(),
+            name: id.into(),
+            description: String::new(),
+            api: "^0.1".into(),
+            capabilities: Default::default(),
+            exports: Default::default(),
+            imports: Default::default(),
+        };
+        f.repo
+            .publish(&f.keys, &pkg.write().unwrap(), &info)
+            .unwrap();
+    }
+
+    fn block<T>(fut: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(fut)
+    }
+
+    #[test]
+    fn a_clean_registry_verifies_and_its_package_downloads() {
+        let f = fixture();
+        publish(&f, "acme-forms", "1.0.0");
+        let now = OffsetDateTime::now_utc();
+        let mut trust = Trust::default();
+        let view = block(f.client.update(&mut trust, now)).unwrap();
+        assert_eq!(view.ids(), ["acme-forms"]);
+        let index = block(f.client.index(&view, &mut trust, "acme-forms", now))
+            .unwrap()
+            .unwrap();
+        let pkg = block(
+            f.client
+                .download(&view, "acme-forms", &index.releases[0], &no_progress),
+        )
+        .unwrap();
+        assert!(pkg.manifest.contains("acme-forms"));
+        assert!(trust.root.is_some());
+        assert_eq!(trust.versions["index/acme-forms"], index.version);
+    }
+
+    #[test]
+    fn replayed_and_expired_metadata_are_refused_and_trust_is_unchanged() {
+        let f = fixture();
+        let old_ts = std::fs::read(f.repo.dir().join("timestamp.json")).unwrap();
+        f.repo.refresh(&f.keys).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut trust = Trust::default();
+        block(f.client.update(&mut trust, now)).unwrap();
+        let before = trust.clone();
+
+        std::fs::write(f.repo.dir().join("timestamp.json"), old_ts).unwrap();
+        let e = block(f.client.update(&mut trust, now)).unwrap_err();
+        assert_eq!(e.code(), "metadata-rollback", "{e}");
+        assert_eq!(trust, before);
+
+        f.repo.refresh(&f.keys).unwrap();
+        let later = now + time::Duration::days(2);
+        let e = block(f.client.update(&mut trust, later)).unwrap_err();
+        assert_eq!(e.code(), "metadata-expired", "{e}");
+        assert!(e.to_string().contains("timestamp.json"), "{e}");
+        assert_eq!(trust, before);
+    }
+
+    #[test]
+    fn a_rotated_root_is_followed_and_a_wrong_pin_is_refused() {
+        let f = fixture();
+        let now = OffsetDateTime::now_utc();
+        let mut trust = Trust::default();
+        block(f.client.update(&mut trust, now)).unwrap();
+
+        let new_key = f.keys.0.join("new-root.pem");
+        SecretKey::generate().unwrap().write_new(&new_key).unwrap();
+        let root = f.repo.rotate_root(&f.keys, &new_key).unwrap();
+        let view = block(f.client.update(&mut trust, now)).unwrap();
+        assert_eq!(view.root.version, 2);
+        assert_eq!(view.root, root);
+
+        let stranger = Client {
+            name: "test".into(),
+            source: Source::Dir(f.repo.dir().to_path_buf()),
+            pins: vec![SecretKey::generate().unwrap().public()],
+        };
+        let e = block(stranger.update(&mut Trust::default(), now)).unwrap_err();
+        assert_eq!(e.code(), "untrusted-root", "{e}");
+    }
+
+    #[test]
+    fn a_file_path_outside_the_registry_is_refused() {
+        let f = fixture();
+        let e = block(
+            f.client
+                .source
+                .fetch("../keys/root.pem", 1 << 20, &no_progress),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "malformed-metadata", "{e}");
+    }
+}
