@@ -804,3 +804,85 @@ fn tamper(n: usize, reg: &Reg, live: &Path, old: &Path) {
         reseal(reg, live);
     }
 }
+
+/// The administrator's page: search a registry, install, enable at a site, all as form posts
+/// carrying the session's CSRF token; a forged post and a physician are refused.
+#[tokio::test]
+async fn an_administrator_installs_and_enables_from_the_plugins_page() {
+    let pk = packages();
+    let sb = Sandbox::new();
+    let reg = Reg::new(&sb);
+    reg.publish(&sb, &variant(&sb, &pk.notices, "1.0.0", &[]));
+    configure(&sb, s(&reg.dir), &reg.root_key);
+    let server = clinic(&sb);
+    let api = server.api();
+    let login = api.try_login(ADMIN.0, ADMIN.1).await.expect(200);
+    let token = login.json["token"].as_str().unwrap().to_string();
+    let cookie = format!("osler_session={token}");
+    let get = |path: &str| {
+        api.client
+            .get(server.url(path))
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    let page = get("/admin/plugins?q=board")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Clinic notices") && page.contains(">Install<"),
+        "{page}"
+    );
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + page[at..].find('"').unwrap()].to_string();
+    let post = |body: String| {
+        api.client
+            .post(server.url("/admin/plugins/action"))
+            .header("cookie", cookie.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+
+    let forged = post("action=install&plugin=notices".into()).await.unwrap();
+    assert_eq!(forged.status(), 403);
+    let r = post(format!("action=install&plugin=notices&csrf={csrf}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.contains("Installed+notices+1.0.0"), "{to}");
+    let r = post(format!("action=enable&id=notices&site=main&csrf={csrf}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = post(format!(
+        "action=grants&id=notices&site=main&capability=kv&csrf={csrf}"
+    ))
+    .await
+    .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("msg="));
+    let admin = api.login(ADMIN.0, ADMIN.1).await;
+    api.get_at("/plugins/notices/", &admin, "main")
+        .await
+        .expect(200);
+    let page = get("/admin/plugins").await.unwrap().text().await.unwrap();
+    assert!(page.contains("from registry <b>acme</b>"), "{page}");
+
+    // A physician may not manage plugins, on the page either.
+    let lee = api
+        .try_login("drlee", "osler-demo-physician")
+        .await
+        .expect(200);
+    let lee_token = lee.json["token"].as_str().unwrap().to_string();
+    let r = api
+        .client
+        .get(server.url("/admin/plugins"))
+        .header("cookie", format!("osler_session={lee_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}

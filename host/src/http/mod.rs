@@ -3,6 +3,7 @@
 //! Request logs carry the method, the route *template* (`/api/v1/patients/{id}`), the status
 //! and the latency — never the concrete path or query, which can hold patient data.
 
+pub mod admin;
 pub mod api;
 pub mod caller;
 pub mod error;
@@ -39,6 +40,7 @@ pub fn router(app: App) -> Router {
             }),
         )
         .merge(pages::router())
+        .merge(admin::router())
         .merge(plugins::router())
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))

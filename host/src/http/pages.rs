@@ -55,7 +55,7 @@ button{font-size:1rem;padding:.5rem 1.2rem;margin-top:1rem;background:#1f4e79;co
 header button{margin:0;background:#fff;color:#1f4e79}.error{background:#fde8e8;color:#8a1c1c;padding:.7rem;border-radius:4px}\
 .muted{color:#5b6875}table{border-collapse:collapse}td,th{padding:.3rem .8rem .3rem 0;text-align:left}";
 
-fn page(title: &str, header_extra: &str, body: &str) -> Html<String> {
+pub(super) fn page(title: &str, header_extra: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -87,7 +87,7 @@ fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> He
 }
 
 /// Request parts, for handlers that resolve the session themselves.
-struct PartsOf(Parts);
+pub(super) struct PartsOf(pub(super) Parts);
 impl<S: Send + Sync> FromRequestParts<S> for PartsOf {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
@@ -195,7 +195,11 @@ struct CsrfForm {
 }
 
 /// The signed-in caller of a form post, with its CSRF field checked.
-fn form_caller(app: &App, parts: &Parts, csrf: &str) -> Result<Option<Caller>, ApiError> {
+pub(super) fn form_caller(
+    app: &App,
+    parts: &Parts,
+    csrf: &str,
+) -> Result<Option<Caller>, ApiError> {
     let Some(c) = resolve(parts, app)? else {
         return Ok(None);
     };
@@ -283,6 +287,11 @@ async fn home(State(app): State<App>, PartsOf(parts): PartsOf) -> Result<Respons
             .collect();
         format!("<nav aria-label=\"Plugins\"><ul>{items}</ul></nav>")
     };
+    let manage = if c.ctx().can(crate::access::Permission::PluginsManage) {
+        "<p><a href=\"/admin/plugins\">Manage plugins</a> (install, update, enable per site)</p>"
+    } else {
+        ""
+    };
     let who = c
         .user
         .display_name
@@ -314,7 +323,7 @@ async fn home(State(app): State<App>, PartsOf(parts): PartsOf) -> Result<Respons
          <table><tr><th>User</th><td>{}</td></tr><tr><th>Roles</th><td>{}</td></tr>\
          <tr><th>Site</th><td>{} ({})</td></tr></table></div>\
          <div class=\"card\"><h3>What you may do</h3><ul>{perms}</ul></div>\
-         <div class=\"card\"><h3>Plugins</h3>{nav}</div>\
+         <div class=\"card\"><h3>Plugins</h3>{nav}{manage}</div>\
          <div class=\"card\"><h3>API</h3><p>The JSON API is described at \
          <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p></div>",
         esc(&who),

@@ -1,0 +1,360 @@
+//! `/admin/plugins`: the administrator's page for plugins — what is installed and where it came
+//! from, enabling and granting per site, installing and updating from the registries,
+//! approving a staged version, rolling back.
+//!
+//! Every action is a form post with the session's CSRF token that calls the same service
+//! functions as the CLI and the admin API (so the same checks and audit entries apply), then
+//! redirects back with a one-line message.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::ApiError;
+use super::pages::{PartsOf, esc, form_caller, page};
+use crate::access::Permission;
+use crate::app::App;
+use crate::http::caller::{Caller, resolve};
+use crate::plugins::manifest::Capability;
+use crate::plugins::{Outcome, PluginError, PluginView, registry};
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/admin/plugins", get(show))
+        .route("/admin/plugins/action", post(act))
+}
+
+#[derive(Deserialize, Default)]
+struct ShowQuery {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn forbidden(c: &Caller) -> Response {
+    (
+        axum::http::StatusCode::FORBIDDEN,
+        page(
+            "Plugins",
+            "",
+            &format!(
+                "<div class=\"card\"><p class=\"error\">Your role ({}) may not manage plugins.</p>\
+                 <p><a href=\"/\">Home</a></p></div>",
+                esc(&c.ctx().role_string())
+            ),
+        ),
+    )
+        .into_response()
+}
+
+fn hidden(csrf: &str, fields: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(csrf)
+    );
+    for (k, v) in fields {
+        s.push_str(&format!(
+            "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+            esc(v)
+        ));
+    }
+    s
+}
+
+/// A one-button form.
+fn button(csrf: &str, fields: &[(&str, &str)], label: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/admin/plugins/action\" style=\"display:inline\">{}\
+         <button type=\"submit\" style=\"margin:.2rem .4rem .2rem 0\">{}</button></form>",
+        hidden(csrf, fields),
+        esc(label)
+    )
+}
+
+fn plugin_card(v: &PluginView, sites: &[crate::sites::Site], csrf: &str) -> String {
+    let origin = match &v.origin {
+        Some(o) => format!(
+            "from registry <b>{}</b>, publisher <b>{}</b>",
+            esc(&o.registry),
+            esc(&o.publisher)
+        ),
+        None => "<span class=\"error\">development package (unsigned)</span>".into(),
+    };
+    let state = match &v.failure {
+        Some(f) => format!("<p class=\"error\">Failed to load: {}</p>", esc(f)),
+        None => String::new(),
+    };
+    let mut actions = String::new();
+    if v.origin.is_some() {
+        actions.push_str(&button(
+            csrf,
+            &[("action", "update"), ("id", &v.id)],
+            "Update",
+        ));
+    }
+    if let Some(p) = &v.previous_version {
+        actions.push_str(&button(
+            csrf,
+            &[("action", "rollback"), ("id", &v.id)],
+            &format!("Roll back to {p}"),
+        ));
+    }
+    let staged = match &v.staged {
+        Some(s) => format!(
+            "<p class=\"error\">Version {} is staged: it asks for more — {}.</p>{}",
+            esc(&s.version),
+            esc(&s.adds.join(", ")),
+            button(
+                csrf,
+                &[("action", "approve"), ("id", &v.id)],
+                &format!("Approve {}", s.version)
+            )
+        ),
+        None => String::new(),
+    };
+    let rows: String = sites
+        .iter()
+        .map(|site| {
+            let st = v.sites.get(&site.id).cloned().unwrap_or_default();
+            let toggle = if st.enabled {
+                button(
+                    csrf,
+                    &[("action", "disable"), ("id", &v.id), ("site", &site.id)],
+                    "Disable",
+                )
+            } else {
+                button(
+                    csrf,
+                    &[("action", "enable"), ("id", &v.id), ("site", &site.id)],
+                    "Enable",
+                )
+            };
+            let boxes: String = v
+                .capabilities
+                .iter()
+                .map(|c| {
+                    let on = st.grants.iter().any(|g| g.as_str() == c);
+                    format!(
+                        "<label style=\"display:inline;font-weight:normal;margin-right:.8rem\">\
+                         <input type=\"checkbox\" name=\"capability\" value=\"{c}\"{} \
+                         style=\"width:auto\"> {c}</label>",
+                        if on { " checked" } else { "" },
+                        c = esc(c)
+                    )
+                })
+                .collect();
+            let grants = if v.capabilities.is_empty() {
+                "<span class=\"muted\">asks for nothing</span>".to_string()
+            } else {
+                format!(
+                    "<form method=\"post\" action=\"/admin/plugins/action\">{}{boxes}\
+                     <button type=\"submit\" style=\"margin-top:.3rem\">Save grants</button></form>",
+                    hidden(csrf, &[("action", "grants"), ("id", &v.id), ("site", &site.id)])
+                )
+            };
+            format!(
+                "<tr><th>{}</th><td>{}</td><td>{toggle}</td><td>{grants}</td></tr>",
+                esc(&site.name),
+                if st.enabled { "enabled" } else { "disabled" }
+            )
+        })
+        .collect();
+    format!(
+        "<div class=\"card\"><h3>{} <span class=\"muted\">{} {}</span></h3>\
+         <p>{}</p><p class=\"muted\">{origin} · {}</p>{state}{staged}<p>{actions}</p>\
+         <table><tr><th>Site</th><th></th><th></th><th>Granted capabilities</th></tr>{rows}</table></div>",
+        esc(&v.name),
+        esc(&v.id),
+        esc(&v.version),
+        esc(&v.description),
+        esc(&v.state)
+    )
+}
+
+async fn show(
+    State(app): State<App>,
+    PartsOf(parts): PartsOf,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, ApiError> {
+    let Some(c) = resolve(&parts, &app)? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    if !c.ctx().can(Permission::PluginsManage) {
+        return Ok(forbidden(&c));
+    }
+    let csrf = c.session.csrf.clone();
+    let sites = app.sites.list()?;
+    let mut body = String::from("<p><a href=\"/\">Home</a></p><h2>Plugins</h2>");
+    if let Some(m) = &q.msg {
+        body.push_str(&format!(
+            "<div class=\"card\" role=\"status\">{}</div>",
+            esc(m)
+        ));
+    }
+    if let Some(e) = &q.error {
+        body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
+    }
+    let installed = app.plugins.list();
+    if installed.is_empty() {
+        body.push_str("<div class=\"card\"><p class=\"muted\">No plugins are installed.</p></div>");
+    }
+    for v in &installed {
+        body.push_str(&plugin_card(v, &sites, &csrf));
+    }
+    // The registries: search, then install.
+    let text = q.q.clone().unwrap_or_default();
+    body.push_str(&format!(
+        "<div class=\"card\"><h3>Install from a registry</h3>\
+         <form method=\"get\" action=\"/admin/plugins\"><label for=\"q\">Search</label>\
+         <input id=\"q\" name=\"q\" value=\"{}\"><button type=\"submit\">Search</button></form>",
+        esc(&text)
+    ));
+    if q.q.is_some() {
+        match registry::search(&app, &c.ctx(), &text).await {
+            Ok(found) if found.is_empty() => {
+                body.push_str("<p class=\"muted\">Nothing matches.</p>");
+            }
+            Ok(found) => {
+                body.push_str("<table>");
+                for f in found {
+                    let action = match &f.installed {
+                        Some(v) => format!("installed ({})", esc(v)),
+                        None => button(
+                            &csrf,
+                            &[("action", "install"), ("plugin", &f.id)],
+                            "Install",
+                        ),
+                    };
+                    body.push_str(&format!(
+                        "<tr><td><b>{}</b> {}<br><span class=\"muted\">{} · {} · asks for: {}</span></td>\
+                         <td>{action}</td></tr>",
+                        esc(&f.name),
+                        esc(&f.version),
+                        esc(&f.publisher),
+                        esc(&f.registry),
+                        esc(&if f.capabilities.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            f.capabilities.join(", ")
+                        })
+                    ));
+                }
+                body.push_str("</table>");
+            }
+            Err(e) => body.push_str(&format!("<p class=\"error\">{}</p>", esc(&e.to_string()))),
+        }
+    }
+    body.push_str("</div>");
+    Ok(page("Plugins", "", &body).into_response())
+}
+
+/// What one registry install or update did, in a sentence.
+fn describe(done: &[registry::Installed]) -> String {
+    if done.is_empty() {
+        return "Everything is up to date.".into();
+    }
+    done.iter()
+        .map(|d| match &d.outcome {
+            Outcome::Installed { replaced: None } => {
+                format!("Installed {} {}.", d.plugin.id, d.plugin.version)
+            }
+            Outcome::Installed {
+                replaced: Some(old),
+            } => {
+                format!("Updated {} {old} → {}.", d.plugin.id, d.plugin.version)
+            }
+            Outcome::Unchanged => {
+                format!("{} {} is already installed.", d.plugin.id, d.plugin.version)
+            }
+            Outcome::Staged { version, added } => format!(
+                "{} {version} is staged, not installed: it adds {}. Approve it to install it.",
+                d.plugin.id,
+                added.join(", ")
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn act(
+    State(app): State<App>,
+    PartsOf(parts): PartsOf,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let one = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let Some(c) = form_caller(&app, &parts, &one("csrf"))? else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let ctx = c.ctx();
+    let (id, site) = (one("id"), one("site"));
+    let p = &app.plugins;
+    let result: Result<String, PluginError> = async {
+        Ok(match one("action").as_str() {
+            "install" => describe(
+                &registry::install(&app, &ctx, &one("plugin"), false, &registry::no_progress)
+                    .await?,
+            ),
+            "update" => {
+                describe(&registry::update(&app, &ctx, Some(&id), &registry::no_progress).await?)
+            }
+            "rollback" => {
+                let v = p.rollback(&ctx, &id).await?;
+                format!("{id} is back at {}.", v.version)
+            }
+            "approve" => {
+                let (v, added) = p.approve(&ctx, &id).await?;
+                format!(
+                    "{id} {} is installed. It adds {}: grant them per site below.",
+                    v.version,
+                    added.join(", ")
+                )
+            }
+            "enable" => {
+                p.set_enabled(&ctx, &id, &site, true).await?;
+                format!("Enabled {id} at {site}.")
+            }
+            "disable" => {
+                p.set_enabled(&ctx, &id, &site, false).await?;
+                format!("Disabled {id} at {site}.")
+            }
+            "grants" => {
+                let mut grants = std::collections::BTreeSet::new();
+                for (k, v) in &fields {
+                    if k == "capability" {
+                        grants.insert(Capability::parse(v).ok_or_else(|| {
+                            PluginError::Invalid(format!("unknown capability '{v}'"))
+                        })?);
+                    }
+                }
+                p.set_grants(&ctx, &id, &site, grants).await?;
+                format!("Grants of {id} at {site} saved.")
+            }
+            other => {
+                return Err(PluginError::Invalid(format!("unknown action '{other}'")));
+            }
+        })
+    }
+    .await;
+    let query = match result {
+        Ok(msg) => format!("msg={}", encode(&msg)),
+        Err(e) => format!("error={}", encode(&e.to_string())),
+    };
+    Ok(Redirect::to(&format!("/admin/plugins?{query}")).into_response())
+}
+
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
