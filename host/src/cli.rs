@@ -453,7 +453,7 @@ fn demo_cmd(
     // demo's data directory, then installed from it exactly as a clinic installs them.
     let published = if with_plugins {
         println!(
-            "Building and publishing the first-party plugins (the first time takes a minute)…"
+            "Building and publishing the first-party plugins (the first time takes a few minutes)…"
         );
         let registry = dir.join("registry");
         match crate::plugins::publish::first_party(&registry, &dir.join("registry-keys")) {
