@@ -404,17 +404,29 @@ impl Patients {
     }
 
     pub async fn get(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
+        let p = self.get_recorded(ctx, id).await;
+        self.storage.durable().await?;
+        p
+    }
+
+    /// [`Patients::get`] with its audit entry recorded but not yet on disk: for a plugin
+    /// sandbox, which makes the trail durable before anything leaves it (its response, an
+    /// outbound request), so the read is answered no sooner than with `get`. A refusal is
+    /// durable at once.
+    pub async fn get_recorded(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
         const ACTION: &str = "patient.read";
         if !Self::may_read(ctx, id) {
             return Err(self.deny(ctx, ACTION, Some(id)).await);
         }
         match self.load(id)? {
             Some((p, _)) => {
-                self.audited(ctx, ACTION, "success", Some(id)).await?;
+                self.audit
+                    .record(self.event(ctx, ACTION, "success", Some(id)))?;
                 Ok(p)
             }
             None => {
-                self.audited(ctx, ACTION, "not-found", Some(id)).await?;
+                self.audit
+                    .record(self.event(ctx, ACTION, "not-found", Some(id)))?;
                 Err(PatientError::NotFound(id.into()))
             }
         }

@@ -183,6 +183,12 @@ pub async fn run(app: &App, call: Arc<Call>, pre: &Pre, work: Work) -> Result<Do
         Ok(r) => r,
         Err(_) => return Err(RunError::Timeout(deadline.as_millis())),
     };
+    // The answer may carry what the plugin read: the reads' audit entries reach the disk first.
+    store
+        .data()
+        .audit_durable()
+        .await
+        .map_err(|e| RunError::Failed(format!("the audit trail cannot be written: {e}")))?;
     let done = out.map_err(|e| classify(&e, limits.memory_mib))?;
     if let Done::Response(r) = &done
         && r.body.len() > limits.response_bytes()

@@ -46,6 +46,9 @@ pub struct Sandbox {
     wasi: Mutex<WasiCtx>,
     table: Mutex<ResourceTable>,
     pub limits: StoreLimits,
+    /// Audit entries of reads this call made that are not yet on disk; see
+    /// [`Sandbox::audit_durable`].
+    pub audit_pending: std::sync::atomic::AtomicBool,
 }
 
 impl WasiView for Sandbox {
@@ -76,7 +79,21 @@ impl Sandbox {
             wasi: Mutex::new(WasiCtx::builder().build()),
             table: Mutex::new(ResourceTable::new()),
             limits: store_limits,
+            audit_pending: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Make the audit entries of this call's reads durable. Called before anything a plugin
+    /// read can leave the sandbox: its answer, an outbound request. (Its kv writes are
+    /// durable commits, which carry every earlier entry with them.)
+    pub async fn audit_durable(&self) -> Result<(), crate::storage::StorageError> {
+        if self
+            .audit_pending
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.app.storage.durable().await?;
+        }
+        Ok(())
     }
 
     /// Allow a host call only within (a) the manifest, (b) the administrator's grant at this

@@ -40,6 +40,9 @@ impl Sandbox {
     }
 
     async fn kv_commit(&self, b: &Batch) -> Result<(), Error> {
+        // A write may carry what this call read from a chart, and other requests see it once
+        // applied: the reads' audit entries reach the disk first.
+        self.audit_durable().await.map_err(storage_failure)?;
         let own = self.call.id().len() + 1;
         self.app.storage.commit(b).await.map_err(|e| match e {
             StorageError::Conflict { key, .. } => Error::Conflict(format!(

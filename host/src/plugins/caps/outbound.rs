@@ -21,6 +21,10 @@ impl Sandbox {
         let listed = self.call.plugin.manifest.outbound.contains(&target);
         self.allow(Capability::Outbound, None, "plugin.outbound")
             .await?;
+        // Nothing read from a chart may leave before its audit entry is on disk.
+        self.audit_durable()
+            .await
+            .map_err(|_| Error::Unavailable("the audit trail cannot be written".into()))?;
         if !listed {
             let mut ev = self.call.ctx.event("plugin.outbound", "denied");
             ev.resource = Some(target.clone());

@@ -59,7 +59,9 @@ impl read::Host for Sandbox {
         Ok(async {
             self.allow(Capability::PatientsRead, None, "patient.read")
                 .await?;
-            let p = self.app.patients.get(&self.call.ctx, &id).await;
+            let p = self.app.patients.get_recorded(&self.call.ctx, &id).await;
+            self.audit_pending
+                .store(true, std::sync::atomic::Ordering::Release);
             Ok(to_json(&p.map_err(error_of)?))
         }
         .await)
