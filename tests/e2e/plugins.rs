@@ -813,3 +813,35 @@ async fn a_plugin_form_needs_the_sessions_csrf_token() {
         list.text
     );
 }
+
+/// A plugin's reads are made durable once, before its answer leaves: the answer is never
+/// ahead of the trail, even when the server dies the moment it is sent.
+#[tokio::test]
+async fn a_plugins_chart_read_is_on_the_trail_even_if_the_server_dies_after_answering() {
+    let pk = packages();
+    let (sb, server, api, admin, lee) = clinic(&[]).await;
+    api.install_enabled(&admin, &pk.hostile, "main", &["patients.read"])
+        .await;
+    let id = api.search_all(&lee, "_count=1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.get(&format!("/plugins/hostile/patient/{id}"), &lee)
+        .await
+        .expect(200);
+    server.kill();
+
+    let env = plugin_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = sb.serve_with_env(&env);
+    let api = server.api();
+    let admin = api.login(ADMIN.0, ADMIN.1).await;
+    let trail = api.audit_all(&admin, &format!("patient={id}")).await;
+    assert!(
+        trail.iter().any(|e| e["actor"] == "drlee"
+            && e["action"] == "patient.read"
+            && e["via"] == "hostile"
+            && e["outcome"] == "success"),
+        "{trail:?}"
+    );
+}
