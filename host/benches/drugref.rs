@@ -14,28 +14,18 @@
 //! The request body limit is raised to 16 MiB and the plugin deadline to 60 s for the import,
 //! as an administrator does for large files (`http.body_limit`, `plugins.timeout_ms`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use osler_host::access::{Ctx, Role};
-use osler_host::app::{App, Mode};
+use common::percentile;
+use osler_host::access::Role;
 use osler_host::config::Config;
 use osler_host::plugins::manifest::Capability;
 use serde_json::json;
 
 const ROWS: usize = 20_000;
 const CHECKS: usize = 300;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
 
 /// xorshift64*: a fixed, dependency-free sequence, so every run imports the same file.
 struct Rng(u64);
@@ -129,17 +119,8 @@ fn holbrook(rows: usize) -> String {
 fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     println!("building the plugins (release, wasm32-wasip2)…");
-    let target = workspace().join("target/e2e-plugins");
-    let drugref = osler_host::plugins::cli::build(
-        Some(workspace().join("plugins/drugref")),
-        None,
-        Some(&target),
-    )?;
-    let prescribing = osler_host::plugins::cli::build(
-        Some(workspace().join("plugins/prescribing")),
-        None,
-        Some(&target),
-    )?;
+    let drugref = common::build("plugins/drugref")?;
+    let prescribing = common::build("plugins/prescribing")?;
 
     let mut config = Config {
         data_dir: tmp.path().join("data"),
@@ -147,50 +128,24 @@ fn main() -> anyhow::Result<()> {
     };
     config.http.body_limit = 16 << 20;
     config.plugins.timeout_ms = 60_000;
-    config.plugins.allow_unsigned = true;
     config.plugins.cache_dir = Some(tmp.path().join("cache"));
-    let app = App::open(config, Mode::Create)?;
-    let ctx = Ctx::system("bench");
-    let (_, b) = app.sites.add("main", "Main")?;
-    app.commit_audited_blocking(&b, ctx.event("site.create", "success"))?;
-    let (user, b) = app.accounts.new_user(
-        "bench",
-        "bench-password-1234",
-        vec![Role::Physician, Role::Admin],
-        vec!["main".into()],
-        None,
-        None,
-    )?;
-    app.commit_audited_blocking(&b, ctx.event("user.create", "success"))?;
-    let (token, _, b) = app.accounts.new_session(&user, Some("main".into()));
-    app.storage.apply(&b)?;
-    app.storage.durable_blocking()?;
+    let (app, ctx) = common::clinic(config)?;
+    common::user(&app, "bench", vec![Role::Physician, Role::Admin], None)?;
+    let token = common::session(&app, "bench")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        for (pkg, caps) in [
-            (&drugref, vec![Capability::Kv]),
-            (&prescribing, vec![Capability::Kv, Capability::PatientsRead]),
-        ] {
-            let v = app.plugins.install(&ctx, &std::fs::read(pkg)?, true).await?;
-            app.plugins.set_enabled(&ctx, &v.id, "main", true).await?;
-            app.plugins
-                .set_grants(&ctx, &v.id, "main", caps.into_iter().collect())
-                .await?;
-        }
-        let router = osler_host::http::router(app.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
-        let base = format!("http://{addr}");
+        common::install(&app, &ctx, &drugref, &[Capability::Kv]).await?;
+        common::install(
+            &app,
+            &ctx,
+            &prescribing,
+            &[Capability::Kv, Capability::PatientsRead],
+        )
+        .await?;
+        let base = common::serve(osler_host::http::router(app.clone())).await?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
             .build()?;

@@ -18,37 +18,21 @@
 //! The client runs in the same process on the same cores as the server, so absolute figures are
 //! lower than a separate load generator would show; the ratio is the point.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
+use common::{env_num, percentile};
 use osler_host::access::{Ctx, Role};
-use osler_host::app::{App, Mode};
 use osler_host::config::Config;
 use osler_host::http::Caller;
 use osler_host::plugins::manifest::Capability;
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
 
 async fn load(url: String, token: String, secs: f64, conns: usize) -> (f64, Duration, Duration) {
     let client = reqwest::Client::new();
@@ -94,7 +78,7 @@ fn osler(args: &[&str], data_dir: &Path) {
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
-        .env("OSLER_ADMIN_PASSWORD", "bench-password-1234")
+        .env("OSLER_ADMIN_PASSWORD", common::PASSWORD)
         .output()
         .expect("run osler");
     assert!(
@@ -135,54 +119,24 @@ fn main() -> anyhow::Result<()> {
     let cache = tmp.path().join("cache");
 
     println!("building the plugins (release, wasm32-wasip2)…");
-    let target = workspace().join("target/e2e-plugins");
-    let hostile = osler_host::plugins::cli::build(
-        Some(workspace().join("tests/plugins/hostile")),
-        None,
-        Some(&target),
-    )?;
-    let notices = osler_host::plugins::cli::build(
-        Some(workspace().join("plugins/notices")),
-        None,
-        Some(&target),
-    )?;
+    let hostile = common::build("tests/plugins/hostile")?;
+    let notices = common::build("plugins/notices")?;
 
     let mut config = Config {
         data_dir: data.clone(),
         ..Default::default()
     };
-    config.plugins.allow_unsigned = true;
     config.plugins.cache_dir = Some(cache.clone());
-    let app = App::open(config, Mode::Create)?;
-    let ctx = Ctx::system("bench");
-    let (_, b) = app.sites.add("main", "Main")?;
-    app.commit_audited_blocking(&b, ctx.event("site.create", "success"))?;
-    let (user, b) = app.accounts.new_user(
-        "bench",
-        "bench-password-1234",
-        vec![Role::Physician, Role::Admin],
-        vec!["main".into()],
-        None,
-        None,
-    )?;
-    app.commit_audited_blocking(&b, ctx.event("user.create", "success"))?;
-    let (token, _, b) = app.accounts.new_session(&user, Some("main".into()));
-    app.storage.apply(&b)?;
-    app.storage.durable_blocking()?;
+    let (app, ctx) = common::clinic(config)?;
+    common::user(&app, "bench", vec![Role::Physician, Role::Admin], None)?;
+    let token = common::session(&app, "bench")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         for pkg in [&hostile, &notices] {
-            let v = app
-                .plugins
-                .install(&ctx, &std::fs::read(pkg)?, true)
-                .await?;
-            app.plugins.set_enabled(&ctx, &v.id, "main", true).await?;
-            app.plugins
-                .set_grants(&ctx, &v.id, "main", [Capability::Kv].into_iter().collect())
-                .await?;
+            common::install(&app, &ctx, pkg, &[Capability::Kv]).await?;
         }
         let router = osler_host::http::router(app.clone()).merge(
             axum::Router::new()
@@ -192,45 +146,25 @@ fn main() -> anyhow::Result<()> {
                 )
                 .with_state(app.clone()),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
+        let base = common::serve(router).await?;
         // Warm up both paths.
         load(
-            format!("http://{addr}/plugins/hostile/ok"),
+            format!("{base}/plugins/hostile/ok"),
             token.clone(),
             0.5,
             conns,
         )
         .await;
-        load(
-            format!("http://{addr}/native/ok"),
-            token.clone(),
-            0.5,
-            conns,
-        )
-        .await;
+        load(format!("{base}/native/ok"), token.clone(), 0.5, conns).await;
 
         let (prs, pp50, pp99) = load(
-            format!("http://{addr}/plugins/hostile/ok"),
+            format!("{base}/plugins/hostile/ok"),
             token.clone(),
             secs,
             conns,
         )
         .await;
-        let (nrs, np50, np99) = load(
-            format!("http://{addr}/native/ok"),
-            token.clone(),
-            secs,
-            conns,
-        )
-        .await;
+        let (nrs, np50, np99) = load(format!("{base}/native/ok"), token.clone(), secs, conns).await;
         println!("\n== trivial route, {conns} connections, {secs} s each ==");
         println!(
             "plugin  : {prs:>9.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms",

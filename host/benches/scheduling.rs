@@ -13,13 +13,15 @@
 //!
 //! The client runs in the same process on the same cores as the server.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{env_num, percentile, session, user};
 use osler_host::access::{Ctx, Role};
-use osler_host::app::{App, Mode};
+use osler_host::app::App;
 use osler_host::config::Config;
 use osler_host::plugins::manifest::Capability;
 use osler_host::plugins::v0_1;
@@ -31,24 +33,6 @@ const PATIENTS: usize = 5_000;
 const PER_DAY: usize = 40;
 /// Two provider-days per import: about 800 storage operations in one atomic batch.
 const PER_IMPORT: usize = 2 * PER_DAY;
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -75,30 +59,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % below as u64) as usize
     }
-}
-
-fn user(app: &App, name: &str, roles: Vec<Role>, display: &str) -> anyhow::Result<()> {
-    let (_, b) = app.accounts.new_user(
-        name,
-        "bench-password-1234",
-        roles,
-        vec!["main".into()],
-        None,
-        Some(display.into()),
-    )?;
-    app.commit_audited_blocking(&b, Ctx::system("bench").event("user.create", "success"))?;
-    Ok(())
-}
-
-fn token(app: &App, name: &str) -> anyhow::Result<String> {
-    let u = app
-        .accounts
-        .get(name)?
-        .ok_or_else(|| anyhow::anyhow!("no user {name}"))?;
-    let (token, _, b) = app.accounts.new_session(&u, Some("main".into()));
-    app.storage.apply(&b)?;
-    app.storage.durable_blocking()?;
-    Ok(token)
 }
 
 /// One request to the plugin in-process, as the reception user `bench`.
@@ -150,34 +110,31 @@ fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
 
     println!("building the scheduling plugin (release, wasm32-wasip2)…");
-    let package = osler_host::plugins::cli::build(
-        Some(workspace().join("plugins/scheduling")),
-        None,
-        Some(&workspace().join("target/e2e-plugins")),
-    )?;
+    let package = common::build("plugins/scheduling")?;
 
     let mut config = Config {
         data_dir: tmp.path().join("data"),
         ..Default::default()
     };
-    config.plugins.allow_unsigned = true;
     config.plugins.cache_dir = Some(tmp.path().join("cache"));
-    let app = App::open(config, Mode::Create)?;
-    let ctx = Ctx::system("bench");
-    let (_, b) = app.sites.add("main", "Main")?;
-    app.commit_audited_blocking(&b, ctx.event("site.create", "success"))?;
-    user(&app, "bench", vec![Role::Reception, Role::Admin], "Bench")?;
-    user(&app, "benchadmin", vec![Role::Admin], "Bench Admin")?;
+    let (app, ctx) = common::clinic(config)?;
+    user(
+        &app,
+        "bench",
+        vec![Role::Reception, Role::Admin],
+        Some("Bench"),
+    )?;
+    user(&app, "benchadmin", vec![Role::Admin], Some("Bench Admin"))?;
     for i in 0..PROVIDERS {
         user(
             &app,
             &provider(i),
             vec![Role::Physician],
-            &format!("Dr. Bench {}", i + 1),
+            Some(&format!("Dr. Bench {}", i + 1)),
         )?;
     }
-    let reception = token(&app, "bench")?;
-    let admin = token(&app, "benchadmin")?;
+    let reception = session(&app, "bench")?;
+    let admin = session(&app, "benchadmin")?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -203,21 +160,13 @@ fn main() -> anyhow::Result<()> {
         }
         let ids = Arc::new(ids);
 
-        let v = app
-            .plugins
-            .install(&ctx, &std::fs::read(&package)?, true)
-            .await?;
-        app.plugins.set_enabled(&ctx, &v.id, "main", true).await?;
-        app.plugins
-            .set_grants(
-                &ctx,
-                &v.id,
-                "main",
-                [Capability::Kv, Capability::Directory, Capability::PatientsRead]
-                    .into_iter()
-                    .collect(),
-            )
-            .await?;
+        common::install(
+            &app,
+            &ctx,
+            &package,
+            &[Capability::Kv, Capability::Directory, Capability::PatientsRead],
+        )
+        .await?;
         let week: serde_json::Map<String, Value> = (1..=7)
             .map(|d| (d.to_string(), json!([{"start": "08:00", "end": "18:00"}])))
             .collect();
@@ -283,16 +232,7 @@ fn main() -> anyhow::Result<()> {
             n as f64 / load.as_secs_f64()
         );
 
-        let router = osler_host::http::router(app.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
+        let base = common::serve(osler_host::http::router(app.clone())).await?;
         let client = reqwest::Client::new();
 
         // 2. Day sheets of random providers and days.
@@ -303,7 +243,7 @@ fn main() -> anyhow::Result<()> {
             let mut sizes = 0;
             for i in 0..1100 {
                 let url = format!(
-                    "http://{addr}/plugins/scheduling/api/day/{}/{}",
+                    "{base}/plugins/scheduling/api/day/{}/{}",
                     provider(rng.next(PROVIDERS)),
                     date(rng.next(days))
                 );
@@ -332,7 +272,7 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for c in 0..clients {
-            let (client, token, stop, ids) = (client.clone(), reception.clone(), stop.clone(), ids.clone());
+            let (client, token, stop, ids, base) = (client.clone(), reception.clone(), stop.clone(), ids.clone(), base.clone());
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut n = 0usize;
@@ -347,7 +287,7 @@ fn main() -> anyhow::Result<()> {
                     });
                     let t = Instant::now();
                     let r = client
-                        .post(format!("http://{addr}/plugins/scheduling/api/appointments"))
+                        .post(format!("{base}/plugins/scheduling/api/appointments"))
                         .bearer_auth(&token)
                         .json(&body)
                         .send()

@@ -1,0 +1,111 @@
+//! What the plugin benchmarks share: building plugins, a clinic with one site and a bench
+//! user, installing plugins into it, serving it on loopback, and percentiles. Each benchmark
+//! uses part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use osler_host::access::{Ctx, Role};
+use osler_host::app::{App, Mode};
+use osler_host::config::Config;
+use osler_host::plugins::manifest::Capability;
+
+/// The password every bench user gets.
+pub const PASSWORD: &str = "bench-password-1234";
+
+pub fn env_num(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// Build the plugin crate at `dir` (relative to the workspace) into the target directory the
+/// end-to-end tests use; the package's path.
+pub fn build(dir: &str) -> anyhow::Result<PathBuf> {
+    osler_host::plugins::cli::build(
+        Some(workspace().join(dir)),
+        None,
+        Some(&workspace().join("target/e2e-plugins")),
+    )
+}
+
+/// Open a new clinic in `config.data_dir` (development packages allowed) with the site `main`.
+pub fn clinic(mut config: Config) -> anyhow::Result<(App, Ctx)> {
+    config.plugins.allow_unsigned = true;
+    let app = App::open(config, Mode::Create)?;
+    let ctx = Ctx::system("bench");
+    let (_, b) = app.sites.add("main", "Main")?;
+    app.commit_audited_blocking(&b, ctx.event("site.create", "success"))?;
+    Ok((app, ctx))
+}
+
+/// Add a user at `main`.
+pub fn user(app: &App, name: &str, roles: Vec<Role>, display: Option<&str>) -> anyhow::Result<()> {
+    let (_, b) = app.accounts.new_user(
+        name,
+        PASSWORD,
+        roles,
+        vec!["main".into()],
+        None,
+        display.map(str::to_string),
+    )?;
+    app.commit_audited_blocking(&b, Ctx::system("bench").event("user.create", "success"))?;
+    Ok(())
+}
+
+/// A session token for `name` at `main`.
+pub fn session(app: &App, name: &str) -> anyhow::Result<String> {
+    let u = app
+        .accounts
+        .get(name)?
+        .ok_or_else(|| anyhow::anyhow!("no user {name}"))?;
+    let (token, _, b) = app.accounts.new_session(&u, Some("main".into()));
+    app.storage.apply(&b)?;
+    app.storage.durable_blocking()?;
+    Ok(token)
+}
+
+/// Install a development package, enable it at `main` and grant `caps` there; its id.
+pub async fn install(
+    app: &App,
+    ctx: &Ctx,
+    package: &Path,
+    caps: &[Capability],
+) -> anyhow::Result<String> {
+    let v = app
+        .plugins
+        .install(ctx, &std::fs::read(package)?, true)
+        .await?;
+    app.plugins.set_enabled(ctx, &v.id, "main", true).await?;
+    app.plugins
+        .set_grants(ctx, &v.id, "main", caps.iter().copied().collect())
+        .await?;
+    Ok(v.id)
+}
+
+/// Serve `router` on a free loopback port; its base URL.
+pub async fn serve(router: axum::Router) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    Ok(format!("http://{addr}"))
+}
