@@ -179,7 +179,9 @@ impl Client {
             .ok_or_else(|| Error::Fetch(format!("registry '{}' has no {path}", self.name)))
     }
 
-    /// Fetch `path` whose hash, length and version the snapshot states.
+    /// Fetch `path`, whose hash, length and version its parent states: the timestamp for
+    /// `snapshot.json` (signed by the snapshot role), the snapshot for `targets.json` and the
+    /// indexes (signed by the targets role).
     async fn fetch_pinned<D: Document>(
         &self,
         path: &str,
@@ -188,19 +190,22 @@ impl Client {
         trust: &Trust,
         now: OffsetDateTime,
     ) -> Result<D, Error> {
+        let (parent, role) = if path == "snapshot.json" {
+            ("timestamp", Role::Snapshot)
+        } else {
+            ("snapshot", Role::Targets)
+        };
         let bytes = self.need(path, expected.length).await?;
         check_hash(path, &bytes, expected)?;
-        let doc: D = meta::verify(&bytes, path, root, Role::Targets)?;
+        let doc: D = meta::verify(&bytes, path, root, role)?;
         if doc.version() != expected.version {
             return Err(Error::Malformed(format!(
-                "{path} is version {}, the snapshot says {}",
+                "{path} is version {}, the {parent} says {}",
                 doc.version(),
                 expected.version
             )));
         }
-        let key = path.trim_end_matches(".json");
-        meta::check_not_rolled_back(path, trust.versions.get(key).copied(), doc.version())?;
-        meta::check_fresh(&doc, path, now)?;
+        accept(&doc, path, trust, now)?;
         Ok(doc)
     }
 
@@ -213,29 +218,10 @@ impl Client {
 
         let ts_bytes = self.need("timestamp.json", MAX_TIMESTAMP).await?;
         let ts: Timestamp = meta::verify(&ts_bytes, "timestamp.json", &root, Role::Timestamp)?;
-        meta::check_not_rolled_back(
-            "timestamp.json",
-            next.versions.get("timestamp").copied(),
-            ts.version,
-        )?;
-        meta::check_fresh(&ts, "timestamp.json", now)?;
-
-        let snap_bytes = self.need("snapshot.json", ts.snapshot.length).await?;
-        check_hash("snapshot.json", &snap_bytes, &ts.snapshot)?;
-        let snapshot: Snapshot = meta::verify(&snap_bytes, "snapshot.json", &root, Role::Snapshot)?;
-        if snapshot.version != ts.snapshot.version {
-            return Err(Error::Malformed(format!(
-                "snapshot.json is version {}, the timestamp says {}",
-                snapshot.version, ts.snapshot.version
-            )));
-        }
-        meta::check_not_rolled_back(
-            "snapshot.json",
-            next.versions.get("snapshot").copied(),
-            snapshot.version,
-        )?;
-        meta::check_fresh(&snapshot, "snapshot.json", now)?;
-
+        accept(&ts, "timestamp.json", &next, now)?;
+        let snapshot: Snapshot = self
+            .fetch_pinned("snapshot.json", &ts.snapshot, &root, &next, now)
+            .await?;
         let targets_ref = snapshot.meta.get("targets.json").ok_or_else(|| {
             Error::Malformed("the snapshot does not list targets.json".to_string())
         })?;
@@ -395,6 +381,19 @@ impl Client {
         pkg.verify(id, &allowed)?;
         Ok(pkg)
     }
+}
+
+/// A verified document is accepted only if it is no older than the version already trusted
+/// for its file (`timestamp.json` → `timestamp`, `index/x.json` → `index/x`) and not expired.
+fn accept<D: Document>(
+    doc: &D,
+    path: &str,
+    trust: &Trust,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let key = path.trim_end_matches(".json");
+    meta::check_not_rolled_back(path, trust.versions.get(key).copied(), doc.version())?;
+    meta::check_fresh(doc, path, now)
 }
 
 fn check_hash(what: &str, bytes: &[u8], expected: &MetaRef) -> Result<(), Error> {

@@ -206,6 +206,16 @@ async fn plan(
     Ok(())
 }
 
+/// Every plugin id the registries list, once each, sorted.
+fn listed_ids(lives: &[Live]) -> Vec<String> {
+    lives
+        .iter()
+        .flat_map(|l| l.view.ids())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 /// A plugin in the registries whose newest usable release exports `interface` at a version
 /// `want` accepts.
 async fn find_provider(
@@ -214,12 +224,7 @@ async fn find_provider(
     interface: &str,
     want: &semver::VersionReq,
 ) -> Result<Option<String>, PluginError> {
-    let ids: Vec<String> = lives
-        .iter()
-        .flat_map(|l| l.view.ids())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let ids = listed_ids(lives);
     for pid in ids {
         let Some((_, index)) = find_index(app, lives, &pid).await? else {
             continue;
@@ -426,12 +431,7 @@ pub async fn search(app: &App, ctx: &Ctx, text: &str) -> Result<Vec<Found>, Plug
     let _guard = LOCK.lock().await;
     let mut lives = open(app, None).await?;
     let needle = text.to_lowercase();
-    let ids: Vec<String> = lives
-        .iter()
-        .flat_map(|l| l.view.ids())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let ids = listed_ids(&lives);
     let mut out = Vec::new();
     for id in ids {
         let Some((live, index)) = find_index(app, &mut lives, &id).await? else {
