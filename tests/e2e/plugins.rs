@@ -261,16 +261,21 @@ async fn hostile_plugins_end_cleanly_while_a_good_one_keeps_answering() {
     assert!(!list.text.contains("\"undeclared\""));
 }
 
-#[tokio::test]
-async fn a_plugin_never_reads_more_than_the_signed_in_user_may() {
-    let pk = packages();
-    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
-    api.install_enabled(&admin, &pk.hostile, "main", &["patients.read"])
+/// The hostile fixture installed at main with `patients.read`; the id of a patient Dr. Lee
+/// may read.
+async fn hostile_reader(api: &Api, admin: &str, lee: &str) -> String {
+    api.install_enabled(admin, &packages().hostile, "main", &["patients.read"])
         .await;
-    let id = api.search_all(&lee, "_count=1").await[0]["id"]
+    api.search_all(lee, "_count=1").await[0]["id"]
         .as_str()
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_plugin_never_reads_more_than_the_signed_in_user_may() {
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
+    let id = hostile_reader(&api, &admin, &lee).await;
 
     let r = api
         .get(&format!("/plugins/hostile/patient/{id}"), &lee)
@@ -818,14 +823,8 @@ async fn a_plugin_form_needs_the_sessions_csrf_token() {
 /// ahead of the trail, even when the server dies the moment it is sent.
 #[tokio::test]
 async fn a_plugins_chart_read_is_on_the_trail_even_if_the_server_dies_after_answering() {
-    let pk = packages();
     let (sb, server, api, admin, lee) = clinic(&[]).await;
-    api.install_enabled(&admin, &pk.hostile, "main", &["patients.read"])
-        .await;
-    let id = api.search_all(&lee, "_count=1").await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = hostile_reader(&api, &admin, &lee).await;
     api.get(&format!("/plugins/hostile/patient/{id}"), &lee)
         .await
         .expect(200);
