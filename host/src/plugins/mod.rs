@@ -141,6 +141,7 @@ pub struct SiteState {
     pub config: BTreeMap<String, ConfigValue>,
 }
 
+#[derive(Clone)]
 pub enum Status {
     Ready { pre: Pre, shape: Shape },
     Failed(String),
@@ -661,13 +662,7 @@ impl Plugins {
                 self.replace_loaded(Loaded {
                     record: staged_record,
                     manifest: old.manifest.clone(),
-                    status: match &old.status {
-                        Status::Ready { pre, shape } => Status::Ready {
-                            pre: pre.clone(),
-                            shape: shape.clone(),
-                        },
-                        Status::Failed(r) => Status::Failed(r.clone()),
-                    },
+                    status: old.status.clone(),
                 });
                 return Ok((
                     self.view(&id).expect("installed"),
