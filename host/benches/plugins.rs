@@ -73,8 +73,20 @@ async fn load(url: String, token: String, secs: f64, conns: usize) -> (f64, Dura
     )
 }
 
+/// The `osler` binary without this benchmark's own `OSLER_BENCH_*` settings, which its
+/// configuration would refuse as unknown keys.
+fn osler_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_osler"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OSLER_BENCH_") {
+            c.env_remove(&k);
+        }
+    }
+    c
+}
+
 fn osler(args: &[&str], data_dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_osler"))
+    let out = osler_command()
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -91,7 +103,7 @@ fn osler(args: &[&str], data_dir: &Path) {
 /// Time from spawning `osler serve` to its "listening" line.
 fn startup_ms(data_dir: &Path, cache: &Path) -> f64 {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_osler"))
+    let mut child = osler_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("OSLER_PLUGINS__CACHE_DIR", cache)
