@@ -32,6 +32,7 @@ use common::{env_num, percentile};
 use osler_host::access::{Ctx, Role};
 use osler_host::config::Config;
 use osler_host::http::Caller;
+use osler_host::plugins::dispatch::Incoming;
 use osler_host::plugins::manifest::Capability;
 
 async fn load(url: String, token: String, secs: f64, conns: usize) -> (f64, Duration, Duration) {
@@ -208,25 +209,17 @@ fn main() -> anyhow::Result<()> {
         let n = 2000;
         let started = Instant::now();
         for _ in 0..n {
-            let req = osler_host::plugins::latest::Request {
+            let req = Incoming {
                 method: "GET".into(),
                 path: "/ok".into(),
                 query: String::new(),
                 headers: vec![("accept".into(), "application/json".into())],
                 body: vec![],
-                caller: osler_host::plugins::latest::Caller {
-                    user: "bench".into(),
-                    display_name: "Bench".into(),
-                    roles: vec!["physician".into()],
-                    permissions: vec!["patients.read".into()],
-                    site: "main".into(),
-                    site_name: "Main".into(),
-                    csrf_token: String::new(),
-                },
             };
+            let person = common::person("bench", &["physician"], &["patients.read"]);
             let r = app
                 .plugins
-                .handle(plugin.clone(), "main", Ctx::system("bench"), req)
+                .handle(plugin.clone(), "main", Ctx::system("bench"), person, req)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             assert_eq!(r.status, 200);

@@ -23,7 +23,7 @@ use common::{env_num, percentile, session, user};
 use osler_host::access::{Ctx, Role};
 use osler_host::app::App;
 use osler_host::config::Config;
-use osler_host::plugins::latest;
+use osler_host::plugins::dispatch::Incoming;
 use osler_host::plugins::manifest::Capability;
 use serde_json::{Value, json};
 
@@ -67,34 +67,28 @@ async fn call(app: &App, method: &str, path: &str, body: &Value) -> anyhow::Resu
         .plugins
         .enabled("scheduling", "main")
         .map_err(|_| anyhow::anyhow!("scheduling is not enabled"))?;
-    let ctx = Ctx {
-        user: "bench".into(),
-        roles: vec![Role::Reception, Role::Admin],
-        site: Some("main".into()),
-        patient: None,
-        source: Some("bench".into()),
-        via: None,
-        plugin: None,
-    };
-    let req = latest::Request {
+    let ctx = Ctx::person(
+        "bench",
+        vec![Role::Reception, Role::Admin],
+        Some("main".into()),
+        None,
+        Some("bench".into()),
+    );
+    let req = Incoming {
         method: method.into(),
         path: path.into(),
         query: String::new(),
         headers: vec![("content-type".into(), "application/json".into())],
         body: serde_json::to_vec(body)?,
-        caller: latest::Caller {
-            user: "bench".into(),
-            display_name: "Bench".into(),
-            roles: vec!["reception".into(), "admin".into()],
-            permissions: vec!["patients.read".into(), "patients.write".into()],
-            site: "main".into(),
-            site_name: "Main".into(),
-            csrf_token: String::new(),
-        },
     };
+    let person = common::person(
+        "bench",
+        &["reception", "admin"],
+        &["patients.read", "patients.write"],
+    );
     let r = app
         .plugins
-        .handle(plugin, "main", ctx, req)
+        .handle(plugin, "main", ctx, person, req)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((

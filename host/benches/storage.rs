@@ -302,15 +302,13 @@ fn main() -> anyhow::Result<()> {
 
 /// A physician at the main site: allowed to create and search patients.
 fn physician() -> Ctx {
-    Ctx {
-        user: "bench.physician".into(),
-        roles: vec![Role::Physician],
-        site: Some("main".into()),
-        patient: None,
-        source: Some("bench".into()),
-        via: None,
-        plugin: None,
-    }
+    Ctx::person(
+        "bench.physician",
+        vec![Role::Physician],
+        Some("main".into()),
+        None,
+        Some("bench".into()),
+    )
 }
 
 // ── Latency statistics ───────────────────────────────────────────────────────────────────

@@ -152,24 +152,40 @@ pub fn permissions_of(roles: &[Role]) -> Vec<Permission> {
     out
 }
 
+/// Who a piece of work is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// A signed-in person: their roles say what they may do.
+    Person,
+    /// The operator at the machine: the command line and demo seeding, which hold the data
+    /// directory anyway.
+    Operator,
+    /// Plugin work with nobody behind it (an event the host published, a scheduled job): it
+    /// may do only what the plugin's *unattended* grants allow.
+    Unattended,
+}
+
 /// Who is acting, where, from where, and through what. Built by the host from the
 /// authenticated session — never from anything a client or plugin claims.
 #[derive(Clone, Debug)]
 pub struct Ctx {
+    /// The person's user name; `system` for the operator, `unattended` for unattended work.
     pub user: String,
+    pub principal: Principal,
     pub roles: Vec<Role>,
     pub site: Option<String>,
     /// For `patient` users: their own patient record.
     pub patient: Option<String>,
     pub source: Option<String>,
-    /// The plugin a call came through (`a>b` when plugin `a` called plugin `b`).
+    /// The plugins a call came through (`a>b` when plugin `a` called plugin `b`).
     pub via: Option<String>,
     /// The plugin acting now, in a sandbox: what it declares and was granted.
     pub plugin: Option<Arc<Acting>>,
 }
 
 /// The plugin a host call comes from: its id, the capabilities its manifest declares and those
-/// the administrator granted it at the site of the call.
+/// the administrator granted it at the site of the call (for unattended work, the grants
+/// given for unattended use).
 #[derive(Clone, Debug)]
 pub struct Acting {
     pub id: String,
@@ -179,10 +195,31 @@ pub struct Acting {
 }
 
 impl Ctx {
-    /// Work with no person behind it (the command line, demo seeding).
+    /// A signed-in person.
+    pub fn person(
+        user: &str,
+        roles: Vec<Role>,
+        site: Option<String>,
+        patient: Option<String>,
+        source: Option<String>,
+    ) -> Self {
+        Ctx {
+            user: user.into(),
+            principal: Principal::Person,
+            roles,
+            site,
+            patient,
+            source,
+            via: None,
+            plugin: None,
+        }
+    }
+
+    /// The operator (the command line, demo seeding).
     pub fn system(what: &str) -> Self {
         Ctx {
             user: "system".into(),
+            principal: Principal::Operator,
             roles: vec![],
             site: None,
             patient: None,
@@ -192,18 +229,40 @@ impl Ctx {
         }
     }
 
-    pub fn can(&self, p: Permission) -> bool {
-        if self.user == "system" && self.roles.is_empty() {
-            return true;
+    /// Plugin work with nobody behind it, at `site`.
+    pub fn unattended(site: &str, what: &str) -> Self {
+        Ctx {
+            user: "unattended".into(),
+            principal: Principal::Unattended,
+            roles: vec![],
+            site: Some(site.into()),
+            patient: None,
+            source: Some(what.into()),
+            via: None,
+            plugin: None,
         }
-        ROLE_PERMISSIONS
-            .iter()
-            .any(|(r, perms)| self.roles.contains(r) && perms.contains(&p))
+    }
+
+    pub fn can(&self, p: Permission) -> bool {
+        match self.principal {
+            Principal::Operator => true,
+            Principal::Person => ROLE_PERMISSIONS
+                .iter()
+                .any(|(r, perms)| self.roles.contains(r) && perms.contains(&p)),
+            // Nobody's permissions to intersect with: what the unattended grants imply.
+            Principal::Unattended => self
+                .plugin
+                .as_ref()
+                .is_some_and(|a| a.granted.iter().any(|c| c.implies(p))),
+        }
     }
 
     pub fn role_string(&self) -> String {
-        if self.roles.is_empty() {
-            return "system".into();
+        match self.principal {
+            Principal::Operator => return "system".into(),
+            Principal::Unattended => return "unattended".into(),
+            Principal::Person if self.roles.is_empty() => return "none".into(),
+            Principal::Person => {}
         }
         self.roles
             .iter()
@@ -239,6 +298,8 @@ pub enum Capability {
     PatientsDeidentified,
     #[serde(rename = "patients.match")]
     PatientsMatch,
+    #[serde(rename = "patient-data")]
+    PatientData,
     #[serde(rename = "kv")]
     Kv,
     #[serde(rename = "events.publish")]
@@ -250,11 +311,12 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Capability::PatientsRead,
         Capability::PatientsWrite,
         Capability::PatientsDeidentified,
         Capability::PatientsMatch,
+        Capability::PatientData,
         Capability::Kv,
         Capability::EventsPublish,
         Capability::Directory,
@@ -267,6 +329,7 @@ impl Capability {
             Capability::PatientsWrite => "patients.write",
             Capability::PatientsDeidentified => "patients.deidentified",
             Capability::PatientsMatch => "patients.match",
+            Capability::PatientData => "patient-data",
             Capability::Kv => "kv",
             Capability::EventsPublish => "events.publish",
             Capability::Directory => "directory",
@@ -276,6 +339,20 @@ impl Capability {
 
     pub fn parse(s: &str) -> Option<Capability> {
         Capability::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether this capability, granted for unattended use, stands in for the person's
+    /// permission `p` (there is no person to ask).
+    pub fn implies(self, p: Permission) -> bool {
+        use Permission as P;
+        matches!(
+            (self, p),
+            (Capability::PatientsRead, P::PatientsRead)
+                | (Capability::PatientsWrite, P::PatientsWrite)
+                | (Capability::PatientsDeidentified, P::PatientsDeidentified)
+                | (Capability::PatientsMatch, P::PatientsMatch)
+                | (Capability::PatientData, P::PatientsRead | P::PatientsWrite)
+        )
     }
 }
 
@@ -386,8 +463,12 @@ impl Gate {
                 return Some((reason, true));
             }
             if !p.granted.contains(&cap) {
+                let how = match ctx.principal {
+                    Principal::Unattended => " for unattended use",
+                    _ => "",
+                };
                 let reason = format!(
-                    "the capability {cap} has not been granted to plugin '{}' at site '{}'",
+                    "the capability {cap} has not been granted to plugin '{}'{how} at site '{}'",
                     p.id, p.site
                 );
                 return Some((reason, true));
@@ -412,10 +493,10 @@ impl Gate {
         if allowed {
             return None;
         }
-        let who = if ctx.plugin.is_some() {
-            "the signed-in user's role"
-        } else {
-            "your role"
+        let who = match (ctx.principal, &ctx.plugin) {
+            (Principal::Unattended, _) => "unattended work (no person behind it)",
+            (_, Some(_)) => "the role of the person this call serves",
+            (_, None) => "your role",
         };
         let reason = format!(
             "{who} ({}) may not {} ({needed} is needed)",

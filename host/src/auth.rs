@@ -136,6 +136,17 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// The CSRF token a plugin's pages carry for a session: HMAC-SHA256 of the plugin's id under
+/// the session's own token. Each plugin gets a different one and none can work out the
+/// session's (which the host's forms require) or another plugin's.
+pub fn plugin_csrf(session_csrf: &str, plugin: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(session_csrf.as_bytes()).expect("any key length");
+    mac.update(b"osler plugin csrf\0");
+    mac.update(plugin.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 pub fn validate_username(name: &str) -> Result<(), AuthError> {
     let ok = (2..=64).contains(&name.len())
         && name

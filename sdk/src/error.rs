@@ -11,7 +11,7 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
     /// Not allowed: the plugin's manifest, the administrator's grant at this site, or the
-    /// signed-in user's role does not permit it. HTTP 403, code `denied`.
+    /// permissions of the person the call serves do not permit it. HTTP 403, code `denied`.
     Denied(String),
     /// The thing asked for does not exist. HTTP 404, code `not-found`.
     NotFound(String),
@@ -20,10 +20,11 @@ pub enum Error {
     /// A precondition failed: a stale version, a compare-and-swap expectation, a duplicate,
     /// a full store. HTTP 409, code `conflict`.
     Conflict(String),
-    /// A plugin interface this plugin imports has no provider enabled at this site.
-    /// HTTP 503, code `unavailable`.
+    /// A plugin interface this plugin imports is not bound to a provider enabled at this
+    /// site. HTTP 503, code `unavailable`.
     Unavailable(String),
-    /// A size limit was exceeded (payload, key, value, page). HTTP 413, code `too-large`.
+    /// A limit was reached: a size (payload, key, value, page), the storage quota, the audit
+    /// or event allowance, the depth of events. Nothing was done. HTTP 413, code `too-large`.
     TooLarge(String),
     /// Something failed inside the host or another plugin; retrying may help.
     /// HTTP 500, code `internal`.

@@ -7,7 +7,12 @@
 //! The typed functions store values as JSON; the `_bytes` ones store bytes as given.
 //!
 //! Several writes that must happen together, or only if nothing changed since a read, go in a
-//! [`Batch`]: all of its operations apply, or none.
+//! [`Batch`]: all of its operations apply, or none. A batch may also publish events, which
+//! then go out if and only if its writes commit ([`Batch::publish`], the outbox).
+//!
+//! A plugin's storage (`kv` and [`patient_data`](crate::patient_data) together) has a quota;
+//! a write past it is refused whole with [`Error::TooLarge`]. [`usage`] tells how much is
+//! used.
 //!
 //! ```no_run
 //! use osler_sdk::kv;
@@ -66,7 +71,8 @@ pub struct Page<T> {
 }
 
 /// Up to `limit` (1 to [`MAX_PAGE`]) entries whose keys start with `prefix`, in byte order,
-/// after `start_after` when given, each decoded from JSON.
+/// after `start_after` when given, each decoded from JSON. A page also ends once its keys and
+/// values reach the host's page size (1 MiB); `next` says where to continue either way.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), osler_sdk::Error> {
@@ -127,6 +133,14 @@ pub fn scan_all<T: DeserializeOwned>(prefix: &str) -> Result<Vec<(String, T)>, E
             None => return Ok(all),
         }
     }
+}
+
+/// How much of its storage quota this plugin uses.
+pub use wit::StorageUsage as Usage;
+
+/// The plugin's storage use (`kv` and `patient-data` together) and its quota.
+pub fn usage() -> Result<Usage, Error> {
+    wit::usage()
 }
 
 /// Writes and compare-and-swap expectations applied atomically: all or nothing.
@@ -207,6 +221,19 @@ impl Batch {
         }
     }
 
+    /// Publishes `payload` (as JSON) under `topic` if, and only if, the batch commits: the
+    /// event and the writes are one atomic, durable change. Needs `events.publish`; see
+    /// [`events::publish`](crate::events::publish).
+    pub fn publish<T: Serialize + ?Sized>(self, topic: &str, payload: &T) -> Batch {
+        match serde_json::to_string(payload) {
+            Ok(payload) => self.push(wit::Op::Publish(wit::OutgoingEvent {
+                topic: topic.into(),
+                payload,
+            })),
+            Err(e) => self.fail(Error::invalid(format!("payload: {e}"))),
+        }
+    }
+
     /// Requires that `key` holds exactly `value`.
     pub fn expect_bytes(self, key: &str, value: Vec<u8>) -> Batch {
         self.push(wit::Op::Expect(wit::Expectation {
@@ -227,6 +254,11 @@ impl Batch {
 
     /// Applies the batch (at most [`MAX_PAGE`] operations): everything or nothing.
     pub fn commit(self) -> Result<(), Error> {
+        self.commit_publishing().map(|_| ())
+    }
+
+    /// [`Batch::commit`], returning the ids of the events it published, in order.
+    pub fn commit_publishing(self) -> Result<Vec<String>, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }

@@ -1,10 +1,15 @@
 //! # osler-sdk: write Osler plugins in Rust
 //!
-//! An Osler plugin is a WebAssembly component targeting the `osler:plugin/plugin@0.1.0` world
-//! (the WIT files are in Osler's `wit/v0.1.0/`). The host routes `/plugins/<id>/...` to the
-//! plugin's [`Plugin::handle`], and delivers the events its manifest subscribes to to
-//! [`Plugin::on_event`]. Everything else — storage, patients, configuration, the clock — is a
-//! host call, wrapped here in one module per host interface.
+//! An Osler plugin is a WebAssembly component targeting the `osler:plugin/plugin@0.2.0` world
+//! (the WIT files are in Osler's `wit/v0.2.0/`). The host routes `/plugins/<id>/...` to the
+//! plugin's [`Plugin::handle`], delivers the events its manifest subscribes to to
+//! [`Plugin::on_event`], and asks [`Plugin::render_panel`] for the chart panels its manifest
+//! declares. Everything else — storage, patients, what the plugin keeps about a patient, who
+//! a call serves, configuration, the clock — is a host call, wrapped here in one module per
+//! host interface.
+//!
+//! (Plugins written for API 0.1 keep building unchanged against the frozen 0.1 SDK in
+//! `sdk/v0.1/`, and the host keeps running them.)
 //!
 //! ```no_run
 //! use osler_sdk::{Error, Params, Plugin, Request, Response, Router, kv};
@@ -38,7 +43,7 @@
 //! ## Plugins with their own WIT
 //!
 //! A plugin that exports a typed interface to other plugins, or imports one, generates its
-//! own bindings for a world that `include`s `osler:plugin/plugin@0.1.0`, and maps every
+//! own bindings for a world that `include`s `osler:plugin/plugin@0.2.0`, and maps every
 //! `osler:plugin` interface onto this crate's so that the types are shared: see
 //! [`generate!`] and [`dispatch_request`].
 
@@ -50,19 +55,21 @@ mod router;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod directory;
 pub mod events;
 pub mod html;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod patient_data;
 pub mod patients;
 
 pub use error::Error;
 pub use router::{Handler, Params, Router};
 pub use types::{Caller, Event, Headers, Request, Response};
 
-/// The bindings `wit-bindgen` generates for the `osler:plugin/plugin@0.1.0` world.
+/// The bindings `wit-bindgen` generates for the `osler:plugin/plugin@0.2.0` world.
 ///
 /// Plugins rarely need this directly: the modules of this crate wrap every host interface.
 /// It is public for [`export_plugin!`] and for plugins that generate their own bindings and
@@ -72,19 +79,19 @@ pub use types::{Caller, Event, Headers, Request, Response};
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1.0",
-        world: "osler:plugin/plugin@0.1.0",
+        path: "../wit/v0.2.0",
+        world: "osler:plugin/plugin@0.2.0",
         pub_export_macro: true,
         default_bindings_module: "osler_sdk::bindings",
         additional_derives: [PartialEq],
-        with: { "osler:plugin/types@0.1.0/error": crate::Error },
+        with: { "osler:plugin/types@0.2.0/error": crate::Error },
     });
 }
 
-/// The types of `osler:plugin/types@0.1.0`: [`Request`], [`Response`], [`Caller`], [`Event`],
+/// The types of `osler:plugin/types@0.2.0`: [`Request`], [`Response`], [`Caller`], [`Event`],
 /// [`Headers`] and [`Error`].
 ///
-/// This is the module to name for `osler:plugin/types@0.1.0` in the `with` map of a plugin that
+/// This is the module to name for `osler:plugin/types@0.2.0` in the `with` map of a plugin that
 /// generates its own bindings (the generated `types` module lacks `Error`, which the SDK
 /// defines itself).
 pub mod types {
@@ -97,7 +104,7 @@ pub mod types {
 /// that a plugin never links two versions of it.
 pub use wit_bindgen;
 
-/// A plugin: an HTTP handler and, optionally, an event handler.
+/// A plugin: an HTTP handler and, optionally, an event handler and chart panels.
 ///
 /// Implement it for a unit struct and export that with [`export_plugin!`]. The functions take
 /// no `self`: every request runs in a fresh instance, so there is no state to hold — keep
@@ -107,12 +114,26 @@ pub trait Plugin {
     /// the plugin's id, starting with `/`. Usually this is `Router::new()...handle(&req)`.
     fn handle(req: Request) -> Response;
 
-    /// Handles an event the manifest subscribes to (`[events] subscribe`). There is no
-    /// signed-in person: host calls are checked against the plugin's own grants at
-    /// `event.site`. The default does nothing.
+    /// Handles an event the manifest subscribes to (`[events] subscribe`). It acts for the
+    /// person the publisher served ([`context::current`]): host calls are checked against
+    /// that person's permissions and this plugin's grants at `event.site` — or, when nobody
+    /// was behind the event, against the grants given for unattended use. Each event arrives
+    /// at least once (use `event.id` to handle it once) and in order per topic; an `Err` is
+    /// retried later, then the event is parked for an administrator. The default does
+    /// nothing.
     fn on_event(event: Event) -> Result<(), Error> {
         let _ = event;
         Ok(())
+    }
+
+    /// Renders the chart panel `panel` (one of the manifest's `[[panels]]`) for `patient`, as
+    /// an HTML fragment for the host's chart page, for the person [`context::current`]
+    /// names (the host has checked they may read the chart). The default has no panels.
+    fn render_panel(panel: &str, patient: &str) -> Result<String, Error> {
+        let _ = patient;
+        Err(Error::not_found(format!(
+            "this plugin has no panel '{panel}'"
+        )))
     }
 }
 
@@ -138,7 +159,12 @@ pub fn dispatch_event<P: Plugin>(event: Event) -> Result<(), Error> {
     P::on_event(event)
 }
 
-/// Exports a [`Plugin`] as the component's `handler` and `event-handler`.
+/// Runs [`Plugin::render_panel`] for `P`: what an `osler:plugin/chart` export calls.
+pub fn dispatch_panel<P: Plugin>(panel: String, patient: String) -> Result<String, Error> {
+    P::render_panel(&panel, &patient)
+}
+
+/// Exports a [`Plugin`] as the component's `handler`, `event-handler` and `chart`.
 ///
 /// Use it once, at the top level of the plugin crate, with the name of a type (an identifier,
 /// not a path) that implements [`Plugin`]:
@@ -151,8 +177,9 @@ pub fn dispatch_event<P: Plugin>(event: Event) -> Result<(), Error> {
 ///
 /// A plugin with its own bindings (see [`generate!`]) names its bindings module too:
 /// `osler_sdk::export_plugin!(Echo with_bindings bindings);`. That implements the `handler`
-/// and `event-handler` traits generated there with [`dispatch_request`] and
-/// [`dispatch_event`], and exports everything with that module's `export!` macro, so the
+/// `event-handler` and `chart` traits generated there with [`dispatch_request`],
+/// [`dispatch_event`] and [`dispatch_panel`], and exports everything with that module's
+/// `export!` macro, so the
 /// plugin's own interfaces are exported too (implement their `Guest` traits for the same
 /// type).
 ///
@@ -173,7 +200,16 @@ macro_rules! export_plugin {
             }
         }
 
-        // Export names like `osler:plugin/handler@0.1.0#handle` are not symbols a native
+        impl $crate::bindings::exports::osler::plugin::chart::Guest for $plugin {
+            fn render_panel(
+                panel: ::std::string::String,
+                patient: ::std::string::String,
+            ) -> ::core::result::Result<::std::string::String, $crate::Error> {
+                $crate::dispatch_panel::<$plugin>(panel, patient)
+            }
+        }
+
+        // Export names like `osler:plugin/handler@0.2.0#handle` are not symbols a native
         // linker accepts, and natively there is no host to call them.
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!($plugin with_types_in $crate::bindings);
@@ -190,6 +226,15 @@ macro_rules! export_plugin {
         impl $($bindings)::+::exports::osler::plugin::event_handler::Guest for $plugin {
             fn on_event(event: $crate::Event) -> ::core::result::Result<(), $crate::Error> {
                 $crate::dispatch_event::<$plugin>(event)
+            }
+        }
+
+        impl $($bindings)::+::exports::osler::plugin::chart::Guest for $plugin {
+            fn render_panel(
+                panel: ::std::string::String,
+                patient: ::std::string::String,
+            ) -> ::core::result::Result<::std::string::String, $crate::Error> {
+                $crate::dispatch_panel::<$plugin>(panel, patient)
             }
         }
 
@@ -210,9 +255,14 @@ macro_rules! __keep_reachable {
         const _: (
             fn($crate::Request) -> $crate::Response,
             fn($crate::Event) -> ::core::result::Result<(), $crate::Error>,
+            fn(
+                ::std::string::String,
+                ::std::string::String,
+            ) -> ::core::result::Result<::std::string::String, $crate::Error>,
         ) = (
             $crate::dispatch_request::<$plugin>,
             $crate::dispatch_event::<$plugin>,
+            $crate::dispatch_panel::<$plugin>,
         );
     };
 }
@@ -220,7 +270,7 @@ macro_rules! __keep_reachable {
 /// `wit_bindgen::generate!` for a plugin with its own WIT world, with every `osler:plugin`
 /// interface mapped onto this crate.
 ///
-/// The plugin's world includes `osler:plugin/plugin@0.1.0` and adds its own `export`s and
+/// The plugin's world includes `osler:plugin/plugin@0.2.0` and adds its own `export`s and
 /// `import`s of other plugins' interfaces; `path` must list the `osler:plugin` WIT first, then
 /// the plugin's own (or the plugin's `wit/` folder may carry `osler:plugin` in
 /// `wit/deps/osler-plugin/`):
@@ -228,7 +278,7 @@ macro_rules! __keep_reachable {
 /// ```ignore
 /// mod bindings {
 ///     osler_sdk::generate!({
-///         path: ["../osler/wit/v0.1.0", "wit"],
+///         path: ["../osler/wit/v0.2.0", "wit"],
 ///         world: "acme:scheduling/plugin",
 ///     });
 /// }
@@ -236,11 +286,11 @@ macro_rules! __keep_reachable {
 ///
 /// It expands to `osler_sdk::wit_bindgen::generate!` with the given options plus
 /// `runtime_path`, `with` and `generate_all` (so do not pass those): the types and the host
-/// interfaces come from this crate (`osler:plugin/types@0.1.0` → [`types`], each host
+/// interfaces come from this crate (`osler:plugin/types@0.2.0` → [`types`], each host
 /// interface → `osler_sdk::bindings::osler::plugin::<interface>`); `handler`,
-/// `event-handler`, the plugin's own interfaces and other plugins' imported ones are generated
-/// in the plugin's module. Every key of the `with` map must be used, so the world must
-/// include the whole `osler:plugin/plugin@0.1.0` world.
+/// `event-handler`, `chart`, the plugin's own interfaces and other plugins' imported ones are
+/// generated in the plugin's module. Every key of the `with` map must be used, so the world
+/// must include the whole `osler:plugin/plugin@0.2.0` world.
 ///
 /// Then implement [`Plugin`] and the `Guest` trait of each interface the world exports, and
 /// export it all with `osler_sdk::export_plugin!(MyPlugin with_bindings bindings)`.
@@ -253,21 +303,24 @@ macro_rules! generate {
         $crate::wit_bindgen::generate!({
             runtime_path: "osler_sdk::wit_bindgen::rt",
             with: {
-                "osler:plugin/types@0.1.0": osler_sdk::types,
-                "osler:plugin/log@0.1.0": osler_sdk::bindings::osler::plugin::log,
-                "osler:plugin/clock@0.1.0": osler_sdk::bindings::osler::plugin::clock,
-                "osler:plugin/config@0.1.0": osler_sdk::bindings::osler::plugin::config,
-                "osler:plugin/audit@0.1.0": osler_sdk::bindings::osler::plugin::audit,
-                "osler:plugin/patients-read@0.1.0": osler_sdk::bindings::osler::plugin::patients_read,
-                "osler:plugin/patients-write@0.1.0": osler_sdk::bindings::osler::plugin::patients_write,
-                "osler:plugin/patients-deidentified@0.1.0": osler_sdk::bindings::osler::plugin::patients_deidentified,
-                "osler:plugin/patients-match@0.1.0": osler_sdk::bindings::osler::plugin::patients_match,
-                "osler:plugin/kv@0.1.0": osler_sdk::bindings::osler::plugin::kv,
-                "osler:plugin/events@0.1.0": osler_sdk::bindings::osler::plugin::events,
-                "osler:plugin/directory@0.1.0": osler_sdk::bindings::osler::plugin::directory,
-                "osler:plugin/outbound-http@0.1.0": osler_sdk::bindings::osler::plugin::outbound_http,
-                "osler:plugin/handler@0.1.0": generate,
-                "osler:plugin/event-handler@0.1.0": generate,
+                "osler:plugin/types@0.2.0": osler_sdk::types,
+                "osler:plugin/log@0.2.0": osler_sdk::bindings::osler::plugin::log,
+                "osler:plugin/clock@0.2.0": osler_sdk::bindings::osler::plugin::clock,
+                "osler:plugin/config@0.2.0": osler_sdk::bindings::osler::plugin::config,
+                "osler:plugin/audit@0.2.0": osler_sdk::bindings::osler::plugin::audit,
+                "osler:plugin/context@0.2.0": osler_sdk::bindings::osler::plugin::context,
+                "osler:plugin/patients-read@0.2.0": osler_sdk::bindings::osler::plugin::patients_read,
+                "osler:plugin/patients-write@0.2.0": osler_sdk::bindings::osler::plugin::patients_write,
+                "osler:plugin/patients-deidentified@0.2.0": osler_sdk::bindings::osler::plugin::patients_deidentified,
+                "osler:plugin/patients-match@0.2.0": osler_sdk::bindings::osler::plugin::patients_match,
+                "osler:plugin/patient-data@0.2.0": osler_sdk::bindings::osler::plugin::patient_data,
+                "osler:plugin/kv@0.2.0": osler_sdk::bindings::osler::plugin::kv,
+                "osler:plugin/events@0.2.0": osler_sdk::bindings::osler::plugin::events,
+                "osler:plugin/directory@0.2.0": osler_sdk::bindings::osler::plugin::directory,
+                "osler:plugin/outbound-http@0.2.0": osler_sdk::bindings::osler::plugin::outbound_http,
+                "osler:plugin/handler@0.2.0": generate,
+                "osler:plugin/event-handler@0.2.0": generate,
+                "osler:plugin/chart@0.2.0": generate,
             },
             // Other plugins' interfaces that the world imports.
             generate_all,

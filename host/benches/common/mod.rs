@@ -10,6 +10,7 @@ use osler_host::access::{Ctx, Role};
 use osler_host::app::{App, Mode};
 use osler_host::config::Config;
 use osler_host::plugins::manifest::Capability;
+use osler_host::plugins::sandbox::Person;
 
 /// The password every bench user gets.
 pub const PASSWORD: &str = "bench-password-1234";
@@ -87,7 +88,7 @@ pub async fn install(
 ) -> anyhow::Result<String> {
     let v = app
         .plugins
-        .install(ctx, &std::fs::read(package)?, true)
+        .install(ctx, &std::fs::read(package)?, true, false)
         .await?;
     app.plugins.set_enabled(ctx, &v.id, "main", true).await?;
     app.plugins
@@ -108,4 +109,18 @@ pub async fn serve(router: axum::Router) -> anyhow::Result<String> {
         .await
     });
     Ok(format!("http://{addr}"))
+}
+
+/// A person at the main site as a plugin sees them.
+#[allow(dead_code, reason = "not every bench calls plugins in-process")]
+pub fn person(user: &str, roles: &[&str], permissions: &[&str]) -> Person {
+    Person {
+        user: user.into(),
+        display_name: user.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        site: "main".into(),
+        site_name: "Main".into(),
+        session_csrf: None,
+    }
 }

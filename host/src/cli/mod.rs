@@ -413,6 +413,8 @@ pub(crate) fn serve(app: App, announce: impl FnOnce(SocketAddr)) -> anyhow::Resu
     }
     let rt = runtime()?;
     rt.block_on(async move {
+        // Events waiting from before a restart are delivered first.
+        app.plugins.start_events();
         let purged = app.accounts.purge_expired()?;
         if purged > 0 {
             tracing::info!(sessions = purged, "removed expired sessions");

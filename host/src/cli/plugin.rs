@@ -24,7 +24,8 @@ pub enum PluginCmd {
         /// Install a local unsigned development package; it is marked as such and audited.
         #[arg(long)]
         dev: bool,
-        /// Allow installing a version lower than the installed one.
+        /// Allow installing a version lower than the installed one, or a development package
+        /// in place of a signed plugin of the same id.
         #[arg(long)]
         force: bool,
     },
@@ -67,6 +68,10 @@ pub enum PluginCmd {
         id: String,
         #[arg(long)]
         site: String,
+        /// For unattended work (events the host publishes, scheduled jobs), a separate grant
+        /// from the one for people's requests.
+        #[arg(long)]
+        unattended: bool,
         #[arg(required = true)]
         capabilities: Vec<String>,
     },
@@ -75,8 +80,36 @@ pub enum PluginCmd {
         id: String,
         #[arg(long)]
         site: String,
+        /// From its unattended grant.
+        #[arg(long)]
+        unattended: bool,
         #[arg(required = true)]
         capabilities: Vec<String>,
+    },
+    /// Choose the plugin that provides an interface at a site (e.g. `osler:drugref/lookup`).
+    Bind {
+        interface: String,
+        plugin: String,
+        #[arg(long)]
+        site: String,
+    },
+    /// Leave an interface without a provider at a site (its calls answer `unavailable`).
+    Unbind {
+        interface: String,
+        #[arg(long)]
+        site: String,
+    },
+    /// The interfaces plugins import or provide at each site, and who provides them.
+    Bindings {
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// A plugin's parked events (deliveries that failed every attempt); --retry delivers
+    /// them again.
+    Events {
+        id: String,
+        #[arg(long)]
+        retry: bool,
     },
     /// Change a plugin's settings at a site: key=value … (key= restores the default).
     Config {
@@ -151,7 +184,7 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                 if dev {
                     let bytes = std::fs::read(&spec)
                         .with_context(|| format!("cannot read the package {spec}"))?;
-                    let v = p.install(&ctx, &bytes, true).await?;
+                    let v = p.install(&ctx, &bytes, true, force).await?;
                     println!("Installed {} {} (development package).", v.id, v.version);
                     print_next_steps(&v);
                 } else {
@@ -256,24 +289,86 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
             PluginCmd::Grant {
                 id,
                 site,
+                unattended,
                 capabilities,
             } => {
-                let mut g = p.site_state(&id, &site).grants;
+                let state = p.site_state(&id, &site);
+                let mut g = if unattended {
+                    state.unattended
+                } else {
+                    state.grants
+                };
                 g.extend(caps(&capabilities)?);
-                let s = p.set_grants(&ctx, &id, &site, g).await?;
-                println!("{id} at {site} now has: {}", join(&s.grants));
+                print_grants(&id, &site, unattended, p, g, &ctx).await?;
             }
             PluginCmd::Revoke {
                 id,
                 site,
+                unattended,
                 capabilities,
             } => {
-                let mut g = p.site_state(&id, &site).grants;
+                let state = p.site_state(&id, &site);
+                let mut g = if unattended {
+                    state.unattended
+                } else {
+                    state.grants
+                };
                 for c in caps(&capabilities)? {
                     g.remove(&c);
                 }
-                let s = p.set_grants(&ctx, &id, &site, g).await?;
-                println!("{id} at {site} now has: {}", join(&s.grants));
+                print_grants(&id, &site, unattended, p, g, &ctx).await?;
+            }
+            PluginCmd::Bind {
+                interface,
+                plugin,
+                site,
+            } => {
+                p.bind(&ctx, &site, &interface, Some(&plugin)).await?;
+                println!("{interface} at {site} is now provided by {plugin}.");
+            }
+            PluginCmd::Unbind { interface, site } => {
+                p.bind(&ctx, &site, &interface, None).await?;
+                println!("{interface} at {site} has no provider: its calls answer `unavailable`.");
+            }
+            PluginCmd::Bindings { site } => {
+                let bound = p.bindings(site.as_deref());
+                if bound.is_empty() {
+                    println!("No interface is bound.");
+                }
+                for b in bound {
+                    println!("{}\t{}\t→ {} ({})", b.site, b.interface, b.provider, b.by);
+                }
+            }
+            PluginCmd::Events { id, retry } => {
+                if retry {
+                    let n = p.retry_parked(&ctx, &id, None).await?;
+                    println!("{n} parked event(s) of {id} queued again.");
+                }
+                let (waiting, parked) = p.event_queue(&id)?;
+                let s = p.event_stats(&id);
+                println!(
+                    "{id}: {waiting} waiting, {} parked; since start: {} published, {} delivered, \
+                     {} retried, {} parked, dropped {} (depth), {} (fan-out), {} (rate)",
+                    parked.len(),
+                    s.published,
+                    s.delivered,
+                    s.retried,
+                    s.parked,
+                    s.dropped_depth,
+                    s.dropped_fan_out,
+                    s.dropped_rate
+                );
+                for e in parked {
+                    println!(
+                        "  {} {} at {} from {} ({} attempts): {}",
+                        e.id,
+                        e.topic,
+                        e.site,
+                        e.source,
+                        e.attempts,
+                        e.last_error.unwrap_or_default()
+                    );
+                }
             }
             PluginCmd::Config { id, site, settings } => {
                 set_config(p, &ctx, &id, &site, &settings).await?;
@@ -398,6 +493,27 @@ fn sign(package: &Path, key: &Path, publisher: &str, out: Option<PathBuf>) -> an
     Ok(())
 }
 
+async fn print_grants(
+    id: &str,
+    site: &str,
+    unattended: bool,
+    p: &Plugins,
+    g: BTreeSet<Capability>,
+    ctx: &crate::access::Ctx,
+) -> anyhow::Result<()> {
+    if unattended {
+        let s = p.set_unattended_grants(ctx, id, site, g).await?;
+        println!(
+            "{id} at {site} now has, for unattended work: {}",
+            join(&s.unattended)
+        );
+    } else {
+        let s = p.set_grants(ctx, id, site, g).await?;
+        println!("{id} at {site} now has: {}", join(&s.grants));
+    }
+    Ok(())
+}
+
 fn join(g: &BTreeSet<Capability>) -> String {
     if g.is_empty() {
         return "nothing".into();
@@ -438,10 +554,9 @@ fn print_list(list: &[PluginView]) {
             v.id,
             v.version,
             v.state,
-            if v.development {
-                " (development package)"
-            } else {
-                ""
+            match &v.origin {
+                None => " (live: unsigned development package)".to_string(),
+                Some(o) => format!(" (live: signed by '{}')", o.publisher),
             }
         );
         if let Some(f) = &v.failure {
@@ -452,6 +567,8 @@ fn print_list(list: &[PluginView]) {
                 "  from registry '{}', publisher '{}'",
                 o.registry, o.publisher
             );
+        } else {
+            println!("  development package");
         }
         if let Some(p) = &v.previous_version {
             println!("  previous version (for rollback): {p}");
@@ -472,11 +589,37 @@ fn print_list(list: &[PluginView]) {
                 v.capabilities.join(", ")
             }
         );
+        if !v.exports.is_empty() {
+            println!("  provides: {}", v.exports.join(", "));
+        }
+        if !v.imports.is_empty() {
+            println!("  uses: {}", v.imports.join(", "));
+        }
         for (site, s) in &v.sites {
             println!(
-                "  {site}: {}, granted: {}",
+                "  {site}: {}, granted: {}{}",
                 if s.enabled { "enabled" } else { "disabled" },
-                join(&s.grants)
+                join(&s.grants),
+                if s.unattended.is_empty() {
+                    String::new()
+                } else {
+                    format!("; for unattended work: {}", join(&s.unattended))
+                }
+            );
+            for (interface, provider) in v.bindings.get(site).into_iter().flatten() {
+                println!(
+                    "    {interface} → {}",
+                    provider.as_deref().unwrap_or("unbound (unavailable)")
+                );
+            }
+        }
+        if let Some(st) = &v.storage {
+            println!(
+                "  storage: {:.1} of {} MiB, {} of {} keys",
+                st.bytes as f64 / (1 << 20) as f64,
+                st.max_bytes >> 20,
+                st.keys,
+                st.max_keys
             );
         }
     }

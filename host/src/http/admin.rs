@@ -19,7 +19,7 @@ use crate::access::{Check, Need, Permission, Refusal};
 use crate::app::App;
 use crate::http::caller::{Caller, resolve};
 use crate::plugins::manifest::Capability;
-use crate::plugins::{Outcome, PluginError, PluginView, registry};
+use crate::plugins::{Outcome, PluginError, PluginView, Plugins, registry};
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -77,7 +77,85 @@ fn button(csrf: &str, fields: &[(&str, &str)], label: &str) -> String {
     )
 }
 
-fn plugin_card(v: &PluginView, sites: &[crate::sites::Site], csrf: &str) -> String {
+/// Checkboxes for `capabilities`, those in `on` ticked, in a form posting `action`.
+fn grant_form(
+    csrf: &str,
+    v: &PluginView,
+    site: &str,
+    action: &str,
+    on: &std::collections::BTreeSet<Capability>,
+    label: &str,
+) -> String {
+    let boxes: String = v
+        .capabilities
+        .iter()
+        .map(|c| {
+            let ticked = on.iter().any(|g| g.as_str() == c);
+            format!(
+                "<label style=\"display:inline;font-weight:normal;margin-right:.8rem\">\
+                 <input type=\"checkbox\" name=\"capability\" value=\"{c}\"{} \
+                 style=\"width:auto\"> {c}</label>",
+                if ticked { " checked" } else { "" },
+                c = esc(c)
+            )
+        })
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"/admin/plugins/action\">{}{boxes}\
+         <button type=\"submit\" style=\"margin-top:.3rem\">{}</button></form>",
+        hidden(csrf, &[("action", action), ("id", &v.id), ("site", site)]),
+        esc(label)
+    )
+}
+
+/// The provider of each of `v`'s imports at `site`, with a form to choose another.
+fn binding_forms(csrf: &str, v: &PluginView, site: &str, plugins: &Plugins) -> String {
+    let Some(bound) = v.bindings.get(site) else {
+        return String::new();
+    };
+    bound
+        .iter()
+        .map(|(interface, provider)| {
+            let options: String = std::iter::once(("".to_string(), "(none: unavailable)"))
+                .chain(
+                    plugins
+                        .providers(site, interface)
+                        .into_iter()
+                        .map(|p| (p, "")),
+                )
+                .map(|(p, none)| {
+                    let chosen = provider.as_deref() == Some(p.as_str())
+                        || (p.is_empty() && provider.is_none());
+                    format!(
+                        "<option value=\"{}\"{}>{}</option>",
+                        esc(&p),
+                        if chosen { " selected" } else { "" },
+                        if p.is_empty() { none.to_string() } else { esc(&p) }
+                    )
+                })
+                .collect();
+            format!(
+                "<form method=\"post\" action=\"/admin/plugins/action\">{}\
+                 <label>{} from <select name=\"provider\" style=\"width:auto\">{options}</select>\
+                 </label> <button type=\"submit\">Bind</button> <span class=\"muted\">now: {}</span>\
+                 </form>",
+                hidden(
+                    csrf,
+                    &[("action", "bind"), ("site", site), ("interface", interface)]
+                ),
+                esc(interface),
+                esc(provider.as_deref().unwrap_or("unbound"))
+            )
+        })
+        .collect()
+}
+
+fn plugin_card(
+    v: &PluginView,
+    sites: &[crate::sites::Site],
+    csrf: &str,
+    plugins: &Plugins,
+) -> String {
     let origin = match &v.origin {
         Some(o) => format!(
             "from registry <b>{}</b>, publisher <b>{}</b>",
@@ -135,29 +213,23 @@ fn plugin_card(v: &PluginView, sites: &[crate::sites::Site], csrf: &str) -> Stri
                     "Enable",
                 )
             };
-            let boxes: String = v
-                .capabilities
-                .iter()
-                .map(|c| {
-                    let on = st.grants.iter().any(|g| g.as_str() == c);
-                    format!(
-                        "<label style=\"display:inline;font-weight:normal;margin-right:.8rem\">\
-                         <input type=\"checkbox\" name=\"capability\" value=\"{c}\"{} \
-                         style=\"width:auto\"> {c}</label>",
-                        if on { " checked" } else { "" },
-                        c = esc(c)
-                    )
-                })
-                .collect();
             let grants = if v.capabilities.is_empty() {
                 "<span class=\"muted\">asks for nothing</span>".to_string()
             } else {
                 format!(
-                    "<form method=\"post\" action=\"/admin/plugins/action\">{}{boxes}\
-                     <button type=\"submit\" style=\"margin-top:.3rem\">Save grants</button></form>",
-                    hidden(csrf, &[("action", "grants"), ("id", &v.id), ("site", &site.id)])
+                    "{}<p class=\"muted\">For unattended work (no person behind it):</p>{}",
+                    grant_form(csrf, v, &site.id, "grants", &st.grants, "Save grants"),
+                    grant_form(
+                        csrf,
+                        v,
+                        &site.id,
+                        "unattended-grants",
+                        &st.unattended,
+                        "Save unattended grants"
+                    )
                 )
             };
+            let grants = format!("{grants}{}", binding_forms(csrf, v, &site.id, plugins));
             format!(
                 "<tr><th>{}</th><td>{}</td><td>{toggle}</td><td>{grants}</td></tr>",
                 esc(&site.name),
@@ -165,10 +237,68 @@ fn plugin_card(v: &PluginView, sites: &[crate::sites::Site], csrf: &str) -> Stri
             )
         })
         .collect();
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "nothing".to_string()
+        } else {
+            esc(&items.join(", "))
+        }
+    };
+    let mut facts = format!(
+        "<p class=\"muted\">Provides: {} · Uses: {}</p>",
+        list(&v.exports),
+        list(&v.imports)
+    );
+    if let Some(st) = &v.storage {
+        facts.push_str(&format!(
+            "<p class=\"muted\">Storage: {:.1} of {} MiB, {} of {} keys</p>",
+            st.bytes as f64 / (1 << 20) as f64,
+            st.max_bytes >> 20,
+            st.keys,
+            st.max_keys
+        ));
+    }
+    let e = &v.events;
+    facts.push_str(&format!(
+        "<p class=\"muted\">Events since start: {} published, {} delivered, {} retried, {} \
+         waiting, {} parked; refused: {} too deep, {} too many in one call, {} over the \
+         per-minute allowance</p>",
+        e.stats.published,
+        e.stats.delivered,
+        e.stats.retried,
+        e.waiting,
+        e.parked.len(),
+        e.stats.dropped_depth,
+        e.stats.dropped_fan_out,
+        e.stats.dropped_rate
+    ));
+    if !e.parked.is_empty() {
+        let rows: String = e
+            .parked
+            .iter()
+            .map(|p| {
+                format!(
+                    "<li>{} at {} ({} attempts): {}</li>",
+                    esc(&p.topic),
+                    esc(&p.site),
+                    p.attempts,
+                    esc(p.last_error.as_deref().unwrap_or(""))
+                )
+            })
+            .collect();
+        facts.push_str(&format!(
+            "<p class=\"error\">Parked events:</p><ul>{rows}</ul>{}",
+            button(
+                csrf,
+                &[("action", "retry-events"), ("id", &v.id)],
+                "Deliver parked events again"
+            )
+        ));
+    }
     format!(
         "<div class=\"card\"><h3>{} <span class=\"muted\">{} {}</span></h3>\
-         <p>{}</p><p class=\"muted\">{origin} · {}</p>{state}{staged}<p>{actions}</p>\
-         <table><tr><th>Site</th><th></th><th></th><th>Granted capabilities</th></tr>{rows}</table></div>",
+         <p>{}</p><p class=\"muted\">{origin} · {}</p>{facts}{state}{staged}<p>{actions}</p>\
+         <table><tr><th>Site</th><th></th><th></th><th>Granted capabilities and bindings</th></tr>{rows}</table></div>",
         esc(&v.name),
         esc(&v.id),
         esc(&v.version),
@@ -209,7 +339,7 @@ async fn show(
         body.push_str("<div class=\"card\"><p class=\"muted\">No plugins are installed.</p></div>");
     }
     for v in &installed {
-        body.push_str(&plugin_card(v, &sites, &csrf));
+        body.push_str(&plugin_card(v, &sites, &csrf, &app.plugins));
     }
     // The registries: search, then install.
     let text = q.q.clone().unwrap_or_default();
@@ -333,7 +463,7 @@ async fn act(
                 p.set_enabled(&ctx, &id, &site, false).await?;
                 format!("Disabled {id} at {site}.")
             }
-            "grants" => {
+            action @ ("grants" | "unattended-grants") => {
                 let mut grants = std::collections::BTreeSet::new();
                 for (k, v) in &fields {
                     if k == "capability" {
@@ -342,8 +472,26 @@ async fn act(
                         })?);
                     }
                 }
-                p.set_grants(&ctx, &id, &site, grants).await?;
-                format!("Grants of {id} at {site} saved.")
+                if action == "grants" {
+                    p.set_grants(&ctx, &id, &site, grants).await?;
+                    format!("Grants of {id} at {site} saved.")
+                } else {
+                    p.set_unattended_grants(&ctx, &id, &site, grants).await?;
+                    format!("Unattended grants of {id} at {site} saved.")
+                }
+            }
+            "bind" => {
+                let (interface, provider) = (one("interface"), one("provider"));
+                let provider = Some(provider.as_str()).filter(|p| !p.is_empty());
+                p.bind(&ctx, &site, &interface, provider).await?;
+                match provider {
+                    Some(pr) => format!("{interface} at {site} is provided by {pr}."),
+                    None => format!("{interface} at {site} has no provider."),
+                }
+            }
+            "retry-events" => {
+                let n = p.retry_parked(&ctx, &id, None).await?;
+                format!("{n} parked event(s) of {id} will be delivered again.")
             }
             other => {
                 return Err(PluginError::Invalid(format!("unknown action '{other}'")));

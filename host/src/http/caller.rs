@@ -33,15 +33,13 @@ pub struct Caller {
 
 impl Caller {
     pub fn ctx(&self) -> Ctx {
-        Ctx {
-            user: self.user.username.clone(),
-            roles: self.user.roles.clone(),
-            site: self.site.clone(),
-            patient: self.user.patient.clone(),
-            source: self.source.map(|s| s.to_string()),
-            via: None,
-            plugin: None,
-        }
+        Ctx::person(
+            &self.user.username,
+            self.user.roles.clone(),
+            self.site.clone(),
+            self.user.patient.clone(),
+            self.source.map(|s| s.to_string()),
+        )
     }
 }
 
@@ -117,6 +115,17 @@ impl Caller {
     /// A cookie-authenticated request that changes something must carry the session's CSRF
     /// token: in the `X-CSRF-Token` header, or (for a plain form post) `form_field`.
     pub fn check_csrf(&self, parts: &Parts, form_field: Option<String>) -> Result<(), ApiError> {
+        self.check_csrf_token(parts, form_field, &self.session.csrf)
+    }
+
+    /// [`Caller::check_csrf`] against `expected`: the session's token for the host's own
+    /// routes, a plugin's own token (derived from it) for that plugin's routes.
+    pub fn check_csrf_token(
+        &self,
+        parts: &Parts,
+        form_field: Option<String>,
+        expected: &str,
+    ) -> Result<(), ApiError> {
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !(self.via_cookie && unsafe_method) {
             return Ok(());
@@ -128,7 +137,7 @@ impl Caller {
             .map(str::to_string)
             .or(form_field)
             .unwrap_or_default();
-        if secrets_equal(&sent, &self.session.csrf) {
+        if secrets_equal(&sent, expected) {
             Ok(())
         } else {
             Err(ApiError::forbidden(

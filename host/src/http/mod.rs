@@ -45,6 +45,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(limit))
         .layer(
             TraceLayer::new_for_http()
@@ -69,6 +70,28 @@ pub fn router(app: App) -> Router {
                 .on_failure(()),
         )
         .with_state(app)
+}
+
+/// The Content Security Policy of the host's own pages: the host's scripts and styles from its
+/// own origin only (no inline script), nothing framed, forms to this origin only. (Styles may
+/// be inline: the pages carry their stylesheet.) Plugin pages carry their own, stricter one.
+pub const HOST_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' \
+                            'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
+                            form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every answer that does not set its own (plugin answers do).
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = res.headers_mut();
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(HOST_CSP));
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
+    res
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -26,13 +26,17 @@ use super::caller::resolve;
 use super::error::{ApiError, ErrorBody};
 use crate::access::{Permission, permissions_of};
 use crate::app::App;
+use crate::auth::plugin_csrf;
+use crate::plugins::dispatch::Incoming;
 use crate::plugins::instance::RunError;
 use crate::plugins::manifest::{Capability, ConfigValue};
+use crate::plugins::sandbox::Person;
+use crate::plugins::views::EventsView;
 use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, latest, registry};
 
 /// Security headers on every plugin response; the plugin cannot remove them.
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'self'; base-uri 'none'";
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// `/plugins/<id>/…`: every method, every path inside the plugin.
 pub fn router() -> Router<App> {
@@ -57,6 +61,9 @@ pub fn admin_router() -> OpenApiRouter<App> {
         .routes(routes!(registry_search))
         .routes(routes!(rollback))
         .routes(routes!(approve))
+        .routes(routes!(site_bindings, bind))
+        .routes(routes!(events))
+        .routes(routes!(retry_events))
 }
 
 impl From<PluginError> for ApiError {
@@ -155,7 +162,13 @@ async fn dispatch(
             format!("the request body is larger than {limit} bytes"),
         )
     })?;
-    caller.check_csrf(&parts, form_csrf(&body))?;
+    // The plugin's own token: the session's (which the host's forms take) or another
+    // plugin's is refused here, and this one is refused by the host and by other plugins.
+    caller.check_csrf_token(
+        &parts,
+        form_csrf(&body),
+        &plugin_csrf(&caller.session.csrf, &id),
+    )?;
     let path = match params.get("rest") {
         Some(rest) => format!("/{rest}"),
         None => "/".to_string(),
@@ -171,44 +184,17 @@ async fn dispatch(
         })
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    let site_name = app
-        .sites
-        .get(&site)
-        .ok()
-        .flatten()
-        .map(|s| s.name)
-        .unwrap_or_else(|| site.clone());
-    let request = latest::Request {
+    let request = Incoming {
         method: parts.method.as_str().to_string(),
         path,
         query: parts.uri.query().unwrap_or("").to_string(),
         headers,
         body: body.to_vec(),
-        caller: latest::Caller {
-            user: caller.user.username.clone(),
-            display_name: caller
-                .user
-                .display_name
-                .clone()
-                .unwrap_or_else(|| caller.user.username.clone()),
-            roles: caller
-                .user
-                .roles
-                .iter()
-                .map(|r| r.as_str().into())
-                .collect(),
-            permissions: permissions_of(&caller.user.roles)
-                .iter()
-                .map(|p| p.as_str().into())
-                .collect(),
-            site: site.clone(),
-            site_name,
-            csrf_token: caller.session.csrf.clone(),
-        },
     };
+    let person = person(&app, &caller, &site);
     let resp = match app
         .plugins
-        .handle(plugin, &site, caller.ctx(), request)
+        .handle(plugin, &site, caller.ctx(), person, request)
         .await
     {
         Ok(r) => r,
@@ -217,10 +203,56 @@ async fn dispatch(
             return Err(e.into());
         }
     };
-    Ok(response(resp))
+    Ok(response(&app, &id, &site, resp))
 }
 
-fn response(r: latest::Response) -> Response {
+/// The signed-in person as plugins see them, at `site`. Each plugin receives its own CSRF
+/// token, derived from the session's.
+pub fn person(app: &App, caller: &Caller, site: &str) -> Person {
+    let site_name = app
+        .sites
+        .get(site)
+        .ok()
+        .flatten()
+        .map(|s| s.name)
+        .unwrap_or_else(|| site.to_string());
+    Person {
+        user: caller.user.username.clone(),
+        display_name: caller
+            .user
+            .display_name
+            .clone()
+            .unwrap_or_else(|| caller.user.username.clone()),
+        roles: caller
+            .user
+            .roles
+            .iter()
+            .map(|r| r.as_str().into())
+            .collect(),
+        permissions: permissions_of(&caller.user.roles)
+            .iter()
+            .map(|p| p.as_str().into())
+            .collect(),
+        site: site.to_string(),
+        site_name,
+        session_csrf: Some(caller.session.csrf.clone()),
+    }
+}
+
+/// Whether a `Location` a plugin sends stays on this server: a path (`/…`, not `//…`).
+fn same_origin(location: &str) -> bool {
+    location.starts_with('/')
+        && !location.starts_with("//")
+        && !location.starts_with("/\\")
+        && !location.chars().any(|c| c.is_control() || c == '\\')
+}
+
+/// A plugin's answer as the browser gets it. Its headers pass an allow-list: content type,
+/// language and disposition (downloads), validators (`etag`, `last-modified`), `vary`, and
+/// same-origin redirects; `cache-control` is always `private, no-store` (every answer is for
+/// a signed-in person). Anything else is dropped and noted in the plugin's log. The host adds
+/// its own security headers.
+fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
     let status = match StatusCode::from_u16(r.status) {
         Ok(s) if (200..600).contains(&r.status) => s,
         _ => {
@@ -235,28 +267,48 @@ fn response(r: latest::Response) -> Response {
     let mut out = Response::new(Body::from(r.body));
     *out.status_mut() = status;
     let h = out.headers_mut();
+    let mut dropped: Vec<String> = Vec::new();
     for (k, v) in r.headers {
-        let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
-            continue;
+        let name = k.to_ascii_lowercase();
+        let allowed = match name.as_str() {
+            "content-type"
+            | "content-disposition"
+            | "content-language"
+            | "etag"
+            | "last-modified"
+            | "vary" => true,
+            "location" => same_origin(&v),
+            // Replaced below, whatever the plugin says.
+            "cache-control" => continue,
+            _ => false,
         };
-        let forbidden = matches!(
-            name.as_str(),
-            "set-cookie"
-                | "content-security-policy"
-                | "x-content-type-options"
-                | "x-frame-options"
-                | "connection"
-                | "transfer-encoding"
-                | "content-length"
-                | "strict-transport-security"
-        );
-        if forbidden {
-            continue;
-        }
-        if let Ok(value) = HeaderValue::from_str(&v) {
-            h.append(name, value);
+        let parsed = HeaderName::from_bytes(name.as_bytes())
+            .ok()
+            .zip(HeaderValue::from_str(&v).ok());
+        match parsed {
+            Some((n, value)) if allowed => {
+                h.append(n, value);
+            }
+            _ => dropped.push(name),
         }
     }
+    if !dropped.is_empty() {
+        dropped.sort();
+        dropped.dedup();
+        app.plugins.log_line(
+            id,
+            site,
+            "warn",
+            &format!(
+                "response headers dropped (not on the host's allow-list): {}",
+                dropped.join(", ")
+            ),
+        );
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -265,17 +317,11 @@ fn response(r: latest::Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("SAMEORIGIN"),
-    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
     out
 }
 
@@ -359,12 +405,16 @@ async fn logs(
 struct InstallQuery {
     #[serde(default)]
     dev: bool,
+    /// Let a development package replace a signed plugin of the same id, or a lower version.
+    #[serde(default)]
+    force: bool,
 }
 
 /// The body is a `.osp` package. `?dev=true` marks an unsigned development package, which
 /// the server accepts only when started with `--dev-plugins`.
 #[utoipa::path(post, path = "/api/v1/admin/plugins", tag = "plugins",
-    params(("dev" = Option<bool>, Query, description = "install an unsigned development package")),
+    params(("dev" = Option<bool>, Query, description = "install an unsigned development package"),
+        ("force" = Option<bool>, Query, description = "let it replace a signed plugin of the same id, or a newer version")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PluginView),
         (status = 400, description = "not a valid package, manifest or component", body = ErrorBody),
@@ -375,7 +425,10 @@ async fn install(
     axum::extract::Query(q): axum::extract::Query<InstallQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let view = app.plugins.install(&caller.ctx(), &body, q.dev).await?;
+    let view = app
+        .plugins
+        .install(&caller.ctx(), &body, q.dev, q.force)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
@@ -432,10 +485,30 @@ async fn toggle(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Grants {
+    /// What the plugin may do when serving a person (within that person's permissions).
     capabilities: Vec<String>,
+    /// What it may do with nobody behind it (events the host publishes, scheduled jobs);
+    /// unchanged when absent.
+    #[serde(default)]
+    unattended: Option<Vec<String>>,
 }
 
-/// Sets exactly the capabilities granted at the site (each must be one the manifest asks for).
+fn capabilities(list: &[String], field: &str) -> Result<BTreeSet<Capability>, ApiError> {
+    let mut set = BTreeSet::new();
+    for c in list {
+        set.insert(Capability::parse(c).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "unknown capability '{c}'; capabilities are: {}",
+                Capability::ALL.map(|c| c.as_str()).join(", ")
+            ))
+            .field(field)
+        })?);
+    }
+    Ok(set)
+}
+
+/// Sets exactly the capabilities granted at the site (each must be one the manifest asks
+/// for): for people's requests, and, when `unattended` is given, for unattended work.
 #[utoipa::path(put, path = "/api/v1/admin/plugins/{id}/sites/{site}/grants", tag = "plugins",
     params(("id" = String, Path), ("site" = String, Path)), request_body = Grants,
     responses((status = 200, body = SiteState), (status = 400, body = ErrorBody)))]
@@ -445,21 +518,190 @@ async fn grants(
     Path((id, site)): Path<(String, String)>,
     super::error::JsonBody(g): super::error::JsonBody<Grants>,
 ) -> Result<Response, ApiError> {
-    let mut set = BTreeSet::new();
-    for c in &g.capabilities {
-        set.insert(Capability::parse(c).ok_or_else(|| {
-            ApiError::invalid(format!(
-                "unknown capability '{c}'; capabilities are: {}",
-                Capability::ALL.map(|c| c.as_str()).join(", ")
-            ))
-            .field("capabilities")
-        })?);
+    let set = capabilities(&g.capabilities, "capabilities")?;
+    let unattended = g
+        .unattended
+        .as_deref()
+        .map(|u| capabilities(u, "unattended"))
+        .transpose()?;
+    let ctx = caller.ctx();
+    let mut s = app.plugins.set_grants(&ctx, &id, &site, set).await?;
+    if let Some(u) = unattended {
+        s = app
+            .plugins
+            .set_unattended_grants(&ctx, &id, &site, u)
+            .await?;
     }
-    let s = app
-        .plugins
-        .set_grants(&caller.ctx(), &id, &site, set)
-        .await?;
     Ok(axum::Json(s).into_response())
+}
+
+/// An interface plugins at a site import or provide, and who provides it there.
+#[derive(Serialize, ToSchema)]
+struct SiteBinding {
+    interface: String,
+    /// The plugin bound to provide it; `null` when unbound (calls answer `unavailable`).
+    provider: Option<String>,
+    /// `automatic`, or the administrator who chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
+    /// The plugins enabled at the site that provide it.
+    candidates: Vec<String>,
+    /// The plugins enabled at the site that import it.
+    importers: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SiteBindings {
+    site: String,
+    bindings: Vec<SiteBinding>,
+}
+
+/// Every interface imported or provided by a plugin enabled at the site, with its binding.
+#[utoipa::path(get, path = "/api/v1/admin/sites/{site}/bindings", tag = "plugins",
+    params(("site" = String, Path)),
+    responses((status = 200, body = SiteBindings), (status = 403, body = ErrorBody)))]
+async fn site_bindings(
+    State(app): State<App>,
+    caller: Caller,
+    Path(site): Path<String>,
+) -> Result<Response, ApiError> {
+    let resource = Some(format!("Site/{site}"));
+    require_audited(
+        &app,
+        &caller,
+        Permission::PluginsManage,
+        "plugin.list",
+        resource,
+    )
+    .await?;
+    Ok(axum::Json(SiteBindings {
+        bindings: bindings_at(&app, &site),
+        site,
+    })
+    .into_response())
+}
+
+fn bindings_at(app: &App, site: &str) -> Vec<SiteBinding> {
+    let list = app.plugins.list();
+    let mut interfaces = BTreeSet::new();
+    for v in &list {
+        if !v.sites.get(site).is_some_and(|s| s.enabled) {
+            continue;
+        }
+        if let Some(b) = v.bindings.get(site) {
+            interfaces.extend(b.keys().cloned());
+        }
+        interfaces.extend(
+            v.exports
+                .iter()
+                .map(|e| e.split('@').next().unwrap_or(e).to_string()),
+        );
+    }
+    interfaces
+        .into_iter()
+        .map(|interface| {
+            let bound = app.plugins.binding(site, &interface);
+            let importers = list
+                .iter()
+                .filter(|v| {
+                    v.bindings
+                        .get(site)
+                        .is_some_and(|b| b.contains_key(&interface))
+                })
+                .map(|v| v.id.clone())
+                .collect();
+            SiteBinding {
+                candidates: app.plugins.providers(site, &interface),
+                provider: bound.as_ref().map(|b| b.provider.clone()),
+                by: bound.map(|b| b.by),
+                importers,
+                interface,
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BindRequest {
+    /// `namespace:package/interface`, without a version.
+    interface: String,
+    /// The plugin that is to provide it at the site; `null` to unbind.
+    provider: Option<String>,
+}
+
+/// Choose which plugin provides an interface at the site (audited). Enabling another provider
+/// never changes this; only this does.
+#[utoipa::path(put, path = "/api/v1/admin/sites/{site}/bindings", tag = "plugins",
+    params(("site" = String, Path)), request_body = BindRequest,
+    responses((status = 200, body = SiteBindings), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn bind(
+    State(app): State<App>,
+    caller: Caller,
+    Path(site): Path<String>,
+    super::error::JsonBody(b): super::error::JsonBody<BindRequest>,
+) -> Result<Response, ApiError> {
+    app.plugins
+        .bind(&caller.ctx(), &site, &b.interface, b.provider.as_deref())
+        .await?;
+    Ok(axum::Json(SiteBindings {
+        bindings: bindings_at(&app, &site),
+        site,
+    })
+    .into_response())
+}
+
+/// The plugin's events: figures since the server started, waiting and parked deliveries.
+#[utoipa::path(get, path = "/api/v1/admin/plugins/{id}/events", tag = "plugins",
+    params(("id" = String, Path)),
+    responses((status = 200, body = EventsView), (status = 404, body = ErrorBody)))]
+async fn events(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let resource = Some(format!("Plugin/{id}"));
+    require_audited(
+        &app,
+        &caller,
+        Permission::PluginsManage,
+        "plugin.list",
+        resource,
+    )
+    .await?;
+    let v = app.plugins.view(&id).ok_or(PluginError::NotFound(id))?;
+    Ok(axum::Json(v.events).into_response())
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+struct RetryRequest {
+    /// One parked delivery (its `key`); every parked delivery of the plugin when absent.
+    #[serde(default)]
+    key: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Requeued {
+    requeued: usize,
+}
+
+/// Deliver parked events again (from a fresh count of attempts).
+#[utoipa::path(post, path = "/api/v1/admin/plugins/{id}/events/retry", tag = "plugins",
+    params(("id" = String, Path)), request_body = RetryRequest,
+    responses((status = 200, body = Requeued), (status = 404, body = ErrorBody)))]
+async fn retry_events(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    super::error::JsonBody(r): super::error::JsonBody<RetryRequest>,
+) -> Result<Response, ApiError> {
+    let requeued = app
+        .plugins
+        .retry_parked(&caller.ctx(), &id, r.key.as_deref())
+        .await?;
+    Ok(axum::Json(Requeued { requeued }).into_response())
 }
 
 /// Body: `{"key": value, …}`; `null` restores a key's default.

@@ -1,7 +1,8 @@
 //! Calls into plugins: an HTTP request routed to a plugin, a call from one plugin into an
-//! interface another exports, and the delivery of events. Each runs in a fresh sandbox
-//! ([`instance::run`]) for a [`Call`]: the person behind it, the plugin's grants and settings
-//! at the site, and the chain of plugins it came through.
+//! interface another exports, a chart panel, and (with [`events`](super::events)) the
+//! delivery of events. Each runs in a fresh sandbox ([`instance::run`]) for a [`Call`]: the
+//! person behind it (or unattended work), the plugin's grants and settings at the site, and
+//! the chain of plugins it came through.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,16 +12,48 @@ use wasmtime::component::Val;
 use super::instance::{self, Done, RunError, Work};
 use super::latest;
 use super::manifest::ConfigValue;
-use super::sandbox::{self, Call};
+use super::sandbox::{self, Call, Person};
 use super::{Loaded, Plugins, Status};
-use crate::access::{Acting, Ctx};
+use crate::access::{Acting, Check, Ctx, Need, Principal, Refusal};
 
 /// How deep plugin-to-plugin calls may nest.
 const MAX_DEPTH: u8 = 4;
 
+/// An HTTP request for a plugin, before the host adds the caller.
+pub struct Incoming {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: latest::Headers,
+    pub body: Vec<u8>,
+}
+
+/// Why a chart panel could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum PanelError {
+    #[error("no plugin '{0}' is enabled at this site")]
+    NotEnabled(String),
+    #[error("plugin '{plugin}' has no panel '{panel}'")]
+    NoSuchPanel { plugin: String, panel: String },
+    #[error("{0}")]
+    Denied(String),
+    #[error("the panel failed: {0}")]
+    Plugin(String),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
 impl Plugins {
     /// The call context for plugin `p` at `site` on behalf of `ctx`.
-    fn call_for(&self, p: Arc<Loaded>, site: &str, mut ctx: Ctx, depth: u8) -> Arc<Call> {
+    pub(super) fn call_for(
+        &self,
+        p: Arc<Loaded>,
+        site: &str,
+        mut ctx: Ctx,
+        person: Option<Arc<Person>>,
+        depth: u8,
+        event_depth: u8,
+    ) -> Arc<Call> {
         let state = self.site_state(&p.manifest.id, site);
         let mut config: BTreeMap<String, ConfigValue> = p
             .manifest
@@ -38,34 +71,67 @@ impl Plugins {
             None => p.manifest.id.clone(),
         });
         ctx.site = Some(site.to_string());
+        // Unattended work has only the grants given for unattended use.
+        let granted = match ctx.principal {
+            Principal::Unattended => state.unattended,
+            Principal::Person | Principal::Operator => state.grants,
+        };
         ctx.plugin = Some(Arc::new(Acting {
             id: p.manifest.id.clone(),
             site: site.to_string(),
             declared: p.manifest.capabilities.clone(),
-            granted: state.grants,
+            granted,
         }));
+        let site_name = person
+            .as_ref()
+            .map(|p| p.site_name.clone())
+            .unwrap_or_else(|| self.site_name(site));
         Arc::new(Call {
             plugin: p,
             site: site.into(),
+            site_name,
             ctx,
+            person,
             config,
             depth,
+            event_depth,
         })
     }
 
-    /// Route an HTTP request to plugin `p` for `ctx` at `site`.
+    /// The display name of `site` (its id when it has none).
+    pub(super) fn site_name(&self, site: &str) -> String {
+        self.services()
+            .sites
+            .get(site)
+            .ok()
+            .flatten()
+            .map(|s| s.name)
+            .unwrap_or_else(|| site.to_string())
+    }
+
+    /// Route an HTTP request to plugin `p` for `person` (whose context is `ctx`) at `site`.
+    /// The plugin receives `person` with its own CSRF token.
     pub async fn handle(
         &self,
         p: Arc<Loaded>,
         site: &str,
         ctx: Ctx,
-        req: latest::Request,
+        person: Person,
+        req: Incoming,
     ) -> Result<latest::Response, RunError> {
         let Status::Ready { pre, .. } = &p.status else {
             return Err(RunError::Failed("the plugin failed to load".into()));
         };
-        let call = self.call_for(p.clone(), site, ctx, 0);
-        match instance::run(self, call, pre, Work::Handle(req)).await? {
+        let request = latest::Request {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+            caller: person.caller_for(&p.manifest.id),
+        };
+        let call = self.call_for(p.clone(), site, ctx, Some(Arc::new(person)), 0, 0);
+        match instance::run(self, call, pre, Work::Handle(request)).await? {
             Done::Response(r) => Ok(r),
             _ => Err(RunError::Failed("unexpected answer".into())),
         }
@@ -87,32 +153,18 @@ impl Plugins {
                 "plugin-to-plugin calls are nested more than {MAX_DEPTH} deep"
             )));
         }
-        let provider = {
-            let installed = self.inner.installed.read().expect("lock");
-            installed.values().find_map(|p| {
-                let Status::Ready { shape, .. } = &p.status else {
-                    return None;
-                };
-                if !self.is_enabled(&p.manifest.id, &call.site) {
-                    return None;
-                }
-                shape
-                    .exports
-                    .iter()
-                    .find(|e| e.base == base && compatible(&e.version, version))
-                    .map(|e| (p.clone(), e.name.clone()))
-            })
-        };
-        let Some((p, export)) = provider else {
-            return Err(latest::Error::Unavailable(format!(
-                "no plugin providing {base}@{version} is enabled at site '{}'",
-                call.site
-            )));
-        };
+        let (p, export) = self.provider(&call.site, base, version).await?;
         let Status::Ready { pre, .. } = &p.status else {
-            unreachable!("filtered above");
+            unreachable!("a provider is ready");
         };
-        let sub = self.call_for(p.clone(), &call.site, call.ctx.clone(), call.depth + 1);
+        let sub = self.call_for(
+            p.clone(),
+            &call.site,
+            call.ctx.clone(),
+            call.person.clone(),
+            call.depth + 1,
+            call.event_depth,
+        );
         let work = Work::Export {
             export,
             func: func.into(),
@@ -131,55 +183,56 @@ impl Plugins {
         }
     }
 
-    /// Deliver an event to the plugins enabled at `site` that subscribe to `topic`, after the
-    /// publishing call returns. Each runs as itself: its own grants, a `system` actor.
-    pub fn publish(&self, site: &str, source: &str, topic: String, payload: String) {
-        let subscribers: Vec<Arc<Loaded>> = self
-            .inner
-            .installed
-            .read()
-            .expect("lock")
-            .values()
-            .filter(|p| {
-                matches!(p.status, Status::Ready { .. })
-                    && p.manifest.subscribe.contains(&topic)
-                    && self.is_enabled(&p.manifest.id, site)
-            })
-            .cloned()
-            .collect();
-        for p in subscribers {
-            let ctx = Ctx {
-                user: "system".into(),
-                roles: vec![],
-                site: Some(site.into()),
-                patient: None,
-                source: Some(format!("event {topic}")),
-                via: None,
-                plugin: None,
-            };
-            let call = self.call_for(p.clone(), site, ctx, 0);
-            let ev = latest::Event {
-                topic: topic.clone(),
-                payload: payload.clone(),
-                site: site.into(),
-                source: source.into(),
-            };
-            let this = self.clone();
-            tokio::spawn(async move {
-                let Status::Ready { pre, .. } = &p.status else {
-                    return;
-                };
-                match instance::run(&this, call, pre, Work::Event(ev)).await {
-                    Ok(Done::Event(Ok(()))) => {}
-                    Ok(Done::Event(Err(e))) => {
-                        tracing::warn!(plugin = %p.manifest.id, error = %e, "event handler refused an event")
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(plugin = %p.manifest.id, error = %e, "event handler failed")
-                    }
-                }
+    /// The chart panel `panel` of plugin `plugin` for `patient`, rendered for `person` (whose
+    /// context is `ctx`) at `site`: an HTML fragment. The person must be allowed to read the
+    /// patient's chart (a refusal is audited); the panel's own host calls are checked and
+    /// audited like any other.
+    pub async fn render_panel(
+        &self,
+        plugin: &str,
+        panel: &str,
+        patient: &str,
+        site: &str,
+        ctx: Ctx,
+        person: Person,
+    ) -> Result<String, PanelError> {
+        let p = self
+            .enabled(plugin, site)
+            .map_err(|_| PanelError::NotEnabled(plugin.into()))?;
+        let Some(spec) = p.manifest.panels.iter().find(|x| x.id == panel) else {
+            return Err(PanelError::NoSuchPanel {
+                plugin: plugin.into(),
+                panel: panel.into(),
             });
+        };
+        if let Some(roles) = &spec.roles
+            && !roles.iter().any(|r| ctx.roles.contains(r))
+        {
+            return Err(PanelError::Denied(format!(
+                "the panel '{panel}' of '{plugin}' is not shown to your roles"
+            )));
+        }
+        let check = Check::new("patient.read", Need::Chart(patient))
+            .patient(patient)
+            .resource(format!("Patient/{patient}"));
+        match self.services().gate.check(&ctx, check).await {
+            Ok(()) => {}
+            Err(Refusal::Denied(m)) => return Err(PanelError::Denied(m)),
+            Err(Refusal::Audit(e)) => return Err(PanelError::Plugin(e.to_string())),
+        }
+        let Status::Ready { pre, .. } = &p.status else {
+            return Err(PanelError::NotEnabled(plugin.into()));
+        };
+        let call = self.call_for(p.clone(), site, ctx, Some(Arc::new(person)), 0, 0);
+        let work = Work::Panel {
+            panel: panel.into(),
+            patient: patient.into(),
+        };
+        match instance::run(self, call, pre, work).await? {
+            Done::Panel(Ok(html)) => Ok(html),
+            Done::Panel(Err(latest::Error::Denied(m))) => Err(PanelError::Denied(m)),
+            Done::Panel(Err(e)) => Err(PanelError::Plugin(e.to_string())),
+            _ => Err(PanelError::Plugin("unexpected answer".into())),
         }
     }
 
@@ -196,7 +249,7 @@ impl Plugins {
             return Err("the plugin failed to load".into());
         };
         let runtime = self.runtime()?;
-        let call = self.call_for(p.clone(), site, Ctx::system("bench"), 0);
+        let call = self.call_for(p.clone(), site, Ctx::system("bench"), None, 0, 0);
         let started = std::time::Instant::now();
         for _ in 0..n {
             let mut store = wasmtime::Store::new(
@@ -216,7 +269,7 @@ impl Plugins {
 
 /// Whether an export at `have` satisfies an import of `want` (semver: same major, and for
 /// 0.x the same minor, and not older).
-fn compatible(have: &semver::Version, want: &semver::Version) -> bool {
+pub(super) fn compatible(have: &semver::Version, want: &semver::Version) -> bool {
     if have < want {
         return false;
     }

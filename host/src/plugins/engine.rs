@@ -34,10 +34,42 @@ pub struct Limits {
     /// Plugin instances that may run at once across the host (each nested plugin-to-plugin
     /// call counts); a request beyond it waits for the deadline, then gets 503.
     pub concurrent: u32,
+    /// Instances one plugin may run at once (its share of `concurrent`), so that one busy or
+    /// slow plugin leaves the others room; 0 means an eighth of `concurrent` (at least 4).
+    pub per_plugin: u32,
+    /// Linear memory all running plugin instances together may hold, in MiB: a growth past it
+    /// fails (that request ends with the memory-limit error), whatever `concurrent` allows.
+    pub memory_budget_mib: u64,
+    /// Core module instances one component may create (a Python component built with
+    /// componentize-py needs about 38).
+    pub core_instances: u32,
+    /// Storage a plugin may keep (`kv` and `patient-data` together), in MiB and in keys. A
+    /// write past either is refused whole with `too-large`.
+    pub storage_mib: u64,
+    pub storage_keys: u64,
+    /// Per-plugin storage quotas that differ from the defaults: `[plugins.quota.<id>]` with
+    /// `mib` and `keys`.
+    pub quota: std::collections::BTreeMap<String, Quota>,
+    /// Audit entries a plugin may write (`audit.record`) in one call, and per minute.
+    pub audit_per_call: u32,
+    pub audit_per_minute: u32,
+    /// Events a plugin may publish per minute.
+    pub events_per_minute: u32,
+    /// The first retry of a failed event delivery waits this long, in milliseconds; each
+    /// further retry waits twice as long (five attempts, then the event is parked).
+    pub event_retry_ms: u64,
     /// Where compiled components are cached; `<data dir>/cache` when unset.
     pub cache_dir: Option<PathBuf>,
     /// Accept unsigned (development) packages. Every such install is marked and audited.
     pub allow_unsigned: bool,
+}
+
+/// A plugin's storage quota.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub mib: u64,
+    pub keys: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +80,16 @@ impl Default for Limits {
             response_mib: 16,
             payload_kib: 1024,
             concurrent: 256,
+            per_plugin: 0,
+            memory_budget_mib: 2048,
+            core_instances: 64,
+            storage_mib: 256,
+            storage_keys: 1_000_000,
+            quota: Default::default(),
+            audit_per_call: 64,
+            audit_per_minute: 3_000,
+            events_per_minute: 600,
+            event_retry_ms: 1_000,
             cache_dir: None,
             allow_unsigned: false,
         }
@@ -66,6 +108,24 @@ impl Limits {
     }
     pub fn payload_bytes(&self) -> usize {
         (self.payload_kib.max(1) as usize) << 10
+    }
+    /// The instances one plugin may run at once.
+    pub fn plugin_slots(&self) -> u32 {
+        match self.per_plugin {
+            0 => (self.concurrent / 8).max(4),
+            n => n,
+        }
+        .min(self.concurrent.max(1))
+    }
+    pub fn memory_budget_bytes(&self) -> usize {
+        (self.memory_budget_mib.max(1) as usize) << 20
+    }
+    /// The storage quota of plugin `id`: (bytes, keys).
+    pub fn quota_of(&self, id: &str) -> (u64, u64) {
+        match self.quota.get(id) {
+            Some(q) => (q.mib << 20, q.keys),
+            None => (self.storage_mib << 20, self.storage_keys),
+        }
     }
 }
 
@@ -95,13 +155,14 @@ impl Runtime {
         let slots = limits.concurrent.max(8);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots);
-        pool.total_core_instances(slots * 8);
+        let core = limits.core_instances.clamp(8, 1000);
+        pool.total_core_instances((slots * 16).max(core));
         pool.total_memories(slots * 2);
         pool.total_tables(slots * 4);
         pool.total_stacks(slots);
         pool.max_memories_per_component(4);
         pool.max_tables_per_component(8);
-        pool.max_core_instances_per_component(32);
+        pool.max_core_instances_per_component(core);
         pool.max_memory_size(limits.memory_bytes());
         pool.table_elements(20_000);
         // Reset a finished sandbox's memory by zeroing only the pages it dirtied (found with

@@ -1,13 +1,22 @@
-//! What a component really imports and exports, compared with what its manifest declares.
+//! What a component really imports and exports, compared with what its manifest declares —
+//! read from the component's bytes (its embedded type), before anything is compiled, so a
+//! package the host refuses is refused in milliseconds.
 //!
-//! Checked at install and again at every load: a component that imports an interface its
-//! manifest does not declare is refused, naming the interface.
+//! Checked at install and again at every load. A component is refused, naming the interface,
+//! when it imports an interface its manifest does not declare (or a capability's interface
+//! without the capability), when its manifest declares a capability the component does not
+//! import (over-declaration: what an administrator approves must be what the code can use),
+//! when it mixes API versions or uses one the host lacks, or when the interfaces it shares
+//! with other plugins carry anything but functions that can answer `unavailable`.
 
-use wasmtime::Engine;
-use wasmtime::component::Component;
-use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use std::collections::BTreeSet;
 
-use super::manifest::{FREE_INTERFACES, HOST_API_VERSIONS, Manifest, capability_for};
+use wit_parser::decoding::{DecodedWasm, decode};
+use wit_parser::{FunctionKind, Resolve, Type, TypeDefKind, WorldItem};
+
+use super::manifest::{
+    Capability, FREE_INTERFACES, HOST_API_VERSIONS, Manifest, api_has, capability_for,
+};
 
 /// WASI packages a plugin may import. The host links them with nothing granted (no files,
 /// no environment, no stdio); Rust's standard library imports them whatever the plugin does.
@@ -47,6 +56,25 @@ pub struct Shape {
     pub host_imports: Vec<String>,
     pub imports: Vec<PluginImport>,
     pub exports: Vec<PluginExport>,
+    /// Whether it exports `event-handler` and `chart`.
+    pub handles_events: bool,
+    pub has_panels: bool,
+}
+
+impl Shape {
+    /// The capabilities the component can use: those whose interfaces it imports.
+    pub fn capabilities(&self) -> BTreeSet<Capability> {
+        let mut caps: BTreeSet<Capability> = self
+            .host_imports
+            .iter()
+            .filter_map(|i| capability_for(i))
+            .collect();
+        // A `kv` batch of API 0.2 may publish events (the outbox).
+        if self.api >= semver::Version::new(0, 2, 0) && caps.contains(&Capability::Kv) {
+            caps.insert(Capability::EventsPublish);
+        }
+        caps
+    }
 }
 
 /// `ns:pkg/iface@1.2.3` → (`ns:pkg`, `iface`, version).
@@ -59,50 +87,107 @@ fn split(name: &str) -> Option<(&str, &str, Option<semver::Version>)> {
     Some((pkg, iface, version))
 }
 
+/// Follow `type x = y` aliases (a `use` is one) to the definition.
+fn resolved(resolve: &Resolve, mut ty: Type) -> Type {
+    while let Type::Id(id) = ty {
+        match &resolve.types[id].kind {
+            TypeDefKind::Type(t) => ty = *t,
+            _ => break,
+        }
+    }
+    ty
+}
+
 /// Every function of an inter-plugin interface must return `result<_, error>` where `error`
 /// has an `unavailable` case, so that the host can answer for a provider that is not there.
-fn returns_plugin_error(f: &ComponentFunc) -> bool {
-    let results: Vec<Type> = f.results().collect();
-    match results.as_slice() {
-        [Type::Result(r)] => match r.err() {
-            Some(Type::Variant(v)) => v.cases().any(|c| c.name == "unavailable"),
-            _ => false,
-        },
+fn returns_plugin_error(resolve: &Resolve, result: Option<Type>) -> bool {
+    let Some(Type::Id(id)) = result.map(|t| resolved(resolve, t)) else {
+        return false;
+    };
+    let TypeDefKind::Result(r) = &resolve.types[id].kind else {
+        return false;
+    };
+    let Some(Type::Id(err)) = r.err.map(|t| resolved(resolve, t)) else {
+        return false;
+    };
+    match &resolve.types[err].kind {
+        TypeDefKind::Variant(v) => v.cases.iter().any(|c| c.name == "unavailable"),
         _ => false,
     }
 }
 
-fn funcs_of(engine: &Engine, item: &ComponentItem, name: &str) -> Result<Vec<String>, String> {
-    let ComponentItem::ComponentInstance(inst) = item else {
-        return Err(format!("`{name}` is not an interface"));
-    };
-    let mut out = Vec::new();
-    for (fname, ext) in inst.exports(engine) {
-        match &ext.ty {
-            ComponentItem::ComponentFunc(f) => {
-                if !returns_plugin_error(f) {
-                    return Err(format!(
-                        "`{name}`: function `{fname}` must return result<_, \
-                         osler:plugin/types.error> so that callers can be told when no \
-                         provider is available"
-                    ));
-                }
-                out.push(fname.to_string());
-            }
-            ComponentItem::Type(_) => {}
-            _ => {
-                return Err(format!(
-                    "`{name}`: `{fname}` is a resource or nested item; plugin interfaces carry \
-                     functions and plain data types only"
-                ));
-            }
+/// The functions of a plugin interface, checked.
+fn funcs_of(
+    resolve: &Resolve,
+    id: wit_parser::InterfaceId,
+    name: &str,
+) -> Result<Vec<String>, String> {
+    let iface = &resolve.interfaces[id];
+    for (tname, t) in &iface.types {
+        if matches!(resolve.types[*t].kind, TypeDefKind::Resource) {
+            return Err(format!(
+                "`{name}`: `{tname}` is a resource; plugin interfaces carry functions and plain \
+                 data types only"
+            ));
         }
+    }
+    let mut out = Vec::new();
+    for (fname, f) in &iface.functions {
+        if !matches!(f.kind, FunctionKind::Freestanding) {
+            return Err(format!(
+                "`{name}`: `{fname}` is not a plain function; plugin interfaces carry functions \
+                 and plain data types only"
+            ));
+        }
+        if !returns_plugin_error(resolve, f.result) {
+            return Err(format!(
+                "`{name}`: function `{fname}` must return result<_, osler:plugin/types.error> \
+                 so that callers can be told when no provider is available"
+            ));
+        }
+        out.push(fname.clone());
     }
     Ok(out)
 }
 
-pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Shape, String> {
-    let ty = component.component_type();
+/// The interface a world item names, or why it is not one.
+fn interface_name(
+    resolve: &Resolve,
+    item: &WorldItem,
+    key: &wit_parser::WorldKey,
+    what: &str,
+) -> Result<Option<(String, wit_parser::InterfaceId)>, String> {
+    match item {
+        WorldItem::Interface { id, .. } => {
+            let name = resolve
+                .id_of(*id)
+                .unwrap_or_else(|| resolve.name_world_key(key));
+            Ok(Some((name, *id)))
+        }
+        // Types a world uses from its interfaces.
+        WorldItem::Type { .. } => Ok(None),
+        WorldItem::Function(f) => Err(format!(
+            "the component {what} the bare function `{}`, which is not an interface",
+            f.name
+        )),
+    }
+}
+
+/// Check the component in `bytes` against its manifest.
+pub fn check(bytes: &[u8], m: &Manifest) -> Result<Shape, String> {
+    let (resolve, world) = match decode(bytes) {
+        Ok(DecodedWasm::Component(r, w)) => (r, w),
+        Ok(DecodedWasm::WitPackage(..)) => {
+            return Err("this is a WIT package, not a component".into());
+        }
+        Err(e) => {
+            return Err(format!(
+                "not a WebAssembly component (build it with `cargo build --target \
+                 wasm32-wasip2`, or componentize it): {e:#}"
+            ));
+        }
+    };
+    let w = &resolve.worlds[world];
     let mut api: Option<semver::Version> = None;
     let mut note_api = |v: &Option<semver::Version>, name: &str| -> Result<(), String> {
         let Some(v) = v else {
@@ -130,8 +215,11 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
 
     let mut host_imports = Vec::new();
     let mut imports = Vec::new();
-    for (name, ext) in ty.imports(engine) {
-        let Some((pkg, iface, version)) = split(name) else {
+    for (key, item) in &w.imports {
+        let Some((name, id)) = interface_name(&resolve, item, key, "imports")? else {
+            continue;
+        };
+        let Some((pkg, iface, version)) = split(&name) else {
             return Err(format!(
                 "the component imports `{name}`, which is not an interface"
             ));
@@ -146,7 +234,13 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
             continue;
         }
         if pkg == "osler:plugin" {
-            note_api(&version, name)?;
+            note_api(&version, &name)?;
+            let v = version.clone().expect("checked");
+            if !api_has(&v, iface) {
+                return Err(format!(
+                    "the component imports `{name}`, which osler:plugin@{v} does not have"
+                ));
+            }
             if FREE_INTERFACES.contains(&iface) {
             } else if let Some(cap) = capability_for(iface) {
                 if !m.capabilities.contains(&cap) {
@@ -181,9 +275,9 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
                 ));
             }
         }
-        let funcs = funcs_of(engine, &ext.ty, name)?;
+        let funcs = funcs_of(&resolve, id, &name)?;
         imports.push(PluginImport {
-            name: name.to_string(),
+            name,
             base,
             version,
             funcs,
@@ -198,22 +292,27 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
     }
 
     let mut exports = Vec::new();
-    let mut has_handler = false;
-    for (name, ext) in ty.exports(engine) {
-        let Some((pkg, iface, version)) = split(name) else {
+    let (mut has_handler, mut handles_events, mut has_panels) = (false, false, false);
+    for (key, item) in &w.exports {
+        let Some((name, id)) = interface_name(&resolve, item, key, "exports")? else {
+            continue;
+        };
+        let Some((pkg, iface, version)) = split(&name) else {
             return Err(format!(
                 "the component exports `{name}`, which is not an interface"
             ));
         };
         if pkg == "osler:plugin" {
-            note_api(&version, name)?;
+            note_api(&version, &name)?;
+            let v = version.clone().expect("checked");
             match iface {
                 "handler" => has_handler = true,
-                "event-handler" => {}
+                "event-handler" => handles_events = true,
+                "chart" if api_has(&v, iface) => has_panels = true,
                 _ => {
                     return Err(format!(
-                        "the component exports `{name}`; a plugin exports only handler and \
-                         event-handler of osler:plugin"
+                        "the component exports `{name}`; a plugin exports only handler, \
+                         event-handler and (from 0.2) chart of osler:plugin"
                     ));
                 }
             }
@@ -229,9 +328,9 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
                  [exports] with that version"
             ));
         }
-        funcs_of(engine, &ext.ty, name)?;
+        funcs_of(&resolve, id, &name)?;
         exports.push(PluginExport {
-            name: name.to_string(),
+            name,
             base,
             version,
         });
@@ -248,10 +347,37 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
             ));
         }
     }
-    Ok(Shape {
+    if !m.panels.is_empty() && !has_panels {
+        return Err(
+            "the manifest declares [[panels]] but the component does not export \
+             osler:plugin/chart (API 0.2)"
+                .into(),
+        );
+    }
+    if !m.subscribe.is_empty() && !handles_events {
+        return Err(
+            "the manifest subscribes to events but the component does not export \
+             osler:plugin/event-handler"
+                .into(),
+        );
+    }
+    let shape = Shape {
         api: api.ok_or("the component does not use osler:plugin")?,
         host_imports,
         imports,
         exports,
-    })
+        handles_events,
+        has_panels,
+    };
+    // Over-declaration: every capability the manifest asks for must be one the code imports,
+    // so that what an administrator approves is what the component can use.
+    let usable = shape.capabilities();
+    if let Some(extra) = m.capabilities.iter().find(|c| !usable.contains(c)) {
+        return Err(format!(
+            "the manifest declares the capability \"{extra}\" but the component does not import \
+             osler:plugin/{}; declare only the capabilities the component uses",
+            super::manifest::interface_of(*extra)
+        ));
+    }
+    Ok(shape)
 }

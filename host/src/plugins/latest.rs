@@ -6,7 +6,8 @@
 //! types at the sandbox's edge; nothing outside `plugins::instance` and the version modules
 //! names a version.
 
-pub use super::v0_1::{Caller, Error, Event, Request, Response};
+pub use super::v0_2::osler::plugin::types::Headers;
+pub use super::v0_2::{Caller, Error, Event, Request, Response};
 
 /// The newest `osler:plugin` version this host provides.
-pub use super::v0_1::VERSION;
+pub use super::v0_2::VERSION;

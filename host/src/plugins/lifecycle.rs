@@ -94,7 +94,8 @@ pub enum Outcome {
 /// How an install treats the installed version.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Policy {
-    /// Allow a version lower than the installed one.
+    /// Allow a version lower than the installed one, and a development package in place of
+    /// a signed one.
     pub force: bool,
     /// Stage (instead of installing) a version that asks for more capabilities.
     pub stage_new_capabilities: bool,
@@ -163,6 +164,7 @@ impl Plugins {
                     subscribe: vec![],
                     config: BTreeMap::new(),
                     nav: vec![],
+                    panels: vec![],
                 };
                 return (
                     Loaded {
@@ -213,11 +215,13 @@ impl Plugins {
         sha: &str,
         manifest: &Manifest,
     ) -> Result<(Pre, Shape, bool), String> {
+        // The component's type is read from its bytes first: a package the host refuses is
+        // refused before anything is compiled.
+        let shape = inspect::check(bytes, manifest)?;
         let runtime = self.runtime()?;
         let (component, compiled) = runtime
             .component(bytes, sha)
             .map_err(|e| format!("{e:#}"))?;
-        let shape = inspect::check(&runtime.engine, &component, manifest)?;
         let pre = instance::prepare(runtime, &component, &shape)?;
         Ok((pre, shape, compiled))
     }
@@ -229,6 +233,7 @@ impl Plugins {
         ctx: &Ctx,
         bytes: &[u8],
         dev: bool,
+        force: bool,
     ) -> Result<PluginView, PluginError> {
         self.authorize(ctx, "plugin.install", "?").await?;
         if !dev {
@@ -249,7 +254,11 @@ impl Plugins {
         }
         let pkg = Package::read(bytes).map_err(PluginError::Invalid)?;
         let prepared = self.prepare(&pkg, None, &ctx.user).await?;
-        let (view, _) = self.commit(ctx, prepared, Policy::default()).await?;
+        let policy = Policy {
+            force,
+            ..Policy::default()
+        };
+        let (view, _) = self.commit(ctx, prepared, policy).await?;
         Ok(view)
     }
 
@@ -301,6 +310,8 @@ impl Plugins {
     }
 
     /// What `new` asks for that the installed `old` did not: capabilities and outbound origins.
+    /// (Install checks refuse a manifest that declares a capability its component does not
+    /// import, so what is compared here is what the code can use.)
     pub(super) fn added_access(old: &Manifest, new: &Manifest) -> Vec<String> {
         let mut added: Vec<String> = new
             .capabilities
@@ -312,6 +323,12 @@ impl Plugins {
                 .iter()
                 .filter(|o| !old.outbound.contains(o))
                 .map(|o| format!("outbound {o}")),
+        );
+        added.extend(
+            new.imports
+                .keys()
+                .filter(|i| !old.imports.contains_key(*i))
+                .map(|i| format!("calls {i}")),
         );
         added
     }
@@ -329,6 +346,17 @@ impl Plugins {
         let mut record = new.record.clone();
         let mut outcome = Outcome::Installed { replaced: None };
         if let Some(old) = &old {
+            // A development package never takes the place of a signed plugin (its grants and
+            // its data) unless an administrator forces it.
+            if let (Some(origin), None, false) = (&old.record.origin, &record.origin, policy.force)
+            {
+                return Err(PluginError::Conflict(format!(
+                    "'{id}' is installed from registry '{}', signed by '{}'; an unsigned \
+                     development package does not replace it (an administrator can force it: \
+                     --force, or ?force=true)",
+                    origin.registry, origin.publisher
+                )));
+            }
             let (ov, nv) = (&old.manifest.version, &new.manifest.version);
             if old.record.sha256 == record.sha256 && ov == nv {
                 return Ok((self.view(&id).expect("installed"), Outcome::Unchanged));

@@ -11,8 +11,9 @@ use toml::Spanned;
 
 use crate::access::Role;
 
-/// The versions of the `osler:plugin` API this host links.
-pub const HOST_API_VERSIONS: &[semver::Version] = &[semver::Version::new(0, 1, 0)];
+/// The versions of the `osler:plugin` API this host links, oldest first.
+pub const HOST_API_VERSIONS: &[semver::Version] =
+    &[semver::Version::new(0, 1, 0), semver::Version::new(0, 2, 0)];
 
 pub use crate::access::Capability;
 
@@ -23,6 +24,7 @@ pub fn interface_of(c: Capability) -> &'static str {
         Capability::PatientsWrite => "patients-write",
         Capability::PatientsDeidentified => "patients-deidentified",
         Capability::PatientsMatch => "patients-match",
+        Capability::PatientData => "patient-data",
         Capability::Kv => "kv",
         Capability::EventsPublish => "events",
         Capability::Directory => "directory",
@@ -38,7 +40,13 @@ pub fn capability_for(interface: &str) -> Option<Capability> {
 }
 
 /// `osler:plugin` interfaces any plugin may import without a capability.
-pub const FREE_INTERFACES: &[&str] = &["types", "log", "clock", "config", "audit"];
+pub const FREE_INTERFACES: &[&str] = &["types", "log", "clock", "config", "audit", "context"];
+
+/// Whether `osler:plugin@version` has the interface `name` (imports and exports).
+pub fn api_has(version: &semver::Version, name: &str) -> bool {
+    let since_0_2 = matches!(name, "context" | "patient-data" | "chart");
+    !since_0_2 || *version >= semver::Version::new(0, 2, 0)
+}
 
 /// The type of a per-site configuration key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +153,20 @@ pub struct Manifest {
     pub subscribe: Vec<String>,
     pub config: BTreeMap<String, ConfigSpec>,
     pub nav: Vec<NavEntry>,
+    pub panels: Vec<Panel>,
+}
+
+/// A panel the plugin contributes to a patient's chart (`[[panels]]`; API 0.2).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Panel {
+    /// 1 to 40 lowercase letters, digits or `-`; passed to `chart.render-panel`.
+    pub id: String,
+    /// 1 to 60 characters, shown above the panel.
+    pub title: String,
+    /// Roles that see the panel; everyone who may read the chart when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<Role>>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +193,8 @@ struct Raw {
     config: BTreeMap<Spanned<String>, Spanned<RawConfig>>,
     #[serde(default)]
     nav: Vec<Spanned<NavEntry>>,
+    #[serde(default)]
+    panels: Vec<Spanned<Panel>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -424,6 +448,32 @@ impl Manifest {
             }
             nav.push(n.into_inner());
         }
+        let mut panels: Vec<Panel> = Vec::new();
+        for sp in raw.panels {
+            let p = sp.get_ref();
+            let id_ok = (1..=40).contains(&p.id.len())
+                && p.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !id_ok || p.title.trim().is_empty() || p.title.len() > 60 {
+                return Err(at(
+                    text,
+                    &sp,
+                    "panels",
+                    "a panel needs an id (1 to 40 lowercase letters, digits or '-') and a \
+                     title (1 to 60 characters)",
+                ));
+            }
+            if panels.iter().any(|q| q.id == p.id) {
+                return Err(at(
+                    text,
+                    &sp,
+                    "panels",
+                    format!("two panels are called '{}'", p.id),
+                ));
+            }
+            panels.push(sp.into_inner());
+        }
         Ok(Manifest {
             id: raw.id.into_inner(),
             name: raw.name.into_inner().trim().into(),
@@ -438,6 +488,7 @@ impl Manifest {
             subscribe,
             config,
             nav,
+            panels,
         })
     }
 

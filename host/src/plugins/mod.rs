@@ -22,24 +22,28 @@
 //! Dependencies point one way: the runtime is given the services it needs ([`Services`]:
 //! storage, audit, the gate, sites, patients, accounts) and never the application around it.
 
+pub mod bindings;
 pub mod caps;
 pub mod dispatch;
 pub mod engine;
+pub mod events;
 pub mod inspect;
 pub mod instance;
 pub mod latest;
 pub mod lifecycle;
 pub mod manifest;
 pub mod package;
+pub mod quota;
 pub mod registry;
 pub mod sandbox;
 pub mod site;
 pub mod v0_1;
+pub mod v0_2;
 pub mod views;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::access::{Check, Ctx, Gate, Need, Permission, Refusal};
 use crate::audit::Audit;
@@ -50,7 +54,7 @@ use crate::sites::Sites;
 use crate::storage::{Batch, Storage, StorageError, Tree};
 use engine::{Limits, Runtime};
 use inspect::Shape;
-use instance::Pre;
+use instance::{MemoryBudget, Pre};
 use manifest::Manifest;
 
 pub use lifecycle::{Origin, Outcome, Policy, Prepared, Record};
@@ -118,6 +122,27 @@ impl From<Refusal> for PluginError {
     }
 }
 
+/// How much of something each plugin did in the current minute (audit entries, events).
+#[derive(Default)]
+pub struct PerMinute(Mutex<HashMap<String, (i64, u32)>>);
+
+impl PerMinute {
+    /// Count one for `id`, unless it already had `max` this minute.
+    pub fn take(&self, id: &str, max: u32) -> bool {
+        let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
+        let mut map = self.0.lock().expect("lock");
+        let e = map.entry(id.to_string()).or_insert((minute, 0));
+        if e.0 != minute {
+            *e = (minute, 0);
+        }
+        if e.1 >= max {
+            return false;
+        }
+        e.1 += 1;
+        true
+    }
+}
+
 /// The plugin runtime. Cheap to clone.
 #[derive(Clone)]
 pub struct Plugins {
@@ -131,8 +156,15 @@ struct Inner {
     runtime: OnceLock<Result<Runtime, String>>,
     installed: RwLock<BTreeMap<String, Arc<Loaded>>>,
     state: RwLock<BTreeMap<(String, String), SiteState>>,
+    bindings: RwLock<bindings::Map>,
     logs: views::Logs,
+    bus: events::Bus,
+    quotas: quota::Quotas,
+    audit_rate: PerMinute,
     permits: tokio::sync::Semaphore,
+    /// Each plugin's share of `permits`.
+    plugin_permits: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    memory: Arc<MemoryBudget>,
     http: OnceLock<reqwest::Client>,
     secret: Vec<u8>,
 }
@@ -160,16 +192,23 @@ impl Plugins {
             }
         };
         let state = site::load_states(storage)?;
+        let bound = bindings::load(storage)?;
         Ok(Plugins {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
                 permits: tokio::sync::Semaphore::new(limits.concurrent.max(1) as usize),
+                plugin_permits: Mutex::new(HashMap::new()),
+                memory: Arc::new(MemoryBudget::new(limits.memory_budget_bytes())),
                 limits,
                 services,
                 runtime: OnceLock::new(),
                 installed: RwLock::new(BTreeMap::new()),
                 state: RwLock::new(state),
+                bindings: RwLock::new(bound),
                 logs: views::Logs::default(),
+                bus: events::Bus::default(),
+                quotas: quota::Quotas::default(),
+                audit_rate: PerMinute::default(),
                 http: OnceLock::new(),
                 secret,
             }),
@@ -203,6 +242,35 @@ impl Plugins {
             .acquire()
             .await
             .expect("the semaphore is never closed")
+    }
+
+    /// A slot of plugin `id`'s own share of the pool.
+    pub(crate) async fn plugin_permit(&self, id: &str) -> tokio::sync::OwnedSemaphorePermit {
+        let sem = self
+            .inner
+            .plugin_permits
+            .lock()
+            .expect("lock")
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    self.inner.limits.plugin_slots() as usize,
+                ))
+            })
+            .clone();
+        sem.acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// Audit entries each plugin recorded this minute.
+    pub(crate) fn audit_rate(&self) -> &PerMinute {
+        &self.inner.audit_rate
+    }
+
+    /// The memory budget every running instance draws on.
+    pub(crate) fn memory_budget(&self) -> Arc<MemoryBudget> {
+        self.inner.memory.clone()
     }
 
     pub(crate) fn pseudonym_secret(&self) -> &[u8] {

@@ -11,39 +11,104 @@
 //! The host never trusts identity that comes back from a plugin: every host call is checked
 //! against this [`Call`], whatever arguments the plugin passes.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
+
+use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::Plugins;
 use super::engine::Limits;
-use super::latest::Error;
+use super::instance::Limiter;
+use super::latest::{self, Error};
 use super::manifest::ConfigValue;
 use super::{Loaded, Services};
 use crate::access::{Check, Ctx, Gate, Refusal};
 use crate::storage::{Storage, StorageError};
 
-/// The request context a sandbox runs for. Shared with nested plugin-to-plugin calls.
+/// The request context a sandbox runs for.
 pub struct Call {
     pub plugin: Arc<Loaded>,
     pub site: String,
-    /// The person (or `system`), with `via` naming the chain of plugins and `plugin` what this
-    /// plugin declares and was granted at the site.
+    pub site_name: String,
+    /// Who the call serves (a person, or unattended work), with `via` naming the chain of
+    /// plugins and `plugin` what this plugin declares and was granted at the site.
     pub ctx: Ctx,
+    /// The person as plugins see them; `None` for unattended work.
+    pub person: Option<Arc<Person>>,
     /// The plugin's configuration at this site, defaults filled in.
     pub config: BTreeMap<String, ConfigValue>,
     /// How many plugin-to-plugin calls deep this is.
     pub depth: u8,
+    /// How many events deep: 0 for a request; an event published by a handler of an event at
+    /// depth `n` is at depth `n + 1`.
+    pub event_depth: u8,
 }
 
 impl Call {
     pub fn id(&self) -> &str {
         &self.plugin.manifest.id
     }
+
+    /// The plugins this call came through, outermost first, without this one.
+    pub fn via(&self) -> Vec<String> {
+        let mut chain: Vec<String> = self
+            .ctx
+            .via
+            .as_deref()
+            .map(|v| v.split('>').map(str::to_string).collect())
+            .unwrap_or_default();
+        chain.pop();
+        chain
+    }
+}
+
+/// The signed-in person a call serves, as plugins see them. Kept with an event, so that its
+/// handlers act for the same person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Person {
+    pub user: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+    pub site: String,
+    pub site_name: String,
+    /// The session's CSRF token, from which each plugin's own is derived. Never stored (an
+    /// event's handlers have no session), never given to a plugin.
+    #[serde(skip)]
+    pub session_csrf: Option<String>,
+}
+
+impl Person {
+    /// The caller record plugin `id` receives: with its own CSRF token.
+    pub fn caller_for(&self, id: &str) -> latest::Caller {
+        latest::Caller {
+            user: self.user.clone(),
+            display_name: self.display_name.clone(),
+            roles: self.roles.clone(),
+            permissions: self.permissions.clone(),
+            site: self.site.clone(),
+            site_name: self.site_name.clone(),
+            csrf_token: self
+                .session_csrf
+                .as_deref()
+                .map(|s| crate::auth::plugin_csrf(s, id))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// What one sandbox has done that is limited per call: audit entries written, events
+/// published, and the patients it found (a plugin may name those in an audit entry).
+#[derive(Default)]
+pub struct Tally {
+    pub audit_entries: AtomicU32,
+    pub events: AtomicU32,
+    pub found: Mutex<BTreeSet<String>>,
 }
 
 /// Chart reads whose audit entries are recorded but not yet on disk; see [`Cx::reads_durable`].
@@ -68,8 +133,9 @@ pub struct Sandbox {
     pub call: Arc<Call>,
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: Limiter,
     pub reads: Reads,
+    pub tally: Tally,
 }
 
 impl WasiView for Sandbox {
@@ -87,11 +153,12 @@ impl Sandbox {
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes())
             .table_elements(20_000)
-            .instances(64)
+            .instances(limits.core_instances as usize + 16)
             .tables(32)
             .memories(8)
             .trap_on_grow_failure(true)
             .build();
+        let store_limits = Limiter::new(store_limits, host.memory_budget());
         let reads = Reads {
             pending: AtomicBool::new(false),
             storage: host.services().storage.clone(),
@@ -105,6 +172,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             limits: store_limits,
             reads,
+            tally: Tally::default(),
         }
     }
 
@@ -120,6 +188,7 @@ impl Sandbox {
             gate: &self.host.services().gate,
             limits: self.host.runtime_limits(),
             reads: &self.reads,
+            tally: &self.tally,
         }
     }
 
@@ -135,6 +204,7 @@ pub struct Cx<'a> {
     gate: &'a Gate,
     limits: &'a Limits,
     reads: &'a Reads,
+    pub tally: &'a Tally,
 }
 
 impl Cx<'_> {

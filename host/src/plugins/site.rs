@@ -1,5 +1,6 @@
 //! Each plugin's state at each site: enabled or not, the capabilities the administrator
-//! granted there, and its settings. Changes are audited and take effect for the next request.
+//! granted there (for people's requests, and separately for unattended work), and its
+//! settings. Changes are audited and take effect for the next request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -16,8 +17,15 @@ use crate::storage::{Batch, Storage, StorageError, Tree, key};
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct SiteState {
     pub enabled: bool,
+    /// What the plugin may do when serving a person (always also within that person's
+    /// permissions).
     #[schema(value_type = Vec<String>)]
     pub grants: BTreeSet<Capability>,
+    /// What the plugin may do with nobody behind it (events the host publishes, scheduled
+    /// jobs): a separate decision, never implied by `grants`.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub unattended: BTreeSet<Capability>,
     /// Values the administrator set; the manifest's defaults fill the rest.
     #[schema(value_type = Object)]
     pub config: BTreeMap<String, ConfigValue>,
@@ -157,14 +165,19 @@ impl Plugins {
                 "'{id}' failed to load and cannot be enabled: {reason}"
             )));
         }
-        self.update_site(ctx, id, site, action, String::new(), |s| {
-            s.enabled = enabled
-        })
-        .await
+        let state = self
+            .update_site(ctx, id, site, action, String::new(), |s| {
+                s.enabled = enabled
+            })
+            .await?;
+        if enabled {
+            self.bind_new_provider(ctx, id, site).await?;
+        }
+        Ok(state)
     }
 
-    /// Set exactly the capabilities granted to a plugin at a site. Each must be one its
-    /// manifest asks for.
+    /// Set exactly the capabilities granted to a plugin at a site, for people's requests
+    /// (`unattended: false`) or for unattended work. Each must be one its manifest asks for.
     pub async fn set_grants(
         &self,
         ctx: &Ctx,
@@ -172,7 +185,34 @@ impl Plugins {
         site: &str,
         grants: BTreeSet<Capability>,
     ) -> Result<SiteState, PluginError> {
-        let p = self.site_change(ctx, "plugin.grant", id, site).await?;
+        self.grant(ctx, id, site, grants, false).await
+    }
+
+    /// [`Plugins::set_grants`] for unattended work.
+    pub async fn set_unattended_grants(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        site: &str,
+        grants: BTreeSet<Capability>,
+    ) -> Result<SiteState, PluginError> {
+        self.grant(ctx, id, site, grants, true).await
+    }
+
+    async fn grant(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        site: &str,
+        grants: BTreeSet<Capability>,
+        unattended: bool,
+    ) -> Result<SiteState, PluginError> {
+        let action = if unattended {
+            "plugin.grant-unattended"
+        } else {
+            "plugin.grant"
+        };
+        let p = self.site_change(ctx, action, id, site).await?;
         if let Some(extra) = grants.iter().find(|g| !p.manifest.capabilities.contains(g)) {
             let asked: Vec<&str> = p.manifest.capabilities.iter().map(|c| c.as_str()).collect();
             return Err(PluginError::Invalid(format!(
@@ -189,14 +229,18 @@ impl Plugins {
             .map(|c| c.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        self.update_site(
-            ctx,
-            id,
-            site,
-            "plugin.grant",
-            format!("granted: {detail}"),
-            |s| s.grants = grants,
-        )
+        let detail = if unattended {
+            format!("granted for unattended use: {detail}")
+        } else {
+            format!("granted: {detail}")
+        };
+        self.update_site(ctx, id, site, action, detail, |s| {
+            if unattended {
+                s.unattended = grants
+            } else {
+                s.grants = grants
+            }
+        })
         .await
     }
 

@@ -8,7 +8,10 @@ use std::sync::Mutex;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::manifest::Manifest;
+use super::bindings::Binding;
+use super::events::{EventStats, Parked};
+use super::manifest::{Manifest, Panel};
+use super::quota::StorageView;
 use super::{Origin, Plugins, SiteState, Status, now};
 use crate::access::Role;
 
@@ -55,7 +58,40 @@ pub struct PluginView {
     pub outbound: Vec<String>,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
+    /// At each site where it is enabled: the provider each of its imports is bound to
+    /// (`null`: unbound, the calls answer `unavailable`).
+    pub bindings: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// The sites and interfaces it is bound to provide.
+    pub provides: Vec<Binding>,
+    /// The chart panels it contributes.
+    #[schema(value_type = Vec<Object>)]
+    pub panels: Vec<Panel>,
     pub sites: BTreeMap<String, SiteState>,
+    /// Its storage (`kv` and `patient-data`) against its quota.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageView>,
+    /// Its events since the server started, those waiting for it, and those parked.
+    pub events: EventsView,
+}
+
+/// A plugin's events, for administrators.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsView {
+    #[serde(flatten)]
+    pub stats: EventStats,
+    /// Deliveries to it waiting (or being retried).
+    pub waiting: usize,
+    /// Deliveries to it that failed every attempt.
+    pub parked: Vec<Parked>,
+}
+
+/// A chart panel a plugin offers at a site.
+#[derive(Clone, Debug, Serialize)]
+pub struct PanelRef {
+    pub plugin: String,
+    pub panel: String,
+    pub title: String,
 }
 
 /// A version waiting for an administrator's approval.
@@ -114,6 +150,12 @@ impl Plugins {
         self.inner.logs.of(id)
     }
 
+    /// Note a line in plugin `id`'s log (the host's own notes about it, e.g. a dropped
+    /// response header or a parked event).
+    pub(crate) fn log_line(&self, id: &str, site: &str, level: &str, message: &str) {
+        self.inner.logs.push(id, site, level, message);
+    }
+
     /// Where plugins' log lines are kept (for the `log` capability).
     pub(crate) fn logs_store(&self) -> &Logs {
         &self.inner.logs
@@ -121,7 +163,7 @@ impl Plugins {
 
     pub fn view(&self, id: &str) -> Option<PluginView> {
         let p = self.get(id)?;
-        let sites = self
+        let sites: BTreeMap<String, SiteState> = self
             .inner
             .state
             .read()
@@ -130,6 +172,25 @@ impl Plugins {
             .filter(|((pid, _), _)| pid == id)
             .map(|((_, site), s)| (site.clone(), s.clone()))
             .collect();
+        let bindings = sites
+            .iter()
+            .filter(|(_, s)| s.enabled)
+            .map(|(site, _)| {
+                let bound = p
+                    .manifest
+                    .imports
+                    .keys()
+                    .map(|i| (i.clone(), self.binding(site, i).map(|b| b.provider)))
+                    .collect();
+                (site.clone(), bound)
+            })
+            .collect();
+        let provides = self
+            .bindings(None)
+            .into_iter()
+            .filter(|b| b.provider == id)
+            .collect();
+        let (waiting, parked) = self.event_queue(id).unwrap_or_default();
         let (state, failure) = match &p.status {
             Status::Ready { .. } => ("ready", None),
             Status::Failed(r) => ("failed", Some(r.clone())),
@@ -159,8 +220,43 @@ impl Plugins {
             outbound: m.outbound.clone(),
             exports: m.exports.iter().map(|(k, v)| format!("{k}@{v}")).collect(),
             imports: m.imports.iter().map(|(k, v)| format!("{k} {v}")).collect(),
+            bindings,
+            provides,
+            panels: m.panels.clone(),
             sites,
+            storage: self.storage_use(id).ok(),
+            events: EventsView {
+                stats: self.event_stats(id),
+                waiting,
+                parked,
+            },
         })
+    }
+
+    /// The chart panels of the plugins enabled and ready at `site` that `roles` may see, in
+    /// plugin order: what the chart page composes.
+    pub fn panels(&self, site: &str, roles: &[Role]) -> Vec<PanelRef> {
+        let installed = self.inner.installed.read().expect("lock");
+        let mut out = Vec::new();
+        for (id, p) in installed.iter() {
+            if !matches!(p.status, Status::Ready { .. }) || !self.is_enabled(id, site) {
+                continue;
+            }
+            for panel in &p.manifest.panels {
+                let visible = match &panel.roles {
+                    None => true,
+                    Some(rs) => rs.iter().any(|r| roles.contains(r)),
+                };
+                if visible {
+                    out.push(PanelRef {
+                        plugin: id.clone(),
+                        panel: panel.id.clone(),
+                        title: panel.title.clone(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     pub fn list(&self) -> Vec<PluginView> {

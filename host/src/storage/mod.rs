@@ -63,11 +63,21 @@ pub enum Tree {
     PluginKv,
     /// Plugin id, 0, pseudonym → patient id, for de-identified reads.
     Pseudonyms,
+    /// Plugin id, 0, patient id, 0, key → value: what a plugin keeps about a patient.
+    PatientData,
+    /// Plugin id → its storage use (bytes and keys of `PluginKv` and `PatientData`).
+    PluginUsage,
+    /// Site, 0, interface → the plugin bound to provide it there.
+    Bindings,
+    /// Subscriber, 0, site, 0, topic, 0, sequence → an event waiting for delivery.
+    EventQueue,
+    /// The same key → an event whose delivery failed every attempt, for an administrator.
+    EventParked,
 }
 
 impl Tree {
     /// Every tree. The position is the tree's code in the write-ahead log: append only.
-    pub const ALL: [Tree; 13] = [
+    pub const ALL: [Tree; 18] = [
         Tree::Meta,
         Tree::Patients,
         Tree::PatientNames,
@@ -81,6 +91,11 @@ impl Tree {
         Tree::PluginSites,
         Tree::PluginKv,
         Tree::Pseudonyms,
+        Tree::PatientData,
+        Tree::PluginUsage,
+        Tree::Bindings,
+        Tree::EventQueue,
+        Tree::EventParked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -98,6 +113,11 @@ impl Tree {
             Tree::PluginSites => "plugins.sites",
             Tree::PluginKv => "plugins.kv",
             Tree::Pseudonyms => "plugins.pseudonyms",
+            Tree::PatientData => "plugins.patient-data",
+            Tree::PluginUsage => "plugins.usage",
+            Tree::Bindings => "plugins.bindings",
+            Tree::EventQueue => "plugins.events",
+            Tree::EventParked => "plugins.events-parked",
         }
     }
 
@@ -113,6 +133,9 @@ impl Tree {
         Tree::ALL.get(c as usize).copied()
     }
 }
+
+/// Key-value rows in key order, as a scan returns them.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One operation of an atomic batch.
 #[derive(Clone, Debug)]
@@ -173,6 +196,17 @@ pub trait Backend: Send + Sync + 'static {
         after: Option<&[u8]>,
         limit: usize,
     ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// [`Backend::scan`] that also stops before the keys and values it returns would pass
+    /// `max_bytes` (it returns at least one entry when there is one), so that a page of large
+    /// values never materialises more than that. The flag says whether more entries follow.
+    fn scan_bytes(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> StorageResult<(Rows, bool)>;
     /// The entry with the greatest key starting with `prefix`.
     fn last(&self, tree: Tree, prefix: &[u8]) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>>;
     /// Apply a batch's puts and deletes in order. [`Storage`] calls it under its write lock,
@@ -386,6 +420,20 @@ impl Storage {
         limit: usize,
     ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
         self.inner.backend.scan(tree, prefix, after, limit)
+    }
+
+    /// [`Storage::scan`] bounded by bytes as well as entries; see [`Backend::scan_bytes`].
+    pub fn scan_bytes(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> StorageResult<(Rows, bool)> {
+        self.inner
+            .backend
+            .scan_bytes(tree, prefix, after, limit, max_bytes)
     }
 
     /// Apply a batch atomically. Not yet durable: call [`Storage::durable`] before

@@ -65,6 +65,18 @@ impl Backend for SledBackend {
         after: Option<&[u8]>,
         limit: usize,
     ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan_bytes(tree, prefix, after, limit, usize::MAX)
+            .map(|(rows, _)| rows)
+    }
+
+    fn scan_bytes(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> StorageResult<(super::Rows, bool)> {
         let t = self.tree(tree);
         let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match after {
             Some(after) if after >= prefix => {
@@ -74,14 +86,20 @@ impl Backend for SledBackend {
             _ => Box::new(t.scan_prefix(prefix)),
         };
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         for item in iter {
             let (k, v) = item.map_err(io)?;
-            if !k.starts_with(prefix) || out.len() >= limit {
+            if !k.starts_with(prefix) {
                 break;
+            }
+            // sled's values are reference-counted pages: nothing is copied until here.
+            bytes = bytes.saturating_add(k.len() + v.len());
+            if out.len() >= limit || (bytes > max_bytes && !out.is_empty()) {
+                return Ok((out, true));
             }
             out.push((k.to_vec(), v.to_vec()));
         }
-        Ok(out)
+        Ok((out, false))
     }
 
     fn last(&self, tree: Tree, prefix: &[u8]) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>> {

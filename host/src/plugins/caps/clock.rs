@@ -1,7 +1,7 @@
 //! `clock`: the time, in the clinic's time zone (`timezone` in `osler.toml`).
 
 use super::Sandbox;
-use crate::plugins::v0_1::osler::plugin::clock;
+use crate::plugins::v0_2::osler::plugin::clock;
 
 /// What `clock` sees: the clinic's time zone.
 pub struct ClockView<'a> {
@@ -9,7 +9,7 @@ pub struct ClockView<'a> {
 }
 
 impl Sandbox {
-    pub(super) fn clock_view(&mut self) -> ClockView<'_> {
+    pub(crate) fn clock_view(&mut self) -> ClockView<'_> {
         ClockView {
             timezone: &self.services().timezone,
         }

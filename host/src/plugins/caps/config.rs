@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::Sandbox;
 use crate::plugins::manifest::ConfigValue;
-use crate::plugins::v0_1::osler::plugin::config;
+use crate::plugins::v0_2::osler::plugin::config;
 
 /// What `config` sees: this plugin's settings at this site.
 pub struct ConfigView<'a> {
@@ -13,7 +13,7 @@ pub struct ConfigView<'a> {
 }
 
 impl Sandbox {
-    pub(super) fn config_view(&mut self) -> ConfigView<'_> {
+    pub(crate) fn config_view(&mut self) -> ConfigView<'_> {
         ConfigView {
             config: &self.call.config,
         }

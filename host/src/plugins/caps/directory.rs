@@ -5,7 +5,7 @@ use super::{Cx, Sandbox};
 use crate::access::{Capability, Check, Need, Role};
 use crate::auth::{Accounts, User};
 use crate::plugins::latest::Error;
-use crate::plugins::v0_1::osler::plugin::directory;
+use crate::plugins::v0_2::osler::plugin::directory;
 
 fn is_staff(u: &User, site: &str) -> bool {
     !u.disabled
@@ -30,7 +30,7 @@ pub struct DirectoryView<'a> {
 }
 
 impl Sandbox {
-    pub(super) fn directory_view(&mut self) -> DirectoryView<'_> {
+    pub(crate) fn directory_view(&mut self) -> DirectoryView<'_> {
         DirectoryView {
             cx: self.cx(),
             accounts: &self.services().accounts,

@@ -1,13 +1,13 @@
 //! `events`: publish to the plugins enabled at this site that subscribe. Capability
-//! `events.publish`; a plugin publishes only under its own id (`<id>.<name>`).
+//! `events.publish`; a plugin publishes only under its own id (`<id>.<name>`). The event is
+//! durable before its id is returned; delivery is [`crate::plugins::events`]'.
 
 use super::{Cx, Sandbox};
 use crate::access::{Capability, Check, Need};
 use crate::plugins::Plugins;
 use crate::plugins::latest::Error;
-use crate::plugins::v0_1::osler::plugin::events;
-
-const MAX_PAYLOAD: usize = 64 << 10;
+use crate::plugins::v0_2::osler::plugin::events;
+use crate::storage::Batch;
 
 /// What `events` sees: the call, and the runtime that delivers events.
 pub struct EventsView<'a> {
@@ -16,7 +16,7 @@ pub struct EventsView<'a> {
 }
 
 impl Sandbox {
-    pub(super) fn events_view(&mut self) -> EventsView<'_> {
+    pub(crate) fn events_view(&mut self) -> EventsView<'_> {
         EventsView {
             cx: self.cx(),
             bus: self.host(),
@@ -29,32 +29,30 @@ impl events::Host for EventsView<'_> {
         &mut self,
         topic: String,
         payload: String,
-    ) -> wasmtime::Result<Result<(), Error>> {
+    ) -> wasmtime::Result<Result<String, Error>> {
         Ok(async {
-            let id = self.cx.id().to_string();
-            let name = topic.strip_prefix(&format!("{id}.")).unwrap_or("");
-            let ok = !name.is_empty()
-                && name.len() <= 100
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-            if !ok {
-                return Err(Error::Invalid(format!(
-                    "a topic is '{id}.<name>' (lowercase letters, digits, '-', '_', '.')"
-                )));
-            }
-            if payload.len() > MAX_PAYLOAD {
-                return Err(Error::TooLarge(format!(
-                    "an event payload is at most {MAX_PAYLOAD} bytes"
-                )));
-            }
-            if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
-                return Err(Error::Invalid("the payload is not JSON".into()));
-            }
+            crate::plugins::events::check_event(self.cx.id(), &topic, &payload)?;
             let check = Check::capability("plugin.event", Capability::EventsPublish, Need::Nothing);
             self.cx.allow(check).await?;
-            self.bus.publish(&self.cx.call.site, &id, topic, payload);
-            Ok(())
+            let mut b = Batch::new();
+            let id = self
+                .bus
+                .stage_event(self.cx.call, self.cx.tally, &topic, &payload, &mut b)?;
+            // The payload may carry what this call read from a chart.
+            self.cx
+                .reads_durable()
+                .await
+                .map_err(super::kv::storage_failure)?;
+            if !b.ops.is_empty() {
+                self.bus
+                    .services()
+                    .storage
+                    .commit(&b)
+                    .await
+                    .map_err(super::kv::storage_failure)?;
+                self.bus.events_committed();
+            }
+            Ok(id)
         }
         .await)
     }

@@ -3,7 +3,7 @@
 //! vouch that a plugin's words hold no patient data.
 
 use super::{Cx, Sandbox};
-use crate::plugins::v0_1::osler::plugin::log;
+use crate::plugins::v0_2::osler::plugin::log;
 use crate::plugins::views::Logs;
 
 /// What `log` sees: the call (for the plugin and site) and the plugins' log lines.
@@ -13,7 +13,7 @@ pub struct LogView<'a> {
 }
 
 impl Sandbox {
-    pub(super) fn log_view(&mut self) -> LogView<'_> {
+    pub(crate) fn log_view(&mut self) -> LogView<'_> {
         LogView {
             cx: self.cx(),
             logs: self.host().logs_store(),

@@ -7,7 +7,7 @@ use super::{Cx, Sandbox};
 use crate::access::{Capability, Check, Need};
 use crate::plugins::latest::Error;
 use crate::plugins::manifest::origin;
-use crate::plugins::v0_1::osler::plugin::outbound_http as out;
+use crate::plugins::v0_2::osler::plugin::outbound_http as out;
 
 /// What `outbound-http` sees: the call and the host's HTTP client.
 pub struct OutboundView<'a> {
@@ -16,7 +16,7 @@ pub struct OutboundView<'a> {
 }
 
 impl Sandbox {
-    pub(super) fn outbound_view(&mut self) -> OutboundView<'_> {
+    pub(crate) fn outbound_view(&mut self) -> OutboundView<'_> {
         OutboundView {
             cx: self.cx(),
             client: self.host().http_client(),

@@ -13,7 +13,7 @@ use crate::patients::fhir::Patient;
 use crate::patients::narrow::deidentify;
 use crate::patients::{PatientError, Patients, SearchQuery};
 use crate::plugins::latest::Error;
-use crate::plugins::v0_1::osler::plugin::{
+use crate::plugins::v0_2::osler::plugin::{
     patients_deidentified as deid, patients_match, patients_read as read, patients_write as write,
 };
 use crate::storage::{Batch, Storage, Tree, key};
@@ -61,7 +61,7 @@ pub struct PatientsView<'a> {
 }
 
 impl Sandbox {
-    pub(super) fn patients_view(&mut self) -> PatientsView<'_> {
+    pub(crate) fn patients_view(&mut self) -> PatientsView<'_> {
         let services = self.services();
         PatientsView {
             cx: self.cx(),
@@ -235,10 +235,16 @@ impl patients_match::Host for PatientsView<'_> {
             }
             self.allow("patient.match", Capability::PatientsMatch, Need::Nothing)
                 .await?;
-            self.patients
+            let found = self
+                .patients
                 .match_health_card(self.cx.ctx(), &number, &version_code, &birth_date)
                 .await
-                .map_err(error_of)
+                .map_err(error_of)?;
+            // The plugin may name this patient in its own audit entries.
+            if let Some(id) = &found {
+                self.cx.tally.found.lock().expect("lock").insert(id.clone());
+            }
+            Ok(found)
         }
         .await)
     }
