@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod durability;
 mod fhir;
+mod hostile;
 mod logs;
 mod pages;
 mod patients;

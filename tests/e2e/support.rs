@@ -696,12 +696,18 @@ pub fn raw_names(p: &Value) -> String {
 /// The plugin packages the tests install, built once per test run with the real
 /// `osler plugin build` (into their own target directory, so they never wait for the lock of
 /// the one `cargo test` is using).
+///
+/// `hostile`, `undeclared`, `echo-provider` and `echo-consumer` are built against the frozen
+/// `osler:plugin@0.1.0` (with the 0.1 SDK in `sdk/v0.1`): their tests are the proof that 0.1
+/// plugins keep installing and running on a 0.2 host. `evil` and `ledger` use API 0.2.
 pub struct Packages {
     pub notices: PathBuf,
     pub hostile: PathBuf,
     pub undeclared: PathBuf,
     pub provider: PathBuf,
     pub consumer: PathBuf,
+    pub evil: PathBuf,
+    pub ledger: PathBuf,
 }
 
 pub fn workspace() -> PathBuf {
@@ -753,7 +759,41 @@ pub fn packages() -> &'static Packages {
         undeclared: package("tests/plugins/undeclared"),
         provider: package("tests/plugins/echo-provider"),
         consumer: package("tests/plugins/echo-consumer"),
+        evil: package("tests/plugins/evil"),
+        ledger: package("tests/plugins/ledger"),
     })
+}
+
+/// A development package of the component in `package` under another manifest: `edit` turns
+/// the package's manifest into the new one. Written next to the sandbox's data.
+pub fn repackage(
+    root: &Path,
+    package: &Path,
+    name: &str,
+    edit: impl FnOnce(&str) -> String,
+) -> PathBuf {
+    let mut pkg = osler_registry::Package::read(&std::fs::read(package).expect("read package"))
+        .expect("a package");
+    pkg.manifest = edit(&pkg.manifest);
+    pkg.signature = None;
+    let out = root.join(format!("{name}.osp"));
+    std::fs::write(&out, pkg.write().expect("write package")).expect("write package");
+    out
+}
+
+/// `manifest` with the top-level `key = …` line replaced by `key = value`.
+pub fn set_key(manifest: &str, key: &str, value: &str) -> String {
+    manifest
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("{key} = ")) {
+                format!("{key} = {value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Environment for servers that run plugins: a compiled-code cache shared by the tests (so

@@ -76,8 +76,13 @@ impl Plugin for EchoProvider {
 
 /// The interface other plugins call.
 impl bindings::exports::osler::fixtures::echo::Guest for EchoProvider {
+    /// `text`, after the `tag` setting (empty by default): two packages of this component
+    /// under different ids and tags tell who answered.
     fn echo(text: String) -> Result<String, Error> {
-        Ok(text)
+        Ok(format!(
+            "{}{text}",
+            osler_sdk::config::get_text("tag").unwrap_or_default()
+        ))
     }
 
     fn read_patient(id: String) -> Result<String, Error> {
