@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use osler_registry::{KeyDir, Lifetimes, Package, PublicKey, ReleaseInfo, Repo, SecretKey};
 
-use super::manifest::Manifest;
+use crate::plugins::manifest::Manifest;
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {
@@ -237,7 +237,7 @@ pub const FIRST_PARTY: &str = "Osler project";
 /// publisher (key `<keys>/publisher.pem`, created if missing) and publish it into the registry
 /// at `dir` (created if new). A version already published with the same contents is skipped.
 pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>)> {
-    let root = super::cli::checkout_root()?;
+    let root = super::plugin::checkout_root()?;
     let target = root.join("target").join("plugins");
     let keydir = KeyDir(keys.to_path_buf());
     let repo = if dir.join("root.json").exists() {
@@ -251,8 +251,8 @@ pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>
     }
     let publisher = SecretKey::load(&publisher_path)?;
     let mut built = Vec::new();
-    for crate_dir in super::cli::first_party_crates(&root)? {
-        let path = super::cli::build(Some(crate_dir), None, Some(&target))?;
+    for crate_dir in super::plugin::first_party_crates(&root)? {
+        let path = super::plugin::build(Some(crate_dir), None, Some(&target))?;
         let bytes = std::fs::read(&path)?;
         let mut pkg = Package::read(&bytes).map_err(|e| anyhow::anyhow!(e))?;
         let info = release_info(&pkg)?;
