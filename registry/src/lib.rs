@@ -2,7 +2,7 @@
 //!
 //! A registry is a folder of static files (served by any web server, or `osler registry
 //! serve`) whose metadata follows The Update Framework, reduced to what Osler needs: a pinned
-//! root, delegation of plugin ids to publisher keys, per-plugin indexes with hashes and
+//! root, delegation of plugin ids and interface packages to publishers, per-plugin indexes with hashes and
 //! lengths, and short-lived snapshot and timestamp documents that expose frozen or replayed
 //! views. See `meta` for the documents, `repo` for the operator's side and `client` for the
 //! clinic's.

@@ -2,7 +2,8 @@
 //!
 //! - `root`: the keys and thresholds of every role; pinned by clinics, rotated only with
 //!   signatures of both the old and the new root keys (`<n>.root.json` files form the chain).
-//! - `targets`: the publishers, their keys and the plugin ids each may publish (delegation).
+//! - `targets`: the publishers, their keys, the plugin ids each may publish and the interface
+//!   packages each owns, i.e. whose interfaces its plugins may export (delegation).
 //! - `index/<id>`: one file per plugin: its versions, hashes, lengths, capabilities, yanks.
 //!   Signed by the targets role; the package files themselves carry the publisher's signature.
 //! - `snapshot`: the version and hash of targets and every index, so an old index cannot be
