@@ -154,8 +154,6 @@ impl Publisher {
 
 /// The host's own interface packages, which no publisher can own: its API (`osler:plugin`)
 /// and WASI.
-const RESERVED_INTERFACES: &str = "osler:plugin and wasi:*";
-
 fn reserved(ns: &str, pkg: &str) -> bool {
     ns == "wasi" || (ns == "osler" && pkg == "plugin")
 }
@@ -193,11 +191,17 @@ pub fn check_interface_delegation(d: &str) -> Result<(), String> {
              interface name or version"
         ));
     }
-    if ns == "wasi" || (ns == "osler" && (pkg == "plugin" || pkg == "*")) {
+    if ns == "wasi" {
         return Err(format!(
-            "'{d}' would cover {RESERVED_INTERFACES}, the host's own interfaces, which no \
-             publisher can own{}",
-            if pkg == "*" && ns == "osler" {
+            "'{d}' would cover WASI's interfaces, which belong to the host; no publisher can \
+             own them"
+        ));
+    }
+    if ns == "osler" && (pkg == "plugin" || pkg == "*") {
+        return Err(format!(
+            "'{d}' would cover osler:plugin, the host's own interfaces, which no publisher can \
+             own{}",
+            if pkg == "*" {
                 "; delegate `osler:` packages one by one (e.g. `osler:drugref`)"
             } else {
                 ""
