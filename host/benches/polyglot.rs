@@ -109,7 +109,7 @@ fn rust(tmp: &Path) -> anyhow::Result<Built> {
     // Warm the SDK's build for wasm32-wasip2 first, so the figure is the plugin's own build.
     common::build("plugins/notices")?;
     let t = Instant::now();
-    let package = osler_host::plugins::cli::build(
+    let package = osler_host::cli::plugin::build(
         Some(dir),
         None,
         Some(&workspace().join("target/e2e-plugins")),
@@ -256,7 +256,7 @@ fn main() -> anyhow::Result<()> {
             let rps = throughput(&url, &token, secs, conns).await;
             let inst = app
                 .plugins
-                .time_instantiation(&app, &b.id, "main", 200)
+                .time_instantiation(&b.id, "main", 200)
                 .await
                 .map_err(anyhow::Error::msg)?;
             println!(

@@ -8,11 +8,11 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use super::manifest::{Capability, ConfigValue, Manifest};
-use super::package::Package;
-use super::{Outcome, PluginView, Plugins, registry};
 use crate::app::{App, Mode};
 use crate::config::Config;
+use crate::plugins::manifest::{Capability, ConfigValue, Manifest};
+use crate::plugins::package::Package;
+use crate::plugins::{Outcome, PluginView, Plugins, registry};
 
 #[derive(Subcommand, Debug)]
 pub enum PluginCmd {
@@ -187,13 +187,13 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                         );
                     }
                     let bar = Bar::new();
-                    let done = registry::install(&app, &ctx, &spec, force, &bar.report()).await;
+                    let done = registry::install(p, &ctx, &spec, force, &bar.report()).await;
                     bar.finish();
                     print_installed(&done?);
                 }
             }
             PluginCmd::Search { text } => {
-                let found = registry::search(&app, &ctx, &text).await?;
+                let found = registry::search(p, &ctx, &text).await?;
                 if found.is_empty() {
                     println!("Nothing in the configured registries matches '{text}'.");
                 }
@@ -224,7 +224,7 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
             }
             PluginCmd::Update { id } => {
                 let bar = Bar::new();
-                let done = registry::update(&app, &ctx, id.as_deref(), &bar.report()).await;
+                let done = registry::update(p, &ctx, id.as_deref(), &bar.report()).await;
                 bar.finish();
                 let done = done?;
                 if done.is_empty() {
@@ -531,7 +531,7 @@ const TEMPLATE: &[(&str, &str)] = &[
 ];
 
 fn scaffold(name: &str, dir: Option<PathBuf>, sdk: Option<String>) -> anyhow::Result<i32> {
-    if !super::manifest::valid_id(name) {
+    if !crate::plugins::manifest::valid_id(name) {
         bail!(
             "'{name}' is not a plugin id: use 2 to 40 lowercase letters, digits or '-', starting with a letter"
         );
@@ -685,12 +685,12 @@ pub fn pack_component(
         Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
     let bytes = std::fs::read(component)
         .with_context(|| format!("cannot read the component {}", component.display()))?;
-    if bytes.len() as u64 > super::package::MAX_COMPONENT {
+    if bytes.len() as u64 > crate::plugins::package::MAX_COMPONENT {
         bail!(
             "{} is {} MiB; a package holds a component of at most {} MiB",
             component.display(),
             bytes.len() >> 20,
-            super::package::MAX_COMPONENT >> 20
+            crate::plugins::package::MAX_COMPONENT >> 20
         );
     }
     check_component(&bytes, &m).map_err(|e| {
@@ -731,19 +731,19 @@ pub fn pack_component(
 /// inspect the imports and exports against the manifest, link.
 fn check_component(bytes: &[u8], m: &Manifest) -> Result<(), String> {
     let scratch = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
-    let limits = super::engine::Limits {
+    let limits = crate::plugins::engine::Limits {
         concurrent: 1,
         cache_dir: Some(scratch.path().to_path_buf()),
         ..Default::default()
     };
-    let runtime =
-        super::engine::Runtime::new(&limits, scratch.path()).map_err(|e| format!("{e:#}"))?;
+    let runtime = crate::plugins::engine::Runtime::new(&limits, scratch.path())
+        .map_err(|e| format!("{e:#}"))?;
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
     let (component, _) = runtime
         .component(bytes, &sha)
         .map_err(|e| format!("{e:#}"))?;
-    let shape = super::inspect::check(&runtime.engine, &component, m)?;
-    super::instance::prepare(&runtime, &component, &shape)?;
+    let shape = crate::plugins::inspect::check(&runtime.engine, &component, m)?;
+    crate::plugins::instance::prepare(&runtime, &component, &shape)?;
     Ok(())
 }
 
@@ -793,7 +793,7 @@ pub fn install_from_registry(app: &App, ids: &[String], site: &str) -> anyhow::R
     let rt = crate::cli::runtime()?;
     rt.block_on(async {
         for id in ids {
-            registry::install(app, &ctx, id, false, &registry::no_progress).await?;
+            registry::install(&app.plugins, &ctx, id, false, &registry::no_progress).await?;
             app.plugins.set_enabled(&ctx, id, site, true).await?;
             let v = app.plugins.view(id).expect("installed");
             let asked = v
