@@ -693,6 +693,12 @@ pub fn pack_component(
             crate::plugins::package::MAX_COMPONENT >> 20
         );
     }
+    eprintln!(
+        "Checking {} against {} as a host does at install (this compiles it: a minute or so for \
+         a JavaScript or Python component)…",
+        component.display(),
+        manifest_path.display()
+    );
     check_component(&bytes, &m).map_err(|e| {
         anyhow::anyhow!(
             "{} does not match {}: {e}",
