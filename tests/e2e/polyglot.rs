@@ -87,6 +87,37 @@ fn pack(args: &[&Path]) -> (bool, String, String) {
     )
 }
 
+/// Build an example with its toolchain, then pack it with `osler plugin pack --component`
+/// into `dir`; its id and package.
+fn build_and_pack(mut ex: Example, dir: &Path) -> (&'static str, PathBuf) {
+    let t = Instant::now();
+    let out = ex.build.output().expect("run the example's build");
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}\n{}",
+        ex.id,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = t.elapsed();
+    let t = Instant::now();
+    let osp = dir.join(format!("{}.osp", ex.id));
+    let (ok, stdout, stderr) = pack(&[&ex.component, &ex.dir.join("plugin.toml"), &osp]);
+    assert!(ok, "pack {}: {stdout}\n{stderr}", ex.id);
+    assert!(
+        stdout.starts_with(&format!("Packed {} 0.1.0 (", ex.id)) && osp.exists(),
+        "{stdout}"
+    );
+    eprintln!(
+        "{}: component {} KiB, built in {:.1} s, packed (checked) in {:.1} s",
+        ex.id,
+        std::fs::metadata(&ex.component).expect("component").len() / 1024,
+        built.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+    (ex.id, osp)
+}
+
 #[tokio::test]
 async fn javascript_and_python_plugins_build_pack_install_and_answer() {
     let examples = match examples() {
@@ -100,39 +131,20 @@ async fn javascript_and_python_plugins_build_pack_install_and_answer() {
         }
     };
     let sb = Sandbox::new();
-    let mut packages = Vec::new();
-    for mut ex in examples {
-        let t = Instant::now();
-        let out = ex.build.output().expect("run the example's build");
-        assert!(
-            out.status.success(),
-            "building {} failed:\n{}\n{}",
-            ex.id,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let built = t.elapsed();
-        let t = Instant::now();
-        let osp = sb.root().join(format!("{}.osp", ex.id));
-        let (ok, stdout, stderr) = pack(&[&ex.component, &ex.dir.join("plugin.toml"), &osp]);
-        assert!(ok, "pack {}: {stdout}\n{stderr}", ex.id);
-        assert!(
-            stdout.starts_with(&format!("Packed {} 0.1.0 (", ex.id)) && osp.exists(),
-            "{stdout}"
-        );
-        eprintln!(
-            "{}: component {} KiB, built in {:.1} s, packed (checked) in {:.1} s",
-            ex.id,
-            std::fs::metadata(&ex.component).expect("component").len() / 1024,
-            built.as_secs_f64(),
-            t.elapsed().as_secs_f64()
-        );
-        packages.push((ex.id, osp));
-    }
-
     let env = plugin_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = sb.demo_with_env(3, &env);
+    // The two toolchains build and pack side by side: each is mostly one thread.
+    let root = sb.root();
+    let packages: Vec<(&str, PathBuf)> = std::thread::scope(|s| {
+        let jobs: Vec<_> = examples
+            .into_iter()
+            .map(|ex| s.spawn(move || build_and_pack(ex, root)))
+            .collect();
+        jobs.into_iter()
+            .map(|j| j.join().expect("build and pack"))
+            .collect()
+    });
     let api = server.api();
     let admin = api.login(ADMIN.0, ADMIN.1).await;
     let lee = api.login(DRLEE.0, DRLEE.1).await;
