@@ -19,14 +19,35 @@ use super::manifest::{
 };
 
 /// WASI packages a plugin may import. The host links them with nothing granted (no files,
-/// no environment, no stdio); Rust's standard library imports them whatever the plugin does.
+/// no environment, no stdio, and no network: every socket address and name lookup is refused);
+/// language runtimes import them whatever the plugin does: Rust's standard library, and
+/// CPython's C library under componentize-py, which imports `wasi:sockets` too.
 const WASI_ALLOWED: &[&str] = &[
     "wasi:cli",
     "wasi:io",
     "wasi:clocks",
     "wasi:random",
     "wasi:filesystem",
+    "wasi:sockets",
 ];
+
+/// componentize-py (Python plugins) leaves its runtime's initialiser exported as an instance
+/// named `exports` with one function, `init(app-name, symbols, stub-wasi)`, which it ran at
+/// build time to snapshot the interpreter. The host never calls it (it calls only `handler`,
+/// `event-handler`, `chart` and the interfaces the manifest declares), so exactly this shape
+/// is let through; any other unnamed export is still refused.
+fn is_componentize_py_init(resolve: &Resolve, key: &wit_parser::WorldKey, item: &WorldItem) -> bool {
+    let (wit_parser::WorldKey::Name(name), WorldItem::Interface { id, .. }) = (key, item) else {
+        return false;
+    };
+    let iface = &resolve.interfaces[*id];
+    let mut funcs = iface.functions.values();
+    let (Some(f), None) = (funcs.next(), funcs.next()) else {
+        return false;
+    };
+    let params: Vec<&str> = f.params.iter().map(|p| p.name.as_str()).collect();
+    name == "exports" && f.name == "init" && params == ["app-name", "symbols", "stub-wasi"]
+}
 
 /// An interface of another plugin that this component imports.
 #[derive(Clone, Debug)]
@@ -182,7 +203,7 @@ pub fn check(bytes: &[u8], m: &Manifest) -> Result<Shape, String> {
         }
         Err(e) => {
             return Err(format!(
-                "not a WebAssembly component (build it with `cargo build --target \
+                "not a valid WebAssembly component (build it with `cargo build --target \
                  wasm32-wasip2`, or componentize it): {e:#}"
             ));
         }
@@ -294,6 +315,9 @@ pub fn check(bytes: &[u8], m: &Manifest) -> Result<Shape, String> {
     let mut exports = Vec::new();
     let (mut has_handler, mut handles_events, mut has_panels) = (false, false, false);
     for (key, item) in &w.exports {
+        if is_componentize_py_init(&resolve, key, item) {
+            continue;
+        }
         let Some((name, id)) = interface_name(&resolve, item, key, "exports")? else {
             continue;
         };

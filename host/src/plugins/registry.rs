@@ -5,9 +5,12 @@
 //! the highest metadata versions seen in the database, so a replayed or frozen registry is
 //! refused. Every package of a plan is downloaded, verified, checked against its index entry
 //! and compiled before the first one is installed: a failure at any of those steps changes
-//! nothing.
+//! nothing. A package may export only interfaces whose package (`osler:drugref`) the
+//! registry delegates to its publisher (`interface-not-delegated` otherwise), checked on the
+//! index entry before downloading and on the signed manifest after; `osler:plugin` and
+//! `wasi:*` are nobody's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use osler_registry::{
     Client, Error as RegError, Index, Package, PublicKey, Release, Source, Trust, View,
@@ -229,10 +232,12 @@ async fn find_provider(
 ) -> Result<Option<String>, PluginError> {
     let ids = listed_ids(lives);
     for pid in ids {
-        let Some((_, index)) = find_index(plugins, lives, &pid).await? else {
+        let Some((live, index)) = find_index(plugins, lives, &pid).await? else {
             continue;
         };
+        // A plugin whose publisher does not own the interface is never chosen to provide it.
         if let Ok(r) = osler_registry::resolve::choose(&index, None, HOST_API_VERSIONS)
+            && lives[live].view.may_export(&r.publisher, interface)
             && r.exports
                 .get(interface)
                 .and_then(|v| v.parse::<semver::Version>().ok())
@@ -267,15 +272,43 @@ async fn fetch(
         .iter()
         .map(|c| c.to_string())
         .collect();
+    // The signed manifest, not only the index, decides what the package exports (the
+    // component's real exports are checked against the manifest when it is prepared).
+    if let Some(interface) = manifest
+        .exports
+        .keys()
+        .find(|i| !live.view.may_export(&step.release.publisher, i))
+    {
+        return Err(registry_error(
+            name,
+            RegError::InterfaceNotDelegated {
+                id: id.clone(),
+                interface: interface.clone(),
+                publisher: step.release.publisher.clone(),
+            },
+        ));
+    }
+    let exports: BTreeMap<String, String> = manifest
+        .exports
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    let imports: BTreeMap<String, String> = manifest
+        .imports
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
     if manifest.id != *id
         || manifest.version != step.release.version
         || caps != step.release.capabilities
+        || exports != step.release.exports
+        || imports != step.release.imports
     {
         return Err(registry_error(
             name,
             RegError::Package(format!(
-                "the package of {id} {} does not match its index entry (id, version or \
-                 capabilities differ)",
+                "the package of {id} {} does not match its index entry (id, version, \
+                 capabilities, exports or imports differ)",
                 step.release.version
             )),
         ));
