@@ -15,6 +15,7 @@ mod pages;
 mod patients;
 mod plugins;
 mod prescribing;
+mod prescription_safety;
 mod registry;
 mod scheduling;
 mod search;

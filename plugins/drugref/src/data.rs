@@ -240,42 +240,71 @@ fn read_rows<T>(
     Ok(out)
 }
 
-/// The file's text: UTF-8, or decoded from `charset` (any WHATWG label, e.g. `iso-8859-1`,
-/// `latin1`, `windows-1252`) when the request names one. A file that is not valid in its
-/// character set is refused with the line of the first bad byte.
+/// The characters of bytes 0x80 to 0x9F in windows-1252, which is what the WHATWG Encoding
+/// Standard (and every browser) reads for the labels `iso-8859-1`, `latin1` and `us-ascii`;
+/// the five bytes windows-1252 leaves undefined map to the C1 controls, as there.
+const WINDOWS_1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}',
+    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
+];
+
+/// The character sets an import reads: UTF-8, and Latin-1 under its usual labels.
+const LATIN1_LABELS: [&str; 12] = [
+    "iso-8859-1",
+    "iso8859-1",
+    "iso_8859-1",
+    "iso88591",
+    "latin1",
+    "latin-1",
+    "l1",
+    "windows-1252",
+    "cp1252",
+    "x-cp1252",
+    "us-ascii",
+    "ascii",
+];
+
+/// The file's text: UTF-8, or Latin-1 when `charset` names it (`iso-8859-1`, `latin1`,
+/// `windows-1252`…; read as windows-1252, as browsers do). A file that is not UTF-8 and says
+/// nothing is refused with the line of the first bad byte and what to send.
 pub fn decode(bytes: &[u8], charset: Option<&str>) -> Result<String, LineError> {
-    let charset = charset.map(str::trim).filter(|c| !c.is_empty());
-    let encoding = match charset {
-        None => encoding_rs::UTF_8,
-        Some(label) => {
-            encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| LineError {
+    let label = charset
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty());
+    match label.as_deref() {
+        None | Some("utf-8" | "utf8" | "unicode-1-1-utf-8") => {}
+        Some(l) if LATIN1_LABELS.contains(&l) => {
+            return Ok(bytes
+                .iter()
+                .map(|&b| match b {
+                    0x80..=0x9F => WINDOWS_1252_HIGH[usize::from(b - 0x80)],
+                    b => char::from(b),
+                })
+                .collect());
+        }
+        Some(l) => {
+            return Err(LineError {
                 line: 0,
                 message: format!(
-                    "charset: {label:?} is not a character set I know (try utf-8 or iso-8859-1)"
+                    "charset: {l:?} is not one I read: send UTF-8, or Latin-1 as charset=iso-8859-1"
                 ),
-            })?
+            });
         }
-    };
-    match encoding.decode_without_bom_handling_and_without_replacement(bytes) {
-        Some(text) => Ok(text.into_owned()),
-        None => {
-            // The first byte that is not valid: say on which line.
-            let valid = match std::str::from_utf8(bytes) {
-                Ok(_) => bytes.len(),
-                Err(e) => e.valid_up_to(),
-            };
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_string()),
+        Err(e) => {
+            let valid = e.valid_up_to();
             let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count() as u64;
             Err(LineError {
                 line,
-                message: if charset.is_none() {
-                    format!(
-                        "the file is not UTF-8 (byte 0x{:02X}): if it is Latin-1, send it with \
-                         content-type: text/csv; charset=iso-8859-1 (or ?charset=iso-8859-1)",
-                        bytes.get(valid).copied().unwrap_or(0)
-                    )
-                } else {
-                    format!("the file is not valid {}", encoding.name())
-                },
+                message: format!(
+                    "the file is not UTF-8 (byte 0x{:02X}): if it is Latin-1, send it with \
+                     content-type: text/csv; charset=iso-8859-1 (or ?charset=iso-8859-1)",
+                    bytes.get(valid).copied().unwrap_or(0)
+                ),
             })
         }
     }
