@@ -609,6 +609,11 @@ async fn a_real_format_table_imports_and_the_supplement_still_warns_beside_it() 
     assert_eq!(found.len(), 1, "{}", r.text);
     assert_eq!(found[0]["id"], "1");
     assert_eq!(found[0]["source"], "interaction table: holbrook-e2e");
+    // Row 1 gives no effect, so no direction: it says so, and quotes the row that does.
+    assert_eq!(
+        found[0]["summary"],
+        "Warfarin and Ibuprofen interact; the row does not say how. (supplement: Osler seed supplement, row sup-1: Warfarin's effect is increased by Ibuprofen.)"
+    );
     let also: Vec<&str> = found[0]["also"]
         .as_array()
         .unwrap()

@@ -215,15 +215,20 @@ impl Table for Memory {
     }
 }
 
-/// The alert in words, in the row's direction: `Warfarin's effect is increased by Ibuprofen.`
+/// A row in words, in its direction: `Warfarin's effect is increased by Ibuprofen.` A row
+/// that gives no effect states no direction either (in OSCAR's table such rows list the pair
+/// in alphabetical order), so it is worded without one.
 pub fn summary(affecting: &str, affected: &str, effect: char) -> String {
     match effect {
         'A' => format!("{affected}'s effect is increased by {affecting}."),
         'I' => format!("{affected}'s effect is decreased by {affecting}."),
-        _ => format!(
-            "{affected}'s effect may be changed by {affecting} (the table does not say how)."
-        ),
+        _ => format!("{affecting} and {affected} interact; the row does not say how."),
     }
+}
+
+/// Whether a row states what one drug does to the other.
+pub fn directed(row: &Interaction) -> bool {
+    matches!(row.effect, 'A' | 'I')
 }
 
 #[cfg(test)]
@@ -319,6 +324,10 @@ mod tests {
         assert_eq!(
             summary("Ibuprofen", "Warfarin", found[0].hit.row.effect),
             "Warfarin's effect is increased by Ibuprofen."
+        );
+        assert_eq!(
+            summary("Warfarin", "Ibuprofen", 'U'),
+            "Warfarin and Ibuprofen interact; the row does not say how."
         );
     }
 

@@ -269,13 +269,23 @@ pub fn interactions(drugs: &[DrugIn]) -> Result<Report, Error> {
             h.row.effect,
         )
     };
+    // A chosen row that gives no direction quotes the pair's most significant row that does.
+    let summary = |a: &check::Alert| {
+        let mut s = words(&a.hit);
+        if !check::directed(&a.hit.row)
+            && let Some(h) = a.also.iter().find(|h| check::directed(&h.row))
+        {
+            s += &format!(" ({}, row {}: {})", names[h.source], h.row.id, words(h));
+        }
+        s
+    };
     Ok(Report {
         interactions: alerts
             .into_iter()
             .map(|a| FoundOut {
                 affecting: drugs[a.hit.affecting].key.clone(),
                 affected: drugs[a.hit.affected].key.clone(),
-                summary: words(&a.hit),
+                summary: summary(&a),
                 source: names[a.hit.source].clone(),
                 also: a
                     .also
