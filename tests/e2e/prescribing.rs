@@ -197,11 +197,11 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
         .find(|e| e["action"] == "prescribing.prescription.override")
         .unwrap_or_else(|| panic!("{trail:?}"));
     assert_eq!(overridden["actor"], "drlee");
+    let detail = overridden["detail"].as_str().unwrap();
+    assert!(detail.contains("INR check booked"), "{detail}");
     assert!(
-        overridden["detail"]
-            .as_str()
-            .unwrap()
-            .contains("INR check booked")
+        detail.contains("[supplement: Osler seed supplement, row sup-1]"),
+        "the warning's source is on the trail: {detail}"
     );
 
     // The chart: the active list, and the prescribe form searching the drug reference.

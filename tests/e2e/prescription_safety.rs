@@ -258,6 +258,21 @@ async fn allergies_by_common_name_one_warning_per_pair_and_quantities_in_dispens
         );
         assert_eq!(rx["quantityComputed"], true);
     }
+    // A quantity in a unit the product is not dispensed in is refused.
+    let r = prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": METRONIDAZOLE, "sig": "500 mg PO TID x 7 days", "quantity": "100 mL"}),
+    )
+    .await
+    .expect(400);
+    assert!(
+        r.text
+            .contains("Metronidazole is dispensed in tablets, not in mL"),
+        "{}",
+        r.text
+    );
     // A PRN sig sets no quantity: refused until one is given.
     let r = prescribe(
         &c,
@@ -430,6 +445,15 @@ async fn the_printed_prescription_has_every_element_a_pharmacist_needs() {
         .await
         .expect(200);
     assert!(page.text.contains("value=\"012345\""), "{}", page.text);
+    assert!(!page.text.contains("Save clinic details"));
+    let page = c
+        .api
+        .get("/plugins/prescribing/settings?user=drlee", &c.admin)
+        .await
+        .expect(200);
+    assert!(page.text.contains("Save clinic details"), "{}", page.text);
+    assert!(page.text.contains("value=\"Main Street Family Clinic\""));
+    assert!(page.text.contains("Prescriber: drlee"));
 
     // A patient with an address and a versioned health card, and two prescriptions: an
     // ordinary one and a narcotic.

@@ -180,6 +180,11 @@ fn unit_named(one: &str) -> Option<&'static Unit> {
     UNITS.iter().find(|u| u.one == one)
 }
 
+/// A dispensable unit's plural: `tablet` → `tablets`, `mL` → `mL`.
+pub fn plural(one: &str) -> &str {
+    unit_named(one).map_or(one, |u| u.many)
+}
+
 impl Quantity {
     /// `21 tablets`, `1 inhaler`, `100 mL`; the amount alone when the unit is not known (a
     /// record written before units).

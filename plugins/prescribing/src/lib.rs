@@ -599,8 +599,8 @@ fn quantities(
                 return Err(Error::invalid(format!(
                     "quantity: {} is dispensed in {}, not in {}",
                     drug.name,
-                    crate::sig::words_of("2", wanted_sig_unit(wanted)),
-                    q.text().trim_start_matches(&q.amount).trim()
+                    dispense::plural(wanted),
+                    dispense::plural(&q.unit)
                 )));
             }
             (q, false)
@@ -666,16 +666,6 @@ fn quantities(
         }
     };
     Ok((quantity, was_computed, part_fill))
-}
-
-/// The sig unit whose words name a dispensable unit (`tablet` → `tab`), for messages.
-fn wanted_sig_unit(unit: &str) -> &str {
-    match unit {
-        "tablet" => "tab",
-        "capsule" => "cap",
-        "suppository" => "supp",
-        u => u,
-    }
 }
 
 /// Builds a prescription from `input`, without checks or storage.
@@ -832,12 +822,18 @@ fn check_and_save(
             )?;
         }
         if let Some(reason) = &rx.override_reason {
-            let warnings: Vec<&str> = rx
+            let warnings: Vec<String> = rx
                 .checks
                 .warnings
                 .iter()
                 .filter(|w| w.blocking)
-                .map(|w| w.message.as_str())
+                .map(|w| {
+                    if w.source.is_empty() {
+                        w.message.clone()
+                    } else {
+                        format!("{} [{}, row {}]", w.message, w.source, w.source_id)
+                    }
+                })
                 .collect();
             audit::record(
                 "prescription.override",

@@ -932,7 +932,14 @@ fn render_settings(req: &Request, status: u16, message: &str) -> Result<Response
         Some(u) if admin => u.trim().to_string(),
         _ => caller.user.clone(),
     };
-    if settings::may_edit_prescriber(caller, &user) {
+    // An administrator who is not a prescriber picks whose details to edit first.
+    let chosen = !admin || caller.has_role("physician") || user != caller.user;
+    if admin && !chosen {
+        body += &format!(
+            r#"<form method="get" action="{HOME}/settings" class="card"><label for="s-user">Prescriber's user name</label><input id="s-user" name="user" required><button type="submit">Edit their details</button></form>"#
+        );
+    }
+    if chosen && settings::may_edit_prescriber(caller, &user) {
         let p = settings::prescriber(&user)?.unwrap_or_default();
         if admin {
             body += &format!(
