@@ -100,7 +100,7 @@ pub fn product(req: &Request, params: &Params) -> Result<Response, Error> {
         r#"<section class="card"><p><strong>DIN {}</strong>{}</p><table>
 <tr><th>Ingredients</th><td>{}</td></tr><tr><th>Dosage form</th><td>{}</td></tr>
 <tr><th>Route</th><td>{}</td></tr><tr><th>ATC</th><td>{}</td></tr>
-<tr><th>Schedule</th><td>{}</td></tr><tr><th>Status</th><td>{}</td></tr></table></section>"#,
+<tr><th>Schedule</th><td>{}{}</td></tr><tr><th>Package</th><td>{}</td></tr><tr><th>Status</th><td>{}</td></tr></table></section>"#,
         e(&p.din),
         sample_mark(&p),
         ingredients(&p),
@@ -108,6 +108,18 @@ pub fn product(req: &Request, params: &Params) -> Result<Response, Error> {
         e(&p.route),
         e(&p.atc),
         e(&p.schedule),
+        match p.controlled() {
+            crate::data::Controlled::No => "",
+            crate::data::Controlled::Narcotic =>
+                " <strong>(narcotic: quantity in words and figures, no repeats)</strong>",
+            crate::data::Controlled::ControlledDrug => " <strong>(controlled drug)</strong>",
+            crate::data::Controlled::TargetedSubstance => " <strong>(targeted substance)</strong>",
+        },
+        e(if p.package.is_empty() {
+            "not given"
+        } else {
+            &p.package
+        }),
         e(&p.status),
     );
     if !p.atc.is_empty() {
