@@ -612,15 +612,19 @@ pub fn check(table: &Table, drug: &Drug, allergen: &Allergen) -> Outcome {
                 continue;
             };
             if let Some(why) = table.member(to, &drug.codes, &drug.ingredients) {
+                // "the group penicillins", or "amoxicillin (J01CA04), one of the penicillins".
+                let allergy = if allergen.names_group == Some(g) {
+                    allergen.described.clone()
+                } else {
+                    format!("{}, one of the {}", allergen.described, from.title)
+                };
                 consider(
                     cross.risk,
                     &table.groups[to].title,
                     format!(
-                        "{} ({why}) is one of the {}; allergy to {} ({}): {} cross-sensitivity risk. {}",
+                        "{} ({why}) is one of the {}; allergy to {allergy}: {} cross-sensitivity risk. {}",
                         drug.name,
                         table.groups[to].title,
-                        allergen.described,
-                        from.title,
                         cross.risk.word(),
                         cross.note
                     ),
