@@ -215,7 +215,7 @@ fn main() -> anyhow::Result<()> {
         let all15 = json!({"drugs": MEDS.iter().map(|(din, _)| json!({"key": din, "din": din})).collect::<Vec<_>>()});
         let checks = |table: &'static str| {
             let (post, check_path, new_drug, all15) =
-                (post.clone(), check_path.clone(), new_drug.clone(), all15.clone());
+                (post, check_path.clone(), new_drug.clone(), all15.clone());
             async move {
                 let first = post(check_path.clone(), new_drug.clone()).await?;
                 let pairs = post("/plugins/drugref/api/interactions".into(), all15.clone()).await?;
