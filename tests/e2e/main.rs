@@ -14,6 +14,7 @@ mod logs;
 mod pages;
 mod patients;
 mod plugins;
+mod polyglot;
 mod prescribing;
 mod prescription_safety;
 mod registry;

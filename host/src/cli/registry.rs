@@ -255,7 +255,8 @@ pub const FIRST_PARTY: &str = "Osler project";
 /// Build every plugin under this checkout's `plugins/`, sign each as the first-party
 /// publisher (key `<keys>/publisher.pem`, created if missing) and publish it into the registry
 /// at `dir` (created if new), delegating to that publisher the plugins' ids and the
-/// interface packages they export (also in a registry made before interfaces had owners). A version already published with the same contents is skipped.
+/// interface packages they export (also in a registry made before interfaces had owners). A
+/// version already published with the same contents is skipped.
 pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>)> {
     let root = super::plugin::checkout_root()?;
     let target = root.join("target").join("plugins");
