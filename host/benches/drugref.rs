@@ -11,6 +11,10 @@
 //!    and of the drug reference's own check of all 15 against each other (105 pairs,
 //!    `POST /plugins/drugref/api/interactions`).
 //!
+//! With `OSLER_HOLBROOK` set to the path of OSCAR's real `interactions-holbrook.txt`
+//! (open-osp/Open-Drugref; not part of this repository) it then imports that table too and
+//! measures the checks again against it (beside the seed supplement, as a clinic runs).
+//!
 //! The request body limit is raised to 16 MiB and the plugin deadline to 60 s for the import,
 //! as an administrator does for large files (`http.body_limit`, `plugins.timeout_ms`).
 
@@ -209,30 +213,61 @@ fn main() -> anyhow::Result<()> {
         let check_path = format!("/plugins/prescribing/api/patients/{pid}/check");
         let new_drug = json!({"din": "99000031"});
         let all15 = json!({"drugs": MEDS.iter().map(|(din, _)| json!({"key": din, "din": din})).collect::<Vec<_>>()});
-        let first = post(check_path.clone(), new_drug.clone()).await?;
-        let pairs = post("/plugins/drugref/api/interactions".into(), all15.clone()).await?;
-        println!(
-            "\n== interaction check, patient on 15 medications ({CHECKS} sequential requests each) ==\n\
-             (a 16th drug found {} warning(s) against the 15; the 15 among themselves {} interaction(s))",
-            first["checks"]["warnings"].as_array().map_or(0, Vec::len),
-            pairs["interactions"].as_array().map_or(0, Vec::len)
-        );
-        for (label, path, body) in [
-            ("prescribing → drugref, new drug vs 15", check_path.clone(), new_drug.clone()),
-            ("drugref alone, all 105 pairs of 15", "/plugins/drugref/api/interactions".to_string(), all15.clone()),
-        ] {
-            let mut lat = Vec::with_capacity(CHECKS);
-            for _ in 0..CHECKS {
-                let t = Instant::now();
-                post(path.clone(), body.clone()).await?;
-                lat.push(t.elapsed());
+        let checks = |table: &'static str| {
+            let (post, check_path, new_drug, all15) =
+                (post, check_path.clone(), new_drug.clone(), all15.clone());
+            async move {
+                let first = post(check_path.clone(), new_drug.clone()).await?;
+                let pairs = post("/plugins/drugref/api/interactions".into(), all15.clone()).await?;
+                println!(
+                    "\n== interaction check against {table}, patient on 15 medications ({CHECKS} sequential requests each) ==\n\
+                     (a 16th drug found {} warning(s) against the 15; the 15 among themselves {} interaction(s))",
+                    first["checks"]["warnings"].as_array().map_or(0, Vec::len),
+                    pairs["interactions"].as_array().map_or(0, Vec::len)
+                );
+                for (label, path, body) in [
+                    ("prescribing → drugref, new drug vs 15", check_path.clone(), new_drug.clone()),
+                    ("drugref alone, all 105 pairs of 15", "/plugins/drugref/api/interactions".to_string(), all15.clone()),
+                ] {
+                    let mut lat = Vec::with_capacity(CHECKS);
+                    for _ in 0..CHECKS {
+                        let t = Instant::now();
+                        post(path.clone(), body.clone()).await?;
+                        lat.push(t.elapsed());
+                    }
+                    lat.sort();
+                    println!(
+                        "{label:<40}: p50 {:>7.2} ms   p99 {:>7.2} ms",
+                        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+                        percentile(&lat, 0.99).as_secs_f64() * 1e3
+                    );
+                }
+                anyhow::Ok(())
             }
-            lat.sort();
+        };
+        checks("the generated table and the supplement").await?;
+
+        if let Ok(path) = std::env::var("OSLER_HOLBROOK") {
+            let file = std::fs::read(&path)?;
+            let started = Instant::now();
+            let r = client
+                .post(format!("{base}/plugins/drugref/api/import/interactions?source=oscar"))
+                .bearer_auth(&token)
+                .header("content-type", "text/csv; charset=iso-8859-1")
+                .body(file)
+                .send()
+                .await?;
+            let status = r.status();
+            let text = r.text().await?;
+            anyhow::ensure!(status.is_success(), "import: {status} {text}");
+            let meta: serde_json::Value = serde_json::from_str(&text)?;
             println!(
-                "{label:<40}: p50 {:>7.2} ms   p99 {:>7.2} ms",
-                percentile(&lat, 0.5).as_secs_f64() * 1e3,
-                percentile(&lat, 0.99).as_secs_f64() * 1e3
+                "\n== OSCAR's interaction table ({path}) ==\nimport of {} rows ({} skipped): {:.0} ms",
+                meta["rows"],
+                meta["skipped"],
+                started.elapsed().as_secs_f64() * 1e3
             );
+            checks("OSCAR's table and the supplement").await?;
         }
         anyhow::Ok(())
     })?;

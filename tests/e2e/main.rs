@@ -17,6 +17,7 @@ mod patients;
 mod plugins;
 mod polyglot;
 mod prescribing;
+mod prescription_safety;
 mod registry;
 mod scheduling;
 mod search;

@@ -19,13 +19,13 @@ const AMOXICILLIN: &str = "99000151";
 const LEVOTHYROXINE: &str = "99000111";
 const OMEPRAZOLE: &str = "99000121";
 
-struct Clinic {
-    _sb: Sandbox,
-    _server: Server,
-    api: Api,
-    admin: String,
-    lee: String,
-    nurse: String,
+pub(crate) struct Clinic {
+    pub(crate) _sb: Sandbox,
+    pub(crate) _server: Server,
+    pub(crate) api: Api,
+    pub(crate) admin: String,
+    pub(crate) lee: String,
+    pub(crate) nurse: String,
 }
 
 fn packages() -> (PathBuf, PathBuf) {
@@ -33,7 +33,7 @@ fn packages() -> (PathBuf, PathBuf) {
 }
 
 /// A demo clinic with both plugins enabled at `main`.
-async fn clinic() -> Clinic {
+pub(crate) async fn clinic() -> Clinic {
     let (drugref, prescribing) = packages();
     let sb = Sandbox::new();
     let env = plugin_env();
@@ -56,7 +56,7 @@ async fn clinic() -> Clinic {
     }
 }
 
-async fn new_patient(c: &Clinic, family: &str, n: u64) -> String {
+pub(crate) async fn new_patient(c: &Clinic, family: &str, n: u64) -> String {
     let card = hcn(600 + n);
     let p = c
         .api
@@ -65,7 +65,12 @@ async fn new_patient(c: &Clinic, family: &str, n: u64) -> String {
     p["id"].as_str().expect("id").to_string()
 }
 
-async fn prescribe(c: &Clinic, token: &str, pid: &str, body: Value) -> crate::support::Resp {
+pub(crate) async fn prescribe(
+    c: &Clinic,
+    token: &str,
+    pid: &str,
+    body: Value,
+) -> crate::support::Resp {
     c.api
         .post(
             &format!("/plugins/prescribing/api/patients/{pid}/prescriptions"),
@@ -75,7 +80,7 @@ async fn prescribe(c: &Clinic, token: &str, pid: &str, body: Value) -> crate::su
         .await
 }
 
-async fn import(c: &Clinic, table: &str, csv: &str) -> crate::support::Resp {
+pub(crate) async fn import(c: &Clinic, table: &str, csv: &str) -> crate::support::Resp {
     let res = c
         .api
         .client
@@ -92,7 +97,7 @@ async fn import(c: &Clinic, table: &str, csv: &str) -> crate::support::Resp {
     crate::support::Resp::read(res).await
 }
 
-fn warnings(r: &Value) -> Vec<Value> {
+pub(crate) fn warnings(r: &Value) -> Vec<Value> {
     r["checks"][0]["checks"]["warnings"]
         .as_array()
         .cloned()
@@ -147,7 +152,7 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
         &c,
         &c.lee,
         &pid,
-        json!({"din": WARFARIN, "sig": "1 tab PO OD", "longTerm": true}),
+        json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30", "longTerm": true}),
     )
     .await
     .expect(409);
@@ -158,10 +163,7 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
         .find(|w| w["kind"] == "interaction" && w["severity"] == "major")
         .unwrap_or_else(|| panic!("{}", r.text));
     assert_eq!(major["blocking"], true);
-    assert!(
-        major["message"].as_str().unwrap().contains("M01A"),
-        "{major}"
-    );
+    assert_eq!(major["sourceId"], "sup-1", "{major}");
     let summary = c
         .api
         .get(&format!("/plugins/prescribing/api/patients/{pid}"), &c.lee)
@@ -177,7 +179,7 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
         &c,
         &c.lee,
         &pid,
-        json!({"din": WARFARIN, "sig": "1 tab PO OD", "longTerm": true,
+        json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30", "longTerm": true,
                "overrideReason": "ibuprofen stops tomorrow; INR check booked"}),
     )
     .await
@@ -195,11 +197,11 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
         .find(|e| e["action"] == "prescribing.prescription.override")
         .unwrap_or_else(|| panic!("{trail:?}"));
     assert_eq!(overridden["actor"], "drlee");
+    let detail = overridden["detail"].as_str().unwrap();
+    assert!(detail.contains("INR check booked"), "{detail}");
     assert!(
-        overridden["detail"]
-            .as_str()
-            .unwrap()
-            .contains("INR check booked")
+        detail.contains("[supplement: Osler seed supplement, row sup-1]"),
+        "the warning's source is on the trail: {detail}"
     );
 
     // The chart: the active list, and the prescribe form searching the drug reference.
@@ -291,12 +293,13 @@ async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked(
     .await
     .expect(503);
     assert!(r.text.contains("drug reference"), "{}", r.text);
-    // By name it is made, and says plainly that nothing was checked.
+    // By name (with the DIN typed by hand) it is made, and says plainly that nothing was
+    // checked and that the DIN was not verified.
     let r = prescribe(
         &c,
         &c.lee,
         &pid,
-        json!({"drugName": "Warfarin 5 mg", "atc": "B01AA03", "sig": "1 tab PO OD", "quantity": "30"}),
+        json!({"din": WARFARIN, "drugName": "Warfarin 5 mg", "atc": "B01AA03", "sig": "1 tab PO OD", "quantity": "30"}),
     )
     .await
     .expect(201);
@@ -332,7 +335,17 @@ async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked(
             .text
             .contains("Interactions and allergies were NOT checked")
     );
-    assert!(printed.text.contains("1 tab PO OD"));
+    assert!(printed.text.contains("1 tab PO daily"));
+    assert!(
+        printed.text.contains(">DIN not verified<"),
+        "{}",
+        printed.text
+    );
+    assert!(
+        !printed.text.contains(WARFARIN),
+        "a typed DIN never prints as verified"
+    );
+    assert!(printed.text.contains("30 tablets"));
     let chart = c
         .api
         .get(&format!("/plugins/prescribing/patients/{pid}"), &c.lee)
@@ -348,13 +361,28 @@ async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked(
         "{trail:?}"
     );
 
-    // Back on: the same drug is checked again, and the allergy is found.
+    // Back on: the DIN still prints as not verified (the reference did not confirm it for that
+    // prescription); the same drug is checked again, and the allergy is found.
     c.api.enable(&c.admin, "drugref", "main", &["kv"]).await;
+    let printed = c
+        .api
+        .get(
+            &format!("/plugins/prescribing/patients/{pid}/print"),
+            &c.lee,
+        )
+        .await
+        .expect(200);
+    assert!(
+        printed.text.contains(">DIN not verified<"),
+        "{}",
+        printed.text
+    );
+    assert!(!printed.text.contains(WARFARIN));
     let r = prescribe(
         &c,
         &c.lee,
         &pid,
-        json!({"din": WARFARIN, "sig": "1 tab PO OD"}),
+        json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30"}),
     )
     .await
     .expect(409);
@@ -411,7 +439,7 @@ async fn an_imported_interaction_table_is_used_and_a_malformed_file_imports_noth
         .await
         .expect(200);
     assert_eq!(
-        tables.json["interactions"]["source"], "seed data",
+        tables.json["interactions"]["source"], "none imported",
         "{}",
         tables.text
     );
@@ -442,7 +470,7 @@ async fn an_imported_interaction_table_is_used_and_a_malformed_file_imports_noth
         &c,
         &c.lee,
         &pid,
-        json!({"din": OMEPRAZOLE, "sig": "1 cap PO OD"}),
+        json!({"din": OMEPRAZOLE, "sig": "1 cap PO OD x 30 days"}),
     )
     .await
     .expect(201);
@@ -450,7 +478,7 @@ async fn an_imported_interaction_table_is_used_and_a_malformed_file_imports_noth
         &c,
         &c.lee,
         &pid,
-        json!({"din": LEVOTHYROXINE, "sig": "1 tab PO QAM"}),
+        json!({"din": LEVOTHYROXINE, "sig": "1 tab PO QAM", "quantity": "90"}),
     )
     .await
     .expect(201);
@@ -466,8 +494,10 @@ async fn an_imported_interaction_table_is_used_and_a_malformed_file_imports_noth
             .unwrap()
             .contains("levothyroxine absorption")
     );
+    assert_eq!(w[0]["source"], "interaction table: e2e");
 
-    // The table was replaced as a whole: the seed's rows are gone, the file's are there.
+    // The imported table and the supplement are both checked: one alert per pair, the most
+    // significant (then the substance row before the class row).
     let check =
         |a: &str, b: &str| json!({"drugs": [{"key": "a", "din": a}, {"key": "b", "din": b}]});
     let r = c
@@ -479,22 +509,12 @@ async fn an_imported_interaction_table_is_used_and_a_malformed_file_imports_noth
         )
         .await
         .expect(200);
-    assert_eq!(r.json["interactions"][0]["id"], "t2", "{}", r.text);
-    assert_eq!(r.json["interactions"][0]["significance"], 3);
-    let r = c
-        .api
-        .post(
-            "/plugins/drugref/api/interactions",
-            &c.lee,
-            &check("99000136", "99000131"),
-        )
-        .await
-        .expect(200);
-    assert!(
-        r.json["interactions"].as_array().unwrap().is_empty(),
-        "{}",
-        r.text
-    );
+    let found = r.json["interactions"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{}", r.text);
+    assert_eq!(found[0]["id"], "t2", "{}", r.text);
+    assert_eq!(found[0]["significance"], 3);
+    assert_eq!(found[0]["source"], "interaction table: e2e");
+    assert_eq!(found[0]["also"][0]["id"], "sup-1", "{}", r.text);
 
     let trail = c.api.audit_all(&c.admin, "actor=admin").await;
     assert!(
@@ -513,8 +533,10 @@ async fn the_sig_parser_round_trips_real_sigs() {
         "10 mL PO TID x 7 days",
         "1 tab PO Q4H PRN pain",
         "1 tab PO weekly",
-        "1-2 tabs PO Q4-6H PRN pain",
+        "1-2 tabs PO Q4-6H PRN pain max 8 tabs/day",
         "0.5 tab PO QAM",
+        "1 drop OD QID x 1 week",
+        "10 units subcut QHS",
     ] {
         let r = c
             .api
@@ -541,7 +563,7 @@ async fn the_sig_parser_round_trips_real_sigs() {
         r.json["readable"],
         "Take 1 tablet by mouth twice a day for 10 days."
     );
-    assert_eq!(r.json["quantity"], 20);
+    assert_eq!(r.json["total"], json!({"amount": "20", "unit": "tab"}));
     assert_eq!(r.json["sig"]["frequency"], "BID");
     let r = c
         .api
@@ -571,7 +593,7 @@ async fn posts_the_site_threshold_and_renewals() {
         .post(
             &format!("/plugins/prescribing/api/patients/{pid}/medications"),
             &c.nurse,
-            &json!({"din": "99000021", "sig": "1 tab PO OD", "longTerm": true, "prescriber": "Dr. Roy (cardiology)"}),
+            &json!({"din": "99000021", "sig": "1 tab PO OD", "quantity": "90", "longTerm": true, "prescriber": "Dr. Roy (cardiology)"}),
         )
         .await
         .expect(201);
@@ -682,12 +704,16 @@ async fn posts_the_site_threshold_and_renewals() {
     );
 
     // Renew all long-term medications: new prescriptions, the old ones completed.
-    for (din, long_term) in [("99000101", true), ("99000091", true), (AMOXICILLIN, false)] {
+    for (din, sig, long_term) in [
+        ("99000101", "1 tab PO OD", true),
+        ("99000091", "1 tab PO OD", true),
+        (AMOXICILLIN, "1 cap PO TID", false),
+    ] {
         prescribe(
             &c,
             &c.lee,
             &pid,
-            json!({"din": din, "sig": "1 tab PO OD", "longTerm": long_term}),
+            json!({"din": din, "sig": sig, "quantity": "30", "longTerm": long_term}),
         )
         .await
         .expect(201);
@@ -791,7 +817,7 @@ async fn a_table_larger_than_the_body_limit_is_refused_plainly_and_imports_once_
         .get("/plugins/drugref/api/tables", &admin)
         .await
         .expect(200);
-    assert_eq!(tables.json["interactions"]["source"], "seed data");
+    assert_eq!(tables.json["interactions"]["source"], "none imported");
     drop(server);
 
     // The administrator raises the limit (as the README says) and imports the file.

@@ -1,10 +1,22 @@
-//! Interaction and allergy checks, as pure functions over the table's lookups (so they are
-//! unit-tested natively; `store` supplies the lookups from `kv`).
+//! The interaction check, as pure functions over the tables' lookups (so it is unit-tested
+//! natively; `store` supplies the lookups from `kv`).
 //!
-//! The interaction table is indexed two ways: the rows of each pair of codes, and for each
-//! code or class the codes it has rows with ("partners"). A check looks up each drug's five
-//! ATC prefixes among the partners (at most 5 lookups a drug), then reads only the pairs that
-//! exist: O(drugs × levels) lookups plus one per interacting pair, never a table scan.
+//! Each interaction *source* (the imported table, the clinic's supplement) is indexed two
+//! ways: the rows of each pair of codes, and for each code or class the codes it has rows with
+//! ("partners"). A check looks up each of a drug's codes' five ATC prefixes among the partners
+//! (at most 5 lookups a code), then reads only the pairs that exist: O(codes × levels × sources)
+//! lookups plus one per interacting pair, never a table scan.
+//!
+//! A drug may have several codes: a combination product (lisinopril/hydrochlorothiazide,
+//! `C09BA03`) is checked under its own code and each ingredient's.
+//!
+//! A table states one direction per row (the first code *affects* the second: `M01AE01`,
+//! `B01AA03`, `A` reads "ibuprofen augments warfarin"), often has the reverse row too, and has
+//! class rows (`M01A`) beside substance rows. The check reports **one alert per pair of drugs**:
+//! the most significant row (then the most specific: substance rows before class rows; then the
+//! first source), in that row's own direction, with every other row that applied listed for
+//! audit. Rows whose effect is "no effect" (`N`, or lower case `a`, `i`, `n`: no clinical
+//! effect) are never alerts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -13,7 +25,7 @@ use osler_sdk::Error;
 use crate::atc;
 use crate::data::Interaction;
 
-/// What the check needs from the table.
+/// What the check needs from one source's table.
 pub trait Table {
     /// The codes that `code` (a code or class) has rows with, or empty.
     fn partners(&mut self, code: &str) -> Result<Vec<String>, Error>;
@@ -21,16 +33,7 @@ pub trait Table {
     fn pair(&mut self, a: &str, b: &str) -> Result<Vec<Interaction>, Error>;
 }
 
-/// A row that applies to drugs `a` and `b` (indexes into the input), oriented so that
-/// `row.atc_a` is a class of drug `a`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Found {
-    pub a: usize,
-    pub b: usize,
-    pub row: Interaction,
-}
-
-/// The key of a pair in the table: the two codes in order.
+/// The key of a pair in a table: the two (human) codes in order.
 pub fn pair_key(a: &str, b: &str) -> (String, String) {
     if a <= b {
         (a.to_string(), b.to_string())
@@ -39,155 +42,205 @@ pub fn pair_key(a: &str, b: &str) -> (String, String) {
     }
 }
 
-/// Every row that applies to two of `codes` (normalized ATC codes, one a drug), most
-/// significant first.
-pub fn interactions(codes: &[&str], table: &mut impl Table) -> Result<Vec<Found>, Error> {
-    // The partners of every prefix of every drug, each looked up once.
-    let mut partners: HashMap<&str, HashSet<String>> = HashMap::new();
-    for code in codes {
-        for p in atc::prefixes(code) {
-            if !partners.contains_key(p) {
-                let found = table.partners(p)?;
-                partners.insert(p, found.into_iter().collect());
+/// One code a drug is checked under: its own, or an ingredient's (named).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Code {
+    /// A substance-level human ATC code.
+    pub code: String,
+    /// The ingredient it stands for, when the drug is a combination.
+    pub via: Option<String>,
+}
+
+/// One row that applied, oriented: drug `affecting` acts on drug `affected` (indexes into the
+/// input), found in source `source`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    pub affecting: usize,
+    pub affected: usize,
+    /// The codes of each drug that the row matched through.
+    pub affecting_code: Code,
+    pub affected_code: Code,
+    pub source: usize,
+    pub row: Interaction,
+}
+
+impl Hit {
+    /// Substance rows before class rows: the lengths of the row's two codes.
+    fn specificity(&self) -> usize {
+        atc::human(&self.row.atc_a).len() + atc::human(&self.row.atc_b).len()
+    }
+}
+
+/// The alert for one pair of drugs: the row chosen, and the others that applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub hit: Hit,
+    pub also: Vec<Hit>,
+}
+
+/// Whether a row says there is nothing to warn about.
+pub fn no_effect(row: &Interaction) -> bool {
+    matches!(row.effect, 'N' | 'n' | 'a' | 'i')
+}
+
+/// Numbers in ids compare as numbers (`803` before `5212`).
+fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Which of two rows for one pair of drugs is the alert: the most significant, then the most
+/// specific, then the earlier source, then the lower id.
+fn better(x: &Hit, y: &Hit) -> std::cmp::Ordering {
+    y.row
+        .significance
+        .unwrap_or(0)
+        .cmp(&x.row.significance.unwrap_or(0))
+        .then(y.specificity().cmp(&x.specificity()))
+        .then(x.source.cmp(&y.source))
+        .then(id_order(&x.row.id, &y.row.id))
+}
+
+/// Every pair of `drugs` (each a list of codes) that some row of some source applies to: one
+/// alert per pair, most significant first.
+pub fn interactions(
+    drugs: &[Vec<Code>],
+    sources: &mut [&mut dyn Table],
+) -> Result<Vec<Alert>, Error> {
+    let mut hits: BTreeMap<(usize, usize), Vec<Hit>> = BTreeMap::new();
+    for (s, table) in sources.iter_mut().enumerate() {
+        // The partners of every prefix of every code, each looked up once.
+        let mut partners: HashMap<&str, HashSet<String>> = HashMap::new();
+        for code in drugs.iter().flatten() {
+            for p in atc::prefixes(&code.code) {
+                if !partners.contains_key(p) {
+                    let found = table.partners(p)?;
+                    partners.insert(p, found.into_iter().collect());
+                }
             }
         }
-    }
-    let mut pairs: BTreeMap<(String, String), Vec<Interaction>> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for i in 0..codes.len() {
-        for j in i + 1..codes.len() {
-            for p in atc::prefixes(codes[i]) {
-                let Some(ps) = partners.get(p) else { continue };
-                for q in atc::prefixes(codes[j]) {
-                    if !ps.contains(q) {
-                        continue;
-                    }
-                    let key = pair_key(p, q);
-                    if !pairs.contains_key(&key) {
-                        let rows = table.pair(&key.0, &key.1)?;
-                        pairs.insert(key.clone(), rows);
-                    }
-                    for row in &pairs[&key] {
-                        let (a, b) = if row.atc_a == p && row.atc_b == q {
-                            (i, j)
-                        } else if row.atc_a == q && row.atc_b == p {
-                            (j, i)
-                        } else {
-                            continue;
-                        };
-                        if seen.insert((i, j, row.id.clone())) {
-                            out.push(Found {
-                                a,
-                                b,
-                                row: row.clone(),
-                            });
+        let mut pairs: HashMap<(String, String), Vec<Interaction>> = HashMap::new();
+        let mut seen = HashSet::new();
+        for i in 0..drugs.len() {
+            for j in i + 1..drugs.len() {
+                for ci in &drugs[i] {
+                    for cj in &drugs[j] {
+                        for p in atc::prefixes(&ci.code) {
+                            let Some(ps) = partners.get(p) else { continue };
+                            for q in atc::prefixes(&cj.code) {
+                                if !ps.contains(q) {
+                                    continue;
+                                }
+                                let key = pair_key(p, q);
+                                if !pairs.contains_key(&key) {
+                                    let rows = table.pair(&key.0, &key.1)?;
+                                    pairs.insert(key.clone(), rows);
+                                }
+                                for row in &pairs[&key] {
+                                    if no_effect(row) {
+                                        continue;
+                                    }
+                                    let (ra, rb) = (atc::human(&row.atc_a), atc::human(&row.atc_b));
+                                    let hit = if ra == p && rb == q {
+                                        (i, j, ci, cj)
+                                    } else if ra == q && rb == p {
+                                        (j, i, cj, ci)
+                                    } else {
+                                        continue;
+                                    };
+                                    if seen.insert((i, j, row.id.clone())) {
+                                        hits.entry((i, j)).or_default().push(Hit {
+                                            affecting: hit.0,
+                                            affected: hit.1,
+                                            affecting_code: hit.2.clone(),
+                                            affected_code: hit.3.clone(),
+                                            source: s,
+                                            row: row.clone(),
+                                        });
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
     }
+    let mut out: Vec<Alert> = hits
+        .into_values()
+        .map(|mut list| {
+            list.sort_by(better);
+            let hit = list.remove(0);
+            Alert { hit, also: list }
+        })
+        .collect();
     out.sort_by(|x, y| {
-        y.row
-            .significance
-            .unwrap_or(0)
-            .cmp(&x.row.significance.unwrap_or(0))
-            .then(x.a.min(x.b).cmp(&y.a.min(y.b)))
-            .then(x.a.max(x.b).cmp(&y.a.max(y.b)))
-            .then(x.row.id.cmp(&y.row.id))
+        better(&x.hit, &y.hit).then(
+            x.hit
+                .affecting
+                .min(x.hit.affected)
+                .cmp(&y.hit.affecting.min(y.hit.affected)),
+        )
     });
     Ok(out)
 }
 
-/// How an allergy is recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Atc,
-    Ingredient,
-    Brand,
-    FreeText,
-}
+/// A source held in memory, built from the very entries `store` writes
+/// ([`crate::store::interaction_entries`]): for tests and tools that check a whole table
+/// natively.
+pub struct Memory(HashMap<String, Vec<u8>>);
 
-/// What is known of the drug being checked.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Facts {
-    pub name: String,
-    pub atc: Option<String>,
-    pub ingredients: Vec<String>,
-    pub brand: Option<String>,
-}
-
-/// The outcome for one allergy.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// It matches, and why.
-    Matches(String),
-    /// It does not match.
-    Clear,
-    /// It could not be compared, and why.
-    Unchecked(String),
-}
-
-/// Whether an allergy to `allergen` (recorded as `kind`) applies to `drug`.
-pub fn allergy(drug: &Facts, kind: Kind, allergen: &str) -> Outcome {
-    let allergen = allergen.trim();
-    if allergen.is_empty() {
-        return Outcome::Unchecked("the allergy names no substance".into());
+impl Memory {
+    pub fn new(entries: Vec<(String, Vec<u8>)>) -> Memory {
+        Memory(entries.into_iter().collect())
     }
-    match kind {
-        Kind::FreeText => Outcome::Unchecked(format!(
-            "\"{allergen}\" is free text with no code: check it yourself"
-        )),
-        Kind::Atc => {
-            let Some(class) = atc::normalize(allergen) else {
-                return Outcome::Unchecked(format!("\"{allergen}\" is not an ATC code"));
-            };
-            match &drug.atc {
-                None => Outcome::Unchecked(format!("{} has no ATC code", drug.name)),
-                Some(code) if code.starts_with(&class) => Outcome::Matches(if *code == class {
-                    format!("{} is {class}", drug.name)
-                } else {
-                    format!("{} ({code}) is in class {class}", drug.name)
-                }),
-                Some(_) => Outcome::Clear,
-            }
+
+    fn get<T: serde::de::DeserializeOwned + Default>(&self, key: &str) -> Result<T, Error> {
+        match self.0.get(key) {
+            Some(v) => serde_json::from_slice(v).map_err(|e| Error::internal(e.to_string())),
+            None => Ok(T::default()),
         }
-        Kind::Ingredient => {
-            let a = atc::fold(allergen);
-            if drug.ingredients.is_empty() {
-                return Outcome::Unchecked(format!("{}'s ingredients are not known", drug.name));
-            }
-            // `amoxicillin` matches `amoxicillin trihydrate`, and the other way round.
-            let hit = drug.ingredients.iter().find(|i| {
-                let i = atc::fold(i);
-                i == a || i.starts_with(&format!("{a} ")) || a.starts_with(&format!("{i} "))
-            });
-            match hit {
-                Some(i) => Outcome::Matches(format!("{} contains {i}", drug.name)),
-                None => Outcome::Clear,
-            }
-        }
-        Kind::Brand => match &drug.brand {
-            None => Outcome::Unchecked(format!("{} has no brand name to compare", drug.name)),
-            Some(b) if atc::fold(b) == atc::fold(allergen) => {
-                Outcome::Matches(format!("{} is {b}", drug.name))
-            }
-            Some(_) => Outcome::Clear,
-        },
     }
+}
+
+impl Table for Memory {
+    fn partners(&mut self, code: &str) -> Result<Vec<String>, Error> {
+        self.get(&format!("code/{code}"))
+    }
+
+    fn pair(&mut self, a: &str, b: &str) -> Result<Vec<Interaction>, Error> {
+        self.get(&format!("pair/{a}/{b}"))
+    }
+}
+
+/// A row in words, in its direction: `Warfarin's effect is increased by Ibuprofen.` A row
+/// that gives no effect states no direction either (in OSCAR's table such rows list the pair
+/// in alphabetical order), so it is worded without one.
+pub fn summary(affecting: &str, affected: &str, effect: char) -> String {
+    match effect {
+        'A' => format!("{affected}'s effect is increased by {affecting}."),
+        'I' => format!("{affected}'s effect is decreased by {affecting}."),
+        _ => format!("{affecting} and {affected} interact; the row does not say how."),
+    }
+}
+
+/// Whether a row states what one drug does to the other.
+pub fn directed(row: &Interaction) -> bool {
+    matches!(row.effect, 'A' | 'I')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(id: &str, a: &str, b: &str, sig: Option<u8>) -> Interaction {
+    fn row(id: &str, a: &str, b: &str, effect: char, sig: Option<u8>) -> Interaction {
         Interaction {
             id: id.into(),
             atc_a: a.into(),
             atc_b: b.into(),
-            effect: 'A',
+            effect,
             significance: sig,
             evidence: Some('G'),
             comment: String::new(),
@@ -196,11 +249,11 @@ mod tests {
         }
     }
 
-    /// A table in memory that counts its lookups.
+    /// A table in memory, indexed like the stored ones (by human codes), counting lookups.
     #[derive(Default)]
-    struct Mem {
-        rows: Vec<Interaction>,
-        lookups: usize,
+    pub struct Mem {
+        pub rows: Vec<Interaction>,
+        pub lookups: usize,
     }
 
     impl Table for Mem {
@@ -208,11 +261,12 @@ mod tests {
             self.lookups += 1;
             let mut out = Vec::new();
             for r in &self.rows {
-                if r.atc_a == code {
-                    out.push(r.atc_b.clone());
+                let (a, b) = (atc::human(&r.atc_a), atc::human(&r.atc_b));
+                if a == code {
+                    out.push(b.to_string());
                 }
-                if r.atc_b == code {
-                    out.push(r.atc_a.clone());
+                if b == code {
+                    out.push(a.to_string());
                 }
             }
             Ok(out)
@@ -222,89 +276,140 @@ mod tests {
             Ok(self
                 .rows
                 .iter()
-                .filter(|r| pair_key(&r.atc_a, &r.atc_b) == pair_key(a, b))
+                .filter(|r| pair_key(atc::human(&r.atc_a), atc::human(&r.atc_b)) == pair_key(a, b))
                 .cloned()
                 .collect())
         }
     }
 
+    fn drugs(codes: &[&str]) -> Vec<Vec<Code>> {
+        codes
+            .iter()
+            .map(|c| {
+                vec![Code {
+                    code: c.to_string(),
+                    via: None,
+                }]
+            })
+            .collect()
+    }
+
     #[test]
-    fn classes_match_codes_and_results_are_ordered() {
+    fn one_alert_per_pair_the_most_significant_in_its_own_direction() {
+        // Warfarin and ibuprofen as a real table has them: a class row, a substance row and
+        // the reverse substance row.
         let mut t = Mem {
             rows: vec![
-                row("1", "B01AA", "M01A", Some(3)),
-                row("2", "C07A", "B01AA03", Some(1)),
-                row("3", "M01AE01", "C09A", None),
-                row("4", "N06AB", "N06AF", Some(3)),
+                row("3043", "M01A", "B01AA03", 'A', Some(2)),
+                row("3240", "M01AE01", "B01AA03", 'A', Some(2)),
+                row("28036", "B01AA03", "M01AE01", 'U', Some(3)),
+                row("9", "C07A", "B01AA03", 'N', Some(3)),
             ],
             ..Default::default()
         };
-        // metoprolol, ibuprofen, warfarin, ramipril
-        let codes = ["C07AB02", "M01AE01", "B01AA03", "C09AA05"];
-        let found = interactions(&codes, &mut t).unwrap();
-        let ids: Vec<&str> = found.iter().map(|f| f.row.id.as_str()).collect();
-        assert_eq!(ids, vec!["1", "2", "3"]);
-        // Oriented: row 1's B01AA is warfarin (2), M01A ibuprofen (1).
-        assert_eq!((found[0].a, found[0].b), (2, 1));
-        assert_eq!((found[1].a, found[1].b), (0, 2));
-        // 4 drugs × 5 levels of partner lookups, at most, plus the 3 pairs.
-        assert!(t.lookups <= 20 + 3, "{}", t.lookups);
-    }
-
-    #[test]
-    fn a_row_within_one_class_is_reported_once_per_pair() {
-        let mut t = Mem {
-            rows: vec![row("9", "M01A", "M01A", Some(2))],
-            ..Default::default()
-        };
-        let found = interactions(&["M01AE01", "M01AB05"], &mut t).unwrap();
-        assert_eq!(found.len(), 1);
-        assert!(interactions(&["M01AE01"], &mut t).unwrap().is_empty());
-    }
-
-    #[test]
-    fn allergies() {
-        let amox = Facts {
-            name: "Amoxil".into(),
-            atc: Some("J01CA04".into()),
-            ingredients: vec!["amoxicillin trihydrate".into()],
-            brand: Some("Amoxil".into()),
-        };
-        assert!(
-            matches!(allergy(&amox, Kind::Atc, "j01c"), Outcome::Matches(r) if r.contains("class J01C"))
-        );
-        assert_eq!(allergy(&amox, Kind::Atc, "J01D"), Outcome::Clear);
-        assert!(matches!(
-            allergy(&amox, Kind::Ingredient, "Amoxicillin"),
-            Outcome::Matches(_)
-        ));
+        // metoprolol, ibuprofen, warfarin
+        let found =
+            interactions(&drugs(&["C07AB02", "M01AE01", "B01AA03"]), &mut [&mut t]).unwrap();
+        assert_eq!(found.len(), 1, "the no-effect row is no alert: {found:?}");
+        let a = &found[0];
+        assert_eq!(a.hit.row.id, "28036");
+        assert_eq!((a.hit.affecting, a.hit.affected), (2, 1));
+        let also: Vec<&str> = a.also.iter().map(|h| h.row.id.as_str()).collect();
+        assert_eq!(also, vec!["3240", "3043"], "substance row before class row");
+        // Same significance: the substance row wins over the class row, in its direction.
+        t.rows.remove(2);
+        let found = interactions(&drugs(&["B01AA03", "M01AE01"]), &mut [&mut t]).unwrap();
+        assert_eq!(found[0].hit.row.id, "3240");
+        assert_eq!((found[0].hit.affecting, found[0].hit.affected), (1, 0));
         assert_eq!(
-            allergy(&amox, Kind::Ingredient, "amoxapine"),
-            Outcome::Clear
+            summary("Ibuprofen", "Warfarin", found[0].hit.row.effect),
+            "Warfarin's effect is increased by Ibuprofen."
         );
-        assert!(matches!(
-            allergy(&amox, Kind::Brand, "AMOXIL"),
-            Outcome::Matches(_)
-        ));
-        assert!(matches!(
-            allergy(&amox, Kind::FreeText, "penicillin?"),
-            Outcome::Unchecked(_)
-        ));
-        assert!(matches!(
-            allergy(&amox, Kind::Atc, "penicillins"),
-            Outcome::Unchecked(_)
-        ));
-        let custom = Facts {
-            name: "compounded cream".into(),
+        assert_eq!(
+            summary("Warfarin", "Ibuprofen", 'U'),
+            "Warfarin and Ibuprofen interact; the row does not say how."
+        );
+    }
+
+    #[test]
+    fn sources_are_layered_and_the_most_significant_wins() {
+        let mut imported = Mem {
+            rows: vec![row("1", "J01FA09", "B01AA03", 'A', Some(2))],
             ..Default::default()
         };
-        assert!(matches!(
-            allergy(&custom, Kind::Atc, "J01C"),
-            Outcome::Unchecked(_)
-        ));
-        assert!(matches!(
-            allergy(&custom, Kind::Ingredient, "x"),
-            Outcome::Unchecked(_)
-        ));
+        let mut supplement = Mem {
+            rows: vec![
+                row("s1", "J01FA09", "B01AA03", 'A', Some(3)),
+                row("s2", "G04BE03", "C01DA", 'A', Some(3)),
+            ],
+            ..Default::default()
+        };
+        let found = interactions(
+            &drugs(&["B01AA03", "J01FA09", "G04BE03", "C01DA02"]),
+            &mut [&mut imported, &mut supplement],
+        )
+        .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            (found[0].hit.source, found[0].hit.row.id.as_str()),
+            (1, "s1")
+        );
+        assert_eq!(found[0].also[0].source, 0);
+        assert_eq!(found[1].hit.row.id, "s2");
+    }
+
+    #[test]
+    fn a_combination_is_checked_under_each_ingredient_and_lookups_stay_bounded() {
+        let mut t = Mem {
+            rows: vec![
+                row("1", "C03AA", "N05AN01", 'A', Some(3)),
+                row("2", "N06AB", "N06AF", 'A', Some(3)),
+            ],
+            ..Default::default()
+        };
+        let combo = vec![
+            Code {
+                code: "C09BA03".into(),
+                via: None,
+            },
+            Code {
+                code: "C09AA03".into(),
+                via: Some("lisinopril".into()),
+            },
+            Code {
+                code: "C03AA03".into(),
+                via: Some("hydrochlorothiazide".into()),
+            },
+        ];
+        let lithium = drugs(&["N05AN01"]).remove(0);
+        let found = interactions(&[combo, lithium], &mut [&mut t]).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].hit.affecting_code.via.as_deref(),
+            Some("hydrochlorothiazide")
+        );
+        // 4 codes × 5 levels of partner lookups, at most, plus the pair.
+        assert!(t.lookups <= 20 + 1, "{}", t.lookups);
+    }
+
+    #[test]
+    fn a_row_within_one_class_is_reported_once_per_pair_and_vet_codes_match() {
+        let mut t = Mem {
+            rows: vec![
+                row("9", "M01A", "M01A", 'A', Some(2)),
+                row("10", "QA14AA02", "B01AA03", 'A', Some(3)),
+            ],
+            ..Default::default()
+        };
+        let found = interactions(&drugs(&["M01AE01", "M01AB05"]), &mut [&mut t]).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(
+            interactions(&drugs(&["M01AE01"]), &mut [&mut t])
+                .unwrap()
+                .is_empty()
+        );
+        let found = interactions(&drugs(&["B01AA03", "A14AA02"]), &mut [&mut t]).unwrap();
+        assert_eq!(found[0].hit.row.id, "10");
+        assert_eq!(found[0].hit.affecting, 1);
     }
 }

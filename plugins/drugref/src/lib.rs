@@ -1,9 +1,10 @@
 //! The drug reference (OSCAR's drugref and MyDrugRef): drug products, an interaction table
 //! keyed by WHO ATC codes and classes, allergy checks, and clinicians' posts. It exports
-//! `osler:drugref/lookup@0.1.0` (`wit/lookup.wit`), which prescribing imports.
+//! `osler:drugref/lookup@0.2.0` (`wit/lookup.wit`), which prescribing imports.
 //!
 //! See README.md for the routes, the storage layout and the import formats.
 
+pub mod allergens;
 pub mod atc;
 pub mod check;
 pub mod data;
@@ -16,7 +17,7 @@ use osler_sdk::{Caller, Error, Params, Plugin, Request, Response, Router, audit}
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::data::{Interaction, LineError, Product};
+use crate::data::{Controlled, Interaction, LineError, Product, Vet};
 
 mod bindings {
     osler_sdk::generate!({
@@ -45,6 +46,7 @@ impl Plugin for Drugref {
             .get("/api/drugs/{din}", product_api)
             .post("/api/interactions", interactions_api)
             .post("/api/allergies", allergies_api)
+            .post("/api/allergies/describe", describe_api)
             .get("/api/tables", tables_api)
             .post("/api/import/{table}", import_api)
             .get("/api/posts", posts_api)
@@ -91,14 +93,31 @@ pub struct DrugIn {
     pub ingredients: Vec<String>,
 }
 
-/// One interaction found, as the JSON API returns it.
+/// Another row that applied to the same pair, as the JSON API returns it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlsoOut {
+    pub source: String,
+    pub id: String,
+    pub significance: Option<u8>,
+    pub summary: String,
+}
+
+/// The interaction of one pair of drugs, as the JSON API returns it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FoundOut {
-    pub drug_a: String,
-    pub drug_b: String,
+    /// The `key`s of the drug acting and of the drug acted on (the row's direction).
+    pub affecting: String,
+    pub affected: String,
+    /// `Warfarin's effect is increased by Ibuprofen.`
+    pub summary: String,
+    /// The table the row comes from.
+    pub source: String,
+    /// The row: `id`, `atcA` (the affecting code), `atcB`, `effect`, `significance`, …
     #[serde(flatten)]
     pub row: Interaction,
+    pub also: Vec<AlsoOut>,
 }
 
 /// A drug or an allergy that could not be checked, and why.
@@ -114,74 +133,171 @@ pub struct Report {
     pub unchecked: Vec<Unchecked>,
 }
 
-/// What is known of a drug: from the reference when it has the DIN, else as described.
-fn facts(d: &DrugIn) -> Result<check::Facts, Error> {
-    if let Some(din) = d.din.as_deref().filter(|d| !d.is_empty())
-        && let Some(p) = store::product(din)?
-    {
-        return Ok(check::Facts {
-            name: if d.name.is_empty() {
-                p.brand_name.clone()
-            } else {
-                d.name.clone()
-            },
-            atc: Some(p.atc).filter(|a| !a.is_empty()),
-            ingredients: p.ingredients.into_iter().map(|i| i.name).collect(),
-            brand: Some(p.brand_name),
+/// What is known of a drug to check.
+struct Known {
+    name: String,
+    /// Its own substance-level code, if any.
+    atc: Option<String>,
+    /// Every code it is checked under (its own, and each ingredient's for a combination).
+    codes: Vec<check::Code>,
+    /// Ingredients, as base names.
+    ingredients: Vec<String>,
+    /// Why (part of) it could not be checked for interactions.
+    unchecked: Vec<String>,
+}
+
+/// What is known of a drug: from the reference when it has the DIN, else as described; a
+/// combination's ingredients (or a drug described only by its ingredient) get their codes
+/// from the single-ingredient products.
+fn known(d: &DrugIn) -> Result<Known, Error> {
+    let (name, atc, ingredients) = match d.din.as_deref().filter(|d| !d.is_empty()) {
+        Some(din) => match store::product(din)? {
+            Some(p) => (
+                if d.name.is_empty() {
+                    p.brand_name.clone()
+                } else {
+                    d.name.clone()
+                },
+                Some(p.atc).filter(|a| !a.is_empty()),
+                p.ingredients.into_iter().map(|i| i.name).collect(),
+            ),
+            None => described(d),
+        },
+        None => described(d),
+    };
+    let mut bases: Vec<String> = Vec::new();
+    for i in &ingredients {
+        let b = atc::base_name(i);
+        if !b.is_empty() && !bases.contains(&b) {
+            bases.push(b);
+        }
+    }
+    let mut codes = Vec::new();
+    let mut unchecked = Vec::new();
+    let own = atc.as_deref().filter(|a| a.len() == 7);
+    if let Some(code) = own {
+        codes.push(check::Code {
+            code: code.to_string(),
+            via: None,
         });
     }
-    Ok(check::Facts {
-        name: if d.name.is_empty() {
+    let combination = bases.len() > 1;
+    if combination || own.is_none() {
+        for b in &bases {
+            let found = store::ingredient_codes(b)?;
+            if found.is_empty() && combination {
+                unchecked.push(match own {
+                    Some(code) => format!(
+                        "{b} (in {name}) has no ATC code of its own in the drug reference: it was checked only as part of {code}"
+                    ),
+                    None => format!(
+                        "{b} (in {name}) has no ATC code in the drug reference: its interactions were not checked"
+                    ),
+                });
+            }
+            for code in found {
+                if !codes.iter().any(|c| c.code == code) {
+                    codes.push(check::Code {
+                        code,
+                        via: combination.then(|| b.clone()),
+                    });
+                }
+            }
+        }
+    }
+    if codes.is_empty() {
+        unchecked.push(match &atc {
+            Some(class) => format!("{name} has only the ATC class {class}, not a substance code"),
+            None => format!("{name} has no ATC code: its interactions cannot be checked"),
+        });
+    }
+    Ok(Known {
+        name,
+        atc,
+        codes,
+        ingredients: bases,
+        unchecked,
+    })
+}
+
+fn described(d: &DrugIn) -> (String, Option<String>, Vec<String>) {
+    (
+        if d.name.is_empty() {
             d.key.clone()
         } else {
             d.name.clone()
         },
-        atc: d.atc.as_deref().and_then(atc::normalize),
-        ingredients: d.ingredients.clone(),
-        brand: None,
-    })
+        d.atc.as_deref().and_then(atc::normalize),
+        d.ingredients.clone(),
+    )
+}
+
+/// The name of a drug as it acts through a code: `Zestoretic (hydrochlorothiazide)`.
+fn acting_name(k: &Known, code: &check::Code) -> String {
+    match &code.via {
+        Some(i) => format!("{} ({i})", k.name),
+        None => k.name.clone(),
+    }
 }
 
 pub fn interactions(drugs: &[DrugIn]) -> Result<Report, Error> {
     if drugs.len() > 200 {
         return Err(Error::too_large("at most 200 drugs in one check"));
     }
-    let mut keys = Vec::new();
-    let mut codes = Vec::new();
+    let mut all = Vec::new();
     let mut unchecked = Vec::new();
     for d in drugs {
-        let f = facts(d)?;
-        match f.atc {
-            Some(code) if code.len() == 7 => {
-                keys.push(d.key.clone());
-                codes.push(code);
-            }
-            Some(code) => unchecked.push(Unchecked {
-                key: d.key.clone(),
-                reason: format!(
-                    "{} has only the ATC class {code}, not a substance code",
-                    f.name
-                ),
-            }),
-            None => unchecked.push(Unchecked {
-                key: d.key.clone(),
-                reason: format!(
-                    "{} has no ATC code: its interactions cannot be checked",
-                    f.name
-                ),
-            }),
-        }
+        let k = known(d)?;
+        unchecked.extend(k.unchecked.iter().map(|reason| Unchecked {
+            key: d.key.clone(),
+            reason: reason.clone(),
+        }));
+        all.push(k);
     }
-    let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let mut table = store::KvTable::open()?;
-    let found = check::interactions(&refs, &mut table)?;
+    let codes: Vec<Vec<check::Code>> = all.iter().map(|k| k.codes.clone()).collect();
+    let mut tables = store::KvTable::sources()?;
+    let names: Vec<String> = tables.iter().map(|t| t.source.clone()).collect();
+    let mut sources: Vec<&mut dyn check::Table> = tables
+        .iter_mut()
+        .map(|t| t as &mut dyn check::Table)
+        .collect();
+    let alerts = check::interactions(&codes, &mut sources)?;
+    let words = |h: &check::Hit| {
+        check::summary(
+            &acting_name(&all[h.affecting], &h.affecting_code),
+            &acting_name(&all[h.affected], &h.affected_code),
+            h.row.effect,
+        )
+    };
+    // A chosen row that gives no direction quotes the pair's most significant row that does.
+    let summary = |a: &check::Alert| {
+        let mut s = words(&a.hit);
+        if !check::directed(&a.hit.row)
+            && let Some(h) = a.also.iter().find(|h| check::directed(&h.row))
+        {
+            s += &format!(" ({}, row {}: {})", names[h.source], h.row.id, words(h));
+        }
+        s
+    };
     Ok(Report {
-        interactions: found
+        interactions: alerts
             .into_iter()
-            .map(|f| FoundOut {
-                drug_a: keys[f.a].clone(),
-                drug_b: keys[f.b].clone(),
-                row: f.row,
+            .map(|a| FoundOut {
+                affecting: drugs[a.hit.affecting].key.clone(),
+                affected: drugs[a.hit.affected].key.clone(),
+                summary: summary(&a),
+                source: names[a.hit.source].clone(),
+                also: a
+                    .also
+                    .iter()
+                    .map(|h| AlsoOut {
+                        source: names[h.source].clone(),
+                        id: h.row.id.clone(),
+                        significance: h.row.significance,
+                        summary: words(h),
+                    })
+                    .collect(),
+                row: a.hit.row,
             })
             .collect(),
         unchecked,
@@ -196,9 +312,32 @@ pub struct AllergyIn {
     pub allergen: String,
 }
 
+impl AllergyIn {
+    fn kind(&self) -> Result<allergens::Kind, Error> {
+        Ok(match self.kind.as_str() {
+            "atc" => allergens::Kind::Atc,
+            "ingredient" => allergens::Kind::Ingredient,
+            "brand" => allergens::Kind::Brand,
+            "free-text" => allergens::Kind::FreeText,
+            k => {
+                return Err(Error::invalid(format!(
+                    "kind: {k:?} is not atc, ingredient, brand or free-text"
+                )));
+            }
+        })
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct AllergyWarning {
     pub allergy: String,
+    /// `match` or `cross-sensitivity`.
+    pub kind: &'static str,
+    /// For a cross-sensitivity: `low`, `moderate` or `high`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<allergens::Risk>,
+    /// The allergen group it came through, when one.
+    pub group: String,
     pub reason: String,
 }
 
@@ -208,37 +347,117 @@ pub struct AllergyReport {
     pub unchecked: Vec<Unchecked>,
 }
 
-pub fn allergies(drug: &DrugIn, allergies: &[AllergyIn]) -> Result<AllergyReport, Error> {
-    let f = facts(drug)?;
+/// The product table, as the allergy check reads it.
+struct KvProducts;
+
+impl allergens::Products for KvProducts {
+    fn codes_of_ingredient(&mut self, base: &str) -> Vec<String> {
+        store::ingredient_codes(base).unwrap_or_default()
+    }
+
+    fn brand(&mut self, folded: &str) -> Vec<(Vec<String>, String)> {
+        store::brand_products(folded)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| atc::fold(&p.brand_name) == folded)
+            .map(|p| {
+                (
+                    p.ingredients
+                        .iter()
+                        .map(|i| atc::base_name(&i.name))
+                        .collect(),
+                    p.atc,
+                )
+            })
+            .collect()
+    }
+}
+
+pub fn allergies(drug: &DrugIn, list: &[AllergyIn]) -> Result<AllergyReport, Error> {
+    if list.len() > 200 {
+        return Err(Error::too_large("at most 200 allergies in one check"));
+    }
+    let table = store::allergen_table()?;
+    let k = known(drug)?;
+    let drug = allergens::Drug {
+        name: k.name.clone(),
+        codes: k
+            .codes
+            .iter()
+            .map(|c| c.code.clone())
+            .chain(k.atc.clone())
+            .collect(),
+        ingredients: k.ingredients.clone(),
+    };
     let mut report = AllergyReport {
         warnings: Vec::new(),
         unchecked: Vec::new(),
     };
-    for a in allergies {
-        let kind = match a.kind.as_str() {
-            "atc" => check::Kind::Atc,
-            "ingredient" => check::Kind::Ingredient,
-            "brand" => check::Kind::Brand,
-            "free-text" => check::Kind::FreeText,
-            k => {
-                return Err(Error::invalid(format!(
-                    "kind: {k:?} is not atc, ingredient, brand or free-text"
-                )));
-            }
+    for a in list {
+        let outcome = match allergens::resolve(&table, &mut KvProducts, a.kind()?, &a.allergen) {
+            Ok(resolved) => allergens::check(&table, &drug, &resolved),
+            Err(why) => allergens::Outcome::Unchecked(why),
         };
-        match check::allergy(&f, kind, &a.allergen) {
-            check::Outcome::Matches(reason) => report.warnings.push(AllergyWarning {
+        match outcome {
+            allergens::Outcome::Matches(reason) => report.warnings.push(AllergyWarning {
                 allergy: a.key.clone(),
+                kind: "match",
+                risk: None,
+                group: String::new(),
                 reason,
             }),
-            check::Outcome::Unchecked(reason) => report.unchecked.push(Unchecked {
+            allergens::Outcome::Caution {
+                group,
+                risk,
+                reason,
+            } => report.warnings.push(AllergyWarning {
+                allergy: a.key.clone(),
+                kind: "cross-sensitivity",
+                risk: Some(risk),
+                group,
+                reason,
+            }),
+            allergens::Outcome::Unchecked(reason) => report.unchecked.push(Unchecked {
                 key: a.key.clone(),
                 reason,
             }),
-            check::Outcome::Clear => {}
+            allergens::Outcome::Clear => {}
         }
     }
     Ok(report)
+}
+
+/// How the reference understands an allergy.
+#[derive(Clone, Debug, Serialize)]
+pub struct AllergenInfo {
+    pub key: String,
+    pub checked: bool,
+    pub description: String,
+}
+
+pub fn describe_allergies(list: &[AllergyIn]) -> Result<Vec<AllergenInfo>, Error> {
+    if list.len() > 200 {
+        return Err(Error::too_large("at most 200 allergies at once"));
+    }
+    let table = store::allergen_table()?;
+    list.iter()
+        .map(|a| {
+            Ok(
+                match allergens::resolve(&table, &mut KvProducts, a.kind()?, &a.allergen) {
+                    Ok(r) => AllergenInfo {
+                        key: a.key.clone(),
+                        checked: true,
+                        description: format!("checked as {}", r.described),
+                    },
+                    Err(why) => AllergenInfo {
+                        key: a.key.clone(),
+                        checked: false,
+                        description: why,
+                    },
+                },
+            )
+        })
+        .collect()
 }
 
 // The exported interface.
@@ -256,6 +475,12 @@ impl From<wit::Drug> for DrugIn {
 }
 
 fn product_out(p: Product) -> wit::Product {
+    let controlled = match p.controlled() {
+        Controlled::No => wit::Controlled::No,
+        Controlled::Narcotic => wit::Controlled::Narcotic,
+        Controlled::ControlledDrug => wit::Controlled::ControlledDrug,
+        Controlled::TargetedSubstance => wit::Controlled::TargetedSubstance,
+    };
     wit::Product {
         din: p.din,
         brand_name: p.brand_name,
@@ -272,6 +497,8 @@ fn product_out(p: Product) -> wit::Product {
         route: p.route,
         atc: p.atc,
         schedule: p.schedule,
+        controlled,
+        package_size: p.package,
         status: if p.status == "cancelled" {
             wit::ProductStatus::Cancelled
         } else {
@@ -290,27 +517,31 @@ fn not_checked(list: Vec<Unchecked>) -> Vec<wit::NotChecked> {
         .collect()
 }
 
+fn significance_out(s: Option<u8>) -> Option<wit::Significance> {
+    match s {
+        Some(1) => Some(wit::Significance::Minor),
+        Some(2) => Some(wit::Significance::Moderate),
+        Some(3) => Some(wit::Significance::Major),
+        _ => None,
+    }
+}
+
 fn interaction_out(f: FoundOut) -> wit::Interaction {
     let r = f.row;
     wit::Interaction {
-        drug_a: f.drug_a,
-        drug_b: f.drug_b,
-        atc_a: r.atc_a,
-        atc_b: r.atc_b,
-        name_a: r.name_a,
-        name_b: r.name_b,
+        affecting: f.affecting,
+        affected: f.affected,
+        affecting_code: r.atc_a,
+        affected_code: r.atc_b,
+        affecting_name: r.name_a,
+        affected_name: r.name_b,
         effect: match r.effect {
             'A' => wit::Effect::Augments,
             'I' => wit::Effect::Inhibits,
-            'N' => wit::Effect::NoEffect,
+            'N' | 'n' | 'a' | 'i' => wit::Effect::NoEffect,
             _ => wit::Effect::Unknown,
         },
-        significance: match r.significance {
-            Some(1) => Some(wit::Significance::Minor),
-            Some(2) => Some(wit::Significance::Moderate),
-            Some(3) => Some(wit::Significance::Major),
-            _ => None,
-        },
+        significance: significance_out(r.significance),
         evidence: match r.evidence {
             Some('P') => Some(wit::Evidence::Poor),
             Some('F') => Some(wit::Evidence::Fair),
@@ -318,8 +549,36 @@ fn interaction_out(f: FoundOut) -> wit::Interaction {
             _ => None,
         },
         comment: r.comment,
+        summary: f.summary,
+        source: f.source,
         source_id: r.id,
+        also: f
+            .also
+            .into_iter()
+            .map(|a| wit::RowRef {
+                source: a.source,
+                source_id: a.id,
+                significance: significance_out(a.significance),
+                summary: a.summary,
+            })
+            .collect(),
     }
+}
+
+fn allergies_in(list: Vec<wit::Allergy>) -> Vec<AllergyIn> {
+    list.into_iter()
+        .map(|a| AllergyIn {
+            key: a.key,
+            kind: match a.kind {
+                wit::AllergenKind::Atc => "atc",
+                wit::AllergenKind::Ingredient => "ingredient",
+                wit::AllergenKind::Brand => "brand",
+                wit::AllergenKind::FreeText => "free-text",
+            }
+            .into(),
+            allergen: a.allergen,
+        })
+        .collect()
 }
 
 impl wit::Guest for Drugref {
@@ -350,32 +609,42 @@ impl wit::Guest for Drugref {
         drug: wit::Drug,
         list: Vec<wit::Allergy>,
     ) -> Result<wit::AllergyReport, Error> {
-        let list: Vec<AllergyIn> = list
-            .into_iter()
-            .map(|a| AllergyIn {
-                key: a.key,
-                kind: match a.kind {
-                    wit::AllergenKind::Atc => "atc",
-                    wit::AllergenKind::Ingredient => "ingredient",
-                    wit::AllergenKind::Brand => "brand",
-                    wit::AllergenKind::FreeText => "free-text",
-                }
-                .into(),
-                allergen: a.allergen,
-            })
-            .collect();
-        let r = allergies(&drug.into(), &list)?;
+        let r = allergies(&drug.into(), &allergies_in(list))?;
         Ok(wit::AllergyReport {
             warnings: r
                 .warnings
                 .into_iter()
                 .map(|w| wit::AllergyWarning {
                     allergy: w.allergy,
+                    match_: match w.risk {
+                        None => wit::AllergyMatch::Direct,
+                        Some(allergens::Risk::Low) => {
+                            wit::AllergyMatch::CrossSensitivity(wit::Risk::Low)
+                        }
+                        Some(allergens::Risk::Moderate) => {
+                            wit::AllergyMatch::CrossSensitivity(wit::Risk::Moderate)
+                        }
+                        Some(allergens::Risk::High) => {
+                            wit::AllergyMatch::CrossSensitivity(wit::Risk::High)
+                        }
+                    },
+                    group: w.group,
                     reason: w.reason,
                 })
                 .collect(),
             unchecked: not_checked(r.unchecked),
         })
+    }
+
+    fn describe_allergies(list: Vec<wit::Allergy>) -> Result<Vec<wit::AllergenInfo>, Error> {
+        Ok(describe_allergies(&allergies_in(list))?
+            .into_iter()
+            .map(|i| wit::AllergenInfo {
+                key: i.key,
+                checked: i.checked,
+                description: i.description,
+            })
+            .collect())
     }
 
     fn posts(codes: Vec<String>, viewer: String) -> Result<Vec<wit::Post>, Error> {
@@ -456,40 +725,81 @@ fn allergies_api(req: &Request, _: &Params) -> Result<Response, Error> {
 }
 
 fn tables_api(_: &Request, _: &Params) -> Result<Response, Error> {
-    Ok(Response::json(
-        200,
-        &json!({
-            "products": store::live(store::Kind::Products)?,
-            "interactions": store::live(store::Kind::Interactions)?,
-        }),
-    ))
+    let mut out = serde_json::Map::new();
+    for kind in store::Kind::ALL {
+        out.insert(
+            kind.name().into(),
+            serde_json::to_value(store::live(kind)?).unwrap_or_default(),
+        );
+    }
+    Ok(Response::json(200, &out))
 }
 
-/// Why an import was refused, or what it imported.
+#[derive(Deserialize)]
+struct DescribeBody {
+    allergies: Vec<AllergyIn>,
+}
+
+fn describe_api(req: &Request, _: &Params) -> Result<Response, Error> {
+    let body: DescribeBody = req.json()?;
+    Ok(Response::json(200, &describe_allergies(&body.allergies)?))
+}
+
+/// What an import did, or why it was refused.
 pub enum Imported {
-    Done(store::Meta),
+    Done {
+        meta: store::Meta,
+        /// Lines left out on purpose (ATCvet rows with `atcvet=skip`).
+        skipped: Vec<LineError>,
+    },
     Refused(Vec<LineError>),
 }
 
-/// Parses the whole file, then imports it atomically. Administrators only.
-pub fn import(caller: &Caller, table: &str, text: &str, source: &str) -> Result<Imported, Error> {
+/// Parses the whole file, then imports it atomically. Administrators only. `vet` says what
+/// to do with interaction rows that use ATCvet codes.
+pub fn import(
+    caller: &Caller,
+    table: &str,
+    text: &str,
+    source: &str,
+    vet: Vet,
+) -> Result<Imported, Error> {
     if !caller.has_role("admin") {
         return Err(Error::denied("only an administrator imports drug data"));
     }
-    let kind = store::Kind::parse(table)
-        .ok_or_else(|| Error::not_found(format!("no table {table:?}: products or interactions")))?;
+    let kind = store::Kind::parse(table).ok_or_else(|| {
+        Error::not_found(format!(
+            "no table {table:?}: products, interactions, supplement or allergens"
+        ))
+    })?;
     let source = if source.trim().is_empty() {
         "upload"
     } else {
         source.trim()
     };
+    let mut skipped = Vec::new();
     let meta = match kind {
         store::Kind::Products => match data::parse_products(text) {
             Ok(rows) => store::import_products(&rows, &caller.user, source)?,
             Err(lines) => return Ok(Imported::Refused(lines)),
         },
-        store::Kind::Interactions => match data::parse_interactions(text) {
-            Ok(rows) => store::import_interactions(&rows, &caller.user, source)?,
+        store::Kind::Interactions | store::Kind::Supplement => {
+            match data::parse_interactions(text, vet) {
+                Ok(parsed) => {
+                    skipped = parsed.skipped;
+                    store::import_interactions(
+                        kind,
+                        &parsed.rows,
+                        &caller.user,
+                        source,
+                        skipped.len(),
+                    )?
+                }
+                Err(lines) => return Ok(Imported::Refused(lines)),
+            }
+        }
+        store::Kind::Allergens => match allergens::parse(text) {
+            Ok(table) => store::import_allergens(&table, &caller.user, source)?,
             Err(lines) => return Ok(Imported::Refused(lines)),
         },
     };
@@ -497,13 +807,18 @@ pub fn import(caller: &Caller, table: &str, text: &str, source: &str) -> Result<
         "drugref.import",
         None,
         Some(&format!(
-            "{}: {} rows from {source}, generation {}",
+            "{}: {} rows from {source}{}, generation {}",
             kind.name(),
             meta.rows,
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} lines skipped)", skipped.len())
+            },
             meta.generation
         )),
     )?;
-    Ok(Imported::Done(meta))
+    Ok(Imported::Done { meta, skipped })
 }
 
 /// The message for a refused file.
@@ -517,10 +832,45 @@ pub fn refusal(lines: &[LineError]) -> String {
     )
 }
 
+/// The `charset` of a `content-type` header: `text/csv; charset=iso-8859-1`.
+fn charset_of(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
 fn import_api(req: &Request, params: &Params) -> Result<Response, Error> {
     let source = req.query_param("source").unwrap_or_default();
-    match import(req.caller(), &params["table"], req.text()?, &source)? {
-        Imported::Done(meta) => Ok(Response::json(200, &meta)),
+    let vet = match req.query_param("atcvet").as_deref() {
+        None | Some("accept") => Vet::Accept,
+        Some("skip") => Vet::Skip,
+        Some(v) => {
+            return Err(Error::invalid(format!(
+                "atcvet: {v:?}: accept (the default: ATCvet codes match the human code they stand for) or skip"
+            )));
+        }
+    };
+    let charset = req
+        .query_param("charset")
+        .or_else(|| req.header("content-type").and_then(charset_of));
+    let text = match data::decode(&req.body, charset.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(Response::json(
+                400,
+                &json!({"error": {"code": "invalid", "message": refusal(std::slice::from_ref(&e)), "lines": [e]}}),
+            ));
+        }
+    };
+    match import(req.caller(), &params["table"], &text, &source, vet)? {
+        Imported::Done { meta, skipped } => {
+            let mut out = serde_json::to_value(&meta).unwrap_or_default();
+            out["skippedLines"] = json!(skipped);
+            Ok(Response::json(200, &out))
+        }
         Imported::Refused(lines) => Ok(Response::json(
             400,
             &json!({"error": {"code": "invalid", "message": refusal(&lines), "lines": lines}}),

@@ -3,7 +3,7 @@
 use osler_sdk::{Caller, Error, Params, Request, Response, html};
 use serde::Deserialize;
 
-use crate::data::Product;
+use crate::data::{Product, Vet};
 use crate::posts::{self, Shown};
 use crate::{Imported, store};
 
@@ -100,7 +100,7 @@ pub fn product(req: &Request, params: &Params) -> Result<Response, Error> {
         r#"<section class="card"><p><strong>DIN {}</strong>{}</p><table>
 <tr><th>Ingredients</th><td>{}</td></tr><tr><th>Dosage form</th><td>{}</td></tr>
 <tr><th>Route</th><td>{}</td></tr><tr><th>ATC</th><td>{}</td></tr>
-<tr><th>Schedule</th><td>{}</td></tr><tr><th>Status</th><td>{}</td></tr></table></section>"#,
+<tr><th>Schedule</th><td>{}{}</td></tr><tr><th>Package</th><td>{}</td></tr><tr><th>Status</th><td>{}</td></tr></table></section>"#,
         e(&p.din),
         sample_mark(&p),
         ingredients(&p),
@@ -108,6 +108,18 @@ pub fn product(req: &Request, params: &Params) -> Result<Response, Error> {
         e(&p.route),
         e(&p.atc),
         e(&p.schedule),
+        match p.controlled() {
+            crate::data::Controlled::No => "",
+            crate::data::Controlled::Narcotic =>
+                " <strong>(narcotic: quantity in words and figures, no repeats)</strong>",
+            crate::data::Controlled::ControlledDrug => " <strong>(controlled drug)</strong>",
+            crate::data::Controlled::TargetedSubstance => " <strong>(targeted substance)</strong>",
+        },
+        e(if p.package.is_empty() {
+            "not given"
+        } else {
+            &p.package
+        }),
         e(&p.status),
     );
     if !p.atc.is_empty() {
@@ -276,40 +288,61 @@ pub fn import_page(req: &Request, _: &Params) -> Result<Response, Error> {
 
 fn render_import(req: &Request, status: u16, message: &str) -> Result<Response, Error> {
     let mut body = String::from(message);
-    for kind in [store::Kind::Products, store::Kind::Interactions] {
+    body += "<table><thead><tr><th>Table</th><th>Rows</th><th>Source</th><th>Imported</th><th>By</th></tr></thead><tbody>";
+    for kind in store::Kind::ALL {
         let m = store::live(kind)?;
         body += &format!(
-            r#"<p class="card"><strong>{}</strong>: {} rows from {}, imported {} by {} (generation {}).</p>"#,
+            r#"<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             kind.name(),
             m.rows,
+            if m.skipped > 0 {
+                format!(" ({} skipped)", m.skipped)
+            } else {
+                String::new()
+            },
             e(&m.source),
             e(&m.imported_at.replace('T', " ")),
             e(&m.imported_by),
-            m.generation
         );
     }
+    body += "</tbody></table>";
+    body += r#"<p class="muted">Interactions are checked against the imported interaction table <em>and</em> the clinic's supplement (pairs the imported table lacks, or rates lower): one warning per pair of drugs, the most significant, naming its source. Importing one never replaces the other.</p>"#;
     if !req.caller().has_role("admin") {
         body += r#"<p class="muted">An administrator imports drug data.</p>"#;
         return page(status, "Drug data", &body);
     }
-    body += r#"<p>An import replaces the whole table at once: every row is checked first, and a file with a bad line imports nothing. Large files (the request body is limited by the server's <code>http.body_limit</code>, 1 MiB unless raised) go to <code>POST /plugins/drugref/api/import/&lt;table&gt;</code> with the file as the body.</p>"#;
-    for (table, help) in [
+    body += r#"<p>An import replaces that whole table at once: every row is checked first, and a file with a bad line imports nothing. Large files (the request body is limited by the server's <code>http.body_limit</code>, 1 MiB unless raised) go to <code>POST /plugins/drugref/api/import/&lt;table&gt;</code> with the file as the body; a Latin-1 file is sent with <code>content-type: text/csv; charset=iso-8859-1</code>.</p>"#;
+    let holbrook = r#"Quoted CSV as in OSCAR's drugref ("Holbrook"): "id","atc_a" (affecting),"atc_b" (affected),"effect","significance","evidence","comment","name_a","name_b". ATCvet codes (QA14AA02) match the human code they stand for."#;
+    for (table, help, vet) in [
+        ("interactions", holbrook, true),
         (
-            "interactions",
-            r#"Quoted CSV as in OSCAR's drugref ("Holbrook"): "id","atc_a","atc_b","effect","significance","evidence","comment","name_a","name_b"."#,
+            "supplement",
+            "The clinic's own interactions, in the same format; checked beside the imported table.",
+            true,
         ),
         (
             "products",
-            "CSV with the header din,brand_name,ingredients,dosage_form,route,atc,schedule,status,sample; ingredients as name|strength|unit;…",
+            "CSV with the header din,brand_name,ingredients,dosage_form,route,atc,schedule,status,sample[,package]; ingredients as name|strength|unit;…",
+            false,
+        ),
+        (
+            "allergens",
+            r#"CSV, one fact a line: "group","field","value","risk","note"; field is title, name, atc, except, ingredient, within, cross or non-drug (see the drug reference's README)."#,
+            false,
         ),
     ] {
         body += &format!(
             r#"<form method="post" action="{HOME}/import/{table}" class="card">{}<h2>Import {table}</h2><p class="muted">{}</p>
 <label for="src-{table}">Source (a description)</label><input id="src-{table}" name="source">
-<label for="csv-{table}">File contents</label><textarea id="csv-{table}" name="csv" rows="8" required></textarea>
+<label for="csv-{table}">File contents</label><textarea id="csv-{table}" name="csv" rows="8" required></textarea>{}
 <button type="submit">Import {table}</button></form>"#,
             html::csrf_field(req.caller()),
             e(help),
+            if vet {
+                r#"<label style="font-weight:normal"><input type="checkbox" name="atcvet" value="skip" style="width:auto"> skip rows with ATCvet (veterinary) codes, listing their lines</label>"#
+            } else {
+                ""
+            },
         );
     }
     page(status, "Drug data", &body)
@@ -320,20 +353,42 @@ fn render_import(req: &Request, status: u16, message: &str) -> Result<Response, 
 struct ImportForm {
     csv: String,
     source: String,
+    atcvet: String,
 }
 
 pub fn import_form(req: &Request, params: &Params) -> Result<Response, Error> {
     let f: ImportForm = req.form()?;
-    match crate::import(req.caller(), &params["table"], &f.csv, &f.source)? {
-        Imported::Done(m) => render_import(
-            req,
-            200,
-            &format!(
-                r#"<p class="banner" role="status">Imported {} rows into {}.</p>"#,
-                m.rows,
-                e(&params["table"])
-            ),
-        ),
+    let vet = if f.atcvet == "skip" {
+        Vet::Skip
+    } else {
+        Vet::Accept
+    };
+    match crate::import(req.caller(), &params["table"], &f.csv, &f.source, vet)? {
+        Imported::Done { meta, skipped } => {
+            let items: String = skipped
+                .iter()
+                .map(|l| format!("<li>{}</li>", e(&l.to_string())))
+                .collect();
+            render_import(
+                req,
+                200,
+                &format!(
+                    r#"<div class="banner" role="status"><p>Imported {} rows into {}.{}</p>{}</div>"#,
+                    meta.rows,
+                    e(&params["table"]),
+                    if skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {} line(s) skipped:", skipped.len())
+                    },
+                    if items.is_empty() {
+                        String::new()
+                    } else {
+                        format!("<ul>{items}</ul>")
+                    }
+                ),
+            )
+        }
         Imported::Refused(lines) => {
             let items: String = lines
                 .iter()

@@ -2,15 +2,21 @@
 //!
 //! Layout (all keys global: the reference is the same at every site):
 //!
-//! - `meta/<table>`: the live generation of `products` or `interactions` ([`Meta`]).
+//! - `meta/<table>`: the live generation of `products`, `interactions`, `supplement` or
+//!   `allergens` ([`Meta`]).
 //! - `meta/<table>/next`: the last generation number handed out.
 //! - `gc/<table>/<generation>`: a generation to delete (replaced, or abandoned mid-import).
 //! - `pr/<generation>/din/<din>`: a product; `pr/<g>/brand/<folded words>/<din>`,
 //!   `pr/<g>/ingr/<folded ingredient>/<din>` and `pr/<g>/atc/<code>/<din>` are its indexes
 //!   (empty values), so every search is a prefix scan. A brand is indexed from each word on,
-//!   so `warfarin` finds `Apo-Warfarin`.
+//!   so `warfarin` finds `Apo-Warfarin`. `pr/<g>/code/<base name>`: the ATC codes of the
+//!   single-ingredient products of an ingredient (its salt left out), which is how a
+//!   combination product's ingredients, and an allergy to an ingredient, find their codes.
 //! - `ix/<generation>/pair/<a>/<b>` (a ≤ b): the interaction rows between two codes or
-//!   classes; `ix/<g>/code/<code>`: the codes that code has rows with.
+//!   classes; `ix/<g>/code/<code>`: the codes that code has rows with. Codes are human ATC
+//!   codes: a row's ATCvet code (`QA14AA02`) is indexed under the human one (`A14AA02`).
+//!   `sx/<generation>/…`: the same for the clinic's supplement.
+//! - `al/<generation>/table`: the allergen table, whole (it is small).
 //!
 //! An import writes a whole new generation in as many batches as it takes, then switches
 //! `meta/<table>` to it with one compare-and-swap batch: readers see the old table or the new
@@ -22,30 +28,40 @@ use std::collections::{BTreeMap, BTreeSet};
 use osler_sdk::{Error, clock, kv};
 use serde::{Deserialize, Serialize};
 
+use crate::allergens;
 use crate::atc;
 use crate::check::{Table, pair_key};
 use crate::data::{Interaction, LineError, Product};
 
-/// One of the two tables an administrator imports.
+/// One of the tables an administrator imports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Products,
+    /// The interaction table imported from a source (OSCAR's Holbrook table).
     Interactions,
+    /// The clinic's own interactions, for pairs the imported table lacks; checked beside it.
+    Supplement,
+    Allergens,
 }
 
 impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Products,
+        Kind::Interactions,
+        Kind::Supplement,
+        Kind::Allergens,
+    ];
+
     pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "products" => Some(Kind::Products),
-            "interactions" => Some(Kind::Interactions),
-            _ => None,
-        }
+        Kind::ALL.into_iter().find(|k| k.name() == s)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Products => "products",
             Kind::Interactions => "interactions",
+            Kind::Supplement => "supplement",
+            Kind::Allergens => "allergens",
         }
     }
 
@@ -53,6 +69,8 @@ impl Kind {
         match self {
             Kind::Products => "pr",
             Kind::Interactions => "ix",
+            Kind::Supplement => "sx",
+            Kind::Allergens => "al",
         }
     }
 
@@ -73,6 +91,9 @@ pub struct Meta {
     pub imported_by: String,
     /// `seed data` or the file's description.
     pub source: String,
+    /// Lines of the file left out on purpose (ATCvet rows with `atcvet=skip`).
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -113,8 +134,13 @@ pub fn live(kind: Kind) -> Result<Meta, Error> {
         Kind::Products => {
             crate::seed::products().and_then(|p| import_products(&p, "osler", "seed data"))
         }
-        Kind::Interactions => {
-            crate::seed::interactions().and_then(|r| import_interactions(&r, "osler", "seed data"))
+        // Nothing is imported until an administrator imports a table.
+        Kind::Interactions => import(kind, Vec::new(), 0, "osler", "none imported", 0),
+        Kind::Supplement => crate::seed::supplement().and_then(|r| {
+            import_interactions(kind, &r, "osler", crate::seed::SUPPLEMENT_SOURCE, 0)
+        }),
+        Kind::Allergens => {
+            crate::seed::allergens().and_then(|t| import_allergens(&t, "osler", "seed data"))
         }
     };
     match result {
@@ -134,6 +160,7 @@ fn import(
     rows: usize,
     by: &str,
     source: &str,
+    skipped: usize,
 ) -> Result<Meta, Error> {
     collect_garbage(kind)?;
     let current = kv::get_bytes(&meta_key(kind))?;
@@ -151,6 +178,7 @@ fn import(
         imported_at: now.local,
         imported_by: by.to_string(),
         source: source.to_string(),
+        skipped,
     };
     let mut switch = kv::Batch::new();
     switch = match &current {
@@ -290,7 +318,19 @@ fn index_text(text: &str) -> &str {
 /// The entries of a product table.
 pub fn product_entries(products: &[Product]) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let mut out = Vec::new();
+    let mut codes: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     for p in products {
+        if let [only] = &p.ingredients[..]
+            && p.atc.len() == 7
+        {
+            let base = atc::base_name(&only.name);
+            if !base.is_empty() {
+                codes
+                    .entry(index_text(&base).to_string())
+                    .or_default()
+                    .insert(&p.atc);
+            }
+        }
         out.push((
             format!("din/{}", p.din),
             serde_json::to_vec(p).map_err(internal)?,
@@ -314,6 +354,12 @@ pub fn product_entries(products: &[Product]) -> Result<Vec<(String, Vec<u8>)>, E
             out.push((format!("atc/{}/{}", p.atc, p.din), Vec::new()));
         }
     }
+    for (base, codes) in codes {
+        out.push((
+            format!("code/{base}"),
+            serde_json::to_vec(&codes).map_err(internal)?,
+        ));
+    }
     Ok(out)
 }
 
@@ -322,12 +368,10 @@ pub fn interaction_entries(rows: &[Interaction]) -> Result<Vec<(String, Vec<u8>)
     let mut pairs: BTreeMap<(String, String), Vec<&Interaction>> = BTreeMap::new();
     let mut partners: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for r in rows {
-        pairs
-            .entry(pair_key(&r.atc_a, &r.atc_b))
-            .or_default()
-            .push(r);
-        partners.entry(&r.atc_a).or_default().insert(&r.atc_b);
-        partners.entry(&r.atc_b).or_default().insert(&r.atc_a);
+        let (a, b) = (atc::human(&r.atc_a), atc::human(&r.atc_b));
+        pairs.entry(pair_key(a, b)).or_default().push(r);
+        partners.entry(a).or_default().insert(b);
+        partners.entry(b).or_default().insert(a);
     }
     let mut out = Vec::new();
     for ((a, b), rows) in pairs {
@@ -355,10 +399,17 @@ fn internal(e: serde_json::Error) -> Error {
 
 pub fn import_products(products: &[Product], by: &str, source: &str) -> Result<Meta, Error> {
     let entries = product_entries(products)?;
-    import(Kind::Products, entries, products.len(), by, source)
+    import(Kind::Products, entries, products.len(), by, source, 0)
 }
 
-pub fn import_interactions(rows: &[Interaction], by: &str, source: &str) -> Result<Meta, Error> {
+/// Imports rows as the interaction table or the supplement (`kind`).
+pub fn import_interactions(
+    kind: Kind,
+    rows: &[Interaction],
+    by: &str,
+    source: &str,
+    skipped: usize,
+) -> Result<Meta, Error> {
     let entries = interaction_entries(rows).map_err(|e| {
         Error::invalid(
             e.iter()
@@ -367,7 +418,30 @@ pub fn import_interactions(rows: &[Interaction], by: &str, source: &str) -> Resu
                 .join("; "),
         )
     })?;
-    import(Kind::Interactions, entries, rows.len(), by, source)
+    import(kind, entries, rows.len(), by, source, skipped)
+}
+
+pub fn import_allergens(table: &allergens::Table, by: &str, source: &str) -> Result<Meta, Error> {
+    let value = serde_json::to_vec(table).map_err(internal)?;
+    if value.len() > BATCH_BYTES {
+        return Err(Error::too_large(
+            "the allergen table is larger than 768 KiB",
+        ));
+    }
+    import(
+        Kind::Allergens,
+        vec![("table".into(), value)],
+        table.groups.len(),
+        by,
+        source,
+        0,
+    )
+}
+
+/// The live allergen table.
+pub fn allergen_table() -> Result<allergens::Table, Error> {
+    let g = live(Kind::Allergens)?.generation;
+    Ok(kv::get(&format!("{}table", Kind::Allergens.data(g)))?.unwrap_or_default())
 }
 
 // Lookups.
@@ -461,18 +535,65 @@ pub fn search(
     Ok(out)
 }
 
-/// The live interaction table, as the check reads it.
+/// One live interaction source, as the check reads it.
 pub struct KvTable {
     prefix: String,
+    /// What warnings name as their source: the table and its description.
+    pub source: String,
 }
 
 impl KvTable {
-    pub fn open() -> Result<KvTable, Error> {
-        let g = live(Kind::Interactions)?.generation;
-        Ok(KvTable {
-            prefix: Kind::Interactions.data(g),
-        })
+    /// The interaction sources in the order the check prefers them on a tie: the imported
+    /// table, then the supplement. A table with no rows is left out.
+    pub fn sources() -> Result<Vec<KvTable>, Error> {
+        let mut out = Vec::new();
+        for kind in [Kind::Interactions, Kind::Supplement] {
+            let m = live(kind)?;
+            // Before sources were layered, the seed rows were the interaction table itself;
+            // they are the supplement now.
+            let old_seed = kind == Kind::Interactions && m.imported_by == "osler" && m.rows > 0;
+            if m.rows == 0 || old_seed {
+                continue;
+            }
+            out.push(KvTable {
+                prefix: kind.data(m.generation),
+                source: match kind {
+                    Kind::Supplement => format!("supplement: {}", m.source),
+                    _ => format!("interaction table: {}", m.source),
+                },
+            });
+        }
+        Ok(out)
     }
+}
+
+/// The ATC codes of single-ingredient products of an ingredient (a base name).
+pub fn ingredient_codes(base: &str) -> Result<Vec<String>, Error> {
+    if base.is_empty() {
+        return Ok(Vec::new());
+    }
+    let g = live(Kind::Products)?.generation;
+    Ok(kv::get(&format!(
+        "{}code/{}",
+        Kind::Products.data(g),
+        index_text(base)
+    ))?
+    .unwrap_or_default())
+}
+
+/// The products whose brand name (folded) is `folded`, or ends with it after a word (`Apo-`).
+pub fn brand_products(folded: &str) -> Result<Vec<Product>, Error> {
+    if folded.is_empty() {
+        return Ok(Vec::new());
+    }
+    let g = Kind::Products.data(live(Kind::Products)?.generation);
+    let mut out = Vec::new();
+    for din in dins_under(&format!("{g}brand/{}/", index_text(folded)), 20)? {
+        if let Some(p) = kv::get::<Product>(&format!("{g}din/{din}"))? {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 impl Table for KvTable {
@@ -506,6 +627,7 @@ mod tests {
             schedule: "prescription".into(),
             status: "marketed".into(),
             sample: true,
+            package: String::new(),
         };
         let keys: Vec<String> = product_entries(&[p])
             .unwrap()
@@ -520,6 +642,7 @@ mod tests {
                 "brand/warfarin/99000001",
                 "ingr/warfarin sodium/99000001",
                 "atc/B01AA03/99000001",
+                "code/warfarin",
             ]
         );
     }
@@ -528,8 +651,10 @@ mod tests {
     fn interaction_entries_index_pairs_and_partners() {
         let rows = crate::data::parse_interactions(
             "\"1\",\"M01A\",\"B01AA\",\"A\",\"3\",\"G\",\"x\",\"a\",\"b\"\n\"2\",\"B01AA\",\"M01A\",\"A\",\"2\",\"G\",\"y\",\"a\",\"b\"\n",
+            crate::data::Vet::Accept,
         )
-        .unwrap();
+        .unwrap()
+        .rows;
         let e = interaction_entries(&rows).unwrap();
         let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, vec!["pair/B01AA/M01A", "code/B01AA", "code/M01A"]);

@@ -31,12 +31,75 @@ fn significance_word(s: Option<lookup::Significance>) -> (&'static str, u8) {
     }
 }
 
-fn effect_word(e: lookup::Effect) -> &'static str {
-    match e {
-        lookup::Effect::Augments => "augments",
-        lookup::Effect::Inhibits => "inhibits",
-        lookup::Effect::NoEffect => "no effect",
-        lookup::Effect::Unknown => "effect unknown",
+/// The severity a reaction really had: a reaction described as anaphylaxis, angioedema or a
+/// severe skin reaction is severe, whatever severity was picked.
+pub fn effective_severity(a: &Allergy) -> &str {
+    let r = a.reaction.to_lowercase();
+    let severe = [
+        "anaphyla",
+        "angioedema",
+        "stevens",
+        "sjs",
+        "toxic epidermal",
+        "dress",
+        "airway",
+    ];
+    if a.severity != "no-reaction" && severe.iter().any(|w| r.contains(w)) {
+        "severe"
+    } else {
+        a.severity.as_str()
+    }
+}
+
+/// Whether a cross-sensitivity caution needs an override reason: a high risk after a moderate
+/// or severe reaction, a moderate risk after a severe one.
+pub fn caution_blocks(risk: lookup::Risk, severity: &str) -> bool {
+    match risk {
+        lookup::Risk::High => matches!(severity, "moderate" | "severe"),
+        lookup::Risk::Moderate => severity == "severe",
+        lookup::Risk::Low => false,
+    }
+}
+
+fn risk_word(r: lookup::Risk) -> &'static str {
+    match r {
+        lookup::Risk::Low => "low",
+        lookup::Risk::Moderate => "moderate",
+        lookup::Risk::High => "high",
+    }
+}
+
+fn kind_of(a: &Allergy) -> lookup::AllergenKind {
+    match a.kind.as_str() {
+        "atc" => lookup::AllergenKind::Atc,
+        "ingredient" => lookup::AllergenKind::Ingredient,
+        "brand" => lookup::AllergenKind::Brand,
+        _ => lookup::AllergenKind::FreeText,
+    }
+}
+
+/// How the drug reference understands each allergy (for the chart and when one is recorded);
+/// when the reference is not available, each says so.
+pub fn describe(allergies: &[Allergy]) -> Vec<serde_json::Value> {
+    let list: Vec<lookup::Allergy> = allergies
+        .iter()
+        .map(|a| lookup::Allergy {
+            key: a.id.clone(),
+            kind: kind_of(a),
+            allergen: a.allergen.clone(),
+        })
+        .collect();
+    match lookup::describe_allergies(&list) {
+        Ok(found) => found
+            .into_iter()
+            .map(|i| serde_json::json!({"checked": i.checked, "description": i.description}))
+            .collect(),
+        Err(e) => allergies
+            .iter()
+            .map(|_| {
+                serde_json::json!({"checked": false, "description": format!("the drug reference is not available ({})", e.message())})
+            })
+            .collect(),
     }
 }
 
@@ -90,10 +153,10 @@ fn try_run(
         }
     }
     for i in report.interactions {
-        let other = if i.drug_a == "new" {
-            &i.drug_b
-        } else if i.drug_b == "new" {
-            &i.drug_a
+        let other = if i.affecting == "new" {
+            &i.affected
+        } else if i.affected == "new" {
+            &i.affecting
         } else {
             continue; // between two medications already on the list
         };
@@ -109,30 +172,31 @@ fn try_run(
             kind: "interaction".into(),
             severity: word.into(),
             with: other.drug.name.clone(),
-            message: format!(
-                "{} ({}) with {} ({}): {}. {}",
-                drug.name,
-                i.atc_a,
-                other.drug.name,
-                i.atc_b,
-                effect_word(i.effect),
-                i.comment
-            )
-            .trim()
-            .to_string(),
+            message: format!("{} {}", i.summary, i.comment).trim().to_string(),
             blocking: level == 3,
+            source: i.source.clone(),
+            source_id: i.source_id.clone(),
+            also: i
+                .also
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}, row {} ({}): {}",
+                        a.source,
+                        a.source_id,
+                        significance_word(a.significance).0,
+                        a.summary
+                    )
+                })
+                .collect(),
+            risk: None,
         });
     }
     let list: Vec<lookup::Allergy> = allergies
         .iter()
         .map(|a| lookup::Allergy {
             key: a.id.clone(),
-            kind: match a.kind.as_str() {
-                "atc" => lookup::AllergenKind::Atc,
-                "ingredient" => lookup::AllergenKind::Ingredient,
-                "brand" => lookup::AllergenKind::Brand,
-                _ => lookup::AllergenKind::FreeText,
-            },
+            kind: kind_of(a),
             allergen: a.allergen.clone(),
         })
         .collect();
@@ -141,30 +205,45 @@ fn try_run(
         let Some(a) = allergies.iter().find(|a| a.id == w.allergy) else {
             continue;
         };
-        checks.warnings.push(Warning {
-            kind: "allergy".into(),
-            severity: a.severity.clone(),
-            with: a.allergen.clone(),
-            message: format!(
-                "Allergy to {} ({}{}): {}",
-                a.allergen,
-                a.severity,
-                if a.reaction.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {}", a.reaction)
-                },
-                w.reason
-            ),
-            // A recorded "no reaction" is worth seeing but is no reason to stop.
-            blocking: a.severity != "no-reaction",
-        });
+        let reaction = if a.reaction.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", a.reaction)
+        };
+        let severity = effective_severity(a);
+        match w.match_ {
+            lookup::AllergyMatch::Direct => checks.warnings.push(Warning {
+                kind: "allergy".into(),
+                severity: a.severity.clone(),
+                with: a.allergen.clone(),
+                message: format!(
+                    "Allergy to {} ({}{reaction}): {}",
+                    a.allergen, a.severity, w.reason
+                ),
+                // A recorded "no reaction" is worth seeing but is no reason to stop.
+                blocking: a.severity != "no-reaction",
+                risk: None,
+                ..Warning::default()
+            }),
+            lookup::AllergyMatch::CrossSensitivity(risk) => checks.warnings.push(Warning {
+                kind: "cross-sensitivity".into(),
+                severity: "caution".into(),
+                with: a.allergen.clone(),
+                message: format!(
+                    "Caution, allergy to {} ({}{reaction}): {}",
+                    a.allergen, a.severity, w.reason
+                ),
+                blocking: caution_blocks(risk, severity),
+                risk: Some(risk_word(risk).into()),
+                ..Warning::default()
+            }),
+        }
     }
     for lookup::NotChecked { key, reason: why } in report.unchecked {
         if let Some(a) = allergies.iter().find(|a| a.id == key) {
             checks
                 .not_checked
-                .push(format!("allergy to {}: {why}", a.allergen));
+                .push(format!("allergy to {} NOT checked: {why}", a.allergen));
         }
     }
     // Blocking first, then by the order found (interactions most significant first).
@@ -185,13 +264,16 @@ fn try_run(
             });
         }
     }
+    // Never "no allergies found" while something could not be checked.
     checks.message = match (checks.warnings.len(), checks.not_checked.len()) {
         (0, 0) => "Checked: no interactions or allergies found.".into(),
         (0, n) => format!(
-            "Checked: no interactions or allergies found; {n} item(s) could not be checked."
+            "Checked: no warnings, but {n} item(s) could NOT be checked: check them yourself."
         ),
         (w, 0) => format!("Checked: {w} warning(s)."),
-        (w, n) => format!("Checked: {w} warning(s); {n} item(s) could not be checked."),
+        (w, n) => format!(
+            "Checked: {w} warning(s); {n} item(s) could NOT be checked: check them yourself."
+        ),
     };
     Ok(checks)
 }

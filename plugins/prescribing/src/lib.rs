@@ -7,8 +7,10 @@
 //! page, and the fact is audited. See README.md for routes, settings and storage.
 
 mod checks;
+pub mod dispense;
 pub mod model;
 mod pages;
+pub mod settings;
 pub mod sig;
 
 use osler_sdk::{
@@ -17,7 +19,8 @@ use osler_sdk::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::model::{Allergy, Change, Checks, Drug, Prescription};
+use crate::dispense::{Form, Quantity};
+use crate::model::{Allergy, Change, Checks, Component, Drug, PartFill, Prescription};
 
 mod bindings {
     osler_sdk::generate!({
@@ -49,11 +52,36 @@ impl Plugin for Prescribing {
                 pages::discontinue_form,
             )
             .get("/patients/{pid}/print", pages::print)
+            .get("/settings", pages::settings_page)
+            .post("/settings/prescriber", pages::prescriber_form)
+            .post("/settings/site", pages::site_form)
             .get("/api/sig", sig_api)
+            .get("/api/settings/prescribers/{user}", |_, p| {
+                let found = settings::prescriber(&p["user"])?.ok_or_else(|| {
+                    Error::not_found(format!("no details saved for {}", &p["user"]))
+                })?;
+                Ok(Response::json(200, &found))
+            })
+            .put("/api/settings/prescribers/{user}", |req, p| {
+                let saved = settings::save_prescriber(req.caller(), &p["user"], &req.json()?)?;
+                Ok(Response::json(200, &saved))
+            })
+            .get("/api/settings/site", |req, _| {
+                let found = settings::clinic(&req.caller().site)?.ok_or_else(|| {
+                    Error::not_found(format!("no details saved for site {}", req.caller().site))
+                })?;
+                Ok(Response::json(200, &found))
+            })
+            .put("/api/settings/site", |req, _| {
+                let saved = settings::save_clinic(req.caller(), &req.json()?)?;
+                Ok(Response::json(200, &saved))
+            })
             .get("/api/patients/{pid}", summary_api)
             .post("/api/patients/{pid}/allergies", |req, p| {
                 let a = add_allergy(req.caller(), &p["pid"], &req.json()?)?;
-                Ok(Response::json(201, &a))
+                let mut out = serde_json::to_value(&a).unwrap_or_default();
+                out["check"] = json!(checks::describe(std::slice::from_ref(&a)).remove(0));
+                Ok(Response::json(201, &out))
             })
             .post("/api/patients/{pid}/allergies/{id}/status", |req, p| {
                 let body: StatusInput = req.json()?;
@@ -126,17 +154,51 @@ pub struct RxInput {
     pub drug_name: String,
     pub atc: String,
     pub ingredients: Vec<String>,
+    /// A custom drug's dosage form (`tablet`, `oral solution`…) and controlled class
+    /// (`narcotic`, `controlled-drug`, `targeted-substance`); a product's come from the
+    /// drug reference.
+    pub form: String,
+    pub controlled: String,
     pub strength: String,
     pub sig: String,
-    /// Computed from the sig when empty and the sig fixes it.
+    /// With its unit (`21 tablets`, `1 inhaler`); a bare number is in the product's
+    /// dispensable unit. Computed from the sig and the product when empty (never for a
+    /// controlled drug, whose quantity the prescriber writes).
+    #[serde(deserialize_with = "text_or_number")]
     pub quantity: String,
     pub repeats: u32,
+    /// The least number of days between fills.
+    pub repeat_interval_days: Option<u32>,
+    /// Dispense in parts.
+    pub part_fill: Option<PartFillInput>,
     pub long_term: bool,
     pub instructions: String,
     /// Required when a check finds a major interaction or an allergy.
     pub override_reason: String,
     /// For a medication prescribed elsewhere: by whom.
     pub prescriber: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PartFillInput {
+    #[serde(deserialize_with = "text_or_number")]
+    pub quantity: String,
+    pub interval_days: u32,
+}
+
+/// A JSON string or number, as text (`"quantity": 30` and `"quantity": "30 tablets"`).
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(serde_json::Number),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Text(t) => t,
+        Either::Number(n) => n.to_string(),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +393,45 @@ fn resolve_drug(input: &RxInput) -> Result<(Drug, String), Error> {
     ))
 }
 
+/// A drug from a product of the drug reference: confirmed, with its form and strengths.
+fn from_product(p: lookup::Product) -> (Drug, String) {
+    let strength = p
+        .ingredients
+        .iter()
+        .map(|i| format!("{} {}", i.strength, i.unit).trim().to_string())
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let drug = Drug {
+        din: Some(p.din),
+        name: p.brand_name,
+        atc: Some(p.atc).filter(|a| !a.is_empty()),
+        ingredients: p.ingredients.iter().map(|i| i.name.clone()).collect(),
+        custom: false,
+        sample: p.sample,
+        verified: true,
+        form: p.dosage_form,
+        route: p.route,
+        composition: p
+            .ingredients
+            .into_iter()
+            .map(|i| Component {
+                name: i.name,
+                strength: i.strength,
+                unit: i.unit,
+            })
+            .collect(),
+        package: p.package_size,
+        controlled: match p.controlled {
+            lookup::Controlled::No => "",
+            lookup::Controlled::Narcotic => "narcotic",
+            lookup::Controlled::ControlledDrug => "controlled-drug",
+            lookup::Controlled::TargetedSubstance => "targeted-substance",
+        }
+        .into(),
+    };
+    (drug, strength)
+}
+
 fn resolve(input: &RxInput) -> Result<(Drug, String), Error> {
     let din = input.din.trim();
     let name = input.drug_name.trim();
@@ -343,6 +444,35 @@ fn resolve(input: &RxInput) -> Result<(Drug, String), Error> {
         "" => None,
         a => Some(valid_atc(a).ok_or_else(|| Error::invalid("atc: an ATC code like B01AA03"))?),
     };
+    let form = input.form.trim();
+    if form.chars().count() > 100 {
+        return Err(Error::invalid("form: at most 100 characters"));
+    }
+    let controlled = input.controlled.trim();
+    if !controlled.is_empty() && !model::CONTROLLED.contains(&controlled) {
+        return Err(Error::invalid(
+            "controlled: narcotic, controlled-drug, targeted-substance, or empty",
+        ));
+    }
+    let described = |din: Option<String>| Drug {
+        din,
+        name: name.into(),
+        atc: atc.clone(),
+        ingredients: input
+            .ingredients
+            .iter()
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty())
+            .collect(),
+        custom: false,
+        sample: false,
+        verified: false,
+        form: form.into(),
+        route: String::new(),
+        composition: Vec::new(),
+        package: String::new(),
+        controlled: controlled.into(),
+    };
     if !din.is_empty() {
         if din.len() != 8 || !din.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::invalid(format!("din: {din:?} is not 8 digits")));
@@ -354,37 +484,12 @@ fn resolve(input: &RxInput) -> Result<(Drug, String), Error> {
                     p.brand_name
                 )))
             }
-            Ok(Some(p)) => {
-                let strength = p
-                    .ingredients
-                    .iter()
-                    .map(|i| format!("{} {}", i.strength, i.unit).trim().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" / ");
-                let drug = Drug {
-                    din: Some(p.din),
-                    name: p.brand_name,
-                    atc: Some(p.atc).filter(|a| !a.is_empty()),
-                    ingredients: p.ingredients.into_iter().map(|i| i.name).collect(),
-                    custom: false,
-                    sample: p.sample,
-                };
-                Ok((drug, strength))
-            }
+            Ok(Some(p)) => Ok(from_product(p)),
             Ok(None) => Err(Error::invalid(format!(
                 "din: no product with DIN {din} in the drug reference"
             ))),
-            Err(_) if !name.is_empty() => Ok((
-                Drug {
-                    din: Some(din.into()),
-                    name: name.into(),
-                    atc,
-                    ingredients: input.ingredients.clone(),
-                    custom: false,
-                    sample: false,
-                },
-                String::new(),
-            )),
+            // Typed by hand while the reference is away: kept, never printed as verified.
+            Err(_) if !name.is_empty() => Ok((described(Some(din.into())), String::new())),
             Err(e) => Err(Error::unavailable(format!(
                 "the drug reference is not available to look up DIN {din} ({}): give the drug's name (drugName) to prescribe without it",
                 e.message()
@@ -396,20 +501,13 @@ fn resolve(input: &RxInput) -> Result<(Drug, String), Error> {
             "drug: choose a product (din) or write the drug's name (drugName)",
         ));
     }
-    let drug = Drug {
-        din: None,
-        name: name.into(),
-        atc,
-        ingredients: input
-            .ingredients
-            .iter()
-            .map(|i| i.trim().to_string())
-            .filter(|i| !i.is_empty())
-            .collect(),
-        custom: true,
-        sample: false,
-    };
-    Ok((drug, String::new()))
+    Ok((
+        Drug {
+            custom: true,
+            ..described(None)
+        },
+        String::new(),
+    ))
 }
 
 /// The result of writing prescriptions: written, or stopped for an override reason.
@@ -444,6 +542,132 @@ fn threshold() -> i64 {
         .clamp(1, 3)
 }
 
+/// The dispensable unit a bare quantity is in: the product's, else the sig's countable unit.
+fn default_unit(form: Form, sig: &sig::Sig) -> Option<&'static str> {
+    form.unit().or(match sig.unit.as_str() {
+        "tab" => Some("tablet"),
+        "cap" => Some("capsule"),
+        "patch" => Some("patch"),
+        "supp" => Some("suppository"),
+        "mL" => Some("mL"),
+        _ => None,
+    })
+}
+
+/// The quantity to dispense (given, or computed from the sig and the product), whether it was
+/// computed, and the rules of controlled drugs on quantity, repeats and part-fills.
+fn quantities(
+    drug: &Drug,
+    sig: &sig::Sig,
+    input: &RxInput,
+) -> Result<(Quantity, bool, Option<PartFill>), Error> {
+    let form = Form::of(&drug.form, &drug.route);
+    let product = dispense::Product {
+        name: &drug.name,
+        form: &drug.form,
+        route: &drug.route,
+        strengths: drug
+            .composition
+            .iter()
+            .map(|c| (c.strength.as_str(), c.unit.as_str()))
+            .collect(),
+        package: &drug.package,
+    };
+    let computed = dispense::compute(sig, &product);
+    let (quantity, was_computed) = match input.quantity.trim() {
+        "" => {
+            if let Some(words) = drug.controlled_words() {
+                let example = computed
+                    .as_ref()
+                    .map_or("20 tablets".to_string(), Quantity::text);
+                return Err(Error::invalid(format!(
+                    "quantity: {} is {words}: write the total quantity to dispense (e.g. {example}); it is printed in words and figures",
+                    drug.name
+                )));
+            }
+            match computed {
+                Ok(q) => (q, true),
+                Err(why) => return Err(Error::invalid(format!("quantity: {why}"))),
+            }
+        }
+        typed => {
+            let q =
+                dispense::parse_quantity(typed, default_unit(form, sig)).map_err(Error::invalid)?;
+            if let Some(wanted) = form.unit()
+                && !dispense::compatible(&q.unit, wanted)
+            {
+                return Err(Error::invalid(format!(
+                    "quantity: {} is dispensed in {}, not in {}",
+                    drug.name,
+                    dispense::plural(wanted),
+                    dispense::plural(&q.unit)
+                )));
+            }
+            (q, false)
+        }
+    };
+    if input.repeats > 20 {
+        return Err(Error::invalid("repeats: at most 20"));
+    }
+    match input.repeat_interval_days {
+        Some(_) if input.repeats == 0 => {
+            return Err(Error::invalid(
+                "repeatIntervalDays: there are no repeats to space out",
+            ));
+        }
+        Some(d) if !(1..=365).contains(&d) => {
+            return Err(Error::invalid("repeatIntervalDays: 1 to 365 days"));
+        }
+        _ => {}
+    }
+    match drug.controlled.as_str() {
+        "narcotic" if input.repeats > 0 => {
+            return Err(Error::invalid(format!(
+                "repeats: {} is a narcotic: a narcotic prescription cannot be repeated. To dispense it in parts, give a part-fill (partFill: quantity and intervalDays)",
+                drug.name
+            )));
+        }
+        "controlled-drug" | "targeted-substance"
+            if input.repeats > 0 && input.repeat_interval_days.is_none() =>
+        {
+            return Err(Error::invalid(format!(
+                "repeatIntervalDays: {} is {}: say how many days apart its repeats may be filled",
+                drug.name,
+                drug.controlled_words().unwrap_or("controlled")
+            )));
+        }
+        _ => {}
+    }
+    let part_fill = match &input.part_fill {
+        None => None,
+        Some(p) if p.quantity.trim().is_empty() && p.interval_days == 0 => None,
+        Some(p) => {
+            let part = dispense::parse_quantity(&p.quantity, Some(&quantity.unit))
+                .map_err(|e| Error::invalid(format!("partFill.{e}")))?;
+            if part.unit != quantity.unit {
+                return Err(Error::invalid(format!(
+                    "partFill.quantity: in {} like the quantity",
+                    quantity.unit
+                )));
+            }
+            if part.value() >= quantity.value() {
+                return Err(Error::invalid(format!(
+                    "partFill.quantity: less than the whole quantity ({})",
+                    quantity.text()
+                )));
+            }
+            if !(1..=365).contains(&p.interval_days) {
+                return Err(Error::invalid("partFill.intervalDays: 1 to 365 days"));
+            }
+            Some(PartFill {
+                quantity: part,
+                interval_days: p.interval_days,
+            })
+        }
+    };
+    Ok((quantity, was_computed, part_fill))
+}
+
 /// Builds a prescription from `input`, without checks or storage.
 fn build(
     caller: &Caller,
@@ -453,19 +677,60 @@ fn build(
     input: &RxInput,
 ) -> Result<Prescription, Error> {
     let sig = sig::parse(&input.sig).map_err(Error::invalid)?;
+    let (quantity, quantity_computed, part_fill) = quantities(&drug, &sig, input)?;
+    Ok(prescription(
+        caller,
+        pid,
+        id,
+        drug,
+        input,
+        sig,
+        quantity,
+        quantity_computed,
+        part_fill,
+    ))
+}
+
+/// A medication prescribed elsewhere: its quantity is whatever is known (given, or computed
+/// when the sig allows), never required.
+fn build_external(
+    caller: &Caller,
+    pid: &str,
+    id: String,
+    drug: Drug,
+    input: &RxInput,
+) -> Result<Prescription, Error> {
+    let sig = sig::parse(&input.sig).map_err(Error::invalid)?;
+    let form = Form::of(&drug.form, &drug.route);
     let quantity = match input.quantity.trim() {
-        "" => sig.quantity().map(|q| q.to_string()).unwrap_or_default(),
-        q if q.chars().count() <= 40 => q.to_string(),
-        _ => return Err(Error::invalid("quantity: at most 40 characters")),
+        "" => Quantity::default(),
+        typed => {
+            dispense::parse_quantity(typed, default_unit(form, &sig)).map_err(Error::invalid)?
+        }
     };
-    if input.repeats > 20 {
-        return Err(Error::invalid("repeats: at most 20"));
-    }
-    if input.instructions.chars().count() > 1000 {
-        return Err(Error::invalid("instructions: at most 1000 characters"));
-    }
+    let input = RxInput {
+        repeats: input.repeats.min(20),
+        ..input.clone()
+    };
+    Ok(prescription(
+        caller, pid, id, drug, &input, sig, quantity, false, None,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prescription(
+    caller: &Caller,
+    pid: &str,
+    id: String,
+    drug: Drug,
+    input: &RxInput,
+    sig: sig::Sig,
+    quantity: Quantity,
+    quantity_computed: bool,
+    part_fill: Option<PartFill>,
+) -> Prescription {
     let now = now_local();
-    Ok(Prescription {
+    Prescription {
         id,
         patient: pid.into(),
         site: caller.site.clone(),
@@ -474,7 +739,10 @@ fn build(
         directions: sig.readable(),
         sig,
         quantity,
+        quantity_computed,
         repeats: input.repeats,
+        repeat_interval_days: input.repeat_interval_days,
+        part_fill,
         long_term: input.long_term,
         instructions: input.instructions.trim().into(),
         status: "active".into(),
@@ -492,7 +760,7 @@ fn build(
             what: "prescribed".into(),
         }],
         drug,
-    })
+    }
 }
 
 /// Runs the checks on each new prescription against the active list (without itself), then
@@ -554,12 +822,18 @@ fn check_and_save(
             )?;
         }
         if let Some(reason) = &rx.override_reason {
-            let warnings: Vec<&str> = rx
+            let warnings: Vec<String> = rx
                 .checks
                 .warnings
                 .iter()
                 .filter(|w| w.blocking)
-                .map(|w| w.message.as_str())
+                .map(|w| {
+                    if w.source.is_empty() {
+                        w.message.clone()
+                    } else {
+                        format!("{} [{}, row {}]", w.message, w.source, w.source_id)
+                    }
+                })
                 .collect();
             audit::record(
                 "prescription.override",
@@ -574,9 +848,18 @@ fn check_and_save(
     Ok(Outcome::Written(new))
 }
 
+/// Lengths of the free texts.
+fn check_texts(input: &RxInput) -> Result<(), Error> {
+    if input.instructions.chars().count() > 1000 {
+        return Err(Error::invalid("instructions: at most 1000 characters"));
+    }
+    Ok(())
+}
+
 pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome, Error> {
     physician(caller)?;
     patient(pid)?;
+    check_texts(input)?;
     let (drug, strength) = resolve_drug(input)?;
     let input = RxInput {
         strength,
@@ -609,7 +892,8 @@ pub fn record_external(caller: &Caller, pid: &str, input: &RxInput) -> Result<Pr
         strength,
         ..input.clone()
     };
-    let mut rx = build(caller, pid, model::new_ids(1).remove(0), drug, &input)?;
+    check_texts(&input)?;
+    let mut rx = build_external(caller, pid, model::new_ids(1).remove(0), drug, &input)?;
     rx.external = true;
     rx.prescriber = String::new();
     rx.prescriber_name = match input.prescriber.trim() {
@@ -674,13 +958,28 @@ pub fn renew(
         let input = RxInput {
             strength: rx.strength.clone(),
             sig: rx.sig_text.clone(),
-            quantity: rx.quantity.clone(),
+            quantity: if rx.quantity_computed {
+                String::new()
+            } else {
+                rx.quantity.text()
+            },
             repeats: rx.repeats,
+            repeat_interval_days: rx.repeat_interval_days,
+            part_fill: rx.part_fill.as_ref().map(|p| PartFillInput {
+                quantity: p.quantity.text(),
+                interval_days: p.interval_days,
+            }),
             long_term: rx.long_term,
             instructions: rx.instructions.clone(),
             ..RxInput::default()
         };
-        let mut n = build(caller, pid, id.clone(), rx.drug.clone(), &input)?;
+        let mut n =
+            build(caller, pid, id.clone(), reverify(&rx.drug)?, &input).map_err(|e| match e {
+                Error::Invalid(m) => {
+                    Error::invalid(format!("{} cannot be renewed as it was: {m}", rx.drug.name))
+                }
+                e => e,
+            })?;
         n.renewed_from = Some(rx.id.clone());
         n.history[0].what = format!("renewed from {}", rx.id);
         let mut done = (*rx).clone();
@@ -694,6 +993,32 @@ pub fn renew(
         new.push(n);
     }
     check_and_save(caller, pid, new, changed, &[], override_reason)
+}
+
+/// A renewal's drug, confirmed again by the drug reference: a DIN is verified for the new
+/// prescription only if the reference confirms it now; when the reference is away the drug is
+/// kept as it was, unverified.
+fn reverify(drug: &Drug) -> Result<Drug, Error> {
+    let Some(din) = drug.din.as_deref().filter(|_| !drug.custom) else {
+        return Ok(drug.clone());
+    };
+    match lookup::get(din) {
+        Ok(Some(p)) if p.status == lookup::ProductStatus::Cancelled => {
+            Err(Error::conflict(format!(
+                "{} (DIN {din}) has been cancelled: prescribe another product",
+                p.brand_name
+            )))
+        }
+        Ok(Some(p)) => Ok(from_product(p).0),
+        Ok(None) => Err(Error::conflict(format!(
+            "{} (DIN {din}) is no longer in the drug reference: prescribe another product",
+            drug.name
+        ))),
+        Err(_) => Ok(Drug {
+            verified: false,
+            ..drug.clone()
+        }),
+    }
 }
 
 /// FHIR status changes a prescriber may make.
@@ -770,22 +1095,51 @@ pub fn change_status(
 // The rest of the JSON API.
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct SigOut {
     sig: sig::Sig,
     text: String,
     readable: String,
-    quantity: Option<u32>,
+    /// What the directions use in all, in the sig's own unit (`10500 mg`), or why not.
+    total: Option<Value>,
+    total_why: Option<String>,
+    /// With `din`: the quantity to dispense in the product's unit (`21 tablets`), or why not.
+    quantity: Option<Quantity>,
+    quantity_text: Option<String>,
+    quantity_why: Option<String>,
 }
 
 fn sig_api(req: &Request, _: &Params) -> Result<Response, Error> {
     let text = req.query_param("text").unwrap_or_default();
     let sig = sig::parse(&text).map_err(Error::invalid)?;
+    let (total, total_why) = match sig.total() {
+        Ok((amount, unit)) => (
+            Some(json!({"amount": crate::sig::plain(amount), "unit": unit})),
+            None,
+        ),
+        Err(why) => (None, Some(why)),
+    };
+    let (mut quantity, mut quantity_why) = (None, None);
+    if let Some(din) = req.query_param("din").filter(|d| !d.is_empty()) {
+        let (drug, _) = resolve(&RxInput {
+            din,
+            ..RxInput::default()
+        })?;
+        match quantities(&drug, &sig, &RxInput::default()) {
+            Ok((q, _, _)) => quantity = Some(q),
+            Err(e) => quantity_why = Some(e.message().to_string()),
+        }
+    }
     Ok(Response::json(
         200,
         &SigOut {
             text: sig.format(),
             readable: sig.readable(),
-            quantity: sig.quantity(),
+            total,
+            total_why,
+            quantity_text: quantity.as_ref().map(Quantity::text),
+            quantity,
+            quantity_why,
             sig,
         },
     ))

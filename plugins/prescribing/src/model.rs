@@ -13,6 +13,7 @@
 use osler_sdk::{Error, clock, kv};
 use serde::{Deserialize, Serialize};
 
+use crate::dispense::Quantity;
 use crate::sig::Sig;
 
 pub const SEVERITIES: [&str; 4] = ["mild", "moderate", "severe", "no-reaction"];
@@ -53,7 +54,8 @@ pub struct Allergy {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Drug {
-    /// Set when chosen from the drug reference.
+    /// Set when chosen from the drug reference, or typed while it was unavailable (then
+    /// `verified` is false).
     pub din: Option<String>,
     pub name: String,
     pub atc: Option<String>,
@@ -62,21 +64,75 @@ pub struct Drug {
     pub custom: bool,
     /// From the drug reference's sample data: the DIN is not a real one.
     pub sample: bool,
+    /// The drug reference confirmed this DIN when this prescription was written. A DIN is
+    /// printed as a DIN only then.
+    #[serde(default)]
+    pub verified: bool,
+    /// The dosage form, e.g. `tablet`, `oral suspension`, `metered-dose inhaler`.
+    #[serde(default)]
+    pub form: String,
+    #[serde(default)]
+    pub route: String,
+    /// Each ingredient with its strength, from the product.
+    #[serde(default)]
+    pub composition: Vec<Component>,
+    /// What one package holds (`200 doses`), when known.
+    #[serde(default)]
+    pub package: String,
+    /// The controlled-substance class: empty, `narcotic`, `controlled-drug` or
+    /// `targeted-substance`.
+    #[serde(default)]
+    pub controlled: String,
+}
+
+/// An ingredient and its strength.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    pub name: String,
+    pub strength: String,
+    pub unit: String,
+}
+
+/// The controlled-substance classes, as stored.
+pub const CONTROLLED: [&str; 3] = ["narcotic", "controlled-drug", "targeted-substance"];
+
+impl Drug {
+    /// `narcotic` → `a narcotic`, for messages.
+    pub fn controlled_words(&self) -> Option<&'static str> {
+        match self.controlled.as_str() {
+            "narcotic" => Some("a narcotic"),
+            "controlled-drug" => Some("a controlled drug"),
+            "targeted-substance" => Some("a targeted substance"),
+            _ => None,
+        }
+    }
 }
 
 /// One warning the check raised.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Warning {
-    /// `interaction` or `allergy`.
+    /// `interaction`, `allergy` (the drug is what the allergy names) or `cross-sensitivity`.
     pub kind: String,
-    /// `major`, `moderate`, `minor`, `unknown` for interactions; the allergy's severity.
+    /// `major`, `moderate`, `minor`, `unknown` for interactions; the allergy's severity;
+    /// `caution` for a cross-sensitivity.
     pub severity: String,
     /// What it is about: the other drug, or the allergy.
     pub with: String,
     pub message: String,
     /// Whether it needs an override reason.
     pub blocking: bool,
+    /// For an interaction: the table it comes from and the row's id there, and the other
+    /// rows that applied to the pair (`source row: summary`), for audit.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
+    /// For a cross-sensitivity caution: `low`, `moderate` or `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<String>,
 }
 
 /// What the checks found when the prescription was written.
@@ -132,8 +188,19 @@ pub struct Prescription {
     /// The sig in canonical form, and as a sentence.
     pub sig_text: String,
     pub directions: String,
-    pub quantity: String,
+    /// What to dispense each fill, with its unit.
+    pub quantity: Quantity,
+    /// Computed from the sig and the product, rather than given.
+    #[serde(default)]
+    pub quantity_computed: bool,
     pub repeats: u32,
+    /// The least number of days between fills, when the prescriber says (required for the
+    /// repeats of a controlled drug or targeted substance).
+    #[serde(default)]
+    pub repeat_interval_days: Option<u32>,
+    /// Dispense in parts: this much every so many days, up to the quantity.
+    #[serde(default)]
+    pub part_fill: Option<PartFill>,
     pub long_term: bool,
     pub instructions: String,
     /// FHIR `MedicationRequest.status`.
@@ -151,10 +218,24 @@ pub struct Prescription {
     pub history: Vec<Change>,
 }
 
+/// A part-fill: `quantity` each time, at least `interval_days` apart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartFill {
+    pub quantity: Quantity,
+    pub interval_days: u32,
+}
+
 impl Prescription {
     /// On the active medication list.
     pub fn is_active(&self) -> bool {
         matches!(self.status.as_str(), "active" | "on-hold")
+    }
+
+    /// Everything the prescription authorises: the quantity for the first fill and each
+    /// repeat.
+    pub fn total(&self) -> Quantity {
+        self.quantity.times(1 + self.repeats)
     }
 }
 
