@@ -19,8 +19,10 @@ use crate::plugins::Plugins;
 use crate::sites::Sites;
 use crate::storage::{Batch, Storage, Tree};
 
-/// The database layout this binary reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The database layout this binary reads and writes. Version 2 keys the identifier index by
+/// the compared form of each value (tidied and lowercased); a version 1 database is upgraded
+/// when it is opened.
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Everything a request handler or command needs.
@@ -62,9 +64,13 @@ impl App {
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let audit_file = Arc::new(AuditFile::open(&dir).context("cannot open the audit log")?);
         let storage = Storage::open_sled(&dir, audit_file.clone())?;
+        let mut upgrade_from = None;
         match storage.get(Tree::Meta, SCHEMA_KEY)? {
             Some(v) => {
                 let found = u32::from_be_bytes(v.as_slice().try_into().unwrap_or([0xff; 4]));
+                if found < SCHEMA_VERSION {
+                    upgrade_from = Some(found);
+                }
                 if found > SCHEMA_VERSION {
                     bail!(
                         "the data directory {} was written by a newer Osler (schema version \
@@ -92,6 +98,9 @@ impl App {
             }
         }
         let audit = Audit::open(audit_file, storage.clone())?;
+        if let Some(from) = upgrade_from {
+            upgrade(&storage, &audit, from)?;
+        }
         let accounts = Accounts::new(
             storage.clone(),
             Duration::from_secs(config.auth.session_seconds),
@@ -114,7 +123,9 @@ impl App {
         Ok(App {
             plugins,
             sites,
-            patients: Patients::new(storage.clone(), audit.clone()),
+            patients: Patients::new(storage.clone(), audit.clone()).with_search_budget(
+                Duration::from_millis(config.patients.search_budget_ms),
+            ),
             config: Arc::new(config),
             storage,
             audit,
@@ -146,6 +157,47 @@ impl App {
     pub fn cli_ctx() -> Ctx {
         Ctx::system("cli")
     }
+}
+
+/// Bring a database written by an older Osler up to [`SCHEMA_VERSION`], durably, recording
+/// the upgrade (and anything it found) in the audit trail. Safe to interrupt: the version is
+/// written last, so an interrupted upgrade runs again at the next start.
+fn upgrade(storage: &Storage, audit: &Audit, from: u32) -> anyhow::Result<()> {
+    tracing::info!(from, to = SCHEMA_VERSION, "upgrading the database");
+    let ctx = Ctx::system("upgrade");
+    if from < 2 {
+        let collisions = crate::patients::rebuild_identifier_index(storage)?;
+        for (kept, other, system) in &collisions {
+            // The charts concerned go to the audit trail, never to the log.
+            let mut ev = ctx.event("patient.identifier-collision", "conflict");
+            ev.patient = Some(other.clone());
+            ev.patients = vec![kept.clone(), other.clone()];
+            ev.resource = Some(format!("Patient/{other}"));
+            ev.detail = Some(format!(
+                "identifiers in {system} now compare equal (case and spacing are ignored); \
+                 Patient/{kept} keeps it in the index: merge or correct the charts"
+            ));
+            audit.record(ev)?;
+        }
+        if !collisions.is_empty() {
+            tracing::warn!(
+                charts = collisions.len(),
+                "some charts share an identifier once case and spacing are ignored; the audit \
+                 trail lists them (action patient.identifier-collision)"
+            );
+        }
+    }
+    let mut b = Batch::new();
+    b.put(
+        Tree::Meta,
+        SCHEMA_KEY,
+        SCHEMA_VERSION.to_be_bytes().to_vec(),
+    );
+    let mut ev = ctx.event("database.upgrade", "success");
+    ev.detail = Some(format!("schema version {from} to {SCHEMA_VERSION}"));
+    audit.record_with(&b, ev)?;
+    storage.durable_blocking()?;
+    Ok(())
 }
 
 #[cfg(test)]

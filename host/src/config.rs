@@ -23,6 +23,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    /// Patient search limits.
+    pub patients: PatientsConfig,
     /// The clinic's IANA time zone, e.g. `America/Toronto`; plugins see local time in it.
     pub timezone: String,
     /// Plugin sandbox limits, the compiled-code cache, development packages.
@@ -60,6 +62,22 @@ pub struct HttpConfig {
     pub body_limit: usize,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatientsConfig {
+    /// How long one search may scan, in milliseconds, before it answers the matches found so
+    /// far with a `next` link to continue.
+    pub search_budget_ms: u64,
+}
+
+impl Default for PatientsConfig {
+    fn default() -> Self {
+        Self {
+            search_budget_ms: crate::patients::SEARCH_BUDGET.as_millis() as u64,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -68,6 +86,7 @@ impl Default for Config {
             public_url: None,
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            patients: PatientsConfig::default(),
             timezone: "America/Toronto".into(),
             plugins: Default::default(),
             registries: Vec::new(),
