@@ -1,7 +1,8 @@
 //! The open data directory: storage, audit trail and the domain services over them.
 //!
-//! Layout of a data directory: `db/` (the sled database), `wal/` (its write-ahead log) and
-//! `audit/audit.log` (the audit trail). A schema version is stored in the database; a directory written by a newer Osler
+//! Layout of a data directory: `db/` (the sled database), `wal/` (its write-ahead log),
+//! `audit/audit.log` (the audit trail) with `audit/checkpoints.log` (its signed checkpoints),
+//! and `keys/` (the checkpoint key). A schema version is stored in the database; a directory written by a newer Osler
 //! is refused rather than misread.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,9 @@ pub struct App {
     pub patients: Patients,
     pub throttle: Arc<Throttle>,
     pub plugins: Plugins,
+    /// The audit checkpoint key, if opening the data directory created it (its public half is
+    /// for the operator to keep).
+    pub audit_key_created: Option<crate::audit::KeyCreated>,
 }
 
 /// Whether the data directory must already be initialised.
@@ -101,6 +105,18 @@ impl App {
         if let Some(from) = upgrade_from {
             upgrade(&storage, &audit, from)?;
         }
+        let audit_key_created = audit
+            .anchor(&dir, &config.audit)
+            .context("the audit trail does not check out")?;
+        if let Some(k) = &audit_key_created
+            && k.earlier_entries > 0
+        {
+            tracing::warn!(
+                key = %k.key,
+                "created the audit checkpoint key for an existing trail: keep this public key \
+                 away from this server (e.g. [audit] public_key in osler.toml)"
+            );
+        }
         let accounts = Accounts::new(
             storage.clone(),
             Duration::from_secs(config.auth.session_seconds),
@@ -131,6 +147,7 @@ impl App {
             audit,
             accounts,
             throttle,
+            audit_key_created,
         })
     }
 

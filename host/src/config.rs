@@ -25,6 +25,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Patient search limits.
     pub patients: PatientsConfig,
+    /// Signed checkpoints of the audit trail, and where else they go.
+    pub audit: crate::audit::AuditConfig,
     /// The clinic's IANA time zone, e.g. `America/Toronto`; plugins see local time in it.
     pub timezone: String,
     /// Plugin sandbox limits, the compiled-code cache, development packages.
@@ -87,6 +89,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             patients: PatientsConfig::default(),
+            audit: Default::default(),
             timezone: "America/Toronto".into(),
             plugins: Default::default(),
             registries: Vec::new(),

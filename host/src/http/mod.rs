@@ -98,11 +98,14 @@ async fn not_found() -> ApiError {
 /// Serve until SIGTERM or Ctrl-C, then finish in-flight requests and flush.
 pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let storage = app.storage.clone();
+    let audit = app.audit.clone();
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     storage.durable().await?;
+    // Sign the trail's head as it stands at the stop.
+    tokio::task::spawn_blocking(move || audit.seal()).await??;
     tracing::info!("stopped");
     Ok(())
 }
