@@ -121,6 +121,7 @@ impl App {
             storage.clone(),
             Duration::from_secs(config.auth.session_seconds),
         );
+        accounts.load_device_key()?;
         let throttle = Arc::new(Throttle::new(config.auth.throttle.clone()));
         if jiff::tz::TimeZone::get(&config.timezone).is_err() {
             bail!(

@@ -62,6 +62,50 @@ pub struct AuthConfig {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Reverse proxies (addresses or networks, e.g. `10.0.0.5` or `10.0.0.0/24`) whose
+    /// `X-Forwarded-For` is believed: for a request from one of them, the client's address is
+    /// the nearest one in that header that is not itself a trusted proxy. From anyone else the
+    /// header is ignored. The client's address is what sign-in throttling counts and the audit
+    /// trail records.
+    pub trusted_proxies: Vec<Network>,
+}
+
+/// An address or a network, written `10.0.0.5` or `10.0.0.0/24`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network(pub ipnet::IpNet);
+
+impl Network {
+    pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
+        self.0.contains(ip)
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<ipnet::IpNet>() {
+            return Ok(Network(n.trunc()));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| Network(ipnet::IpNet::from(ip)))
+            .map_err(|_| {
+                format!("'{s}' is not an address or a network (e.g. 10.0.0.5 or 10.0.0.0/24)")
+            })
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -110,6 +154,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::http::{Method, header};
 
 use crate::access::{Ctx, Permission};
 use crate::app::App;
+use crate::config::Network;
 use crate::auth::{Session, User, secrets_equal};
 use crate::http::ApiError;
 
@@ -56,11 +57,42 @@ impl Caller {
     }
 }
 
-pub fn source_of(parts: &Parts) -> Option<IpAddr> {
-    parts
+/// The client's address: the peer's, or — when the peer is one of the `trusted` proxies —
+/// the nearest address in `X-Forwarded-For` (read right to left) that is not itself a trusted
+/// proxy. A hop that is not an address ends the walk at the last trusted one, so a client can
+/// never choose its own address by sending the header.
+pub fn source_of(parts: &Parts, trusted: &[Network]) -> Option<IpAddr> {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| c.0.ip())?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let hop = hop.trim();
+        let Some(ip) = hop
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
 }
 
 /// The value of one cookie.
@@ -119,7 +151,7 @@ pub fn resolve(parts: &Parts, app: &App) -> Result<Option<Caller>, ApiError> {
         session,
         user,
         site,
-        source: source_of(parts),
+        source: source_of(parts, &app.config.http.trusted_proxies),
         via_cookie,
     }))
 }
