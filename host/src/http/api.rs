@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use crate::http::ApiError;
 use crate::http::caller::{Caller, cookie, source_of};
 use crate::http::pages::PartsOf;
 use crate::http::error::{ErrorBody, JsonBody};
+use crate::http::uniform::Params;
 use crate::patients::{Patient, SearchQuery, version_of};
 use crate::sites::Site;
 
@@ -398,9 +399,9 @@ pub struct SearchParams {
     pub birthdate: Option<String>,
     /// `system|value`, or a bare value (e.g. a health card number).
     pub identifier: Option<String>,
-    /// Page size (default 20, at most 100).
+    /// Page size (default 20; more than 100 gives 100).
     #[serde(rename = "_count")]
-    #[param(rename = "_count")]
+    #[param(rename = "_count", minimum = 1)]
     pub count: Option<usize>,
     /// Cursor from the previous page's `next` link.
     pub cursor: Option<String>,
@@ -473,8 +474,11 @@ fn url_form(pairs: &[(&str, Option<&str>)]) -> String {
 async fn search_patients(
     State(app): State<App>,
     caller: Caller,
-    Query(params): Query<SearchParams>,
+    Params(params): Params<SearchParams>,
 ) -> Result<Json<Bundle>, ApiError> {
+    if params.count == Some(0) {
+        return Err(ApiError::invalid("_count must be at least 1").field("_count"));
+    }
     let q = SearchQuery {
         name: params.name.clone(),
         birthdate: params.birthdate.clone(),
@@ -816,9 +820,9 @@ pub struct AuditParams {
     pub since: Option<String>,
     /// Until this time (RFC 3339), exclusive.
     pub until: Option<String>,
-    /// Page size (default 100, at most 1000).
+    /// Page size (default 100; more than 1000 gives 1000).
     #[serde(rename = "_count")]
-    #[param(rename = "_count")]
+    #[param(rename = "_count", minimum = 1)]
     pub count: Option<usize>,
     /// `next` from the previous page.
     pub cursor: Option<String>,
@@ -844,9 +848,12 @@ fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
 async fn query_audit(
     State(app): State<App>,
     caller: Caller,
-    Query(p): Query<AuditParams>,
+    Params(p): Params<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let ctx = caller.ctx();
+    if p.count == Some(0) {
+        return Err(ApiError::invalid("_count must be at least 1").field("_count"));
+    }
     require_audited(&app, &caller, Permission::AuditRead, "audit.read", None).await?;
     let q = AuditQuery {
         patient: p.patient.clone(),

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod error;
 pub mod pages;
 pub mod plugins;
+pub mod uniform;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,7 +28,9 @@ pub use error::ApiError;
 pub fn router(app: App) -> Router {
     let limit = app.config.http.body_limit;
     let (api, openapi) = api::router().split_for_parts();
-    let openapi_json = serde_json::to_string(&openapi).expect("openapi serialises");
+    let mut openapi = serde_json::to_value(&openapi).expect("openapi serialises");
+    uniform::complete_document(&mut openapi);
+    let openapi_json = openapi.to_string();
     Router::new()
         .merge(api)
         .route(
@@ -46,6 +49,7 @@ pub fn router(app: App) -> Router {
         .route("/readyz", axum::routing::get(readyz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(uniform::uniform))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -362,7 +362,9 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
     }
 
     // Names: at least one, with a family or given name.
-    if !p.name.iter().any(|n| n.family.is_some() || !n.given.is_empty()) {
+    if !p.name.iter().any(|n| {
+        n.family.as_deref().is_some_and(|f| !f.is_empty()) || n.given.iter().any(|g| !g.is_empty())
+    }) {
         errs.push(err(
             "name",
             "a name is required: give at least a family or a given name",
