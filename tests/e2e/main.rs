@@ -6,6 +6,7 @@
 
 mod support;
 
+mod answers;
 mod audit;
 mod auth;
 mod durability;

@@ -617,3 +617,56 @@ async fn what_would_pass_for_a_different_record_is_refused_naming_the_field() {
         kept.text
     );
 }
+
+/// Sites share one register of charts (see README, "Decisions worth knowing"): a chart
+/// registered at one site is read, found and updated at another by the clinic's staff there,
+/// and every access records the site it was made from. What a user reaches depends on their
+/// role, and on belonging to the site they act at.
+#[tokio::test]
+async fn a_chart_registered_at_one_site_is_the_same_chart_at_every_site() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    // Nurse Kim works at main only; Dr. Patel at north only.
+    let kim = server.login(demo::NURSE).await;
+    let patel = api.login("drpatel", "osler-demo-physician").await;
+    let p = api
+        .create(&kim, &patient("Sitewide", "Ann", "1961-02-03", &hcn(77)))
+        .await;
+    let id = id_of(&p);
+    let r = api.get(&format!("/api/v1/patients/{id}"), &patel).await.expect(200);
+    assert_eq!(r.json, p);
+    let found = api.search_all(&patel, "name=sitewide").await;
+    assert_eq!(found.len(), 1);
+    let mut changed = p.clone();
+    changed["gender"] = json!("other");
+    api.put(&format!("/api/v1/patients/{id}"), &patel, &changed, Some("W/\"1\""))
+        .await
+        .expect(200);
+    // Acting at a site one does not belong to is refused.
+    let r = api
+        .send(
+            Method::GET,
+            &format!("/api/v1/patients/{id}"),
+            Auth::Bearer(&patel),
+            None,
+            &[("x-osler-site", "main")],
+        )
+        .await
+        .expect(403);
+    assert_eq!(r.json["error"]["field"], "x-osler-site");
+    // The trail says where each access came from.
+    let admin = server.login(demo::ADMIN).await;
+    let trail = api.audit_all(&admin, &format!("patient={id}")).await;
+    let site_of = |actor: &str, action: &str| -> Vec<String> {
+        trail
+            .iter()
+            .filter(|e| e["actor"] == actor && e["action"] == action)
+            .map(|e| e["site"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(site_of("nurse.kim", "patient.create"), ["main"]);
+    assert_eq!(site_of("drpatel", "patient.read"), ["north"]);
+    assert_eq!(site_of("drpatel", "patient.update"), ["north"]);
+    assert_eq!(site_of("drpatel", "patient.search"), ["north"]);
+}
