@@ -18,4 +18,5 @@ mod plugins;
 mod prescribing;
 mod registry;
 mod scheduling;
+mod schemathesis;
 mod search;

@@ -59,7 +59,9 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(me))
         .routes(routes!(switch_site))
         .routes(routes!(create_patient, search_patients))
-        .routes(routes!(read_patient, update_patient, delete_patient))
+        // No DELETE: charts are never deleted, and DELETE is refused (405) like any other
+        // method a route does not take (see `uniform` for its message).
+        .routes(routes!(read_patient, update_patient))
         .routes(routes!(list_users, create_user))
         .routes(routes!(disable_user))
         .routes(routes!(set_password))
@@ -570,18 +572,6 @@ async fn update_patient(
     Ok(patient_response(StatusCode::OK, p))
 }
 
-/// Clinical data is never deleted: this always answers 405.
-#[utoipa::path(delete, path = "/api/v1/patients/{id}", tag = "patients",
-    params(("id" = String, Path)),
-    responses((status = 405, body = ErrorBody)))]
-async fn delete_patient(_caller: Caller, Path(_id): Path<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "patient records are never deleted; mark the chart inactive with PUT and \"active\": false",
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // Users and sites
 
@@ -606,9 +596,16 @@ pub(super) async fn require_audited(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewUser {
+    /// 2 to 64 lowercase letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = "^[a-z0-9._-]{2,64}$")]
     pub username: String,
+    /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
+    /// Sites that exist.
+    #[schema(min_items = 1)]
     pub sites: Vec<String>,
     /// For a `patient` user: their patient record id.
     #[serde(default)]
@@ -709,6 +706,8 @@ async fn disable_user(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
     /// Required when changing your own password.
     #[serde(default)]

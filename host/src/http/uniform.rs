@@ -3,7 +3,7 @@
 //! - under `/api/`, an error is always the JSON error document `{"error":{"code","message"}}`:
 //!   a refusal made by axum itself (a path that does not decode, a query that does not parse,
 //!   a method the route lacks, a body too large) is rewritten into it, keeping its status and
-//!   headers (`Allow`, `Retry-After`);
+//!   headers;
 //! - nothing is cached: an answer that does not say otherwise gets `Cache-Control: no-store`,
 //!   so no browser, proxy or shared computer keeps a copy of a chart, a search or the trail.
 //!
@@ -21,6 +21,8 @@ use super::ApiError;
 /// The middleware (see the module documentation).
 pub async fn uniform(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
+    let deleting_a_chart =
+        req.method() == axum::http::Method::DELETE && req.uri().path().starts_with("/api/v1/patients");
     let mut res = next.run(req).await;
     res.headers_mut()
         .entry(header::CACHE_CONTROL)
@@ -40,7 +42,13 @@ pub async fn uniform(req: Request, next: Next) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
-    let err = ApiError::new(status, code_of(status), message_of(status, &text, &parts));
+    let mut message = message_of(status, &text);
+    if status == StatusCode::METHOD_NOT_ALLOWED && deleting_a_chart {
+        message = "patient records are never deleted; mark the chart inactive with PUT and \
+                   \"active\": false"
+            .into();
+    }
+    let err = ApiError::new(status, code_of(status), message);
     let mut out = err.into_response();
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -66,15 +74,12 @@ fn code_of(status: StatusCode) -> &'static str {
     }
 }
 
-fn message_of(status: StatusCode, text: &str, parts: &axum::http::response::Parts) -> String {
+fn message_of(status: StatusCode, text: &str) -> String {
     match status {
+        // (Axum adds the `Allow` header after this layer has run.)
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allowed = parts
-                .headers
-                .get(header::ALLOW)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            format!("this endpoint does not take that method; it takes: {allowed}")
+            "this endpoint does not take that method; the Allow header lists those it takes"
+                .to_string()
         }
         StatusCode::PAYLOAD_TOO_LARGE => {
             "the request body is larger than this server accepts".to_string()
