@@ -67,7 +67,11 @@ impl App {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let audit_file = Arc::new(AuditFile::open(&dir).context("cannot open the audit log")?);
-        let storage = Storage::open_sled(&dir, audit_file.clone())?;
+        let storage = Storage::open_sled_cached(
+            &dir,
+            audit_file.clone(),
+            config.storage.cache_mib.max(1) * 1024 * 1024,
+        )?;
         let mut upgrade_from = None;
         match storage.get(Tree::Meta, SCHEMA_KEY)? {
             Some(v) => {

@@ -441,6 +441,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Bind, announce, and serve until a signal.
 fn serve(app: App, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<i32> {
+    crate::memory::start_trimming();
     let started = std::time::Instant::now();
     let (ready, compiled, failed) = app.plugins.load_all()?;
     if ready + failed > 0 {

@@ -23,6 +23,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    /// The database.
+    pub storage: StorageConfig,
     /// Patient search limits.
     pub patients: PatientsConfig,
     /// Signed checkpoints of the audit trail, and where else they go.
@@ -110,6 +112,22 @@ impl<'de> Deserialize<'de> for Network {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The database's page cache, MiB. The database counts it by the size of its pages on
+    /// disk; in memory they take a few times more, so this bounds most of the server's memory.
+    pub cache_mib: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            cache_mib: crate::storage::DEFAULT_CACHE_MIB,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PatientsConfig {
     /// How long one search may scan, in milliseconds, before it answers the matches found so
     /// far with a `next` link to continue.
@@ -132,6 +150,7 @@ impl Default for Config {
             public_url: None,
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            storage: StorageConfig::default(),
             patients: PatientsConfig::default(),
             audit: Default::default(),
             timezone: "America/Toronto".into(),

@@ -11,7 +11,7 @@
 //! - [`plugins`]: the WebAssembly plugin runtime, its capabilities and lifecycle;
 //! - [`http`]: the JSON API, the pages and the server;
 //! - [`app`]: an open data directory with its services; [`cli`]: the `osler` command;
-//! - [`demo`]: synthetic demo data.
+//! - [`demo`]: synthetic demo data; [`memory`]: the allocator's set-up.
 
 pub mod access;
 pub mod app;
@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod memory;
 pub mod patients;
 pub mod plugins;
 pub mod sites;

@@ -203,6 +203,9 @@ pub trait Journal: Send + Sync + 'static {
     fn checkpointed(&self, closing: bool);
 }
 
+/// The database's page cache, MiB, unless `[storage] cache_mib` says otherwise.
+pub const DEFAULT_CACHE_MIB: u64 = 64;
+
 /// How often the backend is checkpointed (and the write-ahead log trimmed).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// A log segment this large triggers a checkpoint before the interval is up.
@@ -303,7 +306,16 @@ impl Storage {
     /// Open the sled database in `dir/db` with its write-ahead log in `dir/wal`, replaying the
     /// log into it and giving `journal` back the entries it lacks.
     pub fn open_sled(dir: &Path, journal: Arc<dyn Journal>) -> Result<Self, StorageError> {
-        let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("db"))?);
+        Self::open_sled_cached(dir, journal, DEFAULT_CACHE_MIB * 1024 * 1024)
+    }
+
+    /// [`Storage::open_sled`] with a page cache of `cache_bytes`.
+    pub fn open_sled_cached(
+        dir: &Path,
+        journal: Arc<dyn Journal>,
+        cache_bytes: u64,
+    ) -> Result<Self, StorageError> {
+        let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("db"), cache_bytes)?);
         Self::open(backend, &dir.join("wal"), journal)
     }
 
@@ -775,7 +787,7 @@ mod tests {
         }
         let fresh = tempfile::tempdir().unwrap();
         let backend: Arc<dyn Backend> =
-            Arc::new(SledBackend::open(&fresh.path().join("db")).unwrap());
+            Arc::new(SledBackend::open(&fresh.path().join("db"), 1 << 20).unwrap());
         let s = Storage::open(backend, &dir.path().join("wal-copy"), Arc::new(NoJournal)).unwrap();
         assert_eq!(s.get(Tree::Sites, b"a").unwrap(), Some(b"2".to_vec()));
         assert_eq!(s.get(Tree::Sites, b"b").unwrap(), None);
