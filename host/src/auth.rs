@@ -3,8 +3,9 @@
 //! A session token is 32 random bytes shown to the client once; only its sha256 is stored, so
 //! a copy of the database does not hold usable tokens. Sessions expire, end at sign-out, and
 //! stop working the moment their user is disabled (the user is re-read on every request).
-//! Failed sign-ins are counted per user name and per source address: after a few, answers are
-//! slowed; after more, that name or address is locked out for a while.
+//! Failed sign-ins are counted per user name, per known device and per client address (see
+//! [`Throttle`]): after a few, answers are slowed; after more, the name is locked for devices
+//! it does not know, and an address for itself.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
