@@ -87,7 +87,9 @@ fn card(i: u64) -> String {
     osler_host::demo::health_card(10_000_000 + i)
 }
 
-const PREFIXES: &[&str] = &["ma", "jo", "le", "no", "tr", "ga", "sm", "li", "an", "be", "ch", "ro"];
+const PREFIXES: &[&str] = &[
+    "ma", "jo", "le", "no", "tr", "ga", "sm", "li", "an", "be", "ch", "ro",
+];
 
 /// One request of the mix; its status.
 async fn one(s: &Shared, op: Op, r: u64) -> reqwest::StatusCode {
@@ -105,9 +107,12 @@ async fn one(s: &Shared, op: Op, r: u64) -> reqwest::StatusCode {
     match op {
         Op::Read => {
             let id = pick(&s.ids);
-            send(c.get(format!("{}/api/v1/patients/{id}", s.base)).bearer_auth(&s.doc))
-                .await
-                .0
+            send(
+                c.get(format!("{}/api/v1/patients/{id}", s.base))
+                    .bearer_auth(&s.doc),
+            )
+            .await
+            .0
         }
         Op::Search => {
             let p = PREFIXES[r as usize % PREFIXES.len()];
@@ -344,7 +349,11 @@ fn main() -> anyhow::Result<()> {
         });
         println!(
             "osler serve (pid {pid}): {patients} patients, {clients} clients, {secs:.0} s{}",
-            if shared.plugin { ", with the notices plugin" } else { "" }
+            if shared.plugin {
+                ", with the notices plugin"
+            } else {
+                ""
+            }
         );
         println!("  start: RSS {:.0} MiB", rss_mib(pid));
         let started = Instant::now();
@@ -354,8 +363,12 @@ fn main() -> anyhow::Result<()> {
         let failures = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for k in 0..clients {
-            let (s, stop, samples, failures) =
-                (shared.clone(), stop.clone(), samples.clone(), failures.clone());
+            let (s, stop, samples, failures) = (
+                shared.clone(),
+                stop.clone(),
+                samples.clone(),
+                failures.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut r: u64 = 0x9E37_79B9_7F4A_7C15 ^ (k as u64 * 0x1000_0001);
                 let mut mine: Vec<(u64, Duration)> = Vec::new();

@@ -144,9 +144,8 @@ impl App {
         Ok(App {
             plugins,
             sites,
-            patients: Patients::new(storage.clone(), audit.clone()).with_search_budget(
-                Duration::from_millis(config.patients.search_budget_ms),
-            ),
+            patients: Patients::new(storage.clone(), audit.clone())
+                .with_search_budget(Duration::from_millis(config.patients.search_budget_ms)),
             config: Arc::new(config),
             storage,
             audit,

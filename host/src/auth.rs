@@ -263,7 +263,12 @@ impl Throttle {
 
     /// The live counter of `s` (a lock that ran out, or failures older than the window, are
     /// forgotten).
-    fn live(&self, map: &mut HashMap<Subject, Counter>, s: &Subject, now: Instant) -> Option<Counter> {
+    fn live(
+        &self,
+        map: &mut HashMap<Subject, Counter>,
+        s: &Subject,
+        now: Instant,
+    ) -> Option<Counter> {
         let c = *map.get(s)?;
         let expired = match c.locked_until {
             Some(until) => until <= now,
@@ -330,7 +335,11 @@ impl Throttle {
                 last: now,
                 locked_until: None,
             });
-            let factor = if matches!(s, Subject::Address(_)) { 4 } else { 1 };
+            let factor = if matches!(s, Subject::Address(_)) {
+                4
+            } else {
+                1
+            };
             delay = delay.max(slow(c.failures, factor));
             c.failures += 1;
             c.last = now;
@@ -698,7 +707,10 @@ mod tests {
         assert!(a.delay > Duration::ZERO);
         t.failed(a);
         t.failed(t.begin("a", None, None).unwrap());
-        assert!(matches!(t.begin("a", None, None), Err(AuthError::Locked(_))));
+        assert!(matches!(
+            t.begin("a", None, None),
+            Err(AuthError::Locked(_))
+        ));
         assert!(t.begin("b", None, None).is_ok());
     }
 

@@ -71,12 +71,42 @@ async fn every_refusal_is_the_json_error_document_and_nothing_is_cached() {
 
     // Named cases, with the field they name.
     for (what, path, status, field) in [
-        ("a negative page size", "/api/v1/patients?_count=-1", 400, Some("_count")),
-        ("a zero page size", "/api/v1/patients?_count=0", 400, Some("_count")),
-        ("a parameter given twice", "/api/v1/patients?name=a&name=b", 400, Some("name")),
-        ("a path that is not UTF-8", "/api/v1/patients/%ff", 400, None),
-        ("an audit page size that is no number", "/api/v1/audit?_count=ten", 400, Some("_count")),
-        ("a plugin id that is not UTF-8", "/api/v1/admin/plugins/%ff", 400, None),
+        (
+            "a negative page size",
+            "/api/v1/patients?_count=-1",
+            400,
+            Some("_count"),
+        ),
+        (
+            "a zero page size",
+            "/api/v1/patients?_count=0",
+            400,
+            Some("_count"),
+        ),
+        (
+            "a parameter given twice",
+            "/api/v1/patients?name=a&name=b",
+            400,
+            Some("name"),
+        ),
+        (
+            "a path that is not UTF-8",
+            "/api/v1/patients/%ff",
+            400,
+            None,
+        ),
+        (
+            "an audit page size that is no number",
+            "/api/v1/audit?_count=ten",
+            400,
+            Some("_count"),
+        ),
+        (
+            "a plugin id that is not UTF-8",
+            "/api/v1/admin/plugins/%ff",
+            400,
+            None,
+        ),
         ("no such endpoint", "/api/v1/nothing-here", 404, None),
     ] {
         let r = raw(&api, get.clone(), path, &t, None, None).await;
@@ -87,7 +117,11 @@ async fn every_refusal_is_the_json_error_document_and_nothing_is_cached() {
     }
     let r = raw(&api, Method::PATCH, "/api/v1/patients", &t, None, None).await;
     assert_json_error(&r, 405, "a method the route does not take");
-    assert!(r.header("allow").is_some_and(|a| a.contains("GET")), "{:?}", r.headers);
+    assert!(
+        r.header("allow").is_some_and(|a| a.contains("GET")),
+        "{:?}",
+        r.headers
+    );
 
     // Every documented operation: a body that is not JSON, a body of the wrong type, a body
     // too large, a path that does not decode, a method it does not take.
@@ -107,9 +141,13 @@ async fn every_refusal_is_the_json_error_document_and_nothing_is_cached() {
                 assert_json_error(&r, 400, &format!("{method} {template} with %ff"));
                 sweeps += 1;
             }
-            let concrete = template.replace("{id}", "x").replace("{site}", "main")
+            let concrete = template
+                .replace("{id}", "x")
+                .replace("{site}", "main")
                 .replace("{username}", "allrounder");
-            let takes_json = op["requestBody"]["content"].get("application/json").is_some();
+            let takes_json = op["requestBody"]["content"]
+                .get("application/json")
+                .is_some();
             if takes_json {
                 for (ct, body, status) in [
                     ("application/json", b"{\"unfinished".to_vec(), 400),
@@ -167,9 +205,10 @@ async fn the_openapi_document_lists_every_status_an_operation_can_give() {
                 .keys()
                 .map(String::as_str)
                 .collect();
-            let anonymous = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
+            let anonymous = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
             let mut must = vec![];
             if !anonymous {
                 must.extend(["401", "403", "400"]);
@@ -181,7 +220,10 @@ async fn the_openapi_document_lists_every_status_an_operation_can_give() {
                 must.extend(["400", "413", "415"]);
             }
             for s in must {
-                assert!(statuses.contains(&s), "{what} does not list {s}: {statuses:?}");
+                assert!(
+                    statuses.contains(&s),
+                    "{what} does not list {s}: {statuses:?}"
+                );
             }
             for (status, r) in op["responses"].as_object().unwrap() {
                 if status.starts_with('4') {
@@ -197,5 +239,9 @@ async fn the_openapi_document_lists_every_status_an_operation_can_give() {
     }
     assert!(checked >= 20, "{checked}");
     // Deleting a chart is not an operation: it is refused like any method a route lacks.
-    assert!(doc["paths"]["/api/v1/patients/{id}"].get("delete").is_none());
+    assert!(
+        doc["paths"]["/api/v1/patients/{id}"]
+            .get("delete")
+            .is_none()
+    );
 }

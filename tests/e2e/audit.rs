@@ -419,7 +419,10 @@ fn serve_refused(sb: &Sandbox) -> String {
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             let out = child.wait_with_output().expect("output");
-            assert!(!status.success(), "osler served a trail that does not check out");
+            assert!(
+                !status.success(),
+                "osler served a trail that does not check out"
+            );
             return String::from_utf8_lossy(&out.stderr).into_owned();
         }
         if std::time::Instant::now() > deadline {
@@ -454,7 +457,10 @@ async fn verify_reads_only_and_catches_cuts_rewrites_and_forged_checkpoints() {
     let doc = server.login(("drwho", DOC_PW)).await;
     for i in 0..3 {
         let p = api
-            .create(&doc, &patient("Evidence", "Ann", "1970-01-01", &hcn(50 + i)))
+            .create(
+                &doc,
+                &patient("Evidence", "Ann", "1970-01-01", &hcn(50 + i)),
+            )
             .await;
         for _ in 0..2 {
             api.get(&format!("/api/v1/patients/{}", id_of(&p)), &doc)
@@ -488,10 +494,18 @@ async fn verify_reads_only_and_catches_cuts_rewrites_and_forged_checkpoints() {
     );
 
     // Each cut, each checked twice: verify fails, and leaves the file exactly as it found it.
-    let without_last: String = original.lines().take(n - 1).map(|l| format!("{l}\n")).collect();
+    let without_last: String = original
+        .lines()
+        .take(n - 1)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let torn = &original[..original.len() - 10];
     for (what, damaged, says) in [
-        ("the last line deleted", without_last.as_str(), "removed from the end"),
+        (
+            "the last line deleted",
+            without_last.as_str(),
+            "removed from the end",
+        ),
         ("the file emptied", "", "removed from the end"),
         ("the last line cut off", torn, "cut off"),
     ] {
@@ -536,19 +550,18 @@ async fn verify_reads_only_and_catches_cuts_rewrites_and_forged_checkpoints() {
 
     // Whoever holds the data directory holds the key too, and can re-sign every checkpoint:
     // only the copies at the second location still tell the truth.
-    let ours = osler_registry::SecretKey::load(
-        &sb.data_dir().join("keys").join("audit-checkpoint.pem"),
-    )
-    .unwrap();
+    let ours =
+        osler_registry::SecretKey::load(&sb.data_dir().join("keys").join("audit-checkpoint.pem"))
+            .unwrap();
     let resigned = osler_host::audit::Checkpoint::sign(&ours, kept.len() as u64, &head);
     std::fs::write(&checkpoints, resigned.line()).unwrap();
     let no_copy = sb.root().join("no-copy.toml");
     std::fs::write(&no_copy, "").unwrap();
-    let (code, out) = verify(
-        &sb,
-        &["--key", &key, "--config", no_copy.to_str().unwrap()],
+    let (code, out) = verify(&sb, &["--key", &key, "--config", no_copy.to_str().unwrap()]);
+    assert_eq!(
+        code, 0,
+        "without the copies the re-signed rewrite passes: {out}"
     );
-    assert_eq!(code, 0, "without the copies the re-signed rewrite passes: {out}");
     let (code, out) = verify(&sb, &["--key", &key]);
     assert_eq!(code, 1, "the second location's checkpoints catch it: {out}");
 
@@ -592,7 +605,10 @@ async fn recovery_and_a_new_key_are_recorded_in_the_trail() {
             break;
         }
     }
-    assert!(cut, "the write-ahead log never held the last entries at a kill");
+    assert!(
+        cut,
+        "the write-ahead log never held the last entries at a kill"
+    );
     let log = sb.audit_log();
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -603,8 +619,14 @@ async fn recovery_and_a_new_key_are_recorded_in_the_trail() {
     std::fs::write(&log, keep).unwrap();
     let before = digest(&log);
     let (code, out) = verify(&sb, &[]);
-    assert_eq!(code, 0, "entries the write-ahead log holds are not lost: {out}");
-    assert!(out.contains("2 entries are in the write-ahead log"), "{out}");
+    assert_eq!(
+        code, 0,
+        "entries the write-ahead log holds are not lost: {out}"
+    );
+    assert!(
+        out.contains("2 entries are in the write-ahead log"),
+        "{out}"
+    );
     assert_eq!(digest(&log), before, "verify restored nothing itself");
 
     // An older data directory: no checkpoint key and no checkpoints.

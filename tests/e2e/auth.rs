@@ -506,14 +506,23 @@ async fn a_known_device_is_slowed_but_never_locked_out_by_someone_elses_guesses(
     let server = sb.demo_with_env(0, &[("OSLER_AUTH__LOCK_AFTER", "3")]);
     let api = server.api();
     // Dr. Lee signs in from her laptop: the answer carries a device token, and a cookie.
-    let r = api.try_login(demo::PHYSICIAN.0, demo::PHYSICIAN.1).await.expect(200);
-    let device = r.json["device"].as_str().expect("a device token").to_string();
+    let r = api
+        .try_login(demo::PHYSICIAN.0, demo::PHYSICIAN.1)
+        .await
+        .expect(200);
+    let device = r.json["device"]
+        .as_str()
+        .expect("a device token")
+        .to_string();
     let cookie = r
         .set_cookies()
         .into_iter()
         .find(|c| c.starts_with("osler_device_drlee="))
         .expect("a device cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let cookie_value = cookie.split(';').next().unwrap().to_string();
 
     // Someone else guesses her password until the name is locked.
@@ -528,17 +537,24 @@ async fn a_known_device_is_slowed_but_never_locked_out_by_someone_elses_guesses(
     let login = |body: Value, cookie: Option<String>| {
         let api = api.clone();
         async move {
-            let headers: Vec<(&str, String)> =
-                cookie.into_iter().map(|c| ("cookie", c)).collect();
+            let headers: Vec<(&str, String)> = cookie.into_iter().map(|c| ("cookie", c)).collect();
             let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            api.send(Method::POST, "/api/v1/auth/login", Auth::None, Some(&body), &h)
-                .await
+            api.send(
+                Method::POST,
+                "/api/v1/auth/login",
+                Auth::None,
+                Some(&body),
+                &h,
+            )
+            .await
         }
     };
     let with_token = json!({"username": "drlee", "password": demo::PHYSICIAN.1, "device": device});
     login(with_token.clone(), None).await.expect(200);
     let plain = json!({"username": "drlee", "password": demo::PHYSICIAN.1});
-    login(plain.clone(), Some(cookie_value.clone())).await.expect(200);
+    login(plain.clone(), Some(cookie_value.clone()))
+        .await
+        .expect(200);
     // A token is for one name only, and a made-up one is worth nothing.
     let r = login(
         json!({"username": "nurse.kim", "password": "wrong wrong", "device": device}),
@@ -612,16 +628,23 @@ async fn behind_a_trusted_proxy_one_clients_failures_do_not_lock_out_another() {
     let admin = r.json["token"].as_str().unwrap().to_string();
     // A client cannot pick its own address: the proxy's own hop is the one believed, whatever
     // the client put before it.
-    via("198.51.100.7, 203.0.113.9", "admin", "administrator password")
-        .await
-        .expect(200);
+    via(
+        "198.51.100.7, 203.0.113.9",
+        "admin",
+        "administrator password",
+    )
+    .await
+    .expect(200);
     let logins: Vec<Value> = api
         .audit_all(&admin, "actor=admin")
         .await
         .into_iter()
         .filter(|e| e["action"] == "auth.login" && e["outcome"] == "success")
         .collect();
-    let sources: Vec<&str> = logins.iter().map(|e| e["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = logins
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
     assert_eq!(sources, ["198.51.100.7", "203.0.113.9"], "{logins:?}");
     drop(server);
 

@@ -514,7 +514,8 @@ async fn what_would_pass_for_a_different_record_is_refused_naming_the_field() {
         (
             "4,000 given names",
             with(&|p| {
-                p["name"][0]["given"] = json!((0..4000).map(|i| format!("D{i}")).collect::<Vec<_>>())
+                p["name"][0]["given"] =
+                    json!((0..4000).map(|i| format!("D{i}")).collect::<Vec<_>>())
             }),
             "name[0].given",
         ),
@@ -579,11 +580,23 @@ async fn what_would_pass_for_a_different_record_is_refused_naming_the_field() {
     }
     // Searching finds it however it is typed, too.
     let found = api
-        .search_all(&t, &format!("identifier={}", crate::support::enc(&format!("{MRN}|ab 123"))))
+        .search_all(
+            &t,
+            &format!(
+                "identifier={}",
+                crate::support::enc(&format!("{MRN}|ab 123"))
+            ),
+        )
         .await;
     assert_eq!(found.len(), 0, "a space inside is not a hyphen");
     let found = api
-        .search_all(&t, &format!("identifier={}", crate::support::enc(&format!("{MRN}| ab-123"))))
+        .search_all(
+            &t,
+            &format!(
+                "identifier={}",
+                crate::support::enc(&format!("{MRN}| ab-123"))
+            ),
+        )
         .await;
     assert_eq!(found.len(), 1);
 
@@ -598,14 +611,27 @@ async fn what_would_pass_for_a_different_record_is_refused_naming_the_field() {
     let mut changed = first.clone();
     changed["identifier"][chart]["value"] = json!("999999");
     let r = api
-        .put(&format!("/api/v1/patients/{id}"), &t, &changed, Some("W/\"1\""))
+        .put(
+            &format!("/api/v1/patients/{id}"),
+            &t,
+            &changed,
+            Some("W/\"1\""),
+        )
         .await
         .expect(400);
-    assert_eq!(r.json["error"]["field"], format!("identifier[{chart}].value"));
+    assert_eq!(
+        r.json["error"]["field"],
+        format!("identifier[{chart}].value")
+    );
     let mut left_out = first.clone();
     left_out["identifier"].as_array_mut().unwrap().remove(chart);
     let kept = api
-        .put(&format!("/api/v1/patients/{id}"), &t, &left_out, Some("W/\"1\""))
+        .put(
+            &format!("/api/v1/patients/{id}"),
+            &t,
+            &left_out,
+            Some("W/\"1\""),
+        )
         .await
         .expect(200);
     assert!(
@@ -634,15 +660,23 @@ async fn a_chart_registered_at_one_site_is_the_same_chart_at_every_site() {
         .create(&kim, &patient("Sitewide", "Ann", "1961-02-03", &hcn(77)))
         .await;
     let id = id_of(&p);
-    let r = api.get(&format!("/api/v1/patients/{id}"), &patel).await.expect(200);
+    let r = api
+        .get(&format!("/api/v1/patients/{id}"), &patel)
+        .await
+        .expect(200);
     assert_eq!(r.json, p);
     let found = api.search_all(&patel, "name=sitewide").await;
     assert_eq!(found.len(), 1);
     let mut changed = p.clone();
     changed["gender"] = json!("other");
-    api.put(&format!("/api/v1/patients/{id}"), &patel, &changed, Some("W/\"1\""))
-        .await
-        .expect(200);
+    api.put(
+        &format!("/api/v1/patients/{id}"),
+        &patel,
+        &changed,
+        Some("W/\"1\""),
+    )
+    .await
+    .expect(200);
     // Acting at a site one does not belong to is refused.
     let r = api
         .send(

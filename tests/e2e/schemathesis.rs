@@ -45,7 +45,16 @@ async fn schemathesis_finds_no_failure_in_the_served_document() {
         Command::new(bin)
             .arg("--config-file")
             .arg(config)
-            .args(["run", &url, "--checks", "all", "--max-examples", "15", "--seed", "20261202"])
+            .args([
+                "run",
+                &url,
+                "--checks",
+                "all",
+                "--max-examples",
+                "15",
+                "--seed",
+                "20261202",
+            ])
             .args(["-H", &format!("Authorization: Bearer {token}")])
             // Signing out would end the session the run uses; it is tested in auth.rs.
             .args(["--exclude-path", "/api/v1/auth/logout"])

@@ -293,7 +293,8 @@ async fn no_record_the_limits_accept_makes_a_search_much_slower() {
 
     // The record that stalled the server: 4,000 given names.
     let mut stall = crate::support::patient("Dzstall", "D0", "1950-01-01", &hcn(1));
-    stall["name"][0]["given"] = serde_json::json!((0..4000).map(|i| format!("Dz{i}")).collect::<Vec<_>>());
+    stall["name"][0]["given"] =
+        serde_json::json!((0..4000).map(|i| format!("Dz{i}")).collect::<Vec<_>>());
     let r = api.post("/api/v1/patients", &t, &stall).await.expect(400);
     assert_eq!(r.json["error"]["field"], "name[0].given", "{}", r.text);
 
@@ -315,10 +316,16 @@ async fn no_record_the_limits_accept_makes_a_search_much_slower() {
     let body = worst.to_string();
     let created = api.create(&t, &worst).await;
     let worst_ms = median_ms(&api, &t, query, 15).await;
-    let page = api.get(&format!("/api/v1/patients?{query}"), &t).await.expect(200);
+    let page = api
+        .get(&format!("/api/v1/patients?{query}"), &t)
+        .await
+        .expect(200);
     let entries = page.json["entry"].as_array().unwrap();
     assert_eq!(entries.len(), 20);
-    assert_eq!(entries[0]["resource"]["id"], created["id"], "listed once, first");
+    assert_eq!(
+        entries[0]["resource"]["id"], created["id"],
+        "listed once, first"
+    );
     assert_eq!(
         entries
             .iter()

@@ -203,9 +203,7 @@ pub fn load_or_create_key(
         }
         std::fs::create_dir_all(key.parent().expect("has a parent"))?;
         let secret = SecretKey::generate().map_err(|e| corrupt(e.to_string()))?;
-        secret
-            .write_new(&key)
-            .map_err(|e| corrupt(e.to_string()))?;
+        secret.write_new(&key).map_err(|e| corrupt(e.to_string()))?;
         let public = secret.public();
         let pub_path = public_key_path(data_dir);
         std::fs::write(&pub_path, format!("{public}\n"))?;

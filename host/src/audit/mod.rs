@@ -688,7 +688,9 @@ impl Audit {
         let last = self.check_against(&checkpoints, &pair.public)?;
         let anchor = checkpoint::Anchor::new(data_dir, pair.secret, config, last)?;
         if self.file.anchor.set(anchor).is_err() {
-            return Err(AuditError::Corrupt("the audit trail is already anchored".into()));
+            return Err(AuditError::Corrupt(
+                "the audit trail is already anchored".into(),
+            ));
         }
         let repairs = std::mem::take(&mut *self.file.repairs.lock().expect("repairs"));
         for r in repairs {
@@ -819,10 +821,7 @@ impl Audit {
 
     /// Verify the trail as this server has written it so far (for the API): the file up to the
     /// last entry written, ending with that entry.
-    pub fn verify_now(
-        &self,
-        data_dir: &Path,
-    ) -> Result<Verification, AuditError> {
+    pub fn verify_now(&self, data_dir: &Path) -> Result<Verification, AuditError> {
         let (seq, hash, visible) = self.file.written_head();
         verify(
             data_dir,

@@ -12,8 +12,8 @@ use axum::http::{Method, header};
 
 use crate::access::{Ctx, Permission};
 use crate::app::App;
-use crate::config::Network;
 use crate::auth::{Session, User, secrets_equal};
+use crate::config::Network;
 use crate::http::ApiError;
 
 pub const SESSION_COOKIE: &str = "osler_session";

@@ -21,8 +21,8 @@ use super::ApiError;
 /// The middleware (see the module documentation).
 pub async fn uniform(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
-    let deleting_a_chart =
-        req.method() == axum::http::Method::DELETE && req.uri().path().starts_with("/api/v1/patients");
+    let deleting_a_chart = req.method() == axum::http::Method::DELETE
+        && req.uri().path().starts_with("/api/v1/patients");
     let mut res = next.run(req).await;
     res.headers_mut()
         .entry(header::CACHE_CONTROL)
@@ -104,10 +104,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
         let mut seen = std::collections::BTreeSet::new();
         for (k, _) in form_urlencoded::parse(query.as_bytes()) {
             if !seen.insert(k.clone()) {
-                return Err(
-                    ApiError::invalid(format!("the query gives `{k}` more than once; give it once"))
-                        .field(k.into_owned()),
-                );
+                return Err(ApiError::invalid(format!(
+                    "the query gives `{k}` more than once; give it once"
+                ))
+                .field(k.into_owned()));
             }
         }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
@@ -150,7 +150,10 @@ pub fn complete_document(doc: &mut serde_json::Value) {
             let anonymous = op
                 .get("security")
                 .and_then(|s| s.as_array())
-                .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
+                .is_some_and(|s| {
+                    s.iter()
+                        .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+                });
             let has_params = op
                 .get("parameters")
                 .and_then(|p| p.as_array())
@@ -193,14 +196,20 @@ pub fn complete_document(doc: &mut serde_json::Value) {
                 );
             }
             if has_params || has_body || names_something || !anonymous {
-                add("400", "the request is not valid; `field` names what is wrong");
+                add(
+                    "400",
+                    "the request is not valid; `field` names what is wrong",
+                );
             }
             if names_something {
                 add("404", "no such record");
             }
             if has_body {
                 add("413", "the body is larger than this server accepts");
-                add("415", "the body is not in the media type this operation takes");
+                add(
+                    "415",
+                    "the body is not in the media type this operation takes",
+                );
             }
         }
     }

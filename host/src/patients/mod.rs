@@ -529,7 +529,7 @@ impl Patients {
                             ),
                             None => "chart numbers are assigned by Osler; leave this identifier \
                                      out"
-                                .into(),
+                            .into(),
                         },
                     },
                 );
@@ -651,7 +651,9 @@ impl Patients {
                     None => (None, s),
                 };
                 let value = validate::identifier_key_value(value);
-                if value.is_empty() || value.contains('\0') || system.is_some_and(|s| s.contains('\0'))
+                if value.is_empty()
+                    || value.contains('\0')
+                    || system.is_some_and(|s| s.contains('\0'))
                 {
                     return Err(PatientError::BadQuery(
                         "identifier must be system|value or a value".into(),

@@ -97,8 +97,7 @@ pub const MAX_IDENTIFIER: usize = 64;
 /// make two names look alike or a name look empty (Hangul fillers, the braille blank, the
 /// combining grapheme joiner, Khmer inherent vowels).
 const INVISIBLE: &[char] = &[
-    '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}', '\u{034F}', '\u{17B4}',
-    '\u{17B5}',
+    '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}', '\u{034F}', '\u{17B4}', '\u{17B5}',
 ];
 
 /// Bidirectional embeddings, overrides and isolates: they reorder what is displayed, so a
@@ -142,7 +141,9 @@ fn text_problem(s: &str, max: usize) -> Option<String> {
     }
     let n = s.chars().count();
     if n > max {
-        return Some(format!("is {n} characters long; at most {max} are accepted"));
+        return Some(format!(
+            "is {n} characters long; at most {max} are accepted"
+        ));
     }
     for c in s.chars() {
         if is_bidi_control(c) {
@@ -299,7 +300,12 @@ pub fn normalise(p: &mut Patient) {
     }
 }
 
-fn check_text(field: impl Into<String>, v: &Option<String>, max: usize, errs: &mut Vec<FieldError>) {
+fn check_text(
+    field: impl Into<String>,
+    v: &Option<String>,
+    max: usize,
+    errs: &mut Vec<FieldError>,
+) {
     if let Some(v) = v
         && let Some(p) = text_problem(v, max)
     {
@@ -324,7 +330,10 @@ const FHIR_DATE: &str = r"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(
 /// FHIR R4 `dateTime`: a date, or a full date-time with seconds and a time zone.
 const FHIR_DATE_TIME: &str = r"^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$";
 
-fn compiled(cell: &'static std::sync::OnceLock<regex::Regex>, pattern: &str) -> &'static regex::Regex {
+fn compiled(
+    cell: &'static std::sync::OnceLock<regex::Regex>,
+    pattern: &str,
+) -> &'static regex::Regex {
     cell.get_or_init(|| regex::Regex::new(pattern).expect("the FHIR pattern compiles"))
 }
 
@@ -391,7 +400,11 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
         {
             errs.push(err(format!("name[{i}].family"), problem));
         }
-        for (key, list) in [("given", &n.given), ("prefix", &n.prefix), ("suffix", &n.suffix)] {
+        for (key, list) in [
+            ("given", &n.given),
+            ("prefix", &n.prefix),
+            ("suffix", &n.suffix),
+        ] {
             let field = format!("name[{i}].{key}");
             check_count(&field, list.len(), MAX_PARTS, "parts", &mut errs);
             for (j, part) in list.iter().enumerate().take(MAX_PARTS) {
@@ -474,7 +487,13 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
         }
     }
 
-    check_count("identifier", p.identifier.len(), MAX_ITEMS, "identifiers", &mut errs);
+    check_count(
+        "identifier",
+        p.identifier.len(),
+        MAX_ITEMS,
+        "identifiers",
+        &mut errs,
+    );
     let mut seen_systems = Vec::new();
     for (i, id) in p.identifier.iter().enumerate().take(MAX_ITEMS) {
         let f = |k: &str| format!("identifier[{i}].{k}");
@@ -512,7 +531,13 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
                 "an Ontario health card number is 10 digits with a valid check digit",
             ));
         }
-        check_count(&f("extension"), id.extension.len(), 1, "extensions", &mut errs);
+        check_count(
+            &f("extension"),
+            id.extension.len(),
+            1,
+            "extensions",
+            &mut errs,
+        );
         for (j, ext) in id.extension.iter().enumerate().take(1) {
             if ext.url == IDENTIFIER_VERSION_EXT {
                 let v = ext.value_string.as_deref().unwrap_or("");
@@ -532,7 +557,13 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
         }
     }
 
-    check_count("telecom", p.telecom.len(), MAX_ITEMS, "contact points", &mut errs);
+    check_count(
+        "telecom",
+        p.telecom.len(),
+        MAX_ITEMS,
+        "contact points",
+        &mut errs,
+    );
     for (i, t) in p.telecom.iter().enumerate().take(MAX_ITEMS) {
         one_of(
             format!("telecom[{i}].system"),
@@ -558,7 +589,13 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
         }
     }
 
-    check_count("address", p.address.len(), MAX_ITEMS, "addresses", &mut errs);
+    check_count(
+        "address",
+        p.address.len(),
+        MAX_ITEMS,
+        "addresses",
+        &mut errs,
+    );
     for (i, a) in p.address.iter().enumerate().take(MAX_ITEMS) {
         one_of(
             format!("address[{i}].use"),
@@ -591,7 +628,13 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
         }
     }
 
-    check_count("communication", p.communication.len(), MAX_ITEMS, "languages", &mut errs);
+    check_count(
+        "communication",
+        p.communication.len(),
+        MAX_ITEMS,
+        "languages",
+        &mut errs,
+    );
     for (i, c) in p.communication.iter().enumerate().take(MAX_ITEMS) {
         let field = format!("communication[{i}].language");
         if c.language.coding.is_empty() && c.language.text.is_none() {
@@ -600,13 +643,34 @@ pub fn validate(p: &Patient, today: time::Date) -> Vec<FieldError> {
                 "give a language code (BCP 47, e.g. fr-CA) or text",
             ));
         }
-        check_text(format!("{field}.text"), &c.language.text, MAX_TEXT, &mut errs);
+        check_text(
+            format!("{field}.text"),
+            &c.language.text,
+            MAX_TEXT,
+            &mut errs,
+        );
         let codings = format!("{field}.coding");
-        check_count(&codings, c.language.coding.len(), MAX_ITEMS, "codings", &mut errs);
+        check_count(
+            &codings,
+            c.language.coding.len(),
+            MAX_ITEMS,
+            "codings",
+            &mut errs,
+        );
         for (j, k) in c.language.coding.iter().enumerate().take(MAX_ITEMS) {
-            check_text(format!("{codings}[{j}].system"), &k.system, MAX_URI, &mut errs);
+            check_text(
+                format!("{codings}[{j}].system"),
+                &k.system,
+                MAX_URI,
+                &mut errs,
+            );
             check_text(format!("{codings}[{j}].code"), &k.code, MAX_TEXT, &mut errs);
-            check_text(format!("{codings}[{j}].display"), &k.display, MAX_TEXT, &mut errs);
+            check_text(
+                format!("{codings}[{j}].display"),
+                &k.display,
+                MAX_TEXT,
+                &mut errs,
+            );
         }
     }
     if p.communication
@@ -689,11 +753,11 @@ mod tests {
         for bad in [
             "\u{301}\u{301}\u{301}", // combining marks only
             "\u{200B}\u{200B}",      // zero-width spaces
-            "Ann\u{202E}eL",          // right-to-left override
-            "Jo\u{200B}hn",           // a zero-width space inside
-            "\u{3164}",               // a Hangul filler
-            "\u{301}Ann",             // starts with a combining mark
-            "1234",                   // no letter
+            "Ann\u{202E}eL",         // right-to-left override
+            "Jo\u{200B}hn",          // a zero-width space inside
+            "\u{3164}",              // a Hangul filler
+            "\u{301}Ann",            // starts with a combining mark
+            "1234",                  // no letter
             "",
             "   ",
         ] {
