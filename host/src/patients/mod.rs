@@ -695,11 +695,9 @@ impl Patients {
                 Some(k)
             }
         };
-        // Each patient met in this search, decided once: the index key it is listed under
-        // (its first name word that starts with the driving word, for a name search), or
-        // `None` if it does not match.
-        let mut seen: std::collections::HashMap<String, Option<Vec<u8>>> =
-            std::collections::HashMap::new();
+        // Each patient met in this search is decided once, at its first index row: listed
+        // there, or not at all (its later rows are skipped without reading the record).
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut out = Vec::new();
         let mut next = None;
         let batch = count.max(32);
@@ -724,11 +722,10 @@ impl Patients {
                     }
                 };
                 // A patient's later rows in this scan: already listed, or not a match.
-                if seen.contains_key(&id) {
+                if !seen.insert(id.clone()) {
                     continue;
                 }
                 let Some((p, _)) = self.load(&id)? else {
-                    seen.insert(id, None);
                     continue;
                 };
                 let tokens = name_tokens(&p);
@@ -748,7 +745,6 @@ impl Patients {
                 let here = &k[..k.iter().position(|b| *b == 0).unwrap_or(k.len())];
                 let listed = matches
                     && (tree != Tree::PatientNames || listed_under.as_deref() == Some(here));
-                seen.insert(id, None);
                 if !listed {
                     continue;
                 }
