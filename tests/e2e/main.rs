@@ -15,6 +15,7 @@ mod logs;
 mod pages;
 mod patients;
 mod plugins;
+mod polyglot;
 mod prescribing;
 mod registry;
 mod scheduling;

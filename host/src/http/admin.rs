@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::ApiError;
 use super::pages::{PartsOf, esc, form_caller, page};
-use crate::access::Permission;
+use crate::access::{Check, Need, Permission, Refusal};
 use crate::app::App;
 use crate::http::caller::{Caller, resolve};
 use crate::plugins::manifest::Capability;
@@ -185,8 +185,12 @@ async fn show(
     let Some(c) = resolve(&parts, &app)? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    if !c.ctx().can(Permission::PluginsManage) {
-        return Ok(forbidden(&c));
+    let check =
+        Check::new("plugin.list", Need::Permission(Permission::PluginsManage)).resource("Plugin");
+    match app.gate.check(&c.ctx(), check).await {
+        Ok(()) => {}
+        Err(Refusal::Denied(_)) => return Ok(forbidden(&c)),
+        Err(e) => return Err(e.into()),
     }
     let csrf = c.session.csrf.clone();
     let sites = app.sites.list()?;
@@ -216,7 +220,7 @@ async fn show(
         esc(&text)
     ));
     if q.q.is_some() {
-        match registry::search(&app, &c.ctx(), &text).await {
+        match registry::search(&app.plugins, &c.ctx(), &text).await {
             Ok(found) if found.is_empty() => {
                 body.push_str("<p class=\"muted\">Nothing matches.</p>");
             }
@@ -304,11 +308,10 @@ async fn act(
     let result: Result<String, PluginError> = async {
         Ok(match one("action").as_str() {
             "install" => describe(
-                &registry::install(&app, &ctx, &one("plugin"), false, &registry::no_progress)
-                    .await?,
+                &registry::install(p, &ctx, &one("plugin"), false, &registry::no_progress).await?,
             ),
             "update" => {
-                describe(&registry::update(&app, &ctx, Some(&id), &registry::no_progress).await?)
+                describe(&registry::update(p, &ctx, Some(&id), &registry::no_progress).await?)
             }
             "rollback" => {
                 let v = p.rollback(&ctx, &id).await?;

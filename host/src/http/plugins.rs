@@ -28,7 +28,7 @@ use crate::access::{Permission, permissions_of};
 use crate::app::App;
 use crate::plugins::instance::RunError;
 use crate::plugins::manifest::{Capability, ConfigValue};
-use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, registry, v0_1};
+use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, latest, registry};
 
 /// Security headers on every plugin response; the plugin cannot remove them.
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -178,13 +178,13 @@ async fn dispatch(
         .flatten()
         .map(|s| s.name)
         .unwrap_or_else(|| site.clone());
-    let request = v0_1::Request {
+    let request = latest::Request {
         method: parts.method.as_str().to_string(),
         path,
         query: parts.uri.query().unwrap_or("").to_string(),
         headers,
         body: body.to_vec(),
-        caller: v0_1::Caller {
+        caller: latest::Caller {
             user: caller.user.username.clone(),
             display_name: caller
                 .user
@@ -208,7 +208,7 @@ async fn dispatch(
     };
     let resp = match app
         .plugins
-        .handle(&app, plugin, &site, caller.ctx(), request)
+        .handle(plugin, &site, caller.ctx(), request)
         .await
     {
         Ok(r) => r,
@@ -220,7 +220,7 @@ async fn dispatch(
     Ok(response(resp))
 }
 
-fn response(r: v0_1::Response) -> Response {
+fn response(r: latest::Response) -> Response {
     let status = match StatusCode::from_u16(r.status) {
         Ok(s) if (200..600).contains(&r.status) => s,
         _ => {
@@ -361,6 +361,12 @@ struct InstallQuery {
     dev: bool,
 }
 
+/// The largest package body the install route reads: a package's largest component and room
+/// for its manifest, signature and archive headers. Packages are not bound by `http.body_limit`
+/// (a JavaScript or Python component alone is 12 to 20 MiB); only a signed-in administrator
+/// gets this far.
+const MAX_PACKAGE: usize = crate::plugins::package::MAX_COMPONENT as usize + (1 << 20);
+
 /// The body is a `.osp` package. `?dev=true` marks an unsigned development package, which
 /// the server accepts only when started with `--dev-plugins`.
 #[utoipa::path(post, path = "/api/v1/admin/plugins", tag = "plugins",
@@ -368,13 +374,21 @@ struct InstallQuery {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PluginView),
         (status = 400, description = "not a valid package, manifest or component", body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, description = "larger than any package may be", body = ErrorBody)))]
 async fn install(
     State(app): State<App>,
     caller: Caller,
     axum::extract::Query(q): axum::extract::Query<InstallQuery>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(body, MAX_PACKAGE).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("a plugin package is at most {} MiB", MAX_PACKAGE >> 20),
+        )
+    })?;
     let view = app.plugins.install(&caller.ctx(), &body, q.dev).await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
@@ -521,7 +535,7 @@ async fn registry_install(
     axum::Json(req): axum::Json<RegistryInstall>,
 ) -> Result<Response, ApiError> {
     let results = registry::install(
-        &app,
+        &app.plugins,
         &caller.ctx(),
         &req.plugin,
         req.force,
@@ -549,7 +563,7 @@ async fn registry_update(
     axum::Json(req): axum::Json<RegistryUpdate>,
 ) -> Result<Response, ApiError> {
     let results = registry::update(
-        &app,
+        &app.plugins,
         &caller.ctx(),
         req.plugin.as_deref(),
         &registry::no_progress,
@@ -578,7 +592,7 @@ async fn registry_search(
     caller: Caller,
     axum::extract::Query(q): axum::extract::Query<SearchQuery>,
 ) -> Result<Response, ApiError> {
-    let plugins = registry::search(&app, &caller.ctx(), &q.q).await?;
+    let plugins = registry::search(&app.plugins, &caller.ctx(), &q.q).await?;
     Ok(axum::Json(Found { plugins }).into_response())
 }
 
