@@ -669,3 +669,94 @@ async fn recovery_and_a_new_key_are_recorded_in_the_trail() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("signed checkpoints:"), "{out}");
 }
+
+#[tokio::test]
+async fn refusals_before_the_handler_are_audited_too() {
+    let sb = Sandbox::new();
+    let server = sb.demo(2);
+    let api = server.api();
+    // Nurse Kim belongs to main only.
+    let kim = server.login(demo::NURSE).await;
+    let p = api.search_all(&kim, "_count=1").await;
+    let id = id_of(&p[0]);
+    let chart = format!("/api/v1/patients/{id}");
+
+    // A site she does not belong to: a read and a search.
+    for path in [chart.as_str(), "/api/v1/patients?name=a"] {
+        api.send(
+            Method::GET,
+            path,
+            Auth::Bearer(&kim),
+            None,
+            &[("x-osler-site", "north")],
+        )
+        .await
+        .expect(403);
+    }
+    // Signed in by cookie, a change without the CSRF token: an update and a registration.
+    let mut changed = p[0].clone();
+    changed["gender"] = json!("other");
+    api.send(
+        Method::PUT,
+        &chart,
+        Auth::Cookie(&kim, None),
+        Some(&changed),
+        &[("if-match", "W/\"1\"")],
+    )
+    .await
+    .expect(403);
+    api.send(
+        Method::POST,
+        "/api/v1/patients",
+        Auth::Cookie(&kim, Some("not-the-token")),
+        Some(&patient("Csrf", "Ann", "1970-01-01", &hcn(3))),
+        &[],
+    )
+    .await
+    .expect(403);
+    // Deleting a chart, and a method the route does not take.
+    let r = api
+        .send(Method::DELETE, &chart, Auth::Bearer(&kim), None, &[])
+        .await
+        .expect(405);
+    assert!(r.text.contains("never deleted"), "{}", r.text);
+    api.send(Method::PATCH, &chart, Auth::Bearer(&kim), None, &[])
+        .await
+        .expect(405);
+
+    let admin = server.login(demo::ADMIN).await;
+    let denied: Vec<Value> = api
+        .audit_all(&admin, "actor=nurse.kim")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "denied")
+        .collect();
+    let find =
+        |action: &str| -> Vec<&Value> { denied.iter().filter(|e| e["action"] == action).collect() };
+    let read = find("patient.read");
+    assert_eq!(read.len(), 1, "{denied:?}");
+    assert_eq!(read[0]["patient"], id.as_str());
+    assert_eq!(read[0]["site"], "north", "the site the request claimed");
+    assert!(
+        read[0]["detail"].as_str().unwrap().contains("north"),
+        "{}",
+        read[0]
+    );
+    assert_eq!(find("patient.search").len(), 1, "{denied:?}");
+    let update = find("patient.update");
+    assert_eq!(update.len(), 1, "{denied:?}");
+    assert_eq!(update[0]["patient"], id.as_str());
+    assert!(
+        update[0]["detail"].as_str().unwrap().contains("CSRF"),
+        "{}",
+        update[0]
+    );
+    assert_eq!(find("patient.create").len(), 1, "{denied:?}");
+    let delete = find("patient.delete");
+    assert_eq!(delete.len(), 1, "{denied:?}");
+    assert_eq!(delete[0]["patient"], id.as_str());
+    assert_eq!(find("patient.patch").len(), 1, "{denied:?}");
+    // Nothing was changed by any of them.
+    let now = api.get(&chart, &kim).await.expect(200);
+    assert_eq!(now.json, p[0]);
+}

@@ -49,7 +49,10 @@ pub fn router(app: App) -> Router {
         .route("/readyz", axum::routing::get(readyz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(uniform::uniform))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            uniform::uniform,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

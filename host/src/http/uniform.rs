@@ -9,7 +9,7 @@
 //!
 //! And [`Params`], the query-string extractor whose refusals name the parameter at fault.
 
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -17,13 +17,53 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
+use crate::app::App;
 
-/// The middleware (see the module documentation).
-pub async fn uniform(req: Request, next: Next) -> Response {
+/// The middleware (see the module documentation). A method refused on a patient route
+/// (`DELETE` of a chart among them) is also recorded in the audit trail when the request
+/// comes from a signed-in person.
+pub async fn uniform(State(app): State<App>, req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
-    let deleting_a_chart = req.method() == axum::http::Method::DELETE
-        && req.uri().path().starts_with("/api/v1/patients");
+    let on_patients = req.uri().path().starts_with("/api/v1/patients");
+    let deleting_a_chart = req.method() == axum::http::Method::DELETE && on_patients;
+    // What a refusal's record needs once the request is gone (patient routes only).
+    let request = on_patients.then(|| {
+        let mut parts = Request::new(()).into_parts().0;
+        parts.method = req.method().clone();
+        parts.uri = req.uri().clone();
+        parts.headers = req.headers().clone();
+        if let Some(c) = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        {
+            parts.extensions.insert(*c);
+        }
+        parts
+    });
     let mut res = next.run(req).await;
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(parts) = &request
+        && let Ok(Some(caller)) = super::caller::resolve(parts, &app)
+    {
+        let why = if deleting_a_chart {
+            "patient records are never deleted".to_string()
+        } else {
+            format!("{} is not a method of this route", parts.method)
+        };
+        let refusal = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", why);
+        let recorded = super::caller::record_refusal(
+            &app,
+            &caller.ctx(),
+            &parts.method,
+            parts.uri.path(),
+            refusal,
+        )
+        .await;
+        if recorded.status != StatusCode::METHOD_NOT_ALLOWED {
+            // The refusal could not be recorded: nothing else is answered.
+            return recorded.into_response();
+        }
+    }
     res.headers_mut()
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
