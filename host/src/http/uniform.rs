@@ -61,7 +61,7 @@ pub async fn uniform(State(app): State<App>, req: Request, next: Next) -> Respon
         .await;
         if recorded.status != StatusCode::METHOD_NOT_ALLOWED {
             // The refusal could not be recorded: nothing else is answered.
-            return recorded.into_response();
+            res = recorded.into_response();
         }
     }
     res.headers_mut()
