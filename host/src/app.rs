@@ -1,7 +1,8 @@
 //! The open data directory: storage, audit trail and the domain services over them.
 //!
-//! Layout of a data directory: `db/` (the sled database), `wal/` (its write-ahead log) and
-//! `audit/audit.log` (the audit trail). A schema version is stored in the database; a directory written by a newer Osler
+//! Layout of a data directory: `db/` (the sled database), `wal/` (its write-ahead log),
+//! `audit/audit.log` (the audit trail) with `audit/checkpoints.log` (its signed checkpoints),
+//! and `keys/` (the checkpoint key). A schema version is stored in the database; a directory written by a newer Osler
 //! is refused rather than misread.
 
 use std::path::{Path, PathBuf};
@@ -19,8 +20,10 @@ use crate::plugins::{Plugins, Services};
 use crate::sites::Sites;
 use crate::storage::{Batch, Storage, Tree};
 
-/// The database layout this binary reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The database layout this binary reads and writes. Version 2 keys the identifier index by
+/// the compared form of each value (tidied and lowercased); a version 1 database is upgraded
+/// when it is opened.
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Everything a request handler or command needs.
@@ -36,6 +39,9 @@ pub struct App {
     pub patients: Patients,
     pub throttle: Arc<Throttle>,
     pub plugins: Plugins,
+    /// The audit checkpoint key, if opening the data directory created it (its public half is
+    /// for the operator to keep).
+    pub audit_key_created: Option<crate::audit::KeyCreated>,
 }
 
 /// Whether the data directory must already be initialised.
@@ -63,10 +69,18 @@ impl App {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let audit_file = Arc::new(AuditFile::open(&dir).context("cannot open the audit log")?);
-        let storage = Storage::open_sled(&dir, audit_file.clone())?;
+        let storage = Storage::open_sled_cached(
+            &dir,
+            audit_file.clone(),
+            config.storage.cache_mib.max(1) * 1024 * 1024,
+        )?;
+        let mut upgrade_from = None;
         match storage.get(Tree::Meta, SCHEMA_KEY)? {
             Some(v) => {
                 let found = u32::from_be_bytes(v.as_slice().try_into().unwrap_or([0xff; 4]));
+                if found < SCHEMA_VERSION {
+                    upgrade_from = Some(found);
+                }
                 if found > SCHEMA_VERSION {
                     bail!(
                         "the data directory {} was written by a newer Osler (schema version \
@@ -94,10 +108,26 @@ impl App {
             }
         }
         let audit = Audit::open(audit_file, storage.clone())?;
+        if let Some(from) = upgrade_from {
+            upgrade(&storage, &audit, from)?;
+        }
+        let audit_key_created = audit
+            .anchor(&dir, &config.audit)
+            .context("the audit trail does not check out")?;
+        if let Some(k) = &audit_key_created
+            && k.earlier_entries > 0
+        {
+            tracing::warn!(
+                key = %k.key,
+                "created the audit checkpoint key for an existing trail: keep this public key \
+                 away from this server (e.g. [audit] public_key in osler.toml)"
+            );
+        }
         let accounts = Accounts::new(
             storage.clone(),
             Duration::from_secs(config.auth.session_seconds),
         );
+        accounts.load_device_key()?;
         let throttle = Arc::new(Throttle::new(config.auth.throttle.clone()));
         if jiff::tz::TimeZone::get(&config.timezone).is_err() {
             bail!(
@@ -107,7 +137,8 @@ impl App {
         }
         let sites = Sites::new(storage.clone());
         let gate = Gate::new(audit.clone());
-        let patients = Patients::new(storage.clone(), audit.clone(), gate.clone());
+        let patients = Patients::new(storage.clone(), audit.clone(), gate.clone())
+            .with_search_budget(Duration::from_millis(config.patients.search_budget_ms));
         let plugins = Plugins::new(
             &dir,
             config.plugins.clone(),
@@ -132,6 +163,7 @@ impl App {
             gate,
             accounts,
             throttle,
+            audit_key_created,
         })
     }
 
@@ -158,6 +190,47 @@ impl App {
     pub fn cli_ctx() -> Ctx {
         Ctx::system("cli")
     }
+}
+
+/// Bring a database written by an older Osler up to [`SCHEMA_VERSION`], durably, recording
+/// the upgrade (and anything it found) in the audit trail. Safe to interrupt: the version is
+/// written last, so an interrupted upgrade runs again at the next start.
+fn upgrade(storage: &Storage, audit: &Audit, from: u32) -> anyhow::Result<()> {
+    tracing::info!(from, to = SCHEMA_VERSION, "upgrading the database");
+    let ctx = Ctx::system("upgrade");
+    if from < 2 {
+        let collisions = crate::patients::rebuild_identifier_index(storage)?;
+        for (kept, other, system) in &collisions {
+            // The charts concerned go to the audit trail, never to the log.
+            let mut ev = ctx.event("patient.identifier-collision", "conflict");
+            ev.patient = Some(other.clone());
+            ev.patients = vec![kept.clone(), other.clone()];
+            ev.resource = Some(format!("Patient/{other}"));
+            ev.detail = Some(format!(
+                "identifiers in {system} now compare equal (case and spacing are ignored); \
+                 Patient/{kept} keeps it in the index: merge or correct the charts"
+            ));
+            audit.record(ev)?;
+        }
+        if !collisions.is_empty() {
+            tracing::warn!(
+                charts = collisions.len(),
+                "some charts share an identifier once case and spacing are ignored; the audit \
+                 trail lists them (action patient.identifier-collision)"
+            );
+        }
+    }
+    let mut b = Batch::new();
+    b.put(
+        Tree::Meta,
+        SCHEMA_KEY,
+        SCHEMA_VERSION.to_be_bytes().to_vec(),
+    );
+    let mut ev = ctx.event("database.upgrade", "success");
+    ev.detail = Some(format!("schema version {from} to {SCHEMA_VERSION}"));
+    audit.record_with(&b, ev)?;
+    storage.durable_blocking()?;
+    Ok(())
 }
 
 #[cfg(test)]

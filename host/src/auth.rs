@@ -3,8 +3,9 @@
 //! A session token is 32 random bytes shown to the client once; only its sha256 is stored, so
 //! a copy of the database does not hold usable tokens. Sessions expire, end at sign-out, and
 //! stop working the moment their user is disabled (the user is re-read on every request).
-//! Failed sign-ins are counted per user name and per source address: after a few, answers are
-//! slowed; after more, that name or address is locked out for a while.
+//! Failed sign-ins are counted per user name, per known device and per client address (see
+//! [`Throttle`]): after a few, answers are slowed; after more, the name is locked for devices
+//! it does not know, and an address for itself.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -179,20 +180,16 @@ pub fn validate_password(pw: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-#[derive(Default)]
-struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-}
-
 /// Sign-in throttling settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ThrottleConfig {
     /// Failures after which each further answer is delayed.
     pub slow_after: u32,
-    /// Failures after which the name or address is locked.
+    /// Failures after which the name (from unknown devices), the device or the address is
+    /// locked; an address gets four times this allowance.
     pub lock_after: u32,
+    /// How long a lock lasts, and how long a failure is remembered.
     pub lock_seconds: u64,
 }
 
@@ -206,70 +203,220 @@ impl Default for ThrottleConfig {
     }
 }
 
-/// In-memory counters of failed sign-ins by user name and by address.
+/// Failures remembered for one account, device or address.
+#[derive(Clone, Copy)]
+struct Counter {
+    failures: u32,
+    last: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// What a counter is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Subject {
+    /// A user name, for sign-ins from devices it does not know.
+    Account(String),
+    /// A device that signed in to this user name before (its device token's id).
+    Device(String),
+    Address(IpAddr),
+}
+
+/// How many counters the throttle keeps at most; beyond it, the oldest unlocked ones go.
+const MAX_TRACKED: usize = 100_000;
+
+/// Counters of failed sign-ins, in memory.
+///
+/// - A user name is locked after `lock_after` failures — for devices it does not know. A
+///   device that signed in to that name before (it holds a device token from that sign-in)
+///   keeps its own count instead: an attacker can slow the account down for everyone, but
+///   cannot lock its owner out of their usual devices.
+/// - An address is locked after four times `lock_after` failures, for every name; a lock on an
+///   address locks out that address only. With `trusted_proxies`, the address is the client's
+///   (from `X-Forwarded-For`), not the proxy's.
+/// - Answers are delayed after `slow_after` failures of the name (whichever device), growing
+///   to 4 s.
+///
+/// Each attempt is counted as a failure *before* its password is checked, under one lock, and
+/// taken back if the password was right: however many attempts arrive at once, no more than the
+/// allowance are checked.
 pub struct Throttle {
     cfg: ThrottleConfig,
-    map: Mutex<HashMap<String, Failures>>,
+    counters: Mutex<HashMap<Subject, Counter>>,
+}
+
+/// A sign-in attempt the throttle let through, counted as failed until
+/// [`Throttle::succeeded`] says otherwise.
+#[must_use]
+pub struct Attempt {
+    subjects: Vec<Subject>,
+    /// How long to wait before checking the password.
+    pub delay: Duration,
 }
 
 impl Throttle {
     pub fn new(cfg: ThrottleConfig) -> Self {
         Self {
             cfg,
-            map: Mutex::new(HashMap::new()),
+            counters: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The counters a sign-in attempt touches, with the factor applied to the thresholds: an
-    /// address gets four times a user name's allowance, since a clinic's staff often share
-    /// one address behind NAT and one person's typos must not lock out the front desk.
-    fn keys(user: &str, ip: Option<IpAddr>) -> Vec<(String, u32)> {
-        let mut k = vec![(format!("user:{user}"), 1)];
-        if let Some(ip) = ip {
-            k.push((format!("ip:{ip}"), 4));
+    fn allowance(&self, s: &Subject) -> u32 {
+        match s {
+            Subject::Address(_) => self.cfg.lock_after.saturating_mul(4),
+            _ => self.cfg.lock_after,
         }
-        k
     }
 
-    /// Before checking a password: refuse if locked; otherwise how long to wait first.
-    pub fn check(&self, user: &str, ip: Option<IpAddr>) -> Result<Duration, AuthError> {
-        let mut map = self.map.lock().expect("throttle lock");
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.cfg.lock_seconds)
+    }
+
+    /// The live counter of `s` (a lock that ran out, or failures older than the window, are
+    /// forgotten).
+    fn live(
+        &self,
+        map: &mut HashMap<Subject, Counter>,
+        s: &Subject,
+        now: Instant,
+    ) -> Option<Counter> {
+        let c = *map.get(s)?;
+        let expired = match c.locked_until {
+            Some(until) => until <= now,
+            None => now.duration_since(c.last) >= self.window(),
+        };
+        if expired {
+            map.remove(s);
+            return None;
+        }
+        Some(c)
+    }
+
+    /// Before checking a password: refuse if a lock applies, otherwise count the attempt (as a
+    /// failure, until it succeeds) and say how long to wait first. `device`: the id of a valid
+    /// device token for this user name, if the request carried one.
+    pub fn begin(
+        &self,
+        user: &str,
+        ip: Option<IpAddr>,
+        device: Option<&str>,
+    ) -> Result<Attempt, AuthError> {
         let now = Instant::now();
-        let mut delay = Duration::ZERO;
-        for (k, factor) in Self::keys(user, ip) {
-            if let Some(f) = map.get_mut(&k) {
-                if let Some(until) = f.locked_until {
-                    if until > now {
-                        return Err(AuthError::Locked((until - now).as_secs().max(1)));
+        let mut map = self.counters.lock().expect("throttle lock");
+        let locked = |c: Option<Counter>| {
+            c.and_then(|c| c.locked_until)
+                .map(|until| (until - now).as_secs().max(1))
+        };
+        if let Some(ip) = ip
+            && let Some(s) = locked(self.live(&mut map, &Subject::Address(ip), now))
+        {
+            return Err(AuthError::Locked(s));
+        }
+        let account = Subject::Account(user.to_string());
+        let account_count = self.live(&mut map, &account, now);
+        // A known device that is not itself locked counts on its own; anything else counts
+        // against the name.
+        let device = device
+            .map(|d| Subject::Device(format!("{user}\0{d}")))
+            .filter(|d| locked(self.live(&mut map, d, now)).is_none());
+        let personal = match device {
+            Some(d) => d,
+            None => {
+                if let Some(s) = locked(account_count) {
+                    return Err(AuthError::Locked(s));
+                }
+                account.clone()
+            }
+        };
+        let slow = |failures: u32, factor: u32| {
+            let slow_after = self.cfg.slow_after.saturating_mul(factor);
+            (failures >= slow_after)
+                .then(|| Duration::from_millis(250u64 << (failures - slow_after).min(4)))
+                .unwrap_or_default()
+        };
+        // The name's failures slow every attempt down, a known device's too.
+        let mut delay = slow(account_count.map_or(0, |c| c.failures), 1);
+        let mut counted = vec![personal];
+        if let Some(ip) = ip {
+            counted.push(Subject::Address(ip));
+        }
+        for s in &counted {
+            let c = map.entry(s.clone()).or_insert(Counter {
+                failures: 0,
+                last: now,
+                locked_until: None,
+            });
+            let factor = if matches!(s, Subject::Address(_)) {
+                4
+            } else {
+                1
+            };
+            delay = delay.max(slow(c.failures, factor));
+            c.failures += 1;
+            c.last = now;
+            if c.failures >= self.allowance(s) {
+                c.locked_until = Some(now + self.window());
+            }
+        }
+        if map.len() > MAX_TRACKED {
+            self.prune(&mut map, now);
+        }
+        Ok(Attempt {
+            subjects: counted,
+            delay,
+        })
+    }
+
+    /// The password was right: take the attempt back, and forget the failures of the device
+    /// (or, from an unknown device, the name) it came from. The address keeps its count.
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut map = self.counters.lock().expect("throttle lock");
+        for s in attempt.subjects {
+            match s {
+                Subject::Address(_) => {
+                    if let Some(c) = map.get_mut(&s)
+                        && c.locked_until.is_none()
+                    {
+                        c.failures = c.failures.saturating_sub(1);
                     }
-                    *f = Failures::default();
                 }
-                let slow_after = self.cfg.slow_after.saturating_mul(factor);
-                if f.count >= slow_after {
-                    let extra = f.count - slow_after;
-                    delay = delay.max(Duration::from_millis(250u64 << extra.min(4)));
+                _ => {
+                    map.remove(&s);
                 }
-            }
-        }
-        Ok(delay)
-    }
-
-    pub fn failed(&self, user: &str, ip: Option<IpAddr>) {
-        let mut map = self.map.lock().expect("throttle lock");
-        for (k, factor) in Self::keys(user, ip) {
-            let f = map.entry(k).or_default();
-            f.count += 1;
-            if f.count >= self.cfg.lock_after.saturating_mul(factor) {
-                f.locked_until = Some(Instant::now() + Duration::from_secs(self.cfg.lock_seconds));
             }
         }
     }
 
-    pub fn succeeded(&self, user: &str) {
-        self.map
-            .lock()
-            .expect("throttle lock")
-            .remove(&format!("user:{user}"));
+    /// The password was wrong: the attempt stays counted.
+    pub fn failed(&self, attempt: Attempt) {
+        drop(attempt);
+    }
+
+    /// Drop forgotten counters, then the oldest unlocked ones, down to three quarters of
+    /// [`MAX_TRACKED`].
+    fn prune(&self, map: &mut HashMap<Subject, Counter>, now: Instant) {
+        let window = self.window();
+        map.retain(|_, c| match c.locked_until {
+            Some(until) => until > now,
+            None => now.duration_since(c.last) < window,
+        });
+        if map.len() > MAX_TRACKED * 3 / 4 {
+            let mut unlocked: Vec<(Instant, Subject)> = map
+                .iter()
+                .filter(|(_, c)| c.locked_until.is_none())
+                .map(|(s, c)| (c.last, s.clone()))
+                .collect();
+            unlocked.sort_by_key(|(t, _)| *t);
+            let excess = map.len() - MAX_TRACKED * 3 / 4;
+            for (_, s) in unlocked.into_iter().take(excess) {
+                map.remove(&s);
+            }
+        }
+    }
+
+    /// How many counters are kept (for tests and the memory benchmark).
+    pub fn tracked(&self) -> usize {
+        self.counters.lock().expect("throttle lock").len()
     }
 }
 
@@ -278,7 +425,13 @@ impl Throttle {
 pub struct Accounts {
     storage: Storage,
     pub session_ttl: Duration,
+    /// The key that signs device tokens ([`Accounts::device_token`]), once loaded.
+    device_key: std::sync::Arc<std::sync::OnceLock<Vec<u8>>>,
 }
+
+const DEVICE_KEY: &[u8] = b"device_token_key";
+/// How long a device is remembered after its last sign-in.
+pub const DEVICE_SECONDS: u64 = 180 * 24 * 3600;
 
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -289,7 +442,67 @@ impl Accounts {
         Self {
             storage,
             session_ttl,
+            device_key: Default::default(),
         }
+    }
+
+    /// Load the key that signs device tokens, creating it (durably) the first time.
+    pub fn load_device_key(&self) -> Result<(), AuthError> {
+        let key = match self.storage.get(Tree::Meta, DEVICE_KEY)? {
+            Some(k) => k,
+            None => {
+                let mut k = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut k);
+                let mut b = Batch::new();
+                b.expect(Tree::Meta, DEVICE_KEY, None);
+                b.put(Tree::Meta, DEVICE_KEY, k.clone());
+                self.storage.apply(&b)?;
+                self.storage.durable_blocking()?;
+                k
+            }
+        };
+        let _ = self.device_key.set(key);
+        Ok(())
+    }
+
+    fn device_mac(&self, username: &str, nonce: &str) -> Option<hmac::Hmac<Sha256>> {
+        use hmac::Mac;
+        let key = self.device_key.get()?;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+        mac.update(b"osler-device\0");
+        mac.update(username.as_bytes());
+        mac.update(b"\0");
+        mac.update(nonce.as_bytes());
+        Some(mac)
+    }
+
+    /// A token a browser keeps after a successful sign-in (the device cookie), so that its
+    /// next sign-ins to this user name count as from a known device: slowed down, not locked
+    /// out, while someone else is failing to guess the password.
+    pub fn device_token(&self, username: &str) -> Option<String> {
+        use hmac::Mac;
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
+        let tag = self.device_mac(username, &nonce)?.finalize().into_bytes();
+        Some(format!(
+            "{nonce}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16])
+        ))
+    }
+
+    /// The device a token names, if it is a genuine token for this user name.
+    pub fn device_id(&self, username: &str, token: &str) -> Option<String> {
+        use hmac::Mac;
+        let (nonce, tag) = token.split_once('.')?;
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(tag)
+            .ok()?;
+        self.device_mac(username, nonce)?
+            .verify_truncated_left(&tag)
+            .ok()
+            .filter(|_| tag.len() == 16)
+            .map(|_| nonce.to_string())
     }
 
     pub fn get(&self, username: &str) -> Result<Option<User>, AuthError> {
@@ -497,13 +710,65 @@ mod tests {
             lock_after: 4,
             lock_seconds: 60,
         });
-        assert_eq!(t.check("a", None).unwrap(), Duration::ZERO);
-        t.failed("a", None);
-        t.failed("a", None);
-        assert!(t.check("a", None).unwrap() > Duration::ZERO);
-        t.failed("a", None);
-        t.failed("a", None);
-        assert!(matches!(t.check("a", None), Err(AuthError::Locked(_))));
-        assert!(t.check("b", None).is_ok());
+        let a = t.begin("a", None, None).unwrap();
+        assert_eq!(a.delay, Duration::ZERO);
+        t.failed(a);
+        t.failed(t.begin("a", None, None).unwrap());
+        let a = t.begin("a", None, None).unwrap();
+        assert!(a.delay > Duration::ZERO);
+        t.failed(a);
+        t.failed(t.begin("a", None, None).unwrap());
+        assert!(matches!(
+            t.begin("a", None, None),
+            Err(AuthError::Locked(_))
+        ));
+        assert!(t.begin("b", None, None).is_ok());
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked() {
+        let t = std::sync::Arc::new(Throttle::new(ThrottleConfig::default()));
+        let through = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..64 {
+                s.spawn(|| {
+                    if let Ok(a) = t.begin("victim", None, None) {
+                        through.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        t.failed(a);
+                    }
+                });
+            }
+        });
+        assert_eq!(through.into_inner(), ThrottleConfig::default().lock_after);
+    }
+
+    #[test]
+    fn a_known_device_is_slowed_not_locked_and_an_address_lock_is_its_own() {
+        let t = Throttle::new(ThrottleConfig::default());
+        let attacker: IpAddr = "203.0.113.5".parse().unwrap();
+        let owner: IpAddr = "198.51.100.7".parse().unwrap();
+        for _ in 0..8 {
+            t.failed(t.begin("lee", Some(attacker), None).unwrap());
+        }
+        assert!(matches!(
+            t.begin("lee", Some(owner), None),
+            Err(AuthError::Locked(_))
+        ));
+        let a = t.begin("lee", Some(owner), Some("laptop")).unwrap();
+        assert!(a.delay > Duration::ZERO, "slowed down");
+        t.succeeded(a);
+        // Another name from the attacker's address: the address has its own, larger allowance.
+        for i in 0..24 {
+            let name = format!("someone{i}");
+            t.failed(t.begin(&name, Some(attacker), None).unwrap_or_else(|_| {
+                panic!("an address is locked only after four times the allowance")
+            }));
+        }
+        assert!(matches!(
+            t.begin("kim", Some(attacker), None),
+            Err(AuthError::Locked(_))
+        ));
+        assert!(t.begin("kim", Some(owner), None).is_ok());
     }
 }

@@ -23,6 +23,12 @@ pub struct Config {
     pub public_url: Option<String>,
     pub auth: AuthConfig,
     pub http: HttpConfig,
+    /// The database.
+    pub storage: StorageConfig,
+    /// Patient search limits.
+    pub patients: PatientsConfig,
+    /// Signed checkpoints of the audit trail, and where else they go.
+    pub audit: crate::audit::AuditConfig,
     /// The clinic's IANA time zone, e.g. `America/Toronto`; plugins see local time in it.
     pub timezone: String,
     /// Plugin sandbox limits, the compiled-code cache, development packages.
@@ -58,6 +64,82 @@ pub struct AuthConfig {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Reverse proxies (addresses or networks, e.g. `10.0.0.5` or `10.0.0.0/24`) whose
+    /// `X-Forwarded-For` is believed: for a request from one of them, the client's address is
+    /// the nearest one in that header that is not itself a trusted proxy. From anyone else the
+    /// header is ignored. The client's address is what sign-in throttling counts and the audit
+    /// trail records.
+    pub trusted_proxies: Vec<Network>,
+}
+
+/// An address or a network, written `10.0.0.5` or `10.0.0.0/24`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network(pub ipnet::IpNet);
+
+impl Network {
+    pub fn contains(&self, ip: &std::net::IpAddr) -> bool {
+        self.0.contains(ip)
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<ipnet::IpNet>() {
+            return Ok(Network(n.trunc()));
+        }
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| Network(ipnet::IpNet::from(ip)))
+            .map_err(|_| {
+                format!("'{s}' is not an address or a network (e.g. 10.0.0.5 or 10.0.0.0/24)")
+            })
+    }
+}
+
+impl Serialize for Network {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The database's page cache, MiB. The database counts it by the size of its pages on
+    /// disk; in memory they take a few times more, so this bounds most of the server's memory.
+    pub cache_mib: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            cache_mib: crate::storage::DEFAULT_CACHE_MIB,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatientsConfig {
+    /// How long one search may scan, in milliseconds, before it answers the matches found so
+    /// far with a `next` link to continue.
+    pub search_budget_ms: u64,
+}
+
+impl Default for PatientsConfig {
+    fn default() -> Self {
+        Self {
+            search_budget_ms: crate::patients::SEARCH_BUDGET.as_millis() as u64,
+        }
+    }
 }
 
 impl Default for Config {
@@ -68,6 +150,9 @@ impl Default for Config {
             public_url: None,
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            storage: StorageConfig::default(),
+            patients: PatientsConfig::default(),
+            audit: Default::default(),
             timezone: "America/Toronto".into(),
             plugins: Default::default(),
             registries: Vec::new(),
@@ -88,6 +173,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

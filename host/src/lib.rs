@@ -12,7 +12,7 @@
 //! - [`plugins`]: the WebAssembly plugin runtime, its capabilities and lifecycle;
 //! - [`http`]: the JSON API, the pages and the server;
 //! - [`app`]: an open data directory with its services; [`cli`]: the `osler` command;
-//! - [`demo`]: synthetic demo data.
+//! - [`demo`]: synthetic demo data; [`memory`]: the allocator's set-up.
 //!
 //! Dependencies point one way: storage ← audit ← access ← patients ← plugins ← http ← cli.
 //! A lower layer is given the few services it needs (the plugin runtime gets
@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod memory;
 pub mod patients;
 pub mod plugins;
 pub mod sites;

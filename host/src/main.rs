@@ -1,6 +1,8 @@
 use clap::Parser;
 
 fn main() {
+    // Before any thread starts (see osler_host::memory).
+    osler_host::memory::limit_arenas();
     // Logs go to stderr; the level comes from OSLER_LOG (default `info`). They never carry
     // patient data: request logs name the route template, not the path or query.
     tracing_subscriber::fmt()

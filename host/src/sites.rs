@@ -9,8 +9,10 @@ use crate::storage::{Batch, Storage, StorageError, Tree};
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Site {
     /// Short identifier, e.g. `main` or `north`.
+    #[schema(pattern = "^[a-z0-9-]{1,32}$")]
     pub id: String,
     /// Display name, e.g. "Main Street Clinic".
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
 }
 

@@ -25,6 +25,9 @@ pub enum Domain {
     Timestamp,
     Index,
     Package,
+    /// A clinic host's signed checkpoint of its audit trail (not registry metadata; the host
+    /// signs with its own key).
+    AuditCheckpoint,
 }
 
 impl Domain {
@@ -36,6 +39,7 @@ impl Domain {
             Domain::Timestamp => "timestamp",
             Domain::Index => "index",
             Domain::Package => "package",
+            Domain::AuditCheckpoint => "audit-checkpoint",
         }
     }
 

@@ -460,3 +460,214 @@ async fn a_session_ends_when_it_expires() {
     let token = server.login(demo::PHYSICIAN).await;
     api.get("/api/v1/auth/me", &token).await.expect(200);
 }
+
+#[tokio::test]
+async fn sixty_four_simultaneous_wrong_passwords_check_only_the_allowance() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    let attempts = (0..64).map(|i| {
+        let api = api.clone();
+        async move { api.try_login("drlee", &format!("guess number {i}")).await }
+    });
+    let answers = futures_join_all(attempts).await;
+    let checked = answers.iter().filter(|r| r.status.as_u16() == 401).count();
+    let locked = answers.iter().filter(|r| r.status.as_u16() == 429).count();
+    eprintln!("64 simultaneous wrong passwords: {checked} checked, {locked} refused unchecked");
+    assert_eq!(checked + locked, 64, "only 401 or 429");
+    assert_eq!(checked, 8, "the allowance is 8 (lock_after)");
+    let admin = api.login(demo::ADMIN.0, demo::ADMIN.1).await;
+    let failures = api
+        .audit_all(&admin, "actor=drlee")
+        .await
+        .iter()
+        .filter(|e| e["action"] == "auth.login" && e["outcome"] == "failure")
+        .count();
+    assert_eq!(failures, 8, "one failure entry per password checked");
+}
+
+/// Run futures at once and collect their outputs in order.
+async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_known_device_is_slowed_but_never_locked_out_by_someone_elses_guesses() {
+    let sb = Sandbox::new();
+    let server = sb.demo_with_env(0, &[("OSLER_AUTH__LOCK_AFTER", "3")]);
+    let api = server.api();
+    // Dr. Lee signs in from her laptop: the answer carries a device token, and a cookie.
+    let r = api
+        .try_login(demo::PHYSICIAN.0, demo::PHYSICIAN.1)
+        .await
+        .expect(200);
+    let device = r.json["device"]
+        .as_str()
+        .expect("a device token")
+        .to_string();
+    let cookie = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("osler_device_drlee="))
+        .expect("a device cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie_value = cookie.split(';').next().unwrap().to_string();
+
+    // Someone else guesses her password until the name is locked.
+    for _ in 0..3 {
+        api.try_login("drlee", "a wrong guess").await.expect(401);
+    }
+    // From an unknown device, even the right password is refused now...
+    api.try_login(demo::PHYSICIAN.0, demo::PHYSICIAN.1)
+        .await
+        .expect(429);
+    // ... but from her laptop (device token in the body, or the cookie) she gets in.
+    let login = |body: Value, cookie: Option<String>| {
+        let api = api.clone();
+        async move {
+            let headers: Vec<(&str, String)> = cookie.into_iter().map(|c| ("cookie", c)).collect();
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            api.send(
+                Method::POST,
+                "/api/v1/auth/login",
+                Auth::None,
+                Some(&body),
+                &h,
+            )
+            .await
+        }
+    };
+    let with_token = json!({"username": "drlee", "password": demo::PHYSICIAN.1, "device": device});
+    login(with_token.clone(), None).await.expect(200);
+    let plain = json!({"username": "drlee", "password": demo::PHYSICIAN.1});
+    login(plain.clone(), Some(cookie_value.clone()))
+        .await
+        .expect(200);
+    // A token is for one name only, and a made-up one is worth nothing.
+    let r = login(
+        json!({"username": "nurse.kim", "password": "wrong wrong", "device": device}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 401);
+    login(
+        json!({"username": "drlee", "password": demo::PHYSICIAN.1, "device": "made.up"}),
+        None,
+    )
+    .await
+    .expect(429);
+    // The trail says which sign-ins came from a known device.
+    let admin = api.login(demo::ADMIN.0, demo::ADMIN.1).await;
+    let known = api
+        .audit_all(&admin, "actor=drlee")
+        .await
+        .iter()
+        .filter(|e| {
+            e["action"] == "auth.login"
+                && e["outcome"] == "success"
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("signed in to this name before"))
+        })
+        .count();
+    assert_eq!(known, 2);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_clients_failures_do_not_lock_out_another() {
+    let sb = Sandbox::new();
+    sb.init("administrator password");
+    std::fs::write(
+        sb.root().join("osler.toml"),
+        "[http]\ntrusted_proxies = [\"127.0.0.1\"]\n[auth]\nlock_after = 2\nslow_after = 100\n",
+    )
+    .unwrap();
+    let server = sb.serve();
+    let api = server.api();
+    let via = |client: &'static str, user: &str, password: &str| {
+        let api = api.clone();
+        let body = json!({"username": user, "password": password});
+        async move {
+            api.send(
+                Method::POST,
+                "/api/v1/auth/login",
+                Auth::None,
+                Some(&body),
+                &[("x-forwarded-for", client)],
+            )
+            .await
+        }
+    };
+    // An attacker behind the proxy fails with many names until their address is locked
+    // (four times lock_after).
+    let attacker = "203.0.113.5";
+    for i in 0..8 {
+        via(attacker, &format!("guess{i}"), "wrong password")
+            .await
+            .expect(401);
+    }
+    via(attacker, "admin", "administrator password")
+        .await
+        .expect(429);
+    // Everyone else behind the same proxy signs in as usual.
+    let r = via("198.51.100.7", "admin", "administrator password")
+        .await
+        .expect(200);
+    let admin = r.json["token"].as_str().unwrap().to_string();
+    // A client cannot pick its own address: the proxy's own hop is the one believed, whatever
+    // the client put before it.
+    via(
+        "198.51.100.7, 203.0.113.9",
+        "admin",
+        "administrator password",
+    )
+    .await
+    .expect(200);
+    let logins: Vec<Value> = api
+        .audit_all(&admin, "actor=admin")
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "auth.login" && e["outcome"] == "success")
+        .collect();
+    let sources: Vec<&str> = logins
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["198.51.100.7", "203.0.113.9"], "{logins:?}");
+    drop(server);
+
+    // Without trusted proxies the header is ignored: the address is the peer's.
+    std::fs::write(sb.root().join("osler.toml"), "").unwrap();
+    let server = sb.serve();
+    let api = server.api();
+    let r = api
+        .send(
+            Method::POST,
+            "/api/v1/auth/login",
+            Auth::None,
+            Some(&json!({"username": "admin", "password": "administrator password"})),
+            &[("x-forwarded-for", "198.51.100.99")],
+        )
+        .await
+        .expect(200);
+    let admin = r.json["token"].as_str().unwrap().to_string();
+    let last = api
+        .audit_all(&admin, "actor=admin")
+        .await
+        .into_iter()
+        .rfind(|e| e["action"] == "auth.login")
+        .unwrap();
+    assert_eq!(last["source"], "127.0.0.1", "{last}");
+}

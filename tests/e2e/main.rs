@@ -6,6 +6,7 @@
 
 mod support;
 
+mod answers;
 mod audit;
 mod auth;
 mod durability;
@@ -20,4 +21,5 @@ mod prescribing;
 mod prescription_safety;
 mod registry;
 mod scheduling;
+mod schemathesis;
 mod search;

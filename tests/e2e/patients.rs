@@ -451,3 +451,256 @@ async fn an_update_is_found_under_its_new_details_only() {
         .expect(400);
     assert_eq!(r.json["error"]["field"], "id");
 }
+
+#[tokio::test]
+async fn what_would_pass_for_a_different_record_is_refused_naming_the_field() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    let t = server.login(demo::RECEPTION).await;
+    let base = || patient("Hygiene", "Ann", "1950-05-01", &hcn(900));
+    const MRN: &str = "urn:example:clinic-mrn";
+
+    // JSON followed by anything else.
+    let r = api
+        .client
+        .post(format!("{}/api/v1/patients", api.base))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body(format!("{} trailing garbage", base()))
+        .send()
+        .await
+        .unwrap();
+    let r = crate::support::Resp::read(r).await.expect(400);
+    assert_eq!(r.error_code(), "invalid");
+    assert!(r.text.contains("more after the JSON value"), "{}", r.text);
+
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut p = base();
+        f(&mut p);
+        p
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "a death in year 0000",
+            with(&|p| p["deceasedDateTime"] = json!("0000-01-01")),
+            "deceasedDateTime",
+        ),
+        (
+            "a death in 9999",
+            with(&|p| p["deceasedDateTime"] = json!("9999-12-31")),
+            "deceasedDateTime",
+        ),
+        (
+            "a death before birth",
+            with(&|p| p["deceasedDateTime"] = json!("1950-04-30T10:00:00-05:00")),
+            "deceasedDateTime",
+        ),
+        (
+            "a name of combining marks only",
+            with(&|p| p["name"][0]["given"] = json!(["\u{301}\u{308}\u{301}"])),
+            "name[0].given[0]",
+        ),
+        (
+            "a name of zero-width spaces",
+            with(&|p| p["name"][0]["family"] = json!("\u{200B}\u{200B}")),
+            "name[0].family",
+        ),
+        (
+            "a right-to-left override in a name",
+            with(&|p| p["name"][0]["family"] = json!("Hyg\u{202E}eneiH")),
+            "name[0].family",
+        ),
+        (
+            "4,000 given names",
+            with(&|p| {
+                p["name"][0]["given"] =
+                    json!((0..4000).map(|i| format!("D{i}")).collect::<Vec<_>>())
+            }),
+            "name[0].given",
+        ),
+        (
+            "an identifier with a zero-width space inside",
+            with(&|p| {
+                p["identifier"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"system": MRN, "value": "AB\u{200B}123"}))
+            }),
+            "identifier[1].value",
+        ),
+        (
+            "a chart number chosen by the client",
+            with(&|p| {
+                p["identifier"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"system": "urn:osler:chart-number", "value": "1001"}))
+            }),
+            "identifier[1].system",
+        ),
+    ];
+    for (what, body, field) in &cases {
+        let r = api.post("/api/v1/patients", &t, body).await;
+        assert_eq!(r.status.as_u16(), 400, "{what}: {}", r.text);
+        assert_eq!(r.json["error"]["field"], *field, "{what}: {}", r.text);
+    }
+    assert!(
+        api.search_all(&t, "name=hygiene").await.is_empty(),
+        "nothing refused was stored"
+    );
+
+    // One identifier, however it is typed: spaces, no-break spaces, case.
+    let first = api
+        .create(
+            &t,
+            &with(&|p| {
+                p["identifier"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"system": MRN, "value": "  AB-123\u{A0}"}))
+            }),
+        )
+        .await;
+    assert_eq!(first["identifier"][1]["value"], "AB-123", "stored tidied");
+    for (i, variant) in ["AB-123", " ab-123", "AB-123\u{A0}", "Ab - 123", "\tab-123 "]
+        .iter()
+        .enumerate()
+    {
+        let body = json!({
+            "resourceType": "Patient",
+            "name": [{"family": "Hygiene", "given": ["Other"]}],
+            "identifier": [
+                {"system": crate::support::ON_HCN_SYSTEM, "value": hcn(901 + i as u64)},
+                {"system": MRN, "value": variant}
+            ]
+        });
+        let r = api.post("/api/v1/patients", &t, &body).await.expect(409);
+        assert_eq!(r.json["error"]["existing"], id_of(&first), "{variant:?}");
+    }
+    // Searching finds it however it is typed, too.
+    let found = api
+        .search_all(
+            &t,
+            &format!(
+                "identifier={}",
+                crate::support::enc(&format!("{MRN}|ab 123"))
+            ),
+        )
+        .await;
+    assert_eq!(found.len(), 0, "a space inside is not a hyphen");
+    let found = api
+        .search_all(
+            &t,
+            &format!(
+                "identifier={}",
+                crate::support::enc(&format!("{MRN}| ab-123"))
+            ),
+        )
+        .await;
+    assert_eq!(found.len(), 1);
+
+    // The chart number is Osler's: PUT cannot change it, and keeps it when left out.
+    let id = id_of(&first);
+    let chart = first["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|i| i["system"] == "urn:osler:chart-number")
+        .expect("a chart number");
+    let mut changed = first.clone();
+    changed["identifier"][chart]["value"] = json!("999999");
+    let r = api
+        .put(
+            &format!("/api/v1/patients/{id}"),
+            &t,
+            &changed,
+            Some("W/\"1\""),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        r.json["error"]["field"],
+        format!("identifier[{chart}].value")
+    );
+    let mut left_out = first.clone();
+    left_out["identifier"].as_array_mut().unwrap().remove(chart);
+    let kept = api
+        .put(
+            &format!("/api/v1/patients/{id}"),
+            &t,
+            &left_out,
+            Some("W/\"1\""),
+        )
+        .await
+        .expect(200);
+    assert!(
+        kept.json["identifier"]
+            .as_array()
+            .unwrap()
+            .contains(&first["identifier"][chart]),
+        "{}",
+        kept.text
+    );
+}
+
+/// Sites share one register of charts (see README, "Decisions worth knowing"): a chart
+/// registered at one site is read, found and updated at another by the clinic's staff there,
+/// and every access records the site it was made from. What a user reaches depends on their
+/// role, and on belonging to the site they act at.
+#[tokio::test]
+async fn a_chart_registered_at_one_site_is_the_same_chart_at_every_site() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    // Nurse Kim works at main only; Dr. Patel at north only.
+    let kim = server.login(demo::NURSE).await;
+    let patel = api.login("drpatel", "osler-demo-physician").await;
+    let p = api
+        .create(&kim, &patient("Sitewide", "Ann", "1961-02-03", &hcn(77)))
+        .await;
+    let id = id_of(&p);
+    let r = api
+        .get(&format!("/api/v1/patients/{id}"), &patel)
+        .await
+        .expect(200);
+    assert_eq!(r.json, p);
+    let found = api.search_all(&patel, "name=sitewide").await;
+    assert_eq!(found.len(), 1);
+    let mut changed = p.clone();
+    changed["gender"] = json!("other");
+    api.put(
+        &format!("/api/v1/patients/{id}"),
+        &patel,
+        &changed,
+        Some("W/\"1\""),
+    )
+    .await
+    .expect(200);
+    // Acting at a site one does not belong to is refused.
+    let r = api
+        .send(
+            Method::GET,
+            &format!("/api/v1/patients/{id}"),
+            Auth::Bearer(&patel),
+            None,
+            &[("x-osler-site", "main")],
+        )
+        .await
+        .expect(403);
+    assert_eq!(r.json["error"]["field"], "x-osler-site");
+    // The trail says where each access came from.
+    let admin = server.login(demo::ADMIN).await;
+    let trail = api.audit_all(&admin, &format!("patient={id}")).await;
+    let site_of = |actor: &str, action: &str| -> Vec<String> {
+        trail
+            .iter()
+            .filter(|e| e["actor"] == actor && e["action"] == action)
+            .map(|e| e["site"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(site_of("nurse.kim", "patient.create"), ["main"]);
+    assert_eq!(site_of("drpatel", "patient.read"), ["north"]);
+    assert_eq!(site_of("drpatel", "patient.update"), ["north"]);
+    assert_eq!(site_of("drpatel", "patient.search"), ["north"]);
+}

@@ -230,3 +230,117 @@ async fn searching_thousands_of_patients_finds_each_match_once() {
         assert_eq!(r.error_code(), "invalid", "{q}");
     }
 }
+
+/// The largest record the limits accept, every searchable word starting with `prefix`:
+/// 10 names of a family name and 3 given names (40 words of 100 characters), each name with
+/// 10 prefixes, 10 suffixes and a 250-character text, and every list at its limit.
+fn worst_record(prefix: &str, card: &str) -> Value {
+    let width = 100 - prefix.chars().count();
+    let word = |i: usize| format!("{prefix}{i:0>width$}");
+    let filler = |c: char, n: usize| c.to_string().repeat(n);
+    let names: Vec<Value> = (0..10)
+        .map(|n| {
+            serde_json::json!({
+                "family": word(n * 4),
+                "given": [word(n * 4 + 1), word(n * 4 + 2), word(n * 4 + 3)],
+                "prefix": (0..10).map(|_| filler('P', 100)).collect::<Vec<_>>(),
+                "suffix": (0..10).map(|_| filler('S', 100)).collect::<Vec<_>>(),
+                "text": filler('T', 250),
+            })
+        })
+        .collect();
+    let mut identifiers = vec![serde_json::json!({"system": ON_HCN_SYSTEM, "value": card})];
+    for i in 1..10 {
+        identifiers.push(serde_json::json!({
+            "system": format!("urn:example:system-{i}"),
+            "value": format!("{card}{}", filler('X', 50)),
+        }));
+    }
+    serde_json::json!({
+        "resourceType": "Patient",
+        "identifier": identifiers,
+        "name": names,
+        "telecom": (0..10).map(|i| serde_json::json!({"system": "other", "value": format!("{i}{}", filler('9', 249))})).collect::<Vec<_>>(),
+        "address": (0..10).map(|_| serde_json::json!({
+            "line": (0..4).map(|_| filler('L', 250)).collect::<Vec<_>>(),
+            "city": filler('C', 250), "district": filler('D', 250), "state": filler('S', 250),
+            "postalCode": filler('Z', 250), "country": filler('K', 250), "text": filler('A', 250)
+        })).collect::<Vec<_>>(),
+        "birthDate": "1950-01-01",
+    })
+}
+
+/// Median time of `runs` searches, in milliseconds.
+async fn median_ms(api: &Api, token: &str, query: &str, runs: usize) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = std::time::Instant::now();
+        api.get(&format!("/api/v1/patients?{query}"), token)
+            .await
+            .expect(200);
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times[runs / 2]
+}
+
+#[tokio::test]
+async fn no_record_the_limits_accept_makes_a_search_much_slower() {
+    let sb = Sandbox::new();
+    let server = sb.demo(300);
+    let api = server.api();
+    let t = server.login(demo::RECEPTION).await;
+
+    // The record that stalled the server: 4,000 given names.
+    let mut stall = crate::support::patient("Dzstall", "D0", "1950-01-01", &hcn(1));
+    stall["name"][0]["given"] =
+        serde_json::json!((0..4000).map(|i| format!("Dz{i}")).collect::<Vec<_>>());
+    let r = api.post("/api/v1/patients", &t, &stall).await.expect(400);
+    assert_eq!(r.json["error"]["field"], "name[0].given", "{}", r.text);
+
+    // A page of ordinary records under one prefix, timed.
+    for i in 0..40 {
+        api.create(
+            &t,
+            &crate::support::patient("Dznormal", &format!("Ann{i}"), "1950-01-01", &hcn(10 + i)),
+        )
+        .await;
+    }
+    let query = "name=dz&_count=20";
+    median_ms(&api, &t, query, 3).await; // warm up
+    let normal = median_ms(&api, &t, query, 15).await;
+
+    // The worst record the limits accept, all 40 of its words under the same prefix (and
+    // sorting before the ordinary ones, so every search page meets it first).
+    let worst = worst_record("Dz0", &hcn(5));
+    let body = worst.to_string();
+    let created = api.create(&t, &worst).await;
+    let worst_ms = median_ms(&api, &t, query, 15).await;
+    let page = api
+        .get(&format!("/api/v1/patients?{query}"), &t)
+        .await
+        .expect(200);
+    let entries = page.json["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 20);
+    assert_eq!(
+        entries[0]["resource"]["id"], created["id"],
+        "listed once, first"
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["resource"]["id"] == created["id"])
+            .count(),
+        1
+    );
+    let ratio = worst_ms / normal;
+    eprintln!(
+        "search `{query}`: ordinary page {normal:.2} ms, with the worst accepted record \
+         ({} KB, 40 index words under the prefix) {worst_ms:.2} ms: {ratio:.1}x",
+        body.len() / 1024
+    );
+    assert!(
+        ratio < 10.0,
+        "a search meeting the worst record took {ratio:.1}x an ordinary one"
+    );
+}

@@ -151,8 +151,19 @@ pub enum SiteCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
-    /// Walk the hash chain; exit code 1 at the first broken link.
-    Verify,
+    /// Check the log's hash chain against its signed checkpoints, reading only (it never
+    /// changes a byte); exit code 1 at the first problem.
+    Verify {
+        /// The clinic's checkpoint key, `ed25519:…`, as `osler init` printed it (default:
+        /// `[audit] public_key`, else the key stored in the data directory, which is only as
+        /// trustworthy as the directory).
+        #[arg(long)]
+        key: Option<String>,
+        /// Also check against this file of checkpoints (a copy from the second location);
+        /// may be repeated. A file copy named by `[audit] checkpoint_copy` is read anyway.
+        #[arg(long = "checkpoints")]
+        checkpoints: Vec<PathBuf>,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -202,6 +213,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 config.plugins.allow_unsigned = true;
             }
             let app = App::open(config, Mode::Existing)?;
+            if let Some(k) = &app.audit_key_created {
+                println!(
+                    "This data directory had no audit checkpoint key; created {} (the trail \
+                     records it). Keep this public key away from this server (e.g. `public_key` \
+                     under [audit] in osler.toml); `osler audit verify --key {}` proves the \
+                     trail against it.",
+                    k.key, k.key
+                );
+            }
             serve(app, |_| {})
         }
         Command::Init {
@@ -240,6 +260,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             ev.resource = Some(format!("User/{admin_user}"));
             app.commit_audited_blocking(&b, ev)?;
             println!("Initialised {} with site '{site}'.", dir.display());
+            if let Some(k) = &app.audit_key_created {
+                println!(
+                    "Audit checkpoints are signed with {}\n  Keep this public key away from \
+                     this server (e.g. `public_key` under [audit] in an osler.toml kept \
+                     elsewhere, or on paper):\n  `osler audit verify --key {}` proves the trail \
+                     against it.",
+                    k.key, k.key
+                );
+            }
             if generated {
                 println!("Administrator: {admin_user}\nPassword (shown once): {password}");
             } else {
@@ -266,28 +295,54 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Audit(AuditCmd::Verify) => {
+        Command::Audit(AuditCmd::Verify { key, checkpoints }) => {
+            // Read-only: the data directory is not opened as a database (which would replay
+            // its write-ahead log into the files being checked).
             let config = load_config(&cli.global)?;
-            let dir = config.data_dir.clone();
-            // The database (for the last recorded entry) may be held by a running server;
-            // the chain itself is verifiable from the log alone.
-            let indexed = match App::open(config, Mode::Existing) {
-                Ok(app) => crate::audit::Audit::indexed_seq(&app.storage)?,
-                Err(_) => None,
+            let key = match key.as_deref().or(config.audit.public_key.as_deref()) {
+                Some(k) => Some(osler_registry::PublicKey::parse(k)?),
+                None => None,
             };
-            let v = crate::audit::verify(&dir, indexed)?;
+            let mut more = checkpoints;
+            if let Some(copy) = config.audit.checkpoint_copy.as_deref()
+                && !copy.starts_with("http://")
+                && !copy.starts_with("https://")
+            {
+                more.push(PathBuf::from(copy));
+            }
+            let v = crate::audit::verify(
+                &config.data_dir,
+                &crate::audit::VerifyOptions {
+                    key,
+                    more_checkpoints: more,
+                    write_ahead_log: true,
+                    ..Default::default()
+                },
+            )?;
             if v.ok {
                 println!("audit chain intact: {} entries verified", v.entries);
-                Ok(0)
             } else {
                 println!(
-                    "audit chain BROKEN at entry {}: {}",
-                    v.broken_at.unwrap_or(0),
-                    v.problem.unwrap_or_default()
+                    "audit chain BROKEN{}: {}",
+                    v.broken_at
+                        .map(|n| format!(" at entry {n}"))
+                        .unwrap_or_default(),
+                    v.problem.clone().unwrap_or_default()
                 );
                 println!("{} entries before it verified", v.entries);
-                Ok(1)
             }
+            if let Some(at) = &v.signed_at {
+                println!(
+                    "signed checkpoints: {}, the newest covering {} entries (signed {at} by {})",
+                    v.checkpoints,
+                    v.signed_entries,
+                    v.key.as_deref().unwrap_or("?")
+                );
+            }
+            for n in &v.notes {
+                println!("note: {n}");
+            }
+            Ok(if v.ok { 0 } else { 1 })
         }
         Command::Demo {
             listen,
@@ -397,6 +452,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Bind, announce, and serve until a signal.
 pub(crate) fn serve(app: App, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<i32> {
+    crate::memory::start_trimming();
     let started = std::time::Instant::now();
     let (ready, compiled, failed) = app.plugins.load_all()?;
     if ready + failed > 0 {

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,8 +18,10 @@ use crate::app::App;
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, Verification};
 use crate::auth::{AuthError, User, UserView};
 use crate::http::ApiError;
-use crate::http::caller::{Caller, source_of};
+use crate::http::caller::{Caller, cookie, source_of};
 use crate::http::error::{ErrorBody, JsonBody};
+use crate::http::pages::PartsOf;
+use crate::http::uniform::Params;
 use crate::patients::{Patient, SearchQuery, version_of};
 use crate::sites::Site;
 
@@ -57,7 +59,9 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(me))
         .routes(routes!(switch_site))
         .routes(routes!(create_patient, search_patients))
-        .routes(routes!(read_patient, update_patient, delete_patient))
+        // No DELETE: charts are never deleted, and DELETE is refused (405) like any other
+        // method a route does not take (see `uniform` for its message).
+        .routes(routes!(read_patient, update_patient))
         .routes(routes!(list_users, create_user))
         .routes(routes!(disable_user))
         .routes(routes!(set_password))
@@ -67,13 +71,13 @@ pub fn router() -> OpenApiRouter<App> {
         .merge(super::plugins::admin_router())
 }
 
-/// The source address of a request.
+/// The client address of a request (see [`source_of`] for proxies).
 pub struct Source(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Source {
+impl FromRequestParts<App> for Source {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Source(source_of(parts)))
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        Ok(Source(source_of(parts, &app.config.http.trusted_proxies)))
     }
 }
 
@@ -88,6 +92,10 @@ pub struct LoginRequest {
     /// The site to act at (default: the user's first site).
     #[serde(default)]
     pub site: Option<String>,
+    /// The device token of an earlier sign-in to this name from this device (browsers send
+    /// the device cookie instead).
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -99,16 +107,49 @@ pub struct LoginResponse {
     pub expires_at: i64,
     pub user: UserView,
     pub site: Option<String>,
+    /// Keep it and send it as `device` at the next sign-in from this device.
+    pub device: Option<String>,
 }
 
-/// Outcome of a sign-in attempt, shared by the API and the sign-in page.
+/// A successful sign-in.
+pub struct SignedIn {
+    /// The session token (shown once).
+    pub token: String,
+    pub session: crate::auth::Session,
+    pub user: User,
+    /// A fresh device token for the browser to keep ([`device_cookie`]).
+    pub device: Option<String>,
+}
+
+/// The name of the cookie that remembers a device for one user name.
+pub fn device_cookie_name(username: &str) -> String {
+    format!("osler_device_{username}")
+}
+
+/// The `Set-Cookie` value that remembers this device for the signed-in user.
+pub fn device_cookie(s: &SignedIn, secure: bool) -> Option<HeaderValue> {
+    let token = s.device.as_deref()?;
+    let mut c = format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        device_cookie_name(&s.user.username),
+        crate::auth::DEVICE_SECONDS
+    );
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).ok()
+}
+
+/// Outcome of a sign-in attempt, shared by the API and the sign-in page. `device`: the device
+/// token the request carried for this user name, if any (see [`crate::auth::Throttle`]).
 pub async fn sign_in(
     app: &App,
     username: &str,
     password: &str,
     site: Option<String>,
     source: Option<IpAddr>,
-) -> Result<(String, crate::auth::Session, User), ApiError> {
+    device: Option<&str>,
+) -> Result<SignedIn, ApiError> {
     let src = source.map(|s| s.to_string());
     let known = app.accounts.get(username)?.is_some();
     let actor = if known {
@@ -126,8 +167,10 @@ pub async fn sign_in(
         resource: known.then(|| format!("User/{username}")),
         ..Default::default()
     };
-    let delay = match app.throttle.check(username, source) {
-        Ok(d) => d,
+    let device_id = device.and_then(|d| app.accounts.device_id(username, d));
+    // Counted (as a failure until proven otherwise) before the password is checked.
+    let attempt = match app.throttle.begin(username, source, device_id.as_deref()) {
+        Ok(a) => a,
         Err(e) => {
             app.audit
                 .record_durable(event("locked", String::new()))
@@ -135,8 +178,8 @@ pub async fn sign_in(
             return Err(e.into());
         }
     };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    if !attempt.delay.is_zero() {
+        tokio::time::sleep(attempt.delay).await;
     }
     let (u, p) = (username.to_string(), password.to_string());
     let accounts = app.accounts.clone();
@@ -147,7 +190,7 @@ pub async fn sign_in(
     let user = match result {
         Ok(user) => user,
         Err(AuthError::BadCredentials) => {
-            app.throttle.failed(username, source);
+            app.throttle.failed(attempt);
             app.audit
                 .record_durable(event("failure", String::new()))
                 .await?;
@@ -155,6 +198,7 @@ pub async fn sign_in(
         }
         Err(e) => return Err(e.into()),
     };
+    app.throttle.succeeded(attempt);
     if let Some(s) = &site
         && !user.sites.contains(s)
     {
@@ -167,7 +211,6 @@ pub async fn sign_in(
         ))
         .field("site"));
     }
-    app.throttle.succeeded(username);
     let (token, session, batch) = app.accounts.new_session(&user, site.clone());
     let roles = user
         .roles
@@ -177,11 +220,21 @@ pub async fn sign_in(
         .join(",");
     let mut ev = event("success", roles);
     ev.site = session.site.clone();
+    if device_id.is_some() {
+        ev.detail = Some("from a device that signed in to this name before".into());
+    }
     app.commit_audited(&batch, ev).await?;
-    Ok((token, session, user))
+    Ok(SignedIn {
+        device: app.accounts.device_token(&user.username),
+        token,
+        session,
+        user,
+    })
 }
 
-/// Sign in and receive a session token.
+/// Sign in and receive a session token. A browser also receives a device cookie: its later
+/// sign-ins to this name are slowed down, never locked out, while others fail to guess the
+/// password (API clients may send the `device` token back instead).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = LoginRequest,
     responses(
@@ -191,16 +244,40 @@ pub async fn sign_in(
 async fn login(
     State(app): State<App>,
     Source(source): Source,
+    PartsOf(parts): PartsOf,
     JsonBody(req): JsonBody<LoginRequest>,
-) -> Result<Json<LoginResponse>, ApiError> {
-    let (token, session, user) =
-        sign_in(&app, &req.username, &req.password, req.site, source).await?;
-    Ok(Json(LoginResponse {
-        token,
-        expires_at: session.expires,
-        user: (&user).into(),
-        site: session.site,
-    }))
+) -> Result<Response, ApiError> {
+    let presented = req
+        .device
+        .clone()
+        .or_else(|| cookie(&parts, &device_cookie_name(&req.username)));
+    let signed = sign_in(
+        &app,
+        &req.username,
+        &req.password,
+        req.site,
+        source,
+        presented.as_deref(),
+    )
+    .await?;
+    let secure = app
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let set_cookie = device_cookie(&signed, secure);
+    let mut res = Json(LoginResponse {
+        token: signed.token,
+        expires_at: signed.session.expires,
+        user: (&signed.user).into(),
+        site: signed.session.site,
+        device: signed.device,
+    })
+    .into_response();
+    if let Some(c) = set_cookie {
+        res.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(res)
 }
 
 /// End the session.
@@ -324,9 +401,9 @@ pub struct SearchParams {
     pub birthdate: Option<String>,
     /// `system|value`, or a bare value (e.g. a health card number).
     pub identifier: Option<String>,
-    /// Page size (default 20, at most 100).
+    /// Page size (default 20; more than 100 gives 100).
     #[serde(rename = "_count")]
-    #[param(rename = "_count")]
+    #[param(rename = "_count", minimum = 1)]
     pub count: Option<usize>,
     /// Cursor from the previous page's `next` link.
     pub cursor: Option<String>,
@@ -399,8 +476,11 @@ fn url_form(pairs: &[(&str, Option<&str>)]) -> String {
 async fn search_patients(
     State(app): State<App>,
     caller: Caller,
-    Query(params): Query<SearchParams>,
+    Params(params): Params<SearchParams>,
 ) -> Result<Json<Bundle>, ApiError> {
+    if params.count == Some(0) {
+        return Err(ApiError::invalid("_count must be at least 1").field("_count"));
+    }
     let q = SearchQuery {
         name: params.name.clone(),
         birthdate: params.birthdate.clone(),
@@ -492,18 +572,6 @@ async fn update_patient(
     Ok(patient_response(StatusCode::OK, p))
 }
 
-/// Clinical data is never deleted: this always answers 405.
-#[utoipa::path(delete, path = "/api/v1/patients/{id}", tag = "patients",
-    params(("id" = String, Path)),
-    responses((status = 405, body = ErrorBody)))]
-async fn delete_patient(_caller: Caller, Path(_id): Path<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "patient records are never deleted; mark the chart inactive with PUT and \"active\": false",
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // Users and sites
 
@@ -524,9 +592,16 @@ pub(super) async fn require_audited(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewUser {
+    /// 2 to 64 lowercase letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = "^[a-z0-9._-]{2,64}$")]
     pub username: String,
+    /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
+    /// Sites that exist.
+    #[schema(min_items = 1)]
     pub sites: Vec<String>,
     /// For a `patient` user: their patient record id.
     #[serde(default)]
@@ -627,6 +702,8 @@ async fn disable_user(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
     /// Required when changing your own password.
     #[serde(default)]
@@ -738,9 +815,9 @@ pub struct AuditParams {
     pub since: Option<String>,
     /// Until this time (RFC 3339), exclusive.
     pub until: Option<String>,
-    /// Page size (default 100, at most 1000).
+    /// Page size (default 100; more than 1000 gives 1000).
     #[serde(rename = "_count")]
-    #[param(rename = "_count")]
+    #[param(rename = "_count", minimum = 1)]
     pub count: Option<usize>,
     /// `next` from the previous page.
     pub cursor: Option<String>,
@@ -766,9 +843,12 @@ fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
 async fn query_audit(
     State(app): State<App>,
     caller: Caller,
-    Query(p): Query<AuditParams>,
+    Params(p): Params<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let ctx = caller.ctx();
+    if p.count == Some(0) {
+        return Err(ApiError::invalid("_count must be at least 1").field("_count"));
+    }
     require_audited(&app, &caller, Permission::AuditRead, "audit.read", None).await?;
     let q = AuditQuery {
         patient: p.patient.clone(),
@@ -788,7 +868,8 @@ async fn query_audit(
     Ok(Json(page))
 }
 
-/// Walk the audit chain and report the first broken link.
+/// Walk the audit chain, check it against the signed checkpoints, and report the first broken
+/// link.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
     responses((status = 200, body = Verification), (status = 403, body = ErrorBody)))]
 async fn verify_audit(
@@ -797,8 +878,8 @@ async fn verify_audit(
 ) -> Result<Json<Verification>, ApiError> {
     require_audited(&app, &caller, Permission::AuditRead, "audit.verify", None).await?;
     let dir = app.config.data_dir.clone();
-    let indexed = crate::audit::Audit::indexed_seq(&app.storage)?;
-    let v = tokio::task::spawn_blocking(move || crate::audit::verify(&dir, indexed))
+    let audit = app.audit.clone();
+    let v = tokio::task::spawn_blocking(move || audit.verify_now(&dir))
         .await
         .map_err(ApiError::internal)??;
     app.audit

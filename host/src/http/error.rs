@@ -257,8 +257,15 @@ where
             }
         })?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(v) => Ok(JsonBody(v)),
+        match serde_path_to_error::deserialize(&mut *de) {
+            Ok(v) => match de.end() {
+                Ok(()) => Ok(JsonBody(v)),
+                // `{"a":1} trailing` would otherwise be taken as `{"a":1}`.
+                Err(e) => Err(ApiError::invalid(format!(
+                    "the JSON body is not valid: there is more after the JSON value ({e}); \
+                     send exactly one JSON value"
+                ))),
+            },
             Err(e) => {
                 let path = e.path().to_string();
                 let inner = e.into_inner();

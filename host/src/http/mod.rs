@@ -9,6 +9,7 @@ pub mod caller;
 pub mod error;
 pub mod pages;
 pub mod plugins;
+pub mod uniform;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,7 +28,9 @@ pub use error::ApiError;
 pub fn router(app: App) -> Router {
     let limit = app.config.http.body_limit;
     let (api, openapi) = api::router().split_for_parts();
-    let openapi_json = serde_json::to_string(&openapi).expect("openapi serialises");
+    let mut openapi = serde_json::to_value(&openapi).expect("openapi serialises");
+    uniform::complete_document(&mut openapi);
+    let openapi_json = openapi.to_string();
     Router::new()
         .merge(api)
         .route(
@@ -47,6 +50,10 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            uniform::uniform,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -121,11 +128,14 @@ async fn not_found() -> ApiError {
 /// Serve until SIGTERM or Ctrl-C, then finish in-flight requests and flush.
 pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let storage = app.storage.clone();
+    let audit = app.audit.clone();
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     storage.durable().await?;
+    // Sign the trail's head as it stands at the stop.
+    tokio::task::spawn_blocking(move || audit.seal()).await??;
     tracing::info!("stopped");
     Ok(())
 }

@@ -17,7 +17,9 @@ use crate::access::permissions_of;
 use crate::app::App;
 use crate::auth::{random_token, secrets_equal};
 use crate::http::ApiError;
-use crate::http::api::{Source, change_site, end_session, sign_in};
+use crate::http::api::{
+    Source, change_site, device_cookie, device_cookie_name, end_session, sign_in,
+};
 use crate::http::caller::{Caller, SESSION_COOKIE, cookie, resolve};
 
 const LOGIN_CSRF_COOKIE: &str = "osler_login_csrf";
@@ -87,7 +89,7 @@ fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> He
 }
 
 /// Request parts, for handlers that resolve the session themselves.
-pub(super) struct PartsOf(pub(super) Parts);
+pub(crate) struct PartsOf(pub(crate) Parts);
 impl<S: Send + Sync> FromRequestParts<S> for PartsOf {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
@@ -164,19 +166,32 @@ async fn login_submit(
             "This form has expired. Please sign in again.",
         );
     }
-    match sign_in(&app, &form.username, &form.password, None, source).await {
-        Ok((token, _, _)) => {
+    let device = cookie(&parts, &device_cookie_name(&form.username));
+    match sign_in(
+        &app,
+        &form.username,
+        &form.password,
+        None,
+        source,
+        device.as_deref(),
+    )
+    .await
+    {
+        Ok(signed) => {
             let mut res = Redirect::to("/").into_response();
             let h = res.headers_mut();
             h.append(
                 header::SET_COOKIE,
                 set_cookie(
                     SESSION_COOKIE,
-                    &token,
+                    &signed.token,
                     Some(app.accounts.session_ttl.as_secs()),
                     secure,
                 ),
             );
+            if let Some(c) = device_cookie(&signed, secure) {
+                h.append(header::SET_COOKIE, c);
+            }
             h.append(
                 header::SET_COOKIE,
                 set_cookie(LOGIN_CSRF_COOKIE, "", Some(0), secure),

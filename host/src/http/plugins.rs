@@ -797,7 +797,8 @@ struct RegistryUpdate {
 /// Update one plugin, or every plugin installed from a registry, to its newest usable version.
 #[utoipa::path(post, path = "/api/v1/admin/registry/update", tag = "plugins",
     request_body = RegistryUpdate,
-    responses((status = 200, body = Results), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Results), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn registry_update(
     State(app): State<App>,
     caller: Caller,

@@ -18,6 +18,7 @@ pub const CHART_SYSTEM: &str = "urn:osler:chart-number";
 pub struct Patient {
     /// Always `Patient`.
     #[serde(default = "patient_type")]
+    #[schema(pattern = "^Patient$")]
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,

@@ -85,29 +85,26 @@ pub fn words(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// The index tokens of a patient's names.
+/// The index tokens of a patient's names: each distinct folded word, sorted.
 pub fn name_tokens(p: &Patient) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out = std::collections::BTreeSet::new();
     for n in &p.name {
         for part in n.family.iter().chain(&n.given) {
-            for w in words(part) {
-                if !out.contains(&w) {
-                    out.push(w);
-                }
-            }
+            out.extend(words(part));
         }
     }
-    out.sort();
-    out
+    out.into_iter().collect()
 }
 
+/// The unique-index key of each identifier, with its system and value as stored: the value
+/// in its compared form ([`validate::identifier_key_value`]), 0, the system.
 fn identifier_keys(p: &Patient) -> Vec<(Vec<u8>, String, String)> {
     p.identifier
         .iter()
         .filter_map(|i| {
             let (s, v) = (i.system.as_deref()?, i.value.as_deref()?);
             Some((
-                key(&[v.as_bytes(), s.as_bytes()]),
+                key(&[validate::identifier_key_value(v).as_bytes(), s.as_bytes()]),
                 s.to_string(),
                 v.to_string(),
             ))
@@ -115,30 +112,50 @@ fn identifier_keys(p: &Patient) -> Vec<(Vec<u8>, String, String)> {
         .collect()
 }
 
-fn index_ops(p: &Patient, id: &str, b: &mut Batch, add: bool) {
-    let mut put_or_del = |tree, k: Vec<u8>, v: Vec<u8>| {
-        if add {
-            b.put(tree, k, v)
-        } else {
-            b.delete(tree, k)
-        }
-    };
+/// Every index row of a record: (tree, key, value).
+fn index_rows(p: &Patient, id: &str) -> Vec<(Tree, Vec<u8>, Vec<u8>)> {
+    let mut rows = Vec::new();
     for t in name_tokens(p) {
-        put_or_del(
+        rows.push((
             Tree::PatientNames,
             key(&[t.as_bytes(), id.as_bytes()]),
             vec![],
-        );
+        ));
     }
     if let Some(d) = &p.birth_date {
-        put_or_del(
+        rows.push((
             Tree::PatientBirthDates,
             key(&[d.as_bytes(), id.as_bytes()]),
             vec![],
-        );
+        ));
     }
     for (k, ..) in identifier_keys(p) {
-        put_or_del(Tree::PatientIdentifiers, k, id.as_bytes().to_vec());
+        rows.push((Tree::PatientIdentifiers, k, id.as_bytes().to_vec()));
+    }
+    rows
+}
+
+/// Add a new record's index rows to `b`.
+fn index_ops(p: &Patient, id: &str, b: &mut Batch) {
+    for (tree, k, v) in index_rows(p, id) {
+        b.put(tree, k, v);
+    }
+}
+
+/// Change a record's index rows from `old` to `new`: only the rows that differ are deleted
+/// or written.
+fn reindex_ops(old: &Patient, new: &Patient, id: &str, b: &mut Batch) {
+    let before = index_rows(old, id);
+    let after = index_rows(new, id);
+    for row in &before {
+        if !after.contains(row) {
+            b.delete(row.0, row.1.clone());
+        }
+    }
+    for row in after {
+        if !before.contains(&row) {
+            b.put(row.0, row.1, row.2);
+        }
     }
 }
 
@@ -171,6 +188,8 @@ pub struct SearchPage {
 pub struct Patients {
     storage: Storage,
     audit: Audit,
+    /// How long one search may scan before it answers what it has found.
+    search_budget: std::time::Duration,
     gate: Gate,
 }
 
@@ -182,6 +201,9 @@ impl From<Refusal> for PatientError {
         }
     }
 }
+
+/// The default time budget of one search.
+pub const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Now, as a FHIR instant with millisecond precision.
 fn now_rfc3339() -> String {
@@ -203,7 +225,14 @@ impl Patients {
             storage,
             audit,
             gate,
+            search_budget: SEARCH_BUDGET,
         }
+    }
+
+    /// The same service with another time budget per search.
+    pub fn with_search_budget(mut self, budget: std::time::Duration) -> Self {
+        self.search_budget = budget;
+        self
     }
 
     fn event(
@@ -298,20 +327,37 @@ impl Patients {
     }
 
     fn prepare_new(&self, mut p: Patient) -> Result<(String, Patient), PatientError> {
-        let errs = validate::validate(&p, today());
+        validate::normalise(&mut p);
+        let mut errs = validate::validate(&p, today());
+        // Chart numbers are Osler's to hand out, in order: a client-chosen one could take the
+        // number the next registration is due to get.
+        if let Some(i) = p
+            .identifier
+            .iter()
+            .position(|i| i.system.as_deref() == Some(fhir::CHART_SYSTEM))
+        {
+            errs.insert(
+                0,
+                FieldError {
+                    field: format!("identifier[{i}].system"),
+                    message: format!(
+                        "chart numbers ({}) are assigned by Osler; leave this identifier out",
+                        fhir::CHART_SYSTEM
+                    ),
+                },
+            );
+        }
         if !errs.is_empty() {
             return Err(PatientError::Invalid(errs));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        if p.chart_number().is_none() {
-            let n = self.storage.next_id()? + 1000;
-            p.identifier.push(fhir::Identifier {
-                r#use: Some("usual".into()),
-                system: Some(fhir::CHART_SYSTEM.into()),
-                value: Some(n.to_string()),
-                ..Default::default()
-            });
-        }
+        let n = self.storage.next_id()? + 1000;
+        p.identifier.push(fhir::Identifier {
+            r#use: Some("usual".into()),
+            system: Some(fhir::CHART_SYSTEM.into()),
+            value: Some(n.to_string()),
+            ..Default::default()
+        });
         p.resource_type = "Patient".into();
         p.id = Some(id.clone());
         p.meta = Some(fhir::Meta {
@@ -335,7 +381,7 @@ impl Patients {
             id.as_bytes(),
             serde_json::to_vec(p).expect("serialise"),
         );
-        index_ops(p, id, &mut b, true);
+        index_ops(p, id, &mut b);
         b
     }
 
@@ -453,7 +499,43 @@ impl Patients {
                 message: format!("the body's id does not match the URL ({id})"),
             }]));
         }
-        let errs = validate::validate(&p, today());
+        validate::normalise(&mut p);
+        let mut errs = validate::validate(&p, today());
+        // The chart number is Osler's: it cannot be changed, and is kept if the client left
+        // it out.
+        let old_chart = old
+            .identifier
+            .iter()
+            .find(|i| i.system.as_deref() == Some(fhir::CHART_SYSTEM));
+        match p
+            .identifier
+            .iter()
+            .position(|i| i.system.as_deref() == Some(fhir::CHART_SYSTEM))
+        {
+            Some(i) if old_chart.and_then(|c| c.value.as_deref()) != p.chart_number() => {
+                errs.insert(
+                    0,
+                    FieldError {
+                        field: format!("identifier[{i}].value"),
+                        message: match old_chart.and_then(|c| c.value.as_deref()) {
+                            Some(c) => format!(
+                                "the chart number is {c} and cannot be changed (it is assigned \
+                                 by Osler)"
+                            ),
+                            None => "chart numbers are assigned by Osler; leave this identifier \
+                                     out"
+                            .into(),
+                        },
+                    },
+                );
+            }
+            Some(_) => {}
+            None => {
+                if let Some(c) = old_chart {
+                    p.identifier.push(c.clone());
+                }
+            }
+        }
         if !errs.is_empty() {
             self.audited(ctx, ACTION, "invalid", Some(id)).await?;
             return Err(PatientError::Invalid(errs));
@@ -462,15 +544,6 @@ impl Patients {
         if expected_version != current {
             self.audited(ctx, ACTION, "conflict", Some(id)).await?;
             return Err(PatientError::Stale { current });
-        }
-        // The chart number is Osler's: keep it even if the client left it out.
-        if p.chart_number().is_none()
-            && let Some(c) = old
-                .identifier
-                .iter()
-                .find(|i| i.system.as_deref() == Some(fhir::CHART_SYSTEM))
-        {
-            p.identifier.push(c.clone());
         }
         p.resource_type = "Patient".into();
         p.id = Some(id.into());
@@ -489,8 +562,7 @@ impl Patients {
                 b.expect(Tree::PatientIdentifiers, k, None);
             }
         }
-        index_ops(&old, id, &mut b, false);
-        index_ops(&p, id, &mut b, true);
+        reindex_ops(&old, &p, id, &mut b);
         b.put(
             Tree::Patients,
             id.as_bytes(),
@@ -522,7 +594,12 @@ impl Patients {
             Check::new(ACTION, Need::Permission(Permission::PatientsRead)),
         )
         .await?;
-        let page = self.find(q)?;
+        // Index scans and record decoding are CPU and disk work: off the async workers, so
+        // that a slow search never holds up other requests (or `/healthz`).
+        let (this, query) = (self.clone(), q.clone());
+        let page = tokio::task::spawn_blocking(move || this.find(&query))
+            .await
+            .map_err(|e| StorageError::Io(format!("the search stopped: {e}")))??;
         let mut ev = ctx.event(ACTION, "success");
         ev.patients = page.patients.iter().filter_map(|p| p.id.clone()).collect();
         ev.resource = Some("Patient".into());
@@ -531,8 +608,15 @@ impl Patients {
         Ok(page)
     }
 
-    /// The search itself, from indexes only (no audit: callers audit).
+    /// The search itself, from indexes only (no audit: callers audit). Blocking: async callers
+    /// run it on a blocking thread, as [`Patients::search`] does.
+    ///
+    /// Its cost is bounded: each patient met in the index is decoded and matched once per
+    /// search, however many of its index rows the scan passes (a record holds at most
+    /// [`validate::MAX_NAME_WORDS`] name words), and the scan stops at the search's time
+    /// budget, answering the matches found so far with a cursor to continue from.
     pub fn find(&self, q: &SearchQuery) -> Result<SearchPage, PatientError> {
+        let started = std::time::Instant::now();
         let count = if q.count == 0 {
             DEFAULT_COUNT
         } else {
@@ -563,16 +647,21 @@ impl Patients {
                     Some((sys, v)) => (Some(sys).filter(|s| !s.is_empty()), v),
                     None => (None, s),
                 };
-                if value.is_empty() || value.contains('\0') {
+                let value = validate::identifier_key_value(value);
+                if value.is_empty()
+                    || value.contains('\0')
+                    || system.is_some_and(|s| s.contains('\0'))
+                {
                     return Err(PatientError::BadQuery(
                         "identifier must be system|value or a value".into(),
                     ));
                 }
-                Some((system.map(str::to_string), value.to_string()))
+                Some((system.map(str::to_string), value))
             }
         };
 
         // Drive from the most selective index. The cursor is the last index key returned.
+        let driver_word = name_words.iter().max_by_key(|w| w.len()).cloned();
         let (tree, prefix): (Tree, Vec<u8>) = if let Some((system, value)) = &identifier {
             let mut k = value.as_bytes().to_vec();
             k.push(0);
@@ -582,12 +671,11 @@ impl Patients {
             (Tree::PatientIdentifiers, k)
         } else if let Some(d) = &birthdate {
             (Tree::PatientBirthDates, key(&[d.as_bytes(), b""]))
-        } else if let Some(w) = name_words.iter().max_by_key(|w| w.len()) {
+        } else if let Some(w) = &driver_word {
             (Tree::PatientNames, w.as_bytes().to_vec())
         } else {
             (Tree::Patients, vec![])
         };
-        let driver_word = name_words.iter().max_by_key(|w| w.len()).cloned();
         let mut resume: Option<Vec<u8>> = match &q.cursor {
             None => None,
             Some(c) => {
@@ -604,13 +692,15 @@ impl Patients {
                 Some(k)
             }
         };
+        // Each patient met in this search is decided once, at its first index row: listed
+        // there, or not at all (its later rows are skipped without reading the record).
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut out = Vec::new();
-        let mut last_key = None;
+        let mut next = None;
+        let batch = count.max(32);
         'scan: loop {
-            let rows = self
-                .storage
-                .scan(tree, &prefix, resume.as_deref(), count.max(32))?;
-            let exhausted = rows.len() < count.max(32);
+            let rows = self.storage.scan(tree, &prefix, resume.as_deref(), batch)?;
+            let exhausted = rows.len() < batch;
             for (k, v) in rows {
                 resume = Some(k.clone());
                 // `system|value` names one system exactly, not every system it is a prefix of.
@@ -628,46 +718,56 @@ impl Patients {
                         String::from_utf8_lossy(&k[pos + 1..]).into_owned()
                     }
                 };
+                // A patient's later rows in this scan: already listed, or not a match.
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
                 let Some((p, _)) = self.load(&id)? else {
                     continue;
                 };
                 let tokens = name_tokens(&p);
-                if !name_words
+                let matches = name_words
                     .iter()
                     .all(|w| tokens.iter().any(|t| t.starts_with(w.as_str())))
-                {
-                    continue;
-                }
-                if birthdate.is_some() && p.birth_date != birthdate {
-                    continue;
-                }
+                    && (birthdate.is_none() || p.birth_date == birthdate);
                 // Name index: a patient with several matching names is listed once, under the
-                // first of them.
-                if tree == Tree::PatientNames
-                    && let Some(w) = &driver_word
-                {
-                    let token = &k[..k.iter().position(|b| *b == 0).unwrap_or(k.len())];
-                    let first = tokens.iter().find(|t| t.starts_with(w.as_str()));
-                    if first.map(|t| t.as_bytes()) != Some(token) {
-                        continue;
-                    }
+                // first of them (the first met when a search starts from the beginning).
+                let listed_under = match (&driver_word, tree) {
+                    (Some(w), Tree::PatientNames) => tokens
+                        .iter()
+                        .find(|t| t.starts_with(w.as_str()))
+                        .map(|t| t.as_bytes().to_vec()),
+                    _ => None,
+                };
+                let here = &k[..k.iter().position(|b| *b == 0).unwrap_or(k.len())];
+                let listed = matches
+                    && (tree != Tree::PatientNames || listed_under.as_deref() == Some(here));
+                if !listed {
+                    continue;
                 }
                 out.push(p);
-                last_key = Some(k);
                 if out.len() == count {
+                    next = Some(k);
+                    break 'scan;
+                }
+                if started.elapsed() >= self.search_budget {
+                    next = Some(k);
                     break 'scan;
                 }
             }
             if exhausted {
                 break;
             }
+            if started.elapsed() >= self.search_budget {
+                // Out of time: answer what was found, with a cursor after the rows read.
+                next = resume;
+                break;
+            }
         }
-        let next = if out.len() == count {
+        let next = next.map(|k| {
             use base64::Engine;
-            last_key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k))
-        } else {
-            None
-        };
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k)
+        });
         Ok(SearchPage {
             patients: out,
             next,
@@ -677,6 +777,60 @@ impl Patients {
     pub fn count(&self) -> usize {
         self.storage.backend().len(Tree::Patients)
     }
+}
+
+/// Rebuild the identifier index from the records, keyed by the compared form of each value
+/// ([`validate::identifier_key_value`]): the upgrade from schema version 1, whose keys held the
+/// value as typed. Returns the charts whose identifiers now coincide with an earlier chart's,
+/// as (chart kept in the index, chart not indexed for that identifier, system); Osler keeps
+/// serving both. Not durable until the caller makes it so; running it again starts over.
+pub fn rebuild_identifier_index(
+    storage: &Storage,
+) -> Result<Vec<(String, String, String)>, StorageError> {
+    const CHUNK: usize = 2000;
+    loop {
+        let rows = storage.scan(Tree::PatientIdentifiers, b"", None, CHUNK)?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut b = Batch::new();
+        for (k, _) in rows {
+            b.delete(Tree::PatientIdentifiers, k);
+        }
+        storage.apply(&b)?;
+    }
+    let mut collisions = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let rows = storage.scan(Tree::Patients, b"", after.as_deref(), CHUNK)?;
+        let Some((last, _)) = rows.last() else { break };
+        after = Some(last.clone());
+        let mut b = Batch::new();
+        let mut in_batch = std::collections::HashMap::new();
+        for (k, v) in &rows {
+            let id = String::from_utf8_lossy(k).into_owned();
+            let p: Patient = serde_json::from_slice(v)
+                .map_err(|e| StorageError::Io(format!("unreadable patient record: {e}")))?;
+            for (ik, system, _) in identifier_keys(&p) {
+                let holder = match in_batch.get(&ik) {
+                    Some(h) => Some(String::clone(h)),
+                    None => storage
+                        .get(Tree::PatientIdentifiers, &ik)?
+                        .map(|h| String::from_utf8_lossy(&h).into_owned()),
+                };
+                match holder {
+                    Some(h) if h != id => collisions.push((h, id.clone(), system)),
+                    Some(_) => {}
+                    None => {
+                        in_batch.insert(ik.clone(), id.clone());
+                        b.put(Tree::PatientIdentifiers, ik, id.as_bytes().to_vec());
+                    }
+                }
+            }
+        }
+        storage.apply(&b)?;
+    }
+    Ok(collisions)
 }
 
 /// The record's version (`meta.versionId`).

@@ -16,10 +16,13 @@
 //!   and deletes the segments the backend now holds; at start-up the remaining segments are
 //!   applied again (see [`wal`] for why that is safe).
 //!
-//! A [`Journal`] (the audit trail) keeps its own file, but each of its entries also travels in
-//! the log record of the change it describes ([`Storage::apply_with`]): an entry and its change
-//! become durable together, in one record, or not at all. After a crash the journal gets back
-//! any entries its file lost; the journal's file is fsynced at checkpoints.
+//! A [`Journal`] (the audit trail) keeps its own file, but each of its entries travels in the
+//! log record of the change it describes ([`Storage::apply_with`]): an entry and its change
+//! become durable together, in one record, or not at all. The journal writes an entry to its
+//! file only once that record is durable ([`Journal::durable`], from the group commit), so its
+//! file never holds an entry whose change a crash could still undo. After a crash the journal
+//! gets back any entries its file lost; the journal's file is fsynced at checkpoints, after
+//! which it may anchor its head ([`Journal::checkpointed`]).
 
 mod sled_backend;
 pub mod wal;
@@ -226,7 +229,16 @@ pub trait Journal: Send + Sync + 'static {
     /// After a crash: the entries of the replayed log records, oldest first. Append those the
     /// journal's file lacks.
     fn restore(&self, entries: &[Vec<u8>]) -> Result<(), String>;
+    /// The entries of log records that have just become durable, in log order: append them to
+    /// the journal's file. Called by one thread at a time, in order.
+    fn durable(&self, entries: &[Vec<u8>]) -> std::io::Result<()>;
+    /// A checkpoint made the database durable and trimmed the log (`closing`: the last one
+    /// before this process lets go of the data directory).
+    fn checkpointed(&self, closing: bool);
 }
+
+/// The database's page cache, MiB, unless `[storage] cache_mib` says otherwise.
+pub const DEFAULT_CACHE_MIB: u64 = 64;
 
 /// How often the backend is checkpointed (and the write-ahead log trimmed).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
@@ -248,6 +260,8 @@ fn stripe_of(tree: Tree, key: &[u8]) -> usize {
 struct LogState {
     /// Encoded records not yet written to the segment file.
     buf: Vec<u8>,
+    /// The journal entries of those records, in order, for the journal's own file.
+    entries: Vec<Vec<u8>>,
 }
 
 struct Segment {
@@ -305,8 +319,12 @@ impl Drop for Guard {
         for t in self.threads.lock().expect("threads").drain(..) {
             let _ = t.join();
         }
-        if let Err(e) = self.inner.checkpoint() {
-            tracing::warn!(error = %e, "final checkpoint failed; the log will be replayed at start-up");
+        match self.inner.checkpoint() {
+            Ok(()) => self.inner.journal.checkpointed(true),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "final checkpoint failed; the log will be replayed at start-up"
+            ),
         }
     }
 }
@@ -322,7 +340,16 @@ impl Storage {
     /// Open the sled database in `dir/db` with its write-ahead log in `dir/wal`, replaying the
     /// log into it and giving `journal` back the entries it lacks.
     pub fn open_sled(dir: &Path, journal: Arc<dyn Journal>) -> Result<Self, StorageError> {
-        let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("db"))?);
+        Self::open_sled_cached(dir, journal, DEFAULT_CACHE_MIB * 1024 * 1024)
+    }
+
+    /// [`Storage::open_sled`] with a page cache of `cache_bytes`.
+    pub fn open_sled_cached(
+        dir: &Path,
+        journal: Arc<dyn Journal>,
+        cache_bytes: u64,
+    ) -> Result<Self, StorageError> {
+        let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("db"), cache_bytes)?);
         Self::open(backend, &dir.join("wal"), journal)
     }
 
@@ -362,7 +389,10 @@ impl Storage {
             backend,
             journal,
             wal_dir: wal_dir.to_path_buf(),
-            log: Mutex::new(LogState { buf: Vec::new() }),
+            log: Mutex::new(LogState {
+                buf: Vec::new(),
+                entries: Vec::new(),
+            }),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             gate: std::sync::RwLock::new(()),
             segment: Mutex::new(Segment {
@@ -492,6 +522,9 @@ impl Storage {
             // Logged (as one record) before it is applied: the backend never holds a change
             // the log lacks.
             wal::encode(&[batch, &extra], entry.as_deref(), &mut log.buf);
+            if let Some(e) = entry {
+                log.entries.push(e);
+            }
         }
         if let Err(e) = inner
             .backend
@@ -570,12 +603,24 @@ impl Inner {
         self.write_pending(&mut self.segment.lock().expect("segment lock"))
     }
 
-    /// Write and fdatasync every pending record to the (locked) current segment.
+    /// Write and fdatasync every pending record to the (locked) current segment, then hand
+    /// their journal entries, now durable, to the journal.
     fn write_pending(&self, seg: &mut Segment) -> Result<(), String> {
-        let buf = std::mem::take(&mut self.log.lock().expect("log lock").buf);
+        let (buf, entries) = {
+            let mut log = self.log.lock().expect("log lock");
+            (
+                std::mem::take(&mut log.buf),
+                std::mem::take(&mut log.entries),
+            )
+        };
         wal::write_durably(&mut seg.file, &buf)
             .map_err(|e| format!("write-ahead log write failed: {e}"))?;
         seg.bytes += buf.len() as u64;
+        if !entries.is_empty() {
+            self.journal
+                .durable(&entries)
+                .map_err(|e| format!("journal write failed: {e}"))?;
+        }
         Ok(())
     }
 
@@ -665,8 +710,9 @@ fn checkpoint_loop(inner: Arc<Inner>) {
         }
         if last.elapsed() >= CHECKPOINT_EVERY || inner.segment_bytes() >= CHECKPOINT_BYTES {
             last = std::time::Instant::now();
-            if let Err(e) = inner.checkpoint() {
-                tracing::error!(error = %e, "checkpoint failed; will retry");
+            match inner.checkpoint() {
+                Ok(()) => inner.journal.checkpointed(false),
+                Err(e) => tracing::error!(error = %e, "checkpoint failed; will retry"),
             }
         }
     }
@@ -701,6 +747,10 @@ mod tests {
         fn restore(&self, _: &[Vec<u8>]) -> Result<(), String> {
             Ok(())
         }
+        fn durable(&self, _: &[Vec<u8>]) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn checkpointed(&self, _: bool) {}
     }
 
     fn open(dir: &Path) -> Storage {
@@ -785,7 +835,7 @@ mod tests {
         }
         let fresh = tempfile::tempdir().unwrap();
         let backend: Arc<dyn Backend> =
-            Arc::new(SledBackend::open(&fresh.path().join("db")).unwrap());
+            Arc::new(SledBackend::open(&fresh.path().join("db"), 1 << 20).unwrap());
         let s = Storage::open(backend, &dir.path().join("wal-copy"), Arc::new(NoJournal)).unwrap();
         assert_eq!(s.get(Tree::Sites, b"a").unwrap(), Some(b"2".to_vec()));
         assert_eq!(s.get(Tree::Sites, b"b").unwrap(), None);

@@ -11,13 +11,15 @@ pub struct SledBackend {
 }
 
 impl SledBackend {
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
+    /// Open the database at `path` with a page cache of `cache_bytes` (sled measures it by
+    /// the pages' size on disk; in memory they take a few times more).
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
         let db = sled::Config::new()
             .path(path)
             // Durability comes from Osler's write-ahead log; sled's files are flushed at
             // checkpoints only.
             .flush_every_ms(None)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io)

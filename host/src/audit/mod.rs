@@ -6,25 +6,37 @@
 //! verify, and a changed byte is found by re-hashing rather than hidden by a storage engine's
 //! own recovery. Each entry carries the hash of the previous one and its own hash (sha256 over
 //! the entry with `hash` empty), so editing, reordering, inserting or dropping an entry breaks
-//! the chain at that entry. An entry is written to the file before the change it describes is
-//! applied, and it is also carried in the change's own write-ahead log record (see
-//! [`crate::storage`]): the change and its entry become durable together or not at all, and
-//! after a crash the file gets back any entries it lost.
+//! the chain at that entry; signed checkpoints of the chain's head ([`checkpoint`]) catch what
+//! a chain alone cannot: entries cut off the end, and a log rewritten with fresh hashes.
+//!
+//! An entry travels in the write-ahead log record of the change it describes (see
+//! [`crate::storage`]), and reaches the file only once that record is durable. So an entry in
+//! the log means its change happened (a change cut off by a crash leaves neither the change nor
+//! an entry): the trail holds no "success" for work that was never done, and a write is
+//! acknowledged only after its entry is in the file. After a crash the file gets back any
+//! entries it had not received; the server records that recovery in the trail.
 //!
 //! Queries (by patient, actor, time range) read an index kept in the database that points at
 //! file offsets; the index is rebuilt from the file for any entries it lacks at start-up.
+//! [`verify`] checks the file, read-only.
+
+pub mod checkpoint;
+pub mod verify;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::storage::{Batch, Journal, Storage, Tree, be};
+pub use checkpoint::{AuditConfig, Checkpoint};
+pub use verify::{Options as VerifyOptions, Verification, verify};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -102,18 +114,34 @@ fn hash_of(e: &mut AuditEntry) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
+/// The chain's head as recorded: entries may still be on their way to the file.
 struct Head {
-    file: File,
     seq: u64,
     hash: String,
+    /// Where the next entry will start in the file.
     offset: u64,
 }
 
-/// The open audit log file. Created before storage, which syncs it first in each group commit.
+/// What the file holds: entries whose changes are durable.
+struct Written {
+    file: File,
+    seq: u64,
+    hash: String,
+}
+
+/// The open audit log file. Created before storage, which hands it each entry once the entry's
+/// write-ahead log record is durable, and syncs it at checkpoints.
 pub struct AuditFile {
     path: PathBuf,
     head: Mutex<Head>,
+    written: Mutex<Written>,
+    /// The file's length as far as readers may look (entries written whole).
+    visible: AtomicU64,
     reader: File,
+    /// Signs checkpoints once the trail is open ([`Audit::anchor`]).
+    anchor: OnceLock<checkpoint::Anchor>,
+    /// What start-up repaired, for the trail (the trail records it once it is open).
+    repairs: Mutex<Vec<String>>,
 }
 
 impl Journal for AuditFile {
@@ -125,7 +153,8 @@ impl Journal for AuditFile {
     /// checking that each continues the chain.
     fn restore(&self, entries: &[Vec<u8>]) -> Result<(), String> {
         let mut head = self.head.lock().expect("audit lock");
-        let mut restored = 0;
+        let mut w = self.written.lock().expect("audit file lock");
+        let mut restored = Vec::new();
         for line in entries {
             let e = parse_line(line).map_err(|e| e.to_string())?;
             if e.seq <= head.seq {
@@ -133,25 +162,59 @@ impl Journal for AuditFile {
             }
             if e.seq != head.seq + 1 || e.prev != head.hash {
                 return Err(format!(
-                    "the audit log ends at entry {} but the write-ahead log continues with entry                      {} that does not follow it; restore the data directory from a backup",
+                    "the audit log ends at entry {} but the write-ahead log continues with entry \
+                     {} that does not follow it; restore the data directory from a backup",
                     head.seq, e.seq
                 ));
             }
-            head.file
+            w.file
                 .write_all(line)
                 .map_err(|e| format!("cannot append to the audit log: {e}"))?;
             head.offset += line.len() as u64;
             head.seq = e.seq;
-            head.hash = e.hash;
-            restored += 1;
+            head.hash = e.hash.clone();
+            w.seq = e.seq;
+            w.hash = e.hash;
+            restored.push(e.seq);
         }
-        if restored > 0 {
+        self.visible.store(head.offset, Ordering::Release);
+        if let (Some(first), Some(last)) = (restored.first(), restored.last()) {
             tracing::info!(
-                entries = restored,
+                entries = restored.len(),
                 "restored audit entries from the write-ahead log"
             );
+            self.repairs.lock().expect("repairs").push(format!(
+                "entries {first}–{last} were restored from the write-ahead log after an unclean \
+                 stop (their changes were durable; the log file had not received them)"
+            ));
         }
         Ok(())
+    }
+
+    fn durable(&self, entries: &[Vec<u8>]) -> std::io::Result<()> {
+        let mut w = self.written.lock().expect("audit file lock");
+        let bytes: Vec<u8> = entries.concat();
+        w.file.write_all(&bytes)?;
+        if let Some(last) = entries.last() {
+            let e = parse_line(last)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+            w.seq = e.seq;
+            w.hash = e.hash;
+        }
+        self.visible.fetch_add(bytes.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn checkpointed(&self, closing: bool) {
+        let Some(anchor) = self.anchor.get() else {
+            return;
+        };
+        if let Err(e) = self.sign_if_due(anchor, closing) {
+            tracing::error!(error = %e, "cannot sign an audit checkpoint");
+        }
+        if closing {
+            anchor.close();
+        }
     }
 }
 
@@ -160,8 +223,9 @@ pub fn log_path(data_dir: &Path) -> PathBuf {
 }
 
 impl AuditFile {
-    /// Open (or create) the log and find its head. A torn last line — a write that was cut
-    /// off by a crash and so never acknowledged — is removed.
+    /// Open (or create) the log and find its head. A torn last line — cut off by a crash while
+    /// the file was being written, so its entry is still in the write-ahead log — is removed
+    /// (storage then restores the entry), and the removal is recorded in the trail.
     pub fn open(data_dir: &Path) -> Result<Self, AuditError> {
         let path = log_path(data_dir);
         std::fs::create_dir_all(path.parent().expect("has parent"))?;
@@ -172,6 +236,7 @@ impl AuditFile {
             .open(&path)?;
         let len = file.metadata()?.len();
         let (mut seq, mut hash, mut offset) = (0, GENESIS.to_string(), len);
+        let mut repairs = Vec::new();
         if len > 0 {
             let (start, line) = last_line(&mut file, len)?;
             if !line.ends_with(b"\n") {
@@ -184,6 +249,11 @@ impl AuditFile {
                     let e = parse_line(&prev)?;
                     (seq, hash) = (e.seq, e.hash);
                 }
+                repairs.push(format!(
+                    "an incomplete last line of {} bytes after entry {seq} was removed from the \
+                     log file (a write cut off by a crash)",
+                    line.len()
+                ));
             } else {
                 let e = parse_line(&line)?;
                 (seq, hash) = (e.seq, e.hash);
@@ -193,17 +263,37 @@ impl AuditFile {
         Ok(Self {
             path,
             head: Mutex::new(Head {
-                file,
                 seq,
-                hash,
+                hash: hash.clone(),
                 offset,
             }),
+            written: Mutex::new(Written { file, seq, hash }),
+            visible: AtomicU64::new(offset),
             reader,
+            anchor: OnceLock::new(),
+            repairs: Mutex::new(repairs),
         })
     }
 
     pub fn last_seq(&self) -> u64 {
         self.head.lock().expect("audit lock").seq
+    }
+
+    /// The last entry in the file (durable changes only) and the file's length.
+    fn written_head(&self) -> (u64, String, u64) {
+        let w = self.written.lock().expect("audit file lock");
+        (w.seq, w.hash.clone(), self.visible.load(Ordering::Acquire))
+    }
+
+    /// Sign a checkpoint of what the file holds, if one is due.
+    fn sign_if_due(&self, anchor: &checkpoint::Anchor, closing: bool) -> Result<(), AuditError> {
+        let (seq, hash, _) = self.written_head();
+        if anchor.due(seq, closing) {
+            // Only what is on disk is signed.
+            self.reader.sync_data()?;
+            anchor.sign(seq, &hash)?;
+        }
+        Ok(())
     }
 
     fn read_line_at(&self, offset: u64) -> Result<Vec<u8>, AuditError> {
@@ -394,10 +484,10 @@ impl Audit {
         self.record_with(&Batch::new(), ev)
     }
 
-    /// Apply `batch` atomically together with an audit entry describing it. The entry is
-    /// written to the audit log first, under the storage write lock and only once the batch's
-    /// preconditions hold, so no change can reach a disk before its audit entry; the entry's
-    /// index goes into the same atomic batch. A failed precondition writes nothing and is
+    /// Apply `batch` atomically together with an audit entry describing it. The entry is made
+    /// under the storage write lock, once the batch's preconditions hold, and travels in the
+    /// batch's write-ahead log record: the change and its entry become durable together, and
+    /// the entry reaches the log file then. The entry's index goes into the same atomic batch. A failed precondition writes nothing and is
     /// returned as [`StorageError::Conflict`](crate::storage::StorageError::Conflict) (the
     /// caller audits the refusal).
     pub fn record_with(&self, batch: &Batch, ev: Event) -> Result<u64, AuditError> {
@@ -427,9 +517,8 @@ impl Audit {
             entry.hash = hash_of(&mut entry);
             let mut line = serde_json::to_vec(&entry).expect("audit entries serialise");
             line.push(b'\n');
-            head.file.write_all(&line).map_err(|e| {
-                crate::storage::StorageError::Io(format!("cannot append to the audit log: {e}"))
-            })?;
+            // The line goes to the file once its log record is durable (`Journal::durable`),
+            // at the offset reserved for it here.
             let offset = head.offset;
             head.offset += line.len() as u64;
             head.seq = entry.seq;
@@ -447,6 +536,10 @@ impl Audit {
             None => Ok(None),
             Some(off) => {
                 let off = u64::from_be_bytes(off[..8].try_into().expect("8"));
+                if off >= self.file.visible.load(Ordering::Acquire) {
+                    // Recorded, not yet durable: not part of the trail yet.
+                    return Ok(None);
+                }
                 Ok(Some(parse_line(&self.file.read_line_at(off)?)?))
             }
         }
@@ -521,8 +614,13 @@ impl Audit {
             if rows.is_empty() {
                 break;
             }
+            let visible = self.file.visible.load(Ordering::Acquire);
             for (k, off) in rows {
                 let off = u64::from_be_bytes(off[..8].try_into().expect("8"));
+                if off >= visible {
+                    // Recorded, not yet durable: not part of the trail yet.
+                    continue;
+                }
                 let e = parse_line(&self.file.read_line_at(off)?)?;
                 resume = Some(k.clone());
                 if q.patient.is_some() && q.actor.as_ref().is_some_and(|a| *a != e.actor) {
@@ -552,104 +650,190 @@ impl Audit {
     }
 }
 
-/// The result of walking the chain.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Verification {
-    pub ok: bool,
-    /// Entries checked.
-    pub entries: u64,
-    /// The first broken link, if any.
-    pub broken_at: Option<u64>,
-    pub problem: Option<String>,
-}
-
-/// Walk the whole chain of the log under `data_dir`. `indexed_seq`, when known, is the last
-/// entry the database recorded; a log that ends before it has lost entries.
-pub fn verify(data_dir: &Path, indexed_seq: Option<u64>) -> Result<Verification, AuditError> {
-    let path = log_path(data_dir);
-    let f = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(AuditError::Corrupt(format!(
-                "no audit log at {}: is this an Osler data directory?",
-                path.display()
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut r = BufReader::new(f);
-    let mut prev = GENESIS.to_string();
-    let mut n = 0u64;
-    let mut line = Vec::new();
-    let broken = |at: u64, problem: String| Verification {
-        ok: false,
-        entries: at.saturating_sub(1),
-        broken_at: Some(at),
-        problem: Some(problem),
-    };
-    loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let expected = n + 1;
-        if !line.ends_with(b"\n") {
-            // A final line still being written (or torn by a crash before it was
-            // acknowledged): not part of the chain yet.
-            break;
-        }
-        let body = &line[..line.len() - 1];
-        let mut e: AuditEntry = match serde_json::from_slice(body) {
-            Ok(e) => e,
-            Err(err) => {
-                return Ok(broken(
-                    expected,
-                    format!("entry {expected} is not a readable audit entry ({err})"),
-                ));
-            }
-        };
-        if e.seq != expected {
-            return Ok(broken(
-                expected,
-                format!("expected entry {expected}, found entry {}", e.seq),
-            ));
-        }
-        if e.prev != prev {
-            return Ok(broken(
-                expected,
-                format!("entry {expected} does not follow entry {n} (previous hash differs)"),
-            ));
-        }
-        let canonical = serde_json::to_vec(&e).expect("serialise");
-        let recomputed = hash_of(&mut e);
-        if e.hash != recomputed || canonical != body {
-            return Ok(broken(
-                expected,
-                format!("entry {expected} has been altered (its hash does not match)"),
-            ));
-        }
-        prev = e.hash;
-        n = expected;
-    }
-    if let Some(i) = indexed_seq
-        && i > n
-    {
-        return Ok(broken(
-            n + 1,
-            format!(
-                "the log ends at entry {n} but the database recorded entry {i}: entries were removed"
-            ),
-        ));
-    }
-    Ok(Verification {
-        ok: true,
-        entries: n,
-        broken_at: None,
-        problem: None,
-    })
+/// A checkpoint key created when the trail was opened.
+#[derive(Clone, Debug)]
+pub struct KeyCreated {
+    pub key: osler_registry::PublicKey,
+    /// Entries the log held before the key existed (an upgraded data directory's).
+    pub earlier_entries: u64,
 }
 
 impl Audit {
+    /// Anchor the trail: load the checkpoint key (creating it for a new data directory, or for
+    /// one from before checkpoints), check the log against the last signed checkpoint, record
+    /// what start-up repaired, and sign checkpoints from now on. Refuses a log that no longer
+    /// reaches or matches its last checkpoint, a checkpoint the key did not sign, and a key
+    /// other than `config.public_key`.
+    pub fn anchor(
+        &self,
+        data_dir: &Path,
+        config: &AuditConfig,
+    ) -> Result<Option<KeyCreated>, AuditError> {
+        let expected = match config.public_key.as_deref() {
+            Some(k) => Some(osler_registry::PublicKey::parse(k).map_err(|e| {
+                AuditError::Corrupt(format!("[audit] public_key in the configuration: {e}"))
+            })?),
+            None => None,
+        };
+        let pair = checkpoint::load_or_create_key(data_dir, expected.as_ref())?;
+        let (checkpoints, bad) = checkpoint::read(&checkpoint::checkpoints_path(data_dir))?;
+        if let Some(b) = bad.first() {
+            return Err(AuditError::Corrupt(format!(
+                "{} line {}: {}; run `osler audit verify`",
+                checkpoint::checkpoints_path(data_dir).display(),
+                b.line,
+                b.problem
+            )));
+        }
+        let last = self.check_against(&checkpoints, &pair.public)?;
+        let anchor = checkpoint::Anchor::new(data_dir, pair.secret, config, last)?;
+        if self.file.anchor.set(anchor).is_err() {
+            return Err(AuditError::Corrupt(
+                "the audit trail is already anchored".into(),
+            ));
+        }
+        let repairs = std::mem::take(&mut *self.file.repairs.lock().expect("repairs"));
+        for r in repairs {
+            let mut ev = crate::access::Ctx::system("start-up").event("audit.recover", "success");
+            ev.detail = Some(r);
+            self.record(ev)?;
+        }
+        let created = pair.created.then(|| KeyCreated {
+            key: pair.public,
+            earlier_entries: self.file.written_head().0,
+        });
+        if let Some(k) = &created {
+            let mut ev = crate::access::Ctx::system("start-up").event("audit.key", "success");
+            ev.detail = Some(if k.earlier_entries == 0 {
+                format!("checkpoints of this trail are signed with {}", k.key)
+            } else {
+                format!(
+                    "checkpoints of this trail are signed with {} from here on; the {} entries \
+                     before this one were written before any checkpoint (by an older Osler)",
+                    k.key, k.earlier_entries
+                )
+            });
+            self.record(ev)?;
+        }
+        if created.is_some() || last == 0 {
+            // Anchor what is there now, rather than wait for the first checkpoint interval.
+            self.seal()?;
+        }
+        Ok(created)
+    }
+
+    /// Make everything recorded durable and sign a checkpoint of it (at a stop, and when a key
+    /// is created).
+    pub fn seal(&self) -> Result<(), AuditError> {
+        self.storage.durable_blocking()?;
+        if let Some(a) = self.file.anchor.get() {
+            self.file.sign_if_due(a, true)?;
+        }
+        Ok(())
+    }
+
+    /// The public half of the checkpoint key, once anchored.
+    pub fn checkpoint_key(&self) -> Option<osler_registry::PublicKey> {
+        self.file.anchor.get().map(|a| a.public())
+    }
+
+    /// Check the log against the checkpoints: each signed by `key`, and the newest one's head
+    /// still the entry at its position, followed by an unbroken chain to the end of the file.
+    /// Returns the entries the newest checkpoint covers.
+    fn check_against(
+        &self,
+        checkpoints: &[Checkpoint],
+        key: &osler_registry::PublicKey,
+    ) -> Result<u64, AuditError> {
+        let verify_hint = "run `osler audit verify` to see what changed, and restore the audit \
+                           log from a backup";
+        if let Some(c) = checkpoints.iter().find(|c| !c.signed_by(key)) {
+            return Err(AuditError::Corrupt(format!(
+                "the audit checkpoint of {} entries dated {} is not signed by this trail's key \
+                 {key}; {verify_hint}",
+                c.entries, c.time
+            )));
+        }
+        let Some(last) = checkpoints.last() else {
+            return Ok(0);
+        };
+        let (written, _, _) = self.file.written_head();
+        if last.entries > written {
+            return Err(AuditError::Corrupt(format!(
+                "the audit log ends at entry {written}, but the checkpoint signed at {} covers \
+                 {} entries: entries were removed from its end; {verify_hint}",
+                last.time, last.entries
+            )));
+        }
+        // The newest checkpoint's entry, then the chain from there to the end.
+        let (mut prev, mut offset) = (GENESIS.to_string(), 0u64);
+        if last.entries > 0 {
+            let off = self
+                .storage
+                .get(Tree::AuditIndex, &seq_key(last.entries))?
+                .map(|o| u64::from_be_bytes(o[..8].try_into().expect("8")))
+                .ok_or_else(|| {
+                    AuditError::Corrupt(format!(
+                        "the audit index has no entry {}; {verify_hint}",
+                        last.entries
+                    ))
+                })?;
+            let line = self.file.read_line_at(off)?;
+            let e = parse_line(&line)?;
+            if e.seq != last.entries || e.hash != last.head {
+                return Err(AuditError::Corrupt(format!(
+                    "audit entry {} is not the one the checkpoint signed at {} names: the log has \
+                     been rewritten; {verify_hint}",
+                    last.entries, last.time
+                )));
+            }
+            prev = e.hash;
+            offset = off + line.len() as u64 + 1;
+        } else if last.head != GENESIS {
+            return Err(AuditError::Corrupt(format!(
+                "the audit checkpoint of 0 entries names a head; {verify_hint}"
+            )));
+        }
+        let mut r = BufReader::new(File::open(&self.file.path)?);
+        r.seek(SeekFrom::Start(offset))?;
+        let mut seq = last.entries;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            let mut e = parse_line(&line)?;
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            let canonical = serde_json::to_vec(&e).expect("serialise");
+            if e.seq != seq + 1 || e.prev != prev || hash_of(&mut e) != e.hash || canonical != body
+            {
+                return Err(AuditError::Corrupt(format!(
+                    "audit entry {} does not follow entry {seq}; {verify_hint}",
+                    seq + 1
+                )));
+            }
+            seq = e.seq;
+            prev = e.hash;
+        }
+        Ok(last.entries)
+    }
+
+    /// Verify the trail as this server has written it so far (for the API): the file up to the
+    /// last entry written, ending with that entry.
+    pub fn verify_now(&self, data_dir: &Path) -> Result<Verification, AuditError> {
+        let (seq, hash, visible) = self.file.written_head();
+        verify(
+            data_dir,
+            &VerifyOptions {
+                key: self.checkpoint_key(),
+                limit: Some(visible),
+                head: Some((seq, hash)),
+                ..Default::default()
+            },
+        )
+    }
+
     /// The last entry the index has seen (for verification against truncation).
     pub fn indexed_seq(storage: &Storage) -> Result<Option<u64>, AuditError> {
         Ok(storage
@@ -689,13 +873,13 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(verify(dir.path(), None).unwrap().ok);
+        assert!(verify(dir.path(), &VerifyOptions::default()).unwrap().ok);
         let path = log_path(dir.path());
         let mut bytes = std::fs::read(&path).unwrap();
         let pos = bytes.windows(2).rposition(|w| w == b"p2").unwrap();
         bytes[pos + 1] = b'7';
         std::fs::write(&path, bytes).unwrap();
-        let v = verify(dir.path(), None).unwrap();
+        let v = verify(dir.path(), &VerifyOptions::default()).unwrap();
         assert!(!v.ok);
         assert_eq!(v.broken_at, Some(3));
     }
@@ -756,7 +940,7 @@ mod tests {
         std::fs::write(&path, keep).unwrap();
 
         let a = open(dir.path());
-        let v = verify(dir.path(), None).unwrap();
+        let v = verify(dir.path(), &VerifyOptions::default()).unwrap();
         assert!(v.ok, "{v:?}");
         assert_eq!(v.entries, 4);
         let q = AuditQuery {
@@ -776,7 +960,7 @@ mod tests {
         }
         let a = open(dir.path());
         a.record_durable(ev("auth.logout", None)).await.unwrap();
-        let v = verify(dir.path(), None).unwrap();
+        let v = verify(dir.path(), &VerifyOptions::default()).unwrap();
         assert!(v.ok, "{v:?}");
         assert_eq!(v.entries, 2);
     }
