@@ -1,14 +1,18 @@
-//! HTTP: the JSON API under `/api/v1`, the browser pages, health checks, and the server.
+//! HTTP: the JSON API under `/api/v1`, the browser pages in their shell, health checks, and
+//! the server.
 //!
 //! Request logs carry the method, the route *template* (`/api/v1/patients/{id}`), the status
 //! and the latency — never the concrete path or query, which can hold patient data.
 
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod caller;
 pub mod error;
+pub mod frame;
 pub mod pages;
 pub mod plugins;
+pub mod shell;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,9 +46,14 @@ pub fn router(app: App) -> Router {
         .merge(pages::router())
         .merge(admin::router())
         .merge(plugins::router())
+        .merge(assets::router())
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            shell::browser_errors,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(
             TraceLayer::new_for_http()

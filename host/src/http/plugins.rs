@@ -99,14 +99,6 @@ impl From<RunError> for ApiError {
     }
 }
 
-fn wants_html(parts: &axum::http::request::Parts) -> bool {
-    parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-}
-
 /// The `_csrf` field of a form body.
 fn form_csrf(body: &[u8]) -> Option<String> {
     form_urlencoded::parse(body)
@@ -122,7 +114,7 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let id = params.get("id").cloned().unwrap_or_default();
     let Some(caller) = resolve(&parts, &app)? else {
-        if parts.method == Method::GET && wants_html(&parts) {
+        if parts.method == Method::GET && super::shell::wants_html(&parts) {
             return Ok(Redirect::to("/login").into_response());
         }
         return Err(ApiError::unauthenticated());
@@ -130,6 +122,9 @@ async fn dispatch(
     let Some(site) = caller.site.clone() else {
         return Err(ApiError::forbidden("you belong to no site"));
     };
+    if let Some(refused) = super::shell::confine_kiosk(&app, &caller, &id, &parts) {
+        return Ok(refused);
+    }
     let plugin = match app.plugins.enabled(&id, &site) {
         Ok(p) => p,
         Err(Unavailable::NotEnabled) => {
@@ -160,6 +155,7 @@ async fn dispatch(
         Some(rest) => format!("/{rest}"),
         None => "/".to_string(),
     };
+    let page_path = parts.uri.path().to_string();
     let headers = parts
         .headers
         .iter()
@@ -217,7 +213,8 @@ async fn dispatch(
             return Err(e.into());
         }
     };
-    Ok(response(resp))
+    // The host frames the plugin's page in the shell (see `shell::present_plugin`).
+    Ok(super::shell::present_plugin(&app, &caller, &id, &page_path, response(resp)).await)
 }
 
 fn response(r: v0_1::Response) -> Response {

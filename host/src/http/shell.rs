@@ -1,0 +1,1000 @@
+//! The shell: one layout around every page, the host's and the plugins'.
+//!
+//! - **Header**: the clinic (the site's name), the signed-in person and their roles, the site
+//!   switch, sign-out, and the navigation — the host's sections the person may use (Patients,
+//!   Administration) and the pages of the plugins enabled at this site for their roles.
+//! - **Patient banner** on every page about one patient: name, sex, age and birth date, health
+//!   card, chart number, status, and flags contributed for the patient (see [`banner_flags`]).
+//! - **Plugin pages**: a plugin returns content, the host frames it (see [`present_plugin`] and
+//!   [`super::frame`]). A plugin answers `osler-frame: bare` to be served as it is (a document
+//!   meant to stand alone), and `osler-patient: <id>` to have the patient banner above it.
+//! - **Errors** are pages for a browser (a request that accepts `text/html`) and JSON for API
+//!   clients ([`browser_errors`]).
+//! - **Kiosk accounts** (the `kiosk` role alone) see only their check-in screen: the shell has
+//!   no navigation, site switch or sign-out for them, and every other page sends them back to
+//!   it ([`kiosk_home`]).
+//!
+//! Host pages are served with a strict CSP that lets them run the host's own scripts from
+//! `/static/` and nothing else; plugin pages keep the plugin CSP, which runs no script at all,
+//! so the shell works without scripts. The shell's own forms on a plugin page (site switch,
+//! sign-out) carry a *shell token* derived from the session's CSRF token that only those two
+//! forms accept: the session's token never appears in a page that holds plugin markup.
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::assets::{OSLER_CSS, PLUGIN_CSS};
+use super::caller::{Caller, resolve};
+use super::frame;
+use super::pages::esc;
+use crate::access::{Permission, Role};
+use crate::app::App;
+use crate::auth::{User, secrets_equal};
+use crate::http::ApiError;
+use crate::patients::Patient;
+use crate::sites::Site;
+
+/// The Content Security Policy of the host's own pages: the host's scripts and stylesheets
+/// from `/static/`, same-origin requests and form posts, nothing inline, never framed.
+pub const HOST_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                            img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                            frame-ancestors 'none'; base-uri 'none'";
+
+/// Response header by which a plugin asks to be served without the shell.
+pub const FRAME_HEADER: &str = "osler-frame";
+/// Response header by which a plugin names the patient its page is about.
+pub const PATIENT_HEADER: &str = "osler-patient";
+
+// ---------------------------------------------------------------------------------------------
+// Who sees what
+
+/// A kiosk account: the `kiosk` role and no other.
+pub fn is_kiosk(user: &User) -> bool {
+    !user.roles.is_empty() && user.roles.iter().all(|r| *r == Role::Kiosk)
+}
+
+/// Where a kiosk account lives: the first plugin page offered to its roles at its site, or
+/// the host's notice that none is enabled there.
+pub fn kiosk_home(app: &App, caller: &Caller) -> String {
+    caller
+        .site
+        .as_deref()
+        .and_then(|site| {
+            app.plugins
+                .nav(site, &caller.user.roles)
+                .into_iter()
+                .next()
+                .map(|n| n.href)
+        })
+        .unwrap_or_else(|| "/kiosk".into())
+}
+
+/// For a kiosk account calling plugin `plugin`: `None` if that plugin offers it a page at this
+/// site; otherwise the answer — back to the kiosk screen for a browser, 403 for anything else.
+pub fn confine_kiosk(app: &App, caller: &Caller, plugin: &str, parts: &Parts) -> Option<Response> {
+    if !is_kiosk(&caller.user) {
+        return None;
+    }
+    let site = caller.site.as_deref()?;
+    if app
+        .plugins
+        .nav(site, &caller.user.roles)
+        .iter()
+        .any(|n| n.plugin == plugin)
+    {
+        return None;
+    }
+    if parts.method == Method::GET && wants_html(parts) {
+        return Some(Redirect::to(&kiosk_home(app, caller)).into_response());
+    }
+    Some(
+        ApiError::forbidden("a check-in kiosk account may use its check-in screen and nothing else")
+            .into_response(),
+    )
+}
+
+/// The token the shell's own forms (site switch, sign-out) carry: an HMAC of the session's
+/// CSRF token, accepted by those two forms only.
+pub fn shell_token(session_csrf: &str) -> String {
+    use base64::Engine;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(session_csrf.as_bytes()).expect("any key length");
+    mac.update(b"osler:shell-forms");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `sent` is the session's CSRF token or its shell token.
+pub fn shell_form_token_ok(session_csrf: &str, sent: &str) -> bool {
+    secrets_equal(sent, session_csrf) || secrets_equal(sent, &shell_token(session_csrf))
+}
+
+/// Whether a request comes from a browser page (it accepts `text/html`).
+pub fn wants_html(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// A same-site path to come back to after signing in (`/login?next=`), or `None`.
+pub fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.starts_with("/login")
+        && !next.chars().any(|c| c.is_control());
+    ok.then_some(next)
+}
+
+fn login_redirect(parts: &Parts) -> Response {
+    let here = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    match local_path(here) {
+        Some(p) if p != "/" => {
+            let next: String = form_urlencoded::byte_serialize(p.as_bytes()).collect();
+            Redirect::to(&format!("/login?next={next}")).into_response()
+        }
+        _ => Redirect::to("/login").into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shell
+
+/// One entry of the navigation.
+#[derive(Clone, Debug)]
+pub struct NavItem {
+    pub title: String,
+    pub href: String,
+    /// Shown at the right (Administration).
+    pub admin: bool,
+}
+
+/// Which token the shell's forms carry.
+#[derive(Clone, Copy, PartialEq)]
+enum Forms {
+    /// The session's CSRF token (host pages, which hold only the host's markup).
+    Session,
+    /// The shell token (plugin pages).
+    Shell,
+}
+
+/// Everything the header needs about the signed-in person.
+pub struct Shell {
+    pub caller: Caller,
+    pub site_name: String,
+    /// The sites the person may switch to.
+    pub sites: Vec<Site>,
+    pub nav: Vec<NavItem>,
+    pub kiosk: bool,
+}
+
+/// Whether `caller` may see any administration page.
+pub fn may_administer(caller: &Caller) -> bool {
+    let ctx = caller.ctx();
+    [
+        Permission::UsersManage,
+        Permission::SitesManage,
+        Permission::AuditRead,
+        Permission::PluginsManage,
+    ]
+    .into_iter()
+    .any(|p| ctx.can(p))
+}
+
+impl Shell {
+    pub fn new(app: &App, caller: Caller) -> Result<Shell, ApiError> {
+        let all = app.sites.list()?;
+        let site_name = all
+            .iter()
+            .find(|s| Some(&s.id) == caller.site.as_ref())
+            .map(|s| s.name.clone())
+            .or_else(|| caller.site.clone())
+            .unwrap_or_default();
+        let sites = all
+            .into_iter()
+            .filter(|s| caller.user.sites.contains(&s.id))
+            .collect();
+        let kiosk = is_kiosk(&caller.user);
+        let mut nav = Vec::new();
+        if !kiosk {
+            let ctx = caller.ctx();
+            if ctx.can(Permission::PatientsRead) {
+                nav.push(NavItem {
+                    title: "Patients".into(),
+                    href: "/patients".into(),
+                    admin: false,
+                });
+            } else if ctx.can(Permission::PatientsReadOwn)
+                && let Some(own) = &caller.user.patient
+            {
+                nav.push(NavItem {
+                    title: "My record".into(),
+                    href: format!("/patients/{own}"),
+                    admin: false,
+                });
+            }
+            if let Some(site) = caller.site.as_deref() {
+                nav.extend(
+                    app.plugins
+                        .nav(site, &caller.user.roles)
+                        .into_iter()
+                        .map(|n| NavItem {
+                            title: n.title,
+                            href: n.href,
+                            admin: false,
+                        }),
+                );
+            }
+            if may_administer(&caller) {
+                nav.push(NavItem {
+                    title: "Administration".into(),
+                    href: "/admin".into(),
+                    admin: true,
+                });
+            }
+        }
+        Ok(Shell {
+            caller,
+            site_name,
+            sites,
+            nav,
+            kiosk,
+        })
+    }
+
+    fn who(&self) -> String {
+        self.caller
+            .user
+            .display_name
+            .clone()
+            .unwrap_or_else(|| self.caller.user.username.clone())
+    }
+
+    fn header(&self, current: &str, forms: Forms) -> String {
+        if self.kiosk {
+            return format!(
+                "<header class=\"shell\"><div class=\"shell-top\"><span class=\"clinic\">{}</span>\
+                 </div></header>",
+                esc(&self.site_name)
+            );
+        }
+        let token = match forms {
+            Forms::Session => self.caller.session.csrf.clone(),
+            Forms::Shell => shell_token(&self.caller.session.csrf),
+        };
+        let token = esc(&token);
+        let site = self.caller.site.as_deref().unwrap_or("");
+        let switch = if self.sites.len() > 1 {
+            let options: String = self
+                .sites
+                .iter()
+                .map(|s| {
+                    format!(
+                        "<option value=\"{}\"{}>{}</option>",
+                        esc(&s.id),
+                        if s.id == site { " selected" } else { "" },
+                        esc(&s.name)
+                    )
+                })
+                .collect();
+            format!(
+                "<form method=\"post\" action=\"/site\" class=\"site-switch\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+                 <label for=\"site-switch\" class=\"visually-hidden\">Site</label>\
+                 <select id=\"site-switch\" name=\"site\">{options}</select>\
+                 <button type=\"submit\">Switch site</button></form>"
+            )
+        } else {
+            String::new()
+        };
+        let roles = self
+            .caller
+            .user
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let nav: String = self
+            .nav
+            .iter()
+            .map(|n| {
+                let here = current == n.href
+                    || (n.href != "/"
+                        && current.starts_with(n.href.trim_end_matches('/'))
+                        && current[n.href.trim_end_matches('/').len()..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| c == '/' || c == '?'));
+                format!(
+                    "<a href=\"{}\"{}{}>{}</a>",
+                    esc(&n.href),
+                    if n.admin { " class=\"admin\"" } else { "" },
+                    if here { " aria-current=\"page\"" } else { "" },
+                    esc(&n.title)
+                )
+            })
+            .collect();
+        let nav = if nav.is_empty() {
+            String::new()
+        } else {
+            format!("<nav aria-label=\"Main\">{nav}</nav>")
+        };
+        format!(
+            "<header class=\"shell\"><div class=\"shell-top\">\
+             <a class=\"brand\" href=\"/\">Osler</a>\
+             <span class=\"clinic\">{site_name}</span>\
+             <div class=\"who\"><span class=\"user\">{who} <span class=\"role\">{roles}</span></span>\
+             {switch}\
+             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+             <button type=\"submit\" class=\"out\">Sign out</button></form></div></div>{nav}</header>",
+            site_name = esc(&self.site_name),
+            who = esc(&self.who()),
+            roles = esc(&roles),
+        )
+    }
+
+    fn document(
+        &self,
+        title: &str,
+        current: &str,
+        banner: Option<&Banner>,
+        content: &str,
+        scripts: &[&super::assets::Asset],
+        forms: Forms,
+    ) -> String {
+        let scripts: String = scripts
+            .iter()
+            .map(|a| format!("<script src=\"{}\" defer></script>", esc(&a.url())))
+            .collect();
+        let title = if self.site_name.is_empty() {
+            format!("{} · Osler", esc(title))
+        } else {
+            format!("{} · {} · Osler", esc(title), esc(&self.site_name))
+        };
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+             <title>{title}</title><link rel=\"stylesheet\" href=\"{css}\">{scripts}</head>\
+             <body{kiosk}><a class=\"skip\" href=\"#content\">Skip to content</a>{header}{banner}\
+             <div id=\"content\">{content}</div></body></html>",
+            css = esc(&OSLER_CSS.url()),
+            kiosk = if self.kiosk { " class=\"kiosk\"" } else { "" },
+            header = self.header(current, forms),
+            banner = banner.map(Banner::render).unwrap_or_default(),
+        )
+    }
+
+    /// A host page: `main` is the page's content (the host's markup), `current` the path for
+    /// the navigation, `scripts` the host scripts it runs.
+    pub fn page(
+        &self,
+        status: StatusCode,
+        title: &str,
+        current: &str,
+        banner: Option<&Banner>,
+        main: &str,
+        scripts: &[&super::assets::Asset],
+    ) -> Response {
+        let html = self.document(
+            title,
+            current,
+            banner,
+            &format!("<main>{main}</main>"),
+            scripts,
+            Forms::Session,
+        );
+        host_html(status, html)
+    }
+}
+
+/// A host page's response: HTML with the host CSP, never cached.
+pub fn host_html(status: StatusCode, html: String) -> Response {
+    let mut res = (status, axum::response::Html(html)).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(HOST_CSP),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    res
+}
+
+/// A page for someone not signed in (sign-in, errors): the brand and the content.
+pub fn signed_out_page(status: StatusCode, title: &str, main: &str) -> Response {
+    host_html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+             <title>{} · Osler</title><link rel=\"stylesheet\" href=\"{}\"></head><body>\
+             <header class=\"shell\"><div class=\"shell-top\"><a class=\"brand\" href=\"/\">Osler</a>\
+             </div></header><div id=\"content\"><main>{main}</main></div></body></html>",
+            esc(title),
+            esc(&OSLER_CSS.url())
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host pages
+
+/// A signed-in person on a host page, with their shell. Signed out, they are sent to sign in
+/// (and back here afterwards); a kiosk account is sent to its check-in screen.
+pub struct Page {
+    pub app: App,
+    pub shell: Shell,
+    pub parts: Parts,
+}
+
+impl Page {
+    pub fn caller(&self) -> &Caller {
+        &self.shell.caller
+    }
+
+    /// Check a form's CSRF field against the session's token.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), ApiError> {
+        if secrets_equal(sent, &self.caller().session.csrf) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "this form has expired; reload the page and try again",
+            ))
+        }
+    }
+
+    /// The session's CSRF token, for the page's forms.
+    pub fn csrf(&self) -> String {
+        esc(&self.caller().session.csrf)
+    }
+
+    pub fn render(
+        &self,
+        status: StatusCode,
+        title: &str,
+        banner: Option<&Banner>,
+        main: &str,
+    ) -> Response {
+        self.shell
+            .page(status, title, self.parts.uri.path(), banner, main, &[])
+    }
+
+    pub fn render_with(
+        &self,
+        status: StatusCode,
+        title: &str,
+        banner: Option<&Banner>,
+        main: &str,
+        scripts: &[&super::assets::Asset],
+    ) -> Response {
+        self.shell
+            .page(status, title, self.parts.uri.path(), banner, main, scripts)
+    }
+
+    /// A refusal as a page, for a person who may not use this page.
+    pub fn refuse(&self, message: &str) -> Response {
+        self.render(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            None,
+            &format!(
+                "<div class=\"error-page\"><h1>Not allowed</h1><p class=\"error\" role=\"alert\">{}</p>\
+                 <p><a href=\"/\">Home</a></p></div>",
+                esc(message)
+            ),
+        )
+    }
+}
+
+impl FromRequestParts<App> for Page {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let caller = match resolve(parts, app) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(login_redirect(parts)),
+            Err(e) => return Err(e.into_response()),
+        };
+        if is_kiosk(&caller.user) && parts.uri.path() != "/kiosk" {
+            return Err(Redirect::to(&kiosk_home(app, &caller)).into_response());
+        }
+        let shell = Shell::new(app, caller).map_err(IntoResponse::into_response)?;
+        Ok(Page {
+            app: app.clone(),
+            shell,
+            parts: parts.clone(),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The patient banner
+
+/// How loud a banner flag is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FlagLevel {
+    Info,
+    Warning,
+    Alert,
+}
+
+/// A flag on the patient banner, e.g. "Allergies: penicillin (severe)".
+#[derive(Clone, Debug)]
+pub struct Flag {
+    pub label: String,
+    pub level: FlagLevel,
+    /// Where the flag's details are.
+    pub href: Option<String>,
+}
+
+/// The flags contributed for a patient's banner.
+///
+/// This is the banner's hook for facts that live in plugins — allergies first (the allergies
+/// flag comes from the prescribing plugin). Plugin API 0.1 has no way for a plugin to
+/// contribute to a host page, so no flag has a source yet and the banner shows none rather
+/// than something untrue (a missing allergies flag must never read as "no known allergies").
+/// The chart panels of plugin API 0.2 fill this in.
+pub fn banner_flags(_app: &App, _caller: &Caller, _patient: &Patient) -> Vec<Flag> {
+    Vec::new()
+}
+
+/// The patient banner.
+pub struct Banner {
+    pub id: String,
+    /// "FAMILY, Given Middle".
+    pub name: String,
+    pub preferred: Option<String>,
+    pub sex: Option<String>,
+    /// e.g. "64 y", "18 mo", "12 d".
+    pub age: Option<String>,
+    pub birth_date: Option<String>,
+    /// "1234 567 890 AB".
+    pub health_card: Option<String>,
+    pub chart: Option<String>,
+    pub inactive: bool,
+    pub deceased: bool,
+    pub flags: Vec<Flag>,
+    /// Shown instead of the patient, when the page's patient cannot be shown.
+    pub unavailable: Option<String>,
+}
+
+/// Today in the clinic's time zone.
+pub fn clinic_today(app: &App) -> jiff::civil::Date {
+    let tz = jiff::tz::TimeZone::get(&app.config.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::now().to_zoned(tz).date()
+}
+
+/// A person's age on `today`, as a clinician writes it.
+pub fn age(birth: &str, today: jiff::civil::Date) -> Option<String> {
+    let b: jiff::civil::Date = birth.parse().ok()?;
+    if b > today {
+        return None;
+    }
+    let before_birthday = (today.month(), today.day()) < (b.month(), b.day());
+    let years = i32::from(today.year() - b.year()) - i32::from(before_birthday);
+    if years >= 2 {
+        return Some(format!("{years} y"));
+    }
+    let months = (i32::from(today.year()) - i32::from(b.year())) * 12
+        + i32::from(today.month())
+        - i32::from(b.month())
+        - i32::from(today.day() < b.day());
+    if months >= 1 {
+        return Some(format!("{months} mo"));
+    }
+    let days = b.until(today).ok()?.get_days();
+    Some(format!("{days} d"))
+}
+
+/// "LAST, First Middle" of the patient's main name.
+pub fn display_name(p: &Patient) -> String {
+    let n = main_name(p);
+    let family = n.and_then(|n| n.family.clone()).unwrap_or_default();
+    let given = n.map(|n| n.given.join(" ")).unwrap_or_default();
+    match (family.trim(), given.trim()) {
+        ("", "") => "(no name)".into(),
+        (f, "") => f.to_uppercase(),
+        ("", g) => g.to_string(),
+        (f, g) => format!("{}, {g}", f.to_uppercase()),
+    }
+}
+
+/// The patient's main name: the first that is not a nickname or a former name.
+pub fn main_name(p: &Patient) -> Option<&crate::patients::fhir::HumanName> {
+    p.name
+        .iter()
+        .find(|n| !matches!(n.r#use.as_deref(), Some("nickname" | "old" | "maiden")))
+        .or(p.name.first())
+}
+
+/// A health card number written as on the card: "1234 567 890 AB".
+pub fn card_text(number: &str, version: Option<&str>) -> String {
+    let mut s = if number.len() == 10 && number.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{} {} {}", &number[..4], &number[4..7], &number[7..])
+    } else {
+        number.to_string()
+    };
+    if let Some(v) = version.filter(|v| !v.is_empty()) {
+        s.push(' ');
+        s.push_str(v);
+    }
+    s
+}
+
+pub fn sex_label(g: &str) -> &'static str {
+    match g {
+        "female" => "Female",
+        "male" => "Male",
+        "other" => "Other",
+        _ => "Unknown",
+    }
+}
+
+impl Banner {
+    pub fn of(p: &Patient, today: jiff::civil::Date, flags: Vec<Flag>) -> Banner {
+        Banner {
+            id: p.id.clone().unwrap_or_default(),
+            name: display_name(p),
+            preferred: p
+                .name
+                .iter()
+                .find(|n| n.r#use.as_deref() == Some("nickname"))
+                .and_then(|n| n.given.first().cloned()),
+            sex: p.gender.as_deref().map(|g| sex_label(g).to_string()),
+            age: p.birth_date.as_deref().and_then(|b| age(b, today)),
+            birth_date: p.birth_date.clone(),
+            health_card: p.ontario_hcn().map(|(n, v)| card_text(n, v)),
+            chart: p.chart_number().map(str::to_string),
+            inactive: p.active == Some(false),
+            deceased: p.deceased_boolean == Some(true) || p.deceased_date_time.is_some(),
+            flags,
+            unavailable: None,
+        }
+    }
+
+    /// The banner of a patient read for `caller` (an audited read, like any other).
+    pub async fn load(app: &App, caller: &Caller, id: &str) -> Banner {
+        match app.patients.get(&caller.ctx(), id).await {
+            Ok(p) => {
+                let flags = banner_flags(app, caller, &p);
+                Banner::of(&p, clinic_today(app), flags)
+            }
+            Err(e) => Banner::unavailable(id, &e.to_string()),
+        }
+    }
+
+    pub fn unavailable(id: &str, why: &str) -> Banner {
+        Banner {
+            id: id.into(),
+            name: String::new(),
+            preferred: None,
+            sex: None,
+            age: None,
+            birth_date: None,
+            health_card: None,
+            chart: None,
+            inactive: false,
+            deceased: false,
+            flags: Vec::new(),
+            unavailable: Some(why.into()),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        if let Some(why) = &self.unavailable {
+            return format!(
+                "<section class=\"patient-banner unavailable\" aria-label=\"Patient\">\
+                 <span>The patient of this page cannot be shown: {}</span></section>",
+                esc(why)
+            );
+        }
+        let mut facts = String::new();
+        let mut fact = |label: &str, value: &str| {
+            facts.push_str(&format!(
+                "<div><dt>{}</dt><dd>{}</dd></div>",
+                esc(label),
+                esc(value)
+            ));
+        };
+        if let Some(p) = &self.preferred {
+            fact("Preferred", p);
+        }
+        fact("Sex", self.sex.as_deref().unwrap_or("—"));
+        match (&self.age, &self.birth_date) {
+            (Some(a), Some(b)) => fact("Age", &format!("{a} · born {b}")),
+            (None, Some(b)) => fact("Born", b),
+            _ => fact("Born", "—"),
+        }
+        fact(
+            "Health card",
+            self.health_card.as_deref().unwrap_or("none on file"),
+        );
+        if let Some(c) = &self.chart {
+            fact("Chart", c);
+        }
+        let mut flags = String::new();
+        if self.inactive {
+            flags.push_str("<span class=\"badge red\">INACTIVE CHART</span>");
+        }
+        if self.deceased {
+            flags.push_str("<span class=\"badge\">DECEASED</span>");
+        }
+        for f in &self.flags {
+            let class = match f.level {
+                FlagLevel::Info => "badge",
+                FlagLevel::Warning => "badge amber",
+                FlagLevel::Alert => "badge red",
+            };
+            let label = esc(&f.label);
+            match &f.href {
+                Some(h) => flags.push_str(&format!(
+                    "<a class=\"{class}\" href=\"{}\">{label}</a>",
+                    esc(h)
+                )),
+                None => flags.push_str(&format!("<span class=\"{class}\">{label}</span>")),
+            }
+        }
+        format!(
+            "<section class=\"patient-banner{}\" aria-label=\"Patient\">\
+             <a class=\"pname\" href=\"/patients/{}\">{}</a><dl>{facts}</dl>\
+             <span class=\"flags\">{flags}</span></section>",
+            if self.inactive { " inactive" } else { "" },
+            esc(&self.id),
+            esc(&self.name),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plugin pages
+
+/// Frame a plugin's answer in the shell (see the module docs). The `osler-frame` and
+/// `osler-patient` headers are the host's and never reach the browser. Anything that is not
+/// HTML, or asks to be `bare`, passes as it is.
+pub async fn present_plugin(
+    app: &App,
+    caller: &Caller,
+    plugin: &str,
+    path: &str,
+    res: Response,
+) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let bare = parts
+        .headers
+        .remove(FRAME_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bare"));
+    let patient = parts
+        .headers
+        .remove(PATIENT_HEADER)
+        .and_then(|v| v.to_str().ok().map(|s| s.trim().to_string()))
+        .filter(|s| !s.is_empty());
+    let html = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    if bare || !html {
+        return Response::from_parts(parts, body);
+    }
+    // The body is already in memory and bounded by the plugin's response limit.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let page = frame::parse(&String::from_utf8_lossy(&bytes));
+    let shell = match Shell::new(app, caller.clone()) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let ctx = caller.ctx();
+    let may_see_patients =
+        ctx.can(Permission::PatientsRead) || ctx.can(Permission::PatientsReadOwn);
+    let banner = match &patient {
+        Some(id) if may_see_patients => Some(Banner::load(app, caller, id).await),
+        _ => None,
+    };
+    let title = page.title.clone().unwrap_or_else(|| plugin.to_string());
+    let content = format!(
+        "<div class=\"plugin-frame\" data-plugin=\"{}\">{}</div>",
+        esc(plugin),
+        frame::shadow_root(&page, &PLUGIN_CSS.url(), &PLUGIN_CSS.path())
+    );
+    let html = shell.document(
+        &title,
+        path,
+        banner.as_ref(),
+        &content,
+        &[],
+        Forms::Shell,
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Response::from_parts(parts, Body::from(html))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors for browsers
+
+fn error_title(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "Please check what was entered",
+        401 => "Please sign in",
+        403 => "Not allowed",
+        404 => "Not found",
+        405 => "Not possible here",
+        409 => "Changed or already there",
+        413 => "Too large",
+        428 => "Version needed",
+        429 => "Too many attempts",
+        502 | 504 => "A plugin did not answer",
+        503 => "Unavailable",
+        _ if status.is_server_error() => "Something went wrong",
+        _ => "Could not do that",
+    }
+}
+
+/// An error as a page: in the shell for a signed-in person, plain otherwise.
+pub fn error_page(
+    app: &App,
+    caller: Option<Caller>,
+    path: &str,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
+    let title = error_title(status);
+    let main = format!(
+        "<div class=\"error-page card\"><h1>{title}</h1><p class=\"error\" role=\"alert\">{}</p>\
+         <p><a href=\"/\">Home</a></p><p class=\"muted small\">{} · {}</p></div>",
+        esc(message),
+        status.as_u16(),
+        esc(code)
+    );
+    match caller.map(|c| Shell::new(app, c)) {
+        Some(Ok(shell)) => shell.page(status, title, path, None, &main, &[]),
+        _ => signed_out_page(status, title, &main),
+    }
+}
+
+/// Middleware: an error answered to a browser becomes a page (in the shell when signed in),
+/// with the same status and message; signed out, a page asks to sign in and comes back. API
+/// clients (no `text/html` in `Accept`) get the JSON error unchanged.
+pub async fn browser_errors(State(app): State<App>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    if !wants_html(&parts) {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let saved = parts.clone();
+    let res = next.run(Request::from_parts(parts, body)).await;
+    let status = res.status();
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_html {
+        return res;
+    }
+    if status == StatusCode::UNAUTHORIZED && saved.method == Method::GET {
+        return login_redirect(&saved);
+    }
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let bytes = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let (code, message) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(v) => (
+            v["error"]["code"].as_str().unwrap_or("error").to_string(),
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or("the server could not do this")
+                .to_string(),
+        ),
+        Err(_) => {
+            let text = String::from_utf8_lossy(&bytes).trim().to_string();
+            (
+                "error".to_string(),
+                if text.is_empty() || text.len() > 500 {
+                    status
+                        .canonical_reason()
+                        .unwrap_or("the server could not do this")
+                        .to_string()
+                } else {
+                    text
+                },
+            )
+        }
+    };
+    let caller = resolve(&saved, &app).ok().flatten();
+    // A kiosk account sees no error pages of other screens: back to its own (whose own
+    // errors it does see, or it would be sent round in circles).
+    if let Some(c) = &caller
+        && is_kiosk(&c.user)
+    {
+        let home = kiosk_home(&app, c);
+        let own = saved.uri.path().starts_with(home.trim_end_matches('/'));
+        if !own {
+            return Redirect::to(&home).into_response();
+        }
+    }
+    let mut page = error_page(
+        &app,
+        caller,
+        saved.uri.path(),
+        status,
+        &code,
+        &message,
+    );
+    if let Some(r) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, r);
+    }
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_as_clinicians_write_them() {
+        let today: jiff::civil::Date = "2026-11-29".parse().unwrap();
+        assert_eq!(age("1961-03-14", today).as_deref(), Some("65 y"));
+        assert_eq!(age("1961-12-14", today).as_deref(), Some("64 y"));
+        assert_eq!(age("2024-11-29", today).as_deref(), Some("2 y"));
+        assert_eq!(age("2025-05-30", today).as_deref(), Some("17 mo"));
+        assert_eq!(age("2026-10-30", today).as_deref(), Some("30 d"));
+        assert_eq!(age("2026-10-29", today).as_deref(), Some("1 mo"));
+        assert_eq!(age("2026-11-29", today).as_deref(), Some("0 d"));
+        assert_eq!(age("2027-01-01", today), None);
+        assert_eq!(age("not a date", today), None);
+    }
+
+    #[test]
+    fn cards_are_written_as_on_the_card() {
+        assert_eq!(card_text("9287170261", Some("AB")), "9287 170 261 AB");
+        assert_eq!(card_text("9287170261", None), "9287 170 261");
+        assert_eq!(card_text("X-1", Some("")), "X-1");
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(local_path("/patients/1"), Some("/patients/1"));
+        assert_eq!(local_path("//evil.example/"), None);
+        assert_eq!(local_path("/\\evil.example"), None);
+        assert_eq!(local_path("https://evil.example/"), None);
+        assert_eq!(local_path("/login?next=/"), None);
+    }
+
+    #[test]
+    fn the_shell_token_differs_from_the_session_token_and_is_accepted() {
+        let t = shell_token("session-csrf");
+        assert_ne!(t, "session-csrf");
+        assert!(shell_form_token_ok("session-csrf", &t));
+        assert!(shell_form_token_ok("session-csrf", "session-csrf"));
+        assert!(!shell_form_token_ok("session-csrf", "forged"));
+        assert_ne!(shell_token("another-session"), t);
+    }
+}
