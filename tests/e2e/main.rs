@@ -2,12 +2,15 @@
 //! with a temporary data directory and drives it over HTTP like a user or client would.
 //!
 //! Run with `cargo test -p osler-host --test e2e`. The FHIR test needs Node.js and
-//! `npm ci --prefix tests/fhir`.
+//! `npm ci --prefix tests/fhir`; the browser test needs `npm ci --prefix tests/browser` and
+//! Chromium (`apt-get install chromium`).
 
 mod support;
 
+mod admin;
 mod audit;
 mod auth;
+mod browser;
 mod durability;
 mod fhir;
 mod logs;
@@ -18,3 +21,4 @@ mod prescribing;
 mod registry;
 mod scheduling;
 mod search;
+mod shell;

@@ -332,8 +332,10 @@ async fn home(page: Page) -> Response {
         .shell
         .nav
         .iter()
-        .filter(|n| n.href.starts_with("/plugins/"))
-        .map(|n| tile(&n.href, &n.title, ""))
+        .filter_map(|n| {
+            let plugin = page.app.plugins.view(n.plugin.as_deref()?)?;
+            Some(tile(&n.href, &n.title, &plugin.description))
+        })
         .collect();
     if plugin_tiles.is_empty() {
         body.push_str(

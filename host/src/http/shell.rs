@@ -158,6 +158,8 @@ pub struct NavItem {
     pub href: String,
     /// Shown at the right (Administration).
     pub admin: bool,
+    /// The plugin whose page it is.
+    pub plugin: Option<String>,
 }
 
 /// Which token the shell's forms carry.
@@ -214,6 +216,7 @@ impl Shell {
                     title: "Patients".into(),
                     href: "/patients".into(),
                     admin: false,
+                    plugin: None,
                 });
             } else if ctx.can(Permission::PatientsReadOwn)
                 && let Some(own) = &caller.user.patient
@@ -222,6 +225,7 @@ impl Shell {
                     title: "My record".into(),
                     href: format!("/patients/{own}"),
                     admin: false,
+                    plugin: None,
                 });
             }
             if let Some(site) = caller.site.as_deref() {
@@ -233,6 +237,7 @@ impl Shell {
                             title: n.title,
                             href: n.href,
                             admin: false,
+                            plugin: Some(n.plugin),
                         }),
                 );
             }
@@ -241,6 +246,7 @@ impl Shell {
                     title: "Administration".into(),
                     href: "/admin".into(),
                     admin: true,
+                    plugin: None,
                 });
             }
         }
@@ -578,10 +584,14 @@ pub struct Banner {
     pub unavailable: Option<String>,
 }
 
+/// The clinic's time zone (`timezone` in `osler.toml`, checked at start-up).
+pub fn clinic_zone(app: &App) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(&app.config.timezone).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
 /// Today in the clinic's time zone.
 pub fn clinic_today(app: &App) -> jiff::civil::Date {
-    let tz = jiff::tz::TimeZone::get(&app.config.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    jiff::Timestamp::now().to_zoned(tz).date()
+    jiff::Timestamp::now().to_zoned(clinic_zone(app)).date()
 }
 
 /// A person's age on `today`, as a clinician writes it.
@@ -856,6 +866,20 @@ fn error_title(status: StatusCode) -> &'static str {
     }
 }
 
+/// An API message as a sentence: a capital first letter and a full stop.
+pub fn sentence(message: &str) -> String {
+    let m = message.trim();
+    let mut chars = m.chars();
+    let mut out: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 /// An error as a page: in the shell for a signed-in person, plain otherwise.
 pub fn error_page(
     app: &App,
@@ -869,7 +893,7 @@ pub fn error_page(
     let main = format!(
         "<div class=\"error-page card\"><h1>{title}</h1><p class=\"error\" role=\"alert\">{}</p>\
          <p><a href=\"/\">Home</a></p><p class=\"muted small\">{} · {}</p></div>",
-        esc(message),
+        esc(&sentence(message)),
         status.as_u16(),
         esc(code)
     );
@@ -970,6 +994,13 @@ mod tests {
         assert_eq!(age("2026-11-29", today).as_deref(), Some("0 d"));
         assert_eq!(age("2027-01-01", today), None);
         assert_eq!(age("not a date", today), None);
+    }
+
+    #[test]
+    fn messages_read_as_sentences() {
+        assert_eq!(sentence("no such endpoint"), "No such endpoint.");
+        assert_eq!(sentence("Already one."), "Already one.");
+        assert_eq!(sentence(""), "");
     }
 
     #[test]

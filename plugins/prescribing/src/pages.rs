@@ -349,7 +349,8 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
     Ok(Response::html(
         status,
         html::page(&format!("Prescribing · {name}"), &body),
-    ))
+    )
+    .about_patient(pid))
 }
 
 fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
@@ -591,7 +592,8 @@ pub fn print(req: &Request, params: &Params) -> Result<Response, Error> {
     Ok(Response::html(
         200,
         print_html(req.caller(), &p, &list, &crate::now_local()),
-    ))
+    )
+    .about_patient(pid))
 }
 
 fn print_html(

@@ -124,7 +124,7 @@ fn entries_table(app: &App, entries: &[AuditEntry]) -> String {
             let via = e.via.as_deref().unwrap_or("");
             let detail = e.detail.as_deref().unwrap_or("");
             format!(
-                "<tr><td class=\"mono\">{}</td><td>{} <span class=\"muted small\">{}</span></td>\
+                "<tr><td class=\"num\">{}</td><td>{} <span class=\"muted small\">{}</span></td>\
                  <td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td class=\"muted small\">{}</td></tr>",
                 esc(&local_time(app, &e.time)),
@@ -134,7 +134,12 @@ fn entries_table(app: &App, entries: &[AuditEntry]) -> String {
                 esc(&e.action),
                 outcome_badge(&e.outcome),
                 patient_cell(e),
-                esc(e.resource.as_deref().unwrap_or("")),
+                // `Patient/<id>` says again what the patient column says.
+                esc(e
+                    .resource
+                    .as_deref()
+                    .filter(|r| e.patient.as_ref().is_none_or(|p| *r != format!("Patient/{p}")))
+                    .unwrap_or("")),
                 esc(via),
                 esc(&[e.source.as_deref().unwrap_or(""), detail]
                     .iter()
@@ -263,7 +268,7 @@ async fn show(page: Page, Query(mut f): Query<Filter>) -> Response {
     };
     let body = format!(
         "<p><a href=\"/admin\">Administration</a></p><h1>Audit trail</h1>{verification}{form}\
-         <section class=\"card\">{results}</section>"
+         <section class=\"card scroll\">{results}</section>"
     );
     page.render(status, "Audit trail", None, &body)
 }

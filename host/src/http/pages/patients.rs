@@ -31,7 +31,8 @@ use crate::app::App;
 use crate::http::assets::PATIENTS_JS;
 use crate::http::pages::esc;
 use crate::http::shell::{
-    Banner, Page, age, banner_flags, card_text, clinic_today, display_name, main_name, sex_label,
+    Banner, Page, age, banner_flags, card_text, clinic_today, clinic_zone, display_name,
+    main_name, sex_label,
 };
 use crate::patients::fhir::{
     Address, CHART_SYSTEM, CodeableConcept, Coding, ContactPoint,
@@ -132,8 +133,8 @@ fn results_table(patients: &[Patient], today: jiff::civil::Date, can_write: bool
                 _ => "—".into(),
             };
             format!(
-                "<tr{}><td><a href=\"/patients/{id}\">{}</a>{}</td><td>{}</td><td>{born}</td>\
-                 <td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr{}><td><a href=\"/patients/{id}\">{}</a>{}</td><td>{}</td><td class=\"num\">{born}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
                 if inactive { " class=\"inactive\"" } else { "" },
                 esc(&display_name(p)),
                 if inactive {
@@ -1054,7 +1055,7 @@ fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
             .to_string()
     };
     format!(
-        "{summary}{notes}<form method=\"post\" action=\"{action}\" data-patient-form{self_id}>{hidden}\
+        "{notes}{summary}<form method=\"post\" action=\"{action}\" data-patient-form{self_id}>{hidden}\
          <fieldset><legend>Name</legend><div class=\"grid\">{prefix}{given}{family}{suffix}{preferred}{previous}</div></fieldset>\
          <fieldset><legend>Birth, sex and health card</legend><div class=\"grid\">{born}{sex}{hcn}{version}</div>\
          <div id=\"dup-card\" class=\"warning\" role=\"status\" hidden></div>\
@@ -1063,7 +1064,12 @@ fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
          <fieldset><legend>Address</legend><div class=\"grid\">{line1}{line2}{city}{province}{postal}{country}</div></fieldset>\
          <fieldset><legend>Care</legend><div class=\"grid two\">{language}{physician}</div></fieldset>\
          {status}<div>{buttons}</div></form>",
-        summary = v.problems.summary(),
+        // A note (a refusal with its reason) says it already; the fields are still marked.
+        summary = if v.notes.is_empty() {
+            v.problems.summary()
+        } else {
+            String::new()
+        },
         notes = v.notes.concat(),
         self_id = v
             .id
@@ -1241,7 +1247,7 @@ async fn create(page: Page, body: Bytes) -> Response {
                 problems,
                 notes: vec![format!(
                     "<div class=\"error\" role=\"alert\"><p><strong>Not registered:</strong> {}.{link}</p></div>",
-                    esc(&message)
+                    esc(&without_record_id(&message))
                 )],
                 ..Default::default()
             };
@@ -1259,6 +1265,15 @@ async fn create(page: Page, body: Bytes) -> Response {
 struct Done {
     #[serde(default)]
     done: Option<String>,
+}
+
+/// The patient service's duplicate message without the record id it ends with (the page
+/// links to the chart instead).
+fn without_record_id(message: &str) -> String {
+    match (message.find(" (Patient/"), message.ends_with(')')) {
+        (Some(at), true) => message[..at].to_string(),
+        _ => message.to_string(),
+    }
 }
 
 /// Read a patient for a page, or the page that says why not.
@@ -1300,8 +1315,15 @@ fn identifier_label(system: &str) -> String {
     }
 }
 
+/// A FHIR instant in the clinic's time, "2026-11-29 09:00".
+fn local_time(zone: &jiff::tz::TimeZone, t: &str) -> String {
+    t.parse::<jiff::Timestamp>()
+        .map(|ts| ts.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// The demographics of a chart, every part of the record.
-fn demographics(p: &Patient, today: jiff::civil::Date) -> String {
+fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone) -> String {
     let mut identity = String::new();
     for n in &p.name {
         let label = match n.r#use.as_deref() {
@@ -1437,12 +1459,11 @@ fn demographics(p: &Patient, today: jiff::civil::Date) -> String {
         fact("Version", &version_of(p).to_string()),
         fact(
             "Last changed",
-            p.meta
+            &p.meta
                 .as_ref()
                 .and_then(|m| m.last_updated.as_deref())
-                .map(|t| t.get(..16).unwrap_or(t).replace('T', " "))
-                .as_deref()
-                .unwrap_or("")
+                .map(|t| local_time(zone, t))
+                .unwrap_or_default()
         ),
     );
     format!(
@@ -1540,7 +1561,7 @@ async fn chart(page: Page, Path(id): Path<String>, Query(done): Query<Done>) -> 
         } else {
             String::new()
         },
-        demographics(&p, today),
+        demographics(&p, today, &clinic_zone(&page.app)),
         render_panels(&chart_panels(&page.app, &page, &p))
     );
     page.render(
@@ -1691,7 +1712,7 @@ async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Response {
                 problems,
                 notes: vec![format!(
                     "<div class=\"error\" role=\"alert\"><p><strong>Not saved:</strong> {}.{link}</p></div>",
-                    esc(&message)
+                    esc(&without_record_id(&message))
                 )],
                 ..Default::default()
             };

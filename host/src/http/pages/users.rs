@@ -343,7 +343,7 @@ async fn show(page: Page, Path(name): Path<String>, Query(f): Query<Flash>) -> R
         .unwrap_or_default();
     let body = format!(
         "<p><a href=\"/admin/users\">All users</a></p><h1>{} <span class=\"muted\">{}</span></h1>{}\
-         <div class=\"grid two\">\
+         <div class=\"split\">\
          <section class=\"card\"><h2>Roles, sites and name</h2>{patient}\
          <form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"display_name\">Name shown in pages</label>\
