@@ -92,9 +92,11 @@ async fn errors_are_pages_for_a_browser_and_json_for_an_api_client() {
             r.text
         );
     }
-    api.send(Method::GET, "/patients", Auth::None, None, &[])
+    let r = api
+        .send(Method::GET, "/api/v1/patients?name=lee", Auth::None, None, &[])
         .await
         .expect(401);
+    assert_eq!(r.error_code(), "unauthenticated");
 
     // The host's static files: content-hashed URLs are cached for good, others revalidated.
     let home = page(&api, "/", Some(&desk)).await.expect(200);
