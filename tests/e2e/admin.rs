@@ -60,22 +60,38 @@ async fn users_and_sites_are_changed_refused_and_audited() {
         }
     }
     let r = api
-        .put("/api/v1/users/admin", &admin, &json!({"roles": ["physician"]}), None)
+        .put(
+            "/api/v1/users/admin",
+            &admin,
+            &json!({"roles": ["physician"]}),
+            None,
+        )
         .await
         .expect(400);
     assert!(r.text.contains("your own administrator role"), "{}", r.text);
-    api.put("/api/v1/users/nobody", &admin, &json!({"roles": ["nurse"]}), None)
-        .await
-        .expect(404);
+    api.put(
+        "/api/v1/users/nobody",
+        &admin,
+        &json!({"roles": ["nurse"]}),
+        None,
+    )
+    .await
+    .expect(404);
     let me = api.get("/api/v1/auth/me", &ray).await.expect(200).json;
-    assert_eq!(me["user"]["roles"], json!(["nurse", "reception"]), "unchanged");
+    assert_eq!(
+        me["user"]["roles"],
+        json!(["nurse", "reception"]),
+        "unchanged"
+    );
 
     // Disabled, the sessions stop; enabled again, the user signs in.
     api.post("/api/v1/users/ray/disable", &admin, &json!({}))
         .await
         .expect(200);
     api.get("/api/v1/auth/me", &ray).await.expect(401);
-    api.try_login("ray", "a-long-enough-password").await.expect(401);
+    api.try_login("ray", "a-long-enough-password")
+        .await
+        .expect(401);
     api.post("/api/v1/users/ray/enable", &lee, &json!({}))
         .await
         .expect(403);
@@ -98,7 +114,10 @@ async fn users_and_sites_are_changed_refused_and_audited() {
         .await
         .expect(200)
         .json;
-    assert_eq!(s, json!({"id": "north", "name": "North York Family Health"}));
+    assert_eq!(
+        s,
+        json!({"id": "north", "name": "North York Family Health"})
+    );
     let r = api
         .put("/api/v1/sites/north", &admin, &json!({"name": "  "}), None)
         .await

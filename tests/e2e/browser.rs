@@ -32,7 +32,10 @@ async fn a_clinic_morning_in_chromium() {
     let api = server.api();
     let admin = api.login(demo::ADMIN.0, demo::ADMIN.1).await;
     for (dir, caps) in [
-        ("plugins/scheduling", &["kv", "directory", "patients.read"][..]),
+        (
+            "plugins/scheduling",
+            &["kv", "directory", "patients.read"][..],
+        ),
         ("plugins/kiosk", &["kv", "patients.match"][..]),
         ("plugins/drugref", &["kv"][..]),
         ("plugins/prescribing", &["kv", "patients.read"][..]),

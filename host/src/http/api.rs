@@ -564,13 +564,23 @@ async fn create_user(
     caller: Caller,
     JsonBody(req): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(add_user(&app, &caller, req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(add_user(&app, &caller, req).await?),
+    ))
 }
 
 /// Add a user (the API and the users page).
 pub async fn add_user(app: &App, caller: &Caller, req: NewUser) -> Result<UserView, ApiError> {
     let resource = Some(format!("User/{}", req.username));
-    require_audited(app, caller, Permission::UsersManage, "user.create", resource).await?;
+    require_audited(
+        app,
+        caller,
+        Permission::UsersManage,
+        "user.create",
+        resource,
+    )
+    .await?;
     if let Some(p) = &req.patient
         && app
             .storage
@@ -634,7 +644,14 @@ pub async fn change_user(
     req: UserChange,
 ) -> Result<UserView, ApiError> {
     let resource = Some(format!("User/{username}"));
-    require_audited(app, caller, Permission::UsersManage, "user.update", resource).await?;
+    require_audited(
+        app,
+        caller,
+        Permission::UsersManage,
+        "user.update",
+        resource,
+    )
+    .await?;
     if let Some(sites) = &req.sites {
         if sites.is_empty() {
             return Err(ApiError::invalid("give the user at least one site").field("sites"));
@@ -708,7 +725,11 @@ pub async fn change_user(
 }
 
 fn join(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Disable a user: their sessions stop working at once.
@@ -795,7 +816,14 @@ pub async fn change_password(
     let own = username == caller.user.username;
     if !own {
         let resource = Some(format!("User/{username}"));
-        require_audited(app, caller, Permission::UsersManage, "user.password", resource).await?;
+        require_audited(
+            app,
+            caller,
+            Permission::UsersManage,
+            "user.password",
+            resource,
+        )
+        .await?;
     }
     let accounts = app.accounts.clone();
     let (u, cur) = (username.to_string(), req.current.clone());
@@ -859,7 +887,14 @@ async fn create_site(
 /// Add a site (the API and the sites page).
 pub async fn add_site(app: &App, caller: &Caller, id: &str, name: &str) -> Result<Site, ApiError> {
     let resource = Some(format!("Site/{id}"));
-    require_audited(app, caller, Permission::SitesManage, "site.create", resource).await?;
+    require_audited(
+        app,
+        caller,
+        Permission::SitesManage,
+        "site.create",
+        resource,
+    )
+    .await?;
     let (site, batch) = app.sites.add(id, name)?;
     let mut ev = caller.ctx().event("site.create", "success");
     ev.resource = Some(format!("Site/{}", site.id));
@@ -895,7 +930,14 @@ pub async fn change_site_name(
     name: &str,
 ) -> Result<Site, ApiError> {
     let resource = Some(format!("Site/{id}"));
-    require_audited(app, caller, Permission::SitesManage, "site.rename", resource).await?;
+    require_audited(
+        app,
+        caller,
+        Permission::SitesManage,
+        "site.rename",
+        resource,
+    )
+    .await?;
     let Some((old, site, batch)) = app.sites.rename(id, name)? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -966,11 +1008,7 @@ async fn query_audit(
 }
 
 /// Read the audit trail (the API and the audit page); the reading is itself audited.
-pub async fn read_audit(
-    app: &App,
-    caller: &Caller,
-    q: AuditQuery,
-) -> Result<AuditPage, ApiError> {
+pub async fn read_audit(app: &App, caller: &Caller, q: AuditQuery) -> Result<AuditPage, ApiError> {
     require_audited(app, caller, Permission::AuditRead, "audit.read", None).await?;
     let page = app.audit.query(&q).map_err(|e| match e {
         crate::audit::AuditError::BadCursor => ApiError::invalid(e.to_string()).field("cursor"),

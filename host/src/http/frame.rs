@@ -23,8 +23,23 @@ use scraper::{ElementRef, Html, Node};
 /// Elements a plugin page loses: they run code, load other documents, change how the rest of
 /// the page is parsed or resolved, or swallow the markup after them.
 const DROPPED: &[&str] = &[
-    "script", "noscript", "template", "iframe", "frame", "frameset", "object", "embed", "applet",
-    "base", "meta", "plaintext", "xmp", "noembed", "noframes", "portal", "fencedframe",
+    "script",
+    "noscript",
+    "template",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "base",
+    "meta",
+    "plaintext",
+    "xmp",
+    "noembed",
+    "noframes",
+    "portal",
+    "fencedframe",
 ];
 
 /// What the host keeps of a plugin's HTML answer.
@@ -79,7 +94,10 @@ pub fn parse(html: &str) -> PluginHtml {
         .map(|t| t.text().collect::<String>())
         .map(|t| {
             let t = t.trim();
-            t.strip_suffix("· Osler").map(str::trim_end).unwrap_or(t).to_string()
+            t.strip_suffix("· Osler")
+                .map(str::trim_end)
+                .unwrap_or(t)
+                .to_string()
         })
         .filter(|t| !t.is_empty());
     let main = elements().find(|e| e.value().name() == "main");
@@ -230,7 +248,10 @@ mod tests {
 
     #[test]
     fn seal_escapes_every_template_end() {
-        assert_eq!(seal("a</template>b</TeMpLaTe"), "a&lt;/template>b&lt;/TeMpLaTe");
+        assert_eq!(
+            seal("a</template>b</TeMpLaTe"),
+            "a&lt;/template>b&lt;/TeMpLaTe"
+        );
         assert_eq!(seal("no end here"), "no end here");
     }
 }

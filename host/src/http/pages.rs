@@ -322,7 +322,12 @@ async fn home(page: Page) -> Response {
                 ""
             }
         ));
-    } else if let Some(own) = c.user.patient.as_deref().filter(|_| ctx.can(Permission::PatientsReadOwn)) {
+    } else if let Some(own) = c
+        .user
+        .patient
+        .as_deref()
+        .filter(|_| ctx.can(Permission::PatientsReadOwn))
+    {
         body.push_str(&format!(
             "<section class=\"card\"><h2>Your record</h2><p><a href=\"/patients/{}\">See your record</a></p></section>",
             esc(own)
@@ -337,28 +342,27 @@ async fn home(page: Page) -> Response {
             Some(tile(&n.href, &n.title, &plugin.description))
         })
         .collect();
-    if plugin_tiles.is_empty() {
-        body.push_str(
-            "<section class=\"card\"><h2>Clinic tools</h2><p class=\"muted\">No plugin pages \
-             are enabled at this site for your role.</p></section>",
-        );
-    } else {
+    let staff = ctx.can(Permission::PatientsRead) || may_administer(c);
+    if !plugin_tiles.is_empty() {
         body.push_str(&format!(
             "<section aria-labelledby=\"tools\"><h2 id=\"tools\">Clinic tools</h2>\
              <div class=\"tiles\">{plugin_tiles}</div></section>"
         ));
+    } else if staff {
+        body.push_str(
+            "<section class=\"card\"><h2>Clinic tools</h2><p class=\"muted\">No plugin pages \
+             are enabled at this site for your role.</p></section>",
+        );
     }
     if may_administer(c) {
         body.push_str(&format!(
             "<section aria-labelledby=\"admin\"><h2 id=\"admin\">Administration</h2>\
-             <div class=\"tiles\">{}</div></section>",
+             <div class=\"tiles\">{}</div></section>\
+             <p class=\"muted small\">The JSON API is described at \
+             <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>",
             admin_tiles(c)
         ));
     }
-    body.push_str(
-        "<p class=\"muted small\">The JSON API is described at \
-         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>",
-    );
     page.render(StatusCode::OK, "Home", None, &body)
 }
 

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -115,7 +115,7 @@ async fn dispatch(
     let id = params.get("id").cloned().unwrap_or_default();
     let Some(caller) = resolve(&parts, &app)? else {
         if parts.method == Method::GET && super::shell::wants_html(&parts) {
-            return Ok(Redirect::to("/login").into_response());
+            return Ok(super::shell::login_redirect(&parts));
         }
         return Err(ApiError::unauthenticated());
     };

@@ -75,10 +75,12 @@ pub fn kiosk_home(app: &App, caller: &Caller) -> String {
         .unwrap_or_else(|| "/kiosk".into())
 }
 
-/// For a kiosk account calling plugin `plugin`: `None` if that plugin offers it a page at this
-/// site; otherwise the answer — back to the kiosk screen for a browser, 403 for anything else.
+/// For a kiosk account's browser on plugin `plugin`: `None` if that plugin offers it a page at
+/// this site; otherwise back to the kiosk screen. Only pages are confined: a program using a
+/// kiosk account's token (no `text/html` in `Accept`) is held to the kiosk role's permissions
+/// like any other caller.
 pub fn confine_kiosk(app: &App, caller: &Caller, plugin: &str, parts: &Parts) -> Option<Response> {
-    if !is_kiosk(&caller.user) {
+    if !is_kiosk(&caller.user) || !wants_html(parts) {
         return None;
     }
     let site = caller.site.as_deref()?;
@@ -90,21 +92,14 @@ pub fn confine_kiosk(app: &App, caller: &Caller, plugin: &str, parts: &Parts) ->
     {
         return None;
     }
-    if parts.method == Method::GET && wants_html(parts) {
-        return Some(Redirect::to(&kiosk_home(app, caller)).into_response());
-    }
-    Some(
-        ApiError::forbidden("a check-in kiosk account may use its check-in screen and nothing else")
-            .into_response(),
-    )
+    Some(Redirect::to(&kiosk_home(app, caller)).into_response())
 }
 
 /// The token the shell's own forms (site switch, sign-out) carry: an HMAC of the session's
 /// CSRF token, accepted by those two forms only.
 pub fn shell_token(session_csrf: &str) -> String {
     use base64::Engine;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(session_csrf.as_bytes()).expect("any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(session_csrf.as_bytes()).expect("any key length");
     mac.update(b"osler:shell-forms");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
@@ -133,7 +128,8 @@ pub fn local_path(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-fn login_redirect(parts: &Parts) -> Response {
+/// To the sign-in page, coming back here afterwards.
+pub fn login_redirect(parts: &Parts) -> Response {
     let here = parts
         .uri
         .path_and_query()
@@ -605,8 +601,7 @@ pub fn age(birth: &str, today: jiff::civil::Date) -> Option<String> {
     if years >= 2 {
         return Some(format!("{years} y"));
     }
-    let months = (i32::from(today.year()) - i32::from(b.year())) * 12
-        + i32::from(today.month())
+    let months = (i32::from(today.year()) - i32::from(b.year())) * 12 + i32::from(today.month())
         - i32::from(b.month())
         - i32::from(today.day() < b.day());
     if months >= 1 {
@@ -802,7 +797,11 @@ pub async fn present_plugin(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/html")
+        });
     if bare || !html {
         return Response::from_parts(parts, body);
     }
@@ -829,14 +828,7 @@ pub async fn present_plugin(
         esc(plugin),
         frame::shadow_root(&page, &PLUGIN_CSS.url(), &PLUGIN_CSS.path())
     );
-    let html = shell.document(
-        &title,
-        path,
-        banner.as_ref(),
-        &content,
-        &[],
-        Forms::Shell,
-    );
+    let html = shell.document(&title, path, banner.as_ref(), &content, &[], Forms::Shell);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -964,14 +956,7 @@ pub async fn browser_errors(State(app): State<App>, req: Request, next: Next) ->
             return Redirect::to(&home).into_response();
         }
     }
-    let mut page = error_page(
-        &app,
-        caller,
-        saved.uri.path(),
-        status,
-        &code,
-        &message,
-    );
+    let mut page = error_page(&app, caller, saved.uri.path(), status, &code, &message);
     if let Some(r) = retry_after {
         page.headers_mut().insert(header::RETRY_AFTER, r);
     }

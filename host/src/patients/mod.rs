@@ -519,10 +519,17 @@ impl Patients {
 
     /// The id of the chart holding identifier `system|value`, from the identifier index alone
     /// (no record is read): for finding a chart's entries in the audit trail by its number.
-    pub fn id_by_identifier(&self, system: &str, value: &str) -> Result<Option<String>, PatientError> {
+    pub fn id_by_identifier(
+        &self,
+        system: &str,
+        value: &str,
+    ) -> Result<Option<String>, PatientError> {
         Ok(self
             .storage
-            .get(Tree::PatientIdentifiers, &key(&[value.as_bytes(), system.as_bytes()]))?
+            .get(
+                Tree::PatientIdentifiers,
+                &key(&[value.as_bytes(), system.as_bytes()]),
+            )?
             .map(|id| String::from_utf8_lossy(&id).into_owned()))
     }
 

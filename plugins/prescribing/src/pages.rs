@@ -346,11 +346,10 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
             e(&rx.status),
         );
     }
-    Ok(Response::html(
-        status,
-        html::page(&format!("Prescribing · {name}"), &body),
+    Ok(
+        Response::html(status, html::page(&format!("Prescribing · {name}"), &body))
+            .about_patient(pid),
     )
-    .about_patient(pid))
 }
 
 fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {

@@ -85,7 +85,11 @@ fn local_ms(app: &App, field: &str, v: &str) -> Result<i64, ApiError> {
 /// An entry's time in clinic time, "2026-11-29 09:00:05".
 fn local_time(app: &App, utc: &str) -> String {
     utc.parse::<jiff::Timestamp>()
-        .map(|t| t.to_zoned(zone(app)).strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| {
+            t.to_zoned(zone(app))
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_else(|_| utc.to_string())
 }
 
@@ -138,7 +142,10 @@ fn entries_table(app: &App, entries: &[AuditEntry]) -> String {
                 esc(e
                     .resource
                     .as_deref()
-                    .filter(|r| e.patient.as_ref().is_none_or(|p| *r != format!("Patient/{p}")))
+                    .filter(|r| e
+                        .patient
+                        .as_ref()
+                        .is_none_or(|p| *r != format!("Patient/{p}")))
                     .unwrap_or("")),
                 esc(via),
                 esc(&[e.source.as_deref().unwrap_or(""), detail]

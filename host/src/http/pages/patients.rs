@@ -31,12 +31,12 @@ use crate::app::App;
 use crate::http::assets::PATIENTS_JS;
 use crate::http::pages::esc;
 use crate::http::shell::{
-    Banner, Page, age, banner_flags, card_text, clinic_today, clinic_zone, display_name,
-    main_name, sex_label,
+    Banner, Page, age, banner_flags, card_text, clinic_today, clinic_zone, display_name, main_name,
+    sex_label,
 };
 use crate::patients::fhir::{
-    Address, CHART_SYSTEM, CodeableConcept, Coding, ContactPoint,
-    IDENTIFIER_VERSION_EXT, Identifier, ON_HCN_SYSTEM, Patient, Reference,
+    Address, CHART_SYSTEM, CodeableConcept, Coding, ContactPoint, IDENTIFIER_VERSION_EXT,
+    Identifier, ON_HCN_SYSTEM, Patient, Reference,
 };
 use crate::patients::{FieldError, PatientError, SearchQuery, version_of};
 
@@ -223,7 +223,10 @@ async fn search(page: Page, Query(f): Query<SearchForm>) -> Response {
         }
         Err(PatientError::Denied(m)) => return page.refuse(&m),
         Err(PatientError::BadQuery(m)) => {
-            body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&m)));
+            body.push_str(&format!(
+                "<p class=\"error\" role=\"alert\">{}</p>",
+                esc(&m)
+            ));
             StatusCode::BAD_REQUEST
         }
         Err(e) => return crate::http::ApiError::from(e).into_response(),
@@ -328,7 +331,10 @@ impl Fields {
             f.set("preferred", p.name[i].given.join(" "));
         }
         if let Some(i) = former_name(p) {
-            f.set("previous_family", p.name[i].family.clone().unwrap_or_default());
+            f.set(
+                "previous_family",
+                p.name[i].family.clone().unwrap_or_default(),
+            );
         }
         f.set("gender", p.gender.clone().unwrap_or_default());
         f.set("birthDate", p.birth_date.clone().unwrap_or_default());
@@ -518,7 +524,13 @@ fn apply(f: &Fields, p: &mut Patient, editing: bool, physicians: &[(String, Stri
         opt(f.get("family")),
         words(f.get("suffix")),
     );
-    if (n.prefix.clone(), n.given.clone(), n.family.clone(), n.suffix.clone()) != parts {
+    if (
+        n.prefix.clone(),
+        n.given.clone(),
+        n.family.clone(),
+        n.suffix.clone(),
+    ) != parts
+    {
         (n.prefix, n.given, n.family, n.suffix) = parts;
         n.text = None;
     }
@@ -613,9 +625,16 @@ fn apply(f: &Fields, p: &mut Patient, editing: bool, physicians: &[(String, Stri
 
     // The address.
     let i = address_index(p);
-    let typed = ["line1", "line2", "city", "province", "postal_code", "country"]
-        .iter()
-        .any(|k| !f.get(k).is_empty());
+    let typed = [
+        "line1",
+        "line2",
+        "city",
+        "province",
+        "postal_code",
+        "country",
+    ]
+    .iter()
+    .any(|k| !f.get(k).is_empty());
     let address = typed.then(|| {
         let mut a: Address = i.map(|i| p.address[i].clone()).unwrap_or(Address {
             r#use: Some("home".into()),
@@ -645,7 +664,11 @@ fn apply(f: &Fields, p: &mut Patient, editing: bool, physicians: &[(String, Stri
             .find(|(c, _)| *c == code)
             .map(|(_, l)| l.to_string());
         let mut c = i.map(|i| p.communication[i].clone()).unwrap_or_default();
-        let same = c.language.coding.iter().any(|x| x.code.as_deref() == Some(&code));
+        let same = c
+            .language
+            .coding
+            .iter()
+            .any(|x| x.code.as_deref() == Some(&code));
         if !same {
             c.language = CodeableConcept {
                 coding: vec![Coding {
@@ -970,7 +993,11 @@ fn checkbox(f: &Fields, v: &FormView, name: &'static str) -> String {
 
 impl FormView<'_> {
     fn by_field(&self, name: &str) -> Vec<String> {
-        self.problems.by_field.get(name).cloned().unwrap_or_default()
+        self.problems
+            .by_field
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Under a field: its errors, and the value on file when it differs.
@@ -1071,10 +1098,9 @@ fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
             String::new()
         },
         notes = v.notes.concat(),
-        self_id = v
-            .id
-            .map(|id| format!(" data-patient-id=\"{}\"", esc(id)))
-            .unwrap_or_default(),
+        self_id =
+            v.id.map(|id| format!(" data-patient-id=\"{}\"", esc(id)))
+                .unwrap_or_default(),
         prefix = input(f, v, "prefix", " autocomplete=\"honorific-prefix\"", false),
         given = input(f, v, "given", " autocomplete=\"off\"", false),
         family = input(f, v, "family", " autocomplete=\"off\"", false),
@@ -1097,15 +1123,39 @@ fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
             " autocomplete=\"off\" maxlength=\"2\" pattern=\"[A-Za-z]{0,2}\" placeholder=\"e.g. AB\"",
             false
         ),
-        home = input(f, v, "phone_home", " type=\"tel\" autocomplete=\"off\"", false),
-        mobile = input(f, v, "phone_mobile", " type=\"tel\" autocomplete=\"off\"", false),
-        work = input(f, v, "phone_work", " type=\"tel\" autocomplete=\"off\"", false),
+        home = input(
+            f,
+            v,
+            "phone_home",
+            " type=\"tel\" autocomplete=\"off\"",
+            false
+        ),
+        mobile = input(
+            f,
+            v,
+            "phone_mobile",
+            " type=\"tel\" autocomplete=\"off\"",
+            false
+        ),
+        work = input(
+            f,
+            v,
+            "phone_work",
+            " type=\"tel\" autocomplete=\"off\"",
+            false
+        ),
         email = input(f, v, "email", " type=\"email\" autocomplete=\"off\"", false),
         line1 = input(f, v, "line1", " autocomplete=\"off\"", true),
         line2 = input(f, v, "line2", " autocomplete=\"off\"", true),
         city = input(f, v, "city", " autocomplete=\"off\"", false),
         province = select(f, v, "province", &provinces, "—"),
-        postal = input(f, v, "postal_code", " autocomplete=\"off\" maxlength=\"10\"", false),
+        postal = input(
+            f,
+            v,
+            "postal_code",
+            " autocomplete=\"off\" maxlength=\"10\"",
+            false
+        ),
         country = input(f, v, "country", " autocomplete=\"off\"", false),
         language = select(f, v, "language", &languages, "—"),
         physician = select(f, v, "physician", &physicians, "None at this clinic"),
@@ -1136,7 +1186,14 @@ async fn new_form(page: Page) -> Response {
     )
 }
 
-fn form_page(page: &Page, title: &str, banner: Option<&Banner>, status: StatusCode, f: &Fields, v: &FormView) -> Response {
+fn form_page(
+    page: &Page,
+    title: &str,
+    banner: Option<&Banner>,
+    status: StatusCode,
+    f: &Fields,
+    v: &FormView,
+) -> Response {
     let heading = if v.id.is_some() {
         "Edit demographics"
     } else {
@@ -1165,7 +1222,12 @@ async fn same_name_and_birth(page: &Page, f: &Fields) -> Result<Vec<Patient>, Pa
         count: 10,
         ..Default::default()
     };
-    Ok(page.app.patients.search(&page.caller().ctx(), &q).await?.patients)
+    Ok(page
+        .app
+        .patients
+        .search(&page.caller().ctx(), &q)
+        .await?
+        .patients)
 }
 
 fn chart_links(patients: &[Patient]) -> String {
@@ -1191,7 +1253,9 @@ async fn create(page: Page, body: Bytes) -> Response {
     let ctx = page.caller().ctx();
     if !ctx.can(Permission::PatientsWrite) {
         // The service refuses and audits it.
-        if let Err(PatientError::Denied(m)) = page.app.patients.create(&ctx, Patient::default()).await {
+        if let Err(PatientError::Denied(m)) =
+            page.app.patients.create(&ctx, Patient::default()).await
+        {
             return page.refuse(&m);
         }
         return page.refuse("Your role may not register patients.");
@@ -1206,7 +1270,11 @@ async fn create(page: Page, body: Bytes) -> Response {
                         "<div class=\"warning\" role=\"alert\"><p><strong>Possible duplicate.</strong> \
                          {} with this name and birth date:</p><ul>{}</ul><p>Open the chart if it is \
                          this patient. If it is someone else, register them anyway.</p></div>",
-                        if found.len() == 1 { "A chart exists" } else { "Charts exist" },
+                        if found.len() == 1 {
+                            "A chart exists"
+                        } else {
+                            "Charts exist"
+                        },
                         chart_links(&found)
                     )],
                     confirm_duplicate: true,
@@ -1318,7 +1386,11 @@ fn identifier_label(system: &str) -> String {
 /// A FHIR instant in the clinic's time, "2026-11-29 09:00".
 fn local_time(zone: &jiff::tz::TimeZone, t: &str) -> String {
     t.parse::<jiff::Timestamp>()
-        .map(|ts| ts.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+        .map(|ts| {
+            ts.to_zoned(zone.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|_| t.to_string())
 }
 
@@ -1348,7 +1420,10 @@ fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone
         "Sex",
         p.gender.as_deref().map(sex_label).unwrap_or(""),
     ));
-    let born = match (&p.birth_date, p.birth_date.as_deref().and_then(|b| age(b, today))) {
+    let born = match (
+        &p.birth_date,
+        p.birth_date.as_deref().and_then(|b| age(b, today)),
+    ) {
         (Some(b), Some(a)) => format!("{b} ({a})"),
         (Some(b), None) => b.clone(),
         _ => String::new(),
@@ -1393,11 +1468,15 @@ fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone
     for a in &p.address {
         let text = a.text.clone().unwrap_or_else(|| {
             let mut parts: Vec<String> = a.line.clone();
-            let place = [a.city.as_deref(), a.state.as_deref(), a.postal_code.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
+            let place = [
+                a.city.as_deref(),
+                a.state.as_deref(),
+                a.postal_code.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
             if !place.is_empty() {
                 parts.push(place);
             }
@@ -1425,7 +1504,12 @@ fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone
             .language
             .text
             .clone()
-            .or_else(|| c.language.coding.iter().find_map(|x| x.display.clone().or(x.code.clone())))
+            .or_else(|| {
+                c.language
+                    .coding
+                    .iter()
+                    .find_map(|x| x.display.clone().or(x.code.clone()))
+            })
             .unwrap_or_default();
         let label = if c.preferred == Some(true) {
             "Preferred language"
@@ -1443,7 +1527,8 @@ fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone
         care.push_str(&fact("Family physician", &who));
     }
     if care.is_empty() {
-        care = "<dt>Care</dt><dd class=\"muted\">no language or family physician on file</dd>".into();
+        care =
+            "<dt>Care</dt><dd class=\"muted\">no language or family physician on file</dd>".into();
     }
 
     let record = format!(
@@ -1583,7 +1668,11 @@ async fn edit_form(page: Page, Path(id): Path<String>) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let banner = Banner::of(&p, clinic_today(&page.app), banner_flags(&page.app, page.caller(), &p));
+    let banner = Banner::of(
+        &p,
+        clinic_today(&page.app),
+        banner_flags(&page.app, page.caller(), &p),
+    );
     let f = Fields::of(&p);
     let v = FormView {
         id: Some(&id),
@@ -1591,7 +1680,14 @@ async fn edit_form(page: Page, Path(id): Path<String>) -> Response {
         original: Some(&f),
         ..Default::default()
     };
-    form_page(&page, &format!("Edit · {}", display_name(&p)), Some(&banner), StatusCode::OK, &f, &v)
+    form_page(
+        &page,
+        &format!("Edit · {}", display_name(&p)),
+        Some(&banner),
+        StatusCode::OK,
+        &f,
+        &v,
+    )
 }
 
 /// Three-way merge of a stale save: `mine` (what was posted) onto `theirs` (on file now),
@@ -1651,7 +1747,11 @@ async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Response {
             let theirs = Fields::of(&now);
             let base = original.unwrap_or_else(|| theirs.clone());
             let (merged, conflicts) = merge(&base, &f, &theirs);
-            let banner = Banner::of(&now, clinic_today(&page.app), banner_flags(&page.app, page.caller(), &now));
+            let banner = Banner::of(
+                &now,
+                clinic_today(&page.app),
+                banner_flags(&page.app, page.caller(), &now),
+            );
             let changed_by_them = FIELDS
                 .iter()
                 .filter(|(k, _)| base.get(k) != theirs.get(k))
@@ -1670,7 +1770,9 @@ async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Response {
                 ));
             }
             if conflicts.is_empty() {
-                note.push_str(" None of their changes touch yours. Check, then save again.</p></div>");
+                note.push_str(
+                    " None of their changes touch yours. Check, then save again.</p></div>",
+                );
             } else {
                 note.push_str(
                     " Where you both changed a field, yours is in the form and theirs is shown \
@@ -1685,7 +1787,14 @@ async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Response {
                 on_file: conflicts,
                 ..Default::default()
             };
-            form_page(&page, title, Some(&banner), StatusCode::CONFLICT, &merged, &v)
+            form_page(
+                &page,
+                title,
+                Some(&banner),
+                StatusCode::CONFLICT,
+                &merged,
+                &v,
+            )
         }
         Err(PatientError::Invalid(errors)) => {
             let v = FormView {
@@ -1702,9 +1811,10 @@ async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Response {
                 .map(|x| format!(" <a href=\"/patients/{}\">Open that chart</a>.", esc(&x)))
                 .unwrap_or_default();
             let mut problems = Problems::default();
-            problems
-                .by_field
-                .insert("hcn", vec!["this health card belongs to another chart".into()]);
+            problems.by_field.insert(
+                "hcn",
+                vec!["this health card belongs to another chart".into()],
+            );
             let v = FormView {
                 id: Some(&id),
                 version: Some(expected),
@@ -1776,7 +1886,11 @@ mod tests {
             false,
             &[("Practitioner/drlee".into(), "Dr. Amelia Lee".into())],
         );
-        assert!(validate(&p, today()).is_empty(), "{:?}", validate(&p, today()));
+        assert!(
+            validate(&p, today()).is_empty(),
+            "{:?}",
+            validate(&p, today())
+        );
         assert_eq!(p.ontario_hcn(), Some(("9287170261", Some("AB"))));
         assert_eq!(p.address[0].postal_code.as_deref(), Some("K1P 5J9"));
         assert_eq!(
@@ -1837,7 +1951,11 @@ mod tests {
         let mut p = Patient::default();
         let map = apply(&f, &mut p, false, &[]);
         let problems = Problems::from_fields(&validate(&p, today()), &map);
-        assert!(problems.by_field.contains_key("hcn"), "{:?}", problems.by_field);
+        assert!(
+            problems.by_field.contains_key("hcn"),
+            "{:?}",
+            problems.by_field
+        );
         assert!(problems.by_field.contains_key("hcn_version"));
         assert!(problems.by_field.contains_key("birthDate"));
         assert!(problems.general.is_empty(), "{:?}", problems.general);

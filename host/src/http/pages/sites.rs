@@ -62,7 +62,10 @@ async fn list(page: Page, Query(f): Query<Flash>) -> Response {
         .collect();
     let mut top = String::new();
     if let Some(m) = &f.msg {
-        top.push_str(&format!("<p class=\"notice\" role=\"status\">{}</p>", esc(m)));
+        top.push_str(&format!(
+            "<p class=\"notice\" role=\"status\">{}</p>",
+            esc(m)
+        ));
     }
     if let Some(e) = &f.error {
         top.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
@@ -113,7 +116,8 @@ async fn act(page: Page, body: Bytes) -> Response {
     match result {
         Ok(m) => Redirect::to(&format!("/admin/sites?msg={}", enc(&m))).into_response(),
         Err(e) if e.status == StatusCode::FORBIDDEN => page.refuse(&e.body.message),
-        Err(e) => Redirect::to(&format!("/admin/sites?error={}", enc(&e.body.message)))
-            .into_response(),
+        Err(e) => {
+            Redirect::to(&format!("/admin/sites?error={}", enc(&e.body.message))).into_response()
+        }
     }
 }

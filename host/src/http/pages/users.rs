@@ -37,7 +37,10 @@ struct Flash {
 fn flash(f: &Flash) -> String {
     let mut out = String::new();
     if let Some(m) = &f.msg {
-        out.push_str(&format!("<p class=\"notice\" role=\"status\">{}</p>", esc(m)));
+        out.push_str(&format!(
+            "<p class=\"notice\" role=\"status\">{}</p>",
+            esc(m)
+        ));
     }
     if let Some(e) = &f.error {
         out.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
@@ -86,9 +89,7 @@ impl Posted {
     fn roles(&self) -> Result<Vec<Role>, ApiError> {
         self.all("role")
             .iter()
-            .map(|r| {
-                Role::parse(r).ok_or_else(|| ApiError::invalid(format!("no role '{r}'")))
-            })
+            .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid(format!("no role '{r}'"))))
             .collect()
     }
 }
@@ -258,7 +259,8 @@ async fn add(page: Page, body: Bytes) -> Response {
         draft.roles = form.roles()?;
         let req = NewUser {
             username: draft.username.clone(),
-            password: form.0
+            password: form
+                .0
                 .iter()
                 .find(|(k, _)| k == "password")
                 .map(|(_, v)| v.clone())
@@ -339,7 +341,12 @@ async fn show(page: Page, Path(name): Path<String>, Query(f): Query<Flash>) -> R
     let patient = u
         .patient
         .as_deref()
-        .map(|p| format!("<p class=\"muted\">Linked to patient record {}.</p>", esc(p)))
+        .map(|p| {
+            format!(
+                "<p class=\"muted\">Linked to patient record {}.</p>",
+                esc(p)
+            )
+        })
         .unwrap_or_default();
     let body = format!(
         "<p><a href=\"/admin/users\">All users</a></p><h1>{} <span class=\"muted\">{}</span></h1>{}\
