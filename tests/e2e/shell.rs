@@ -278,6 +278,32 @@ async fn plugin_pages_are_framed_and_a_kiosk_stays_on_its_screen() {
         "the banner's read is on the trail: {reads:?}"
     );
 
+    // The shell token works the shell's own forms (site switch, sign-out) and nothing else.
+    let shell_token = osler_host::http::shell::shell_token(&me_csrf);
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let rb = api
+            .client
+            .post(format!("{}{path}", api.base))
+            .header("cookie", format!("osler_session={lee}"))
+            .form(&form);
+        async move { Resp::read(rb.send().await.expect("form post")).await }
+    };
+    let r = post(
+        "/patients/new",
+        vec![("csrf", shell_token.clone()), ("family", "Forged".into())],
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
+    assert!(api.search_all(&lee, "name=forged").await.is_empty());
+    let r = post(
+        "/site",
+        vec![("csrf", shell_token.clone()), ("site", "north".into())],
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 303, "{}", r.text);
+    let me = api.get("/api/v1/auth/me", &lee).await.expect(200);
+    assert_eq!(me.json["site"], "north");
+
     // The kiosk account: its screen has no navigation, and every other page leads back to it.
     let r = page(&api, "/", Some(&kiosk)).await;
     assert_eq!(r.header("location"), Some("/plugins/kiosk/"));
