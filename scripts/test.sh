@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs Osler's whole test suite: unit tests and the end-to-end tests that start the real
-# `osler` binary. The FHIR conformance test validates served patients with the official HL7
-# FHIR R4 JSON schema, which comes from the npm registry (installed once into tests/fhir); the
-# browser test drives Chromium with playwright-core (installed once into tests/browser).
+# Runs Osler's whole test suite: formatting and lints first (rustfmt, clippy with warnings as
+# errors, the lints of [workspace.lints]), then unit tests and the end-to-end tests that start
+# the real `osler` binary. The FHIR conformance test validates served patients with the official
+# HL7 FHIR R4 JSON schema, which comes from the npm registry (installed once into tests/fhir);
+# the browser test drives Chromium with playwright-core (installed once into tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   echo "error: plugins are built for wasm32-wasip2; run: rustup target add wasm32-wasip2" >&2
   exit 2
 fi
+
+# Formatting and lints fail fast, before the long tests.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

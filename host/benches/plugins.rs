@@ -196,7 +196,7 @@ fn main() -> anyhow::Result<()> {
 
         let per = app
             .plugins
-            .time_instantiation(&app, "hostile", "main", 2000)
+            .time_instantiation("hostile", "main", 2000)
             .await
             .map_err(anyhow::Error::msg)?;
         // One whole call in-process (no HTTP): sandbox, instantiate, lower the request, run
@@ -208,13 +208,13 @@ fn main() -> anyhow::Result<()> {
         let n = 2000;
         let started = Instant::now();
         for _ in 0..n {
-            let req = osler_host::plugins::v0_1::Request {
+            let req = osler_host::plugins::latest::Request {
                 method: "GET".into(),
                 path: "/ok".into(),
                 query: String::new(),
                 headers: vec![("accept".into(), "application/json".into())],
                 body: vec![],
-                caller: osler_host::plugins::v0_1::Caller {
+                caller: osler_host::plugins::latest::Caller {
                     user: "bench".into(),
                     display_name: "Bench".into(),
                     roles: vec!["physician".into()],
@@ -226,7 +226,7 @@ fn main() -> anyhow::Result<()> {
             };
             let r = app
                 .plugins
-                .handle(&app, plugin.clone(), "main", Ctx::system("bench"), req)
+                .handle(plugin.clone(), "main", Ctx::system("bench"), req)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             assert_eq!(r.status, 200);

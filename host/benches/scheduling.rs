@@ -23,8 +23,8 @@ use common::{env_num, percentile, session, user};
 use osler_host::access::{Ctx, Role};
 use osler_host::app::App;
 use osler_host::config::Config;
+use osler_host::plugins::latest;
 use osler_host::plugins::manifest::Capability;
-use osler_host::plugins::v0_1;
 use serde_json::{Value, json};
 
 const PROVIDERS: usize = 50;
@@ -74,14 +74,15 @@ async fn call(app: &App, method: &str, path: &str, body: &Value) -> anyhow::Resu
         patient: None,
         source: Some("bench".into()),
         via: None,
+        plugin: None,
     };
-    let req = v0_1::Request {
+    let req = latest::Request {
         method: method.into(),
         path: path.into(),
         query: String::new(),
         headers: vec![("content-type".into(), "application/json".into())],
         body: serde_json::to_vec(body)?,
-        caller: v0_1::Caller {
+        caller: latest::Caller {
             user: "bench".into(),
             display_name: "Bench".into(),
             roles: vec!["reception".into(), "admin".into()],
@@ -93,7 +94,7 @@ async fn call(app: &App, method: &str, path: &str, body: &Value) -> anyhow::Resu
     };
     let r = app
         .plugins
-        .handle(app, plugin, "main", ctx, req)
+        .handle(plugin, "main", ctx, req)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((

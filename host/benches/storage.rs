@@ -309,6 +309,7 @@ fn physician() -> Ctx {
         patient: None,
         source: Some("bench".into()),
         via: None,
+        plugin: None,
     }
 }
 

@@ -1,11 +1,25 @@
-//! Roles, permissions and the context every request carries.
+//! Roles, permissions, the context every request carries, and the one gate every entry point
+//! goes through.
 //!
 //! [`ROLE_PERMISSIONS`] is the one place that says what each role may do; the README prints the
-//! same table. Every domain operation takes a [`Ctx`] and checks it here, whoever the caller is
-//! (the HTTP API today, a plugin tomorrow), so a check cannot be forgotten at one entrance.
+//! same table. Every domain operation takes a [`Ctx`] and asks the [`Gate`] whether it may
+//! proceed, whoever the caller is (an HTTP handler, a plugin's host call, the command line):
+//! the gate decides from the context alone and records every refusal in the audit trail, so
+//! the rule and its audit entry cannot drift apart between entrances.
+//!
+//! A plugin's host call is one more layer of the same decision: the [`Ctx`] of a sandbox names
+//! the plugin acting ([`Acting`]) with the capabilities its manifest declares and the
+//! administrator granted at the site, and a [`Check`] naming a [`Capability`] passes only
+//! when both hold *and* the person behind the call may do what the capability does.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::audit::{Audit, AuditError};
 
 /// A role a user holds.
 #[derive(
@@ -148,8 +162,20 @@ pub struct Ctx {
     /// For `patient` users: their own patient record.
     pub patient: Option<String>,
     pub source: Option<String>,
-    /// The plugin a call came through.
+    /// The plugin a call came through (`a>b` when plugin `a` called plugin `b`).
     pub via: Option<String>,
+    /// The plugin acting now, in a sandbox: what it declares and was granted.
+    pub plugin: Option<Arc<Acting>>,
+}
+
+/// The plugin a host call comes from: its id, the capabilities its manifest declares and those
+/// the administrator granted it at the site of the call.
+#[derive(Clone, Debug)]
+pub struct Acting {
+    pub id: String,
+    pub site: String,
+    pub declared: BTreeSet<Capability>,
+    pub granted: BTreeSet<Capability>,
 }
 
 impl Ctx {
@@ -162,6 +188,7 @@ impl Ctx {
             patient: None,
             source: Some(what.into()),
             via: None,
+            plugin: None,
         }
     }
 
@@ -197,6 +224,258 @@ impl Ctx {
             via: self.via.clone(),
             ..Default::default()
         }
+    }
+}
+
+/// Something a plugin may be granted at a site. Each unlocks one host interface of the plugin
+/// API (see `plugins::manifest` for which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Capability {
+    #[serde(rename = "patients.read")]
+    PatientsRead,
+    #[serde(rename = "patients.write")]
+    PatientsWrite,
+    #[serde(rename = "patients.deidentified")]
+    PatientsDeidentified,
+    #[serde(rename = "patients.match")]
+    PatientsMatch,
+    #[serde(rename = "kv")]
+    Kv,
+    #[serde(rename = "events.publish")]
+    EventsPublish,
+    #[serde(rename = "directory")]
+    Directory,
+    #[serde(rename = "outbound")]
+    Outbound,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 8] = [
+        Capability::PatientsRead,
+        Capability::PatientsWrite,
+        Capability::PatientsDeidentified,
+        Capability::PatientsMatch,
+        Capability::Kv,
+        Capability::EventsPublish,
+        Capability::Directory,
+        Capability::Outbound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::PatientsRead => "patients.read",
+            Capability::PatientsWrite => "patients.write",
+            Capability::PatientsDeidentified => "patients.deidentified",
+            Capability::PatientsMatch => "patients.match",
+            Capability::Kv => "kv",
+            Capability::EventsPublish => "events.publish",
+            Capability::Directory => "directory",
+            Capability::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the person behind a call must be allowed.
+#[derive(Clone, Copy, Debug)]
+pub enum Need<'a> {
+    /// Nothing of the person: only the plugin's capability is checked.
+    Nothing,
+    Permission(Permission),
+    /// Any one of these.
+    AnyOf(&'a [Permission]),
+    /// Reading one patient's chart: `patients.read`, or `patients.read-own` when it is the
+    /// person's own record.
+    Chart(&'a str),
+}
+
+/// One question for the [`Gate`]: may the caller do `action`?
+#[derive(Clone, Debug)]
+pub struct Check<'a> {
+    /// The audit action, e.g. `patient.read`, `plugin.install`, `plugin.kv`.
+    pub action: &'a str,
+    /// What the person must be allowed.
+    pub need: Need<'a>,
+    /// For a plugin's host call: the capability it needs (declared and granted).
+    pub capability: Option<Capability>,
+    /// The patient concerned, for the audit entry.
+    pub patient: Option<&'a str>,
+    /// The resource concerned, for the audit entry (a capability refusal names the
+    /// capability when this is empty).
+    pub resource: Option<String>,
+}
+
+impl<'a> Check<'a> {
+    pub fn new(action: &'a str, need: Need<'a>) -> Self {
+        Check {
+            action,
+            need,
+            capability: None,
+            patient: None,
+            resource: None,
+        }
+    }
+
+    /// A plugin's host call that needs `capability`, and `need` of the person behind it.
+    pub fn capability(action: &'a str, capability: Capability, need: Need<'a>) -> Self {
+        Check {
+            capability: Some(capability),
+            ..Check::new(action, need)
+        }
+    }
+
+    pub fn patient(mut self, id: &'a str) -> Self {
+        self.patient = Some(id);
+        self.resource.get_or_insert_with(|| format!("Patient/{id}"));
+        self
+    }
+
+    pub fn resource(mut self, r: impl Into<String>) -> Self {
+        self.resource = Some(r.into());
+        self
+    }
+}
+
+/// Why the gate said no.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// Not allowed; the refusal is on the audit trail. The message says why.
+    #[error("{0}")]
+    Denied(String),
+    /// The refusal could not be recorded, so nothing is answered but this.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// The one gate: decides from the [`Ctx`] alone, and records every refusal durably before it
+/// is answered. Cheap to clone.
+#[derive(Clone)]
+pub struct Gate {
+    audit: Audit,
+}
+
+impl Gate {
+    pub fn new(audit: Audit) -> Gate {
+        Gate { audit }
+    }
+
+    /// Why `ctx` may not do what `check` asks, or `None` when it may. No audit entry: for
+    /// deciding what to show (a link, a button), never for guarding an action.
+    pub fn refusal(ctx: &Ctx, check: &Check<'_>) -> Option<String> {
+        Self::decide(ctx, check).map(|(reason, _)| reason)
+    }
+
+    /// The refusal, and whether it was the plugin's capability (rather than the person) that
+    /// failed.
+    fn decide(ctx: &Ctx, check: &Check<'_>) -> Option<(String, bool)> {
+        if let (Some(cap), Some(p)) = (check.capability, &ctx.plugin) {
+            if !p.declared.contains(&cap) {
+                let reason = format!(
+                    "plugin '{}' does not declare the capability {cap} in its manifest",
+                    p.id
+                );
+                return Some((reason, true));
+            }
+            if !p.granted.contains(&cap) {
+                let reason = format!(
+                    "the capability {cap} has not been granted to plugin '{}' at site '{}'",
+                    p.id, p.site
+                );
+                return Some((reason, true));
+            }
+        }
+        let (allowed, needed) = match check.need {
+            Need::Nothing => (true, String::new()),
+            Need::Permission(p) => (ctx.can(p), p.as_str().to_string()),
+            Need::AnyOf(ps) => (
+                ps.iter().any(|p| ctx.can(*p)),
+                ps.iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            ),
+            Need::Chart(id) => (
+                ctx.can(Permission::PatientsRead)
+                    || (ctx.can(Permission::PatientsReadOwn) && ctx.patient.as_deref() == Some(id)),
+                Permission::PatientsRead.as_str().to_string(),
+            ),
+        };
+        if allowed {
+            return None;
+        }
+        let who = if ctx.plugin.is_some() {
+            "the signed-in user's role"
+        } else {
+            "your role"
+        };
+        let reason = format!(
+            "{who} ({}) may not {} ({needed} is needed)",
+            ctx.role_string(),
+            describe(check.action)
+        );
+        Some((reason, false))
+    }
+
+    /// Allow `check` for `ctx`, or record the refusal (durably) and return it.
+    pub async fn check(&self, ctx: &Ctx, check: Check<'_>) -> Result<(), Refusal> {
+        let Some((reason, by_capability)) = Self::decide(ctx, &check) else {
+            return Ok(());
+        };
+        Err(self.record(ctx, check, reason, by_capability).await)
+    }
+
+    /// Refuse `check` for a reason a capability decides by its own data (an outbound origin
+    /// its manifest does not list), recorded exactly as the gate's own refusals are.
+    pub async fn deny(&self, ctx: &Ctx, check: Check<'_>, reason: String) -> Refusal {
+        self.record(ctx, check, reason, false).await
+    }
+
+    async fn record(
+        &self,
+        ctx: &Ctx,
+        check: Check<'_>,
+        reason: String,
+        by_capability: bool,
+    ) -> Refusal {
+        let mut ev = ctx.event(check.action, "denied");
+        ev.patient = check.patient.map(str::to_string);
+        ev.resource = match (check.capability, check.resource) {
+            (Some(c), _) if by_capability => Some(format!("capability/{c}")),
+            (_, Some(r)) => Some(r),
+            (Some(c), None) => Some(format!("capability/{c}")),
+            (None, None) => None,
+        };
+        ev.detail = Some(reason.clone());
+        match self.audit.record_durable(ev).await {
+            Ok(_) => Refusal::Denied(reason),
+            Err(e) => Refusal::Audit(e),
+        }
+    }
+}
+
+/// What an audit action is, in words, for a refusal's message.
+fn describe(action: &str) -> &str {
+    match action {
+        "patient.create" | "patient.import" => "create patient records",
+        "patient.update" => "change patient records",
+        "patient.search" => "search patient records",
+        "patient.read" => "read this patient record",
+        "patient.match" => "match a health card to a patient",
+        "patient.deidentified" => "read de-identified patient data",
+        "audit.read" | "audit.verify" => "read the audit trail",
+        "site.create" => "add sites",
+        a if a.starts_with("user.") => "manage users",
+        a if a.starts_with("plugin.") => "manage plugins",
+        _ => "do this",
     }
 }
 

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::access::Ctx;
+use crate::access::{Ctx, Gate};
 use crate::audit::{Audit, AuditFile};
 use crate::auth::{Accounts, Throttle};
 use crate::config::Config;
 use crate::patients::Patients;
-use crate::plugins::Plugins;
+use crate::plugins::{Plugins, Services};
 use crate::sites::Sites;
 use crate::storage::{Batch, Storage, Tree};
 
@@ -29,6 +29,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub storage: Storage,
     pub audit: Audit,
+    /// The one gate every entry point asks "may this caller do this?".
+    pub gate: Gate,
     pub accounts: Accounts,
     pub sites: Sites,
     pub patients: Patients,
@@ -104,20 +106,30 @@ impl App {
             );
         }
         let sites = Sites::new(storage.clone());
+        let gate = Gate::new(audit.clone());
+        let patients = Patients::new(storage.clone(), audit.clone(), gate.clone());
         let plugins = Plugins::new(
             &dir,
             config.plugins.clone(),
-            storage.clone(),
-            audit.clone(),
-            sites.clone(),
+            Services {
+                storage: storage.clone(),
+                audit: audit.clone(),
+                gate: gate.clone(),
+                sites: sites.clone(),
+                patients: patients.clone(),
+                accounts: accounts.clone(),
+                timezone: config.timezone.clone(),
+                registries: config.registries.clone(),
+            },
         )?;
         Ok(App {
             plugins,
             sites,
-            patients: Patients::new(storage.clone(), audit.clone()),
+            patients,
             config: Arc::new(config),
             storage,
             audit,
+            gate,
             accounts,
             throttle,
         })

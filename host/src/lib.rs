@@ -4,7 +4,8 @@
 //! - [`config`]: `osler.toml` and environment overrides;
 //! - [`storage`]: the narrow storage interface, its sled backend, and group-commit durability;
 //! - [`audit`]: the append-only, hash-chained audit trail;
-//! - [`access`]: roles, permissions and the per-request context;
+//! - [`access`]: roles, permissions, the per-request context, and the one audited gate every
+//!   entry point (HTTP handler, plugin host call, command) asks "may this caller do this?";
 //! - [`auth`]: users, passwords, sessions and sign-in throttling;
 //! - [`sites`]: the clinic's locations;
 //! - [`patients`]: FHIR R4 demographics, validation, indexes and search;
@@ -12,6 +13,10 @@
 //! - [`http`]: the JSON API, the pages and the server;
 //! - [`app`]: an open data directory with its services; [`cli`]: the `osler` command;
 //! - [`demo`]: synthetic demo data.
+//!
+//! Dependencies point one way: storage ← audit ← access ← patients ← plugins ← http ← cli.
+//! A lower layer is given the few services it needs (the plugin runtime gets
+//! [`plugins::Services`]), never the application around it.
 
 pub mod access;
 pub mod app;

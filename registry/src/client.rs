@@ -3,9 +3,10 @@
 //!
 //! The order is TUF's: root chain (each new root signed by the old root's keys and its own),
 //! then timestamp, snapshot (hash from the timestamp), targets and indexes (hashes from the
-//! snapshot), then the package (hash and length from its index, signature by a key delegated
-//! to its publisher for that id). Every file is fetched with a size bound, every version is
-//! compared with the highest one seen before, and every expiry is checked.
+//! snapshot), then the package (every interface it exports owned by its publisher, hash and
+//! length from its index, signature by a key delegated to its publisher for that id). Every
+//! file is fetched with a size bound, every version is compared with the highest one seen
+//! before, and every expiry is checked.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -150,6 +151,14 @@ pub struct View {
 }
 
 impl View {
+    /// Whether the registry lets `publisher`'s plugins export `interface`.
+    pub fn may_export(&self, publisher: &str, interface: &str) -> bool {
+        self.targets
+            .publishers
+            .get(publisher)
+            .is_some_and(|p| p.may_export(interface))
+    }
+
     /// The plugin ids the registry lists.
     pub fn ids(&self) -> Vec<String> {
         self.snapshot
@@ -321,8 +330,11 @@ impl Client {
         Ok(Some(index))
     }
 
-    /// Download a release and check it: length and hash from the index, then the publisher's
-    /// signature by a key the registry delegates to that publisher for this id.
+    /// Download a release and check it: that its publisher owns the package of every
+    /// interface it exports (before downloading anything), length and hash from the index,
+    /// then the publisher's signature by a key the registry delegates to that publisher for
+    /// this id. The caller must check that the package's manifest declares the exports its
+    /// index entry lists.
     pub async fn download(
         &self,
         view: &View,
@@ -330,6 +342,20 @@ impl Client {
         release: &Release,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Package, Error> {
+        let publisher = view
+            .targets
+            .publishers
+            .get(&release.publisher)
+            .filter(|p| p.may_publish(id));
+        if let Some(p) = publisher
+            && let Some(interface) = p.first_unowned(release.exports.keys())
+        {
+            return Err(Error::InterfaceNotDelegated {
+                id: id.to_string(),
+                interface: interface.clone(),
+                publisher: release.publisher.clone(),
+            });
+        }
         let bytes = self
             .source
             .fetch(&release.path, release.length, progress)
@@ -353,20 +379,15 @@ impl Client {
             });
         }
         let pkg = Package::read(&bytes).map_err(Error::Package)?;
-        let publisher = view
-            .targets
-            .publishers
-            .get(&release.publisher)
-            .filter(|p| p.may_publish(id))
-            .ok_or_else(|| Error::NotDelegated {
-                id: id.to_string(),
-                key: pkg
-                    .signature
-                    .as_ref()
-                    .map(|s| s.key.clone())
-                    .unwrap_or_default(),
-                publisher: release.publisher.clone(),
-            })?;
+        let publisher = publisher.ok_or_else(|| Error::NotDelegated {
+            id: id.to_string(),
+            key: pkg
+                .signature
+                .as_ref()
+                .map(|s| s.key.clone())
+                .unwrap_or_default(),
+            publisher: release.publisher.clone(),
+        })?;
         if pkg.signature.as_ref().map(|s| s.publisher.as_str()) != Some(&release.publisher) {
             return Err(Error::Package(format!(
                 "the package of {id} {} is not signed by its listed publisher '{}'",
@@ -434,8 +455,14 @@ mod tests {
         let root_id = &root.roles[&Role::Root].keyids[0];
         let pin = PublicKey::parse(&root.keys[root_id]).unwrap();
         let publisher = SecretKey::generate().unwrap();
-        repo.add_publisher(&keys, "Acme", &publisher.public(), &["acme-*".into()])
-            .unwrap();
+        repo.add_publisher(
+            &keys,
+            "Acme",
+            &publisher.public(),
+            &["acme-*".into()],
+            &["acme:*".into()],
+        )
+        .unwrap();
         let client = Client {
             name: "test".into(),
             source: Source::Dir(repo.dir().to_path_buf()),
@@ -451,25 +478,35 @@ mod tests {
     }
 
     fn publish(f: &Fixture, id: &str, version: &str) {
+        f.repo
+            .publish(&f.keys, &signed(f, id, version), &info(id, version, &[]))
+            .unwrap();
+    }
+
+    fn signed(f: &Fixture, id: &str, version: &str) -> Vec<u8> {
         let mut pkg = Package {
             manifest: format!("id = \"{id}\"\nversion = \"{version}\"\n"),
             component: vec![0, 97, 115, 109, 1],
             signature: None,
         };
         pkg.sign("Acme", &f.publisher);
-        let info = ReleaseInfo {
+        pkg.write().unwrap()
+    }
+
+    fn info(id: &str, version: &str, exports: &[&str]) -> ReleaseInfo {
+        ReleaseInfo {
             id: id.into(),
             version: version.parse().unwrap(),
             name: id.into(),
             description: String::new(),
             api: "^0.1".into(),
             capabilities: Default::default(),
-            exports: Default::default(),
+            exports: exports
+                .iter()
+                .map(|e| (e.to_string(), "0.1.0".to_string()))
+                .collect(),
             imports: Default::default(),
-        };
-        f.repo
-            .publish(&f.keys, &pkg.write().unwrap(), &info)
-            .unwrap();
+        }
     }
 
     fn block<T>(fut: impl std::future::Future<Output = T>) -> T {
@@ -544,6 +581,236 @@ mod tests {
         };
         let e = block(stranger.update(&mut Trust::default(), now)).unwrap_err();
         assert_eq!(e.code(), "untrusted-root", "{e}");
+    }
+
+    #[test]
+    fn a_publisher_exports_only_the_interface_packages_delegated_to_it() {
+        let f = fixture();
+        // Acme owns `acme:*`: any acme package, nothing else.
+        let pkg = signed(&f, "acme-forms", "1.0.0");
+        let r = f.repo.publish(
+            &f.keys,
+            &pkg,
+            &info("acme-forms", "1.0.0", &["acme:forms/render"]),
+        );
+        assert!(r.is_ok(), "{r:?}");
+        let pkg = signed(&f, "acme-drugs", "1.0.0");
+        let e = f
+            .repo
+            .publish(
+                &f.keys,
+                &pkg,
+                &info("acme-drugs", "1.0.0", &["acme:x/y", "osler:drugref/lookup"]),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "interface-not-delegated", "{e}");
+        assert!(
+            e.to_string().contains("exports osler:drugref/lookup")
+                && e.to_string().contains("publisher 'Acme'")
+                && e.to_string().contains("--interfaces"),
+            "{e}"
+        );
+        assert!(
+            f.repo.index("acme-drugs").unwrap().is_none(),
+            "nothing was published"
+        );
+        assert!(
+            !f.repo
+                .dir()
+                .join("packages/acme-drugs/acme-drugs-1.0.0.osp")
+                .exists()
+        );
+
+        // The operator delegates the package (as for a registry made before interfaces had
+        // owners): the same package now publishes.
+        f.repo
+            .add_publisher(
+                &f.keys,
+                "Acme",
+                &f.publisher.public(),
+                &[],
+                &["osler:drugref".into()],
+            )
+            .unwrap();
+        let targets = f.repo.targets().unwrap();
+        assert_eq!(
+            targets.publishers["Acme"].interfaces,
+            ["acme:*", "osler:drugref"]
+        );
+        assert_eq!(targets.publishers["Acme"].plugins, ["acme-*"]);
+        f.repo
+            .publish(
+                &f.keys,
+                &pkg,
+                &info("acme-drugs", "1.0.0", &["acme:x/y", "osler:drugref/lookup"]),
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn the_hosts_own_interfaces_cannot_be_delegated() {
+        let f = fixture();
+        let key = f.publisher.public();
+        for bad in [
+            "osler:plugin",
+            "osler:*",
+            "wasi:io",
+            "wasi:*",
+            "osler:drugref/lookup",
+            "osler:drugref@0.1.0",
+            "Osler:drugref",
+            "acme",
+            "*",
+            "*:*",
+            "acme:",
+        ] {
+            let e = f
+                .repo
+                .add_publisher(&f.keys, "Acme", &key, &[], &[bad.into()])
+                .unwrap_err();
+            assert_eq!(e.code(), "invalid", "{bad}: {e}");
+        }
+        let e = f
+            .repo
+            .add_publisher(&f.keys, "Acme", &key, &[], &["osler:*".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("one by one"), "{e}");
+        let e = f
+            .repo
+            .add_publisher(&f.keys, "Acme", &key, &[], &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("interface package"), "{e}");
+        assert_eq!(
+            f.repo.targets().unwrap().publishers["Acme"].interfaces,
+            ["acme:*"]
+        );
+    }
+
+    /// What a malicious operator (holding the targets key) can write, beyond what
+    /// `Repo::publish` allows.
+    fn force_release(f: &Fixture, id: &str, exports: &[&str]) -> Release {
+        let bytes = signed(f, id, "1.0.0");
+        let path = format!("packages/{id}/{id}-1.0.0.osp");
+        std::fs::create_dir_all(f.repo.dir().join(format!("packages/{id}"))).unwrap();
+        std::fs::write(f.repo.dir().join(&path), &bytes).unwrap();
+        let i = info(id, "1.0.0", exports);
+        let release = Release {
+            version: i.version,
+            name: i.name,
+            description: i.description,
+            publisher: "Acme".into(),
+            keyid: f.publisher.public().id(),
+            path,
+            sha256: sha256_hex(&bytes),
+            length: bytes.len() as u64,
+            api: i.api,
+            capabilities: i.capabilities,
+            exports: i.exports,
+            imports: i.imports,
+            yanked: false,
+            published: OffsetDateTime::now_utc(),
+        };
+        let index = Index {
+            kind: "index".into(),
+            id: id.into(),
+            version: 1,
+            expires: OffsetDateTime::now_utc() + time::Duration::days(1),
+            releases: vec![release.clone()],
+        };
+        let targets_key = f.keys.load(Role::Targets).unwrap();
+        std::fs::write(
+            f.repo.dir().join(format!("index/{id}.json")),
+            meta::sign(&index, &[&targets_key]),
+        )
+        .unwrap();
+        f.repo.refresh(&f.keys).unwrap();
+        release
+    }
+
+    #[test]
+    fn a_client_refuses_an_export_the_registry_forced_past_its_own_check() {
+        let f = fixture();
+        let now = OffsetDateTime::now_utc();
+        let mut trust = Trust::default();
+        let hijack = force_release(&f, "acme-drugs", &["osler:drugref/lookup"]);
+        let host_api = force_release(&f, "acme-evil", &["osler:plugin/kv"]);
+        let view = block(f.client.update(&mut trust, now)).unwrap();
+        assert!(!view.may_export("Acme", "osler:drugref/lookup"));
+        assert!(view.may_export("Acme", "acme:forms/render"));
+        for (id, release) in [("acme-drugs", &hijack), ("acme-evil", &host_api)] {
+            let e = block(f.client.download(&view, id, release, &no_progress)).unwrap_err();
+            assert_eq!(e.code(), "interface-not-delegated", "{id}: {e}");
+        }
+
+        // Even a targets document that hands out the host's API (written by the operator,
+        // not through `add_publisher`) does not make `osler:plugin` or `wasi:` exportable.
+        let mut targets: Targets = meta::parse_unverified(
+            &std::fs::read(f.repo.dir().join("targets.json")).unwrap(),
+            "targets.json",
+        )
+        .unwrap();
+        let acme = targets.publishers.get_mut("Acme").unwrap();
+        acme.interfaces = vec!["osler:*".into(), "osler:plugin".into(), "wasi:*".into()];
+        targets.version += 1;
+        let targets_key = f.keys.load(Role::Targets).unwrap();
+        std::fs::write(
+            f.repo.dir().join("targets.json"),
+            meta::sign(&targets, &[&targets_key]),
+        )
+        .unwrap();
+        f.repo.refresh(&f.keys).unwrap();
+        let view = block(f.client.update(&mut trust, now)).unwrap();
+        assert!(view.may_export("Acme", "osler:drugref/lookup"));
+        assert!(!view.may_export("Acme", "osler:plugin/kv"));
+        assert!(!view.may_export("Acme", "wasi:io/streams"));
+        let e = block(
+            f.client
+                .download(&view, "acme-evil", &host_api, &no_progress),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "interface-not-delegated", "{e}");
+        block(
+            f.client
+                .download(&view, "acme-drugs", &hijack, &no_progress),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_registry_made_before_interfaces_had_owners_refuses_every_export() {
+        let f = fixture();
+        // Its targets.json has publishers without an `interfaces` key.
+        let mut targets = f.repo.targets().unwrap();
+        targets
+            .publishers
+            .get_mut("Acme")
+            .unwrap()
+            .interfaces
+            .clear();
+        targets.version += 1;
+        let bytes = meta::sign(&targets, &[&f.keys.load(Role::Targets).unwrap()]);
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("interfaces"),
+            "the old layout, which older hosts read"
+        );
+        std::fs::write(f.repo.dir().join("targets.json"), &bytes).unwrap();
+        f.repo.refresh(&f.keys).unwrap();
+        let forms = force_release(&f, "acme-forms", &["acme:forms/render"]);
+        publish(&f, "acme-plain", "1.0.0");
+        let now = OffsetDateTime::now_utc();
+        let mut trust = Trust::default();
+        let view = block(f.client.update(&mut trust, now)).unwrap();
+        let e = block(f.client.download(&view, "acme-forms", &forms, &no_progress)).unwrap_err();
+        assert_eq!(e.code(), "interface-not-delegated", "{e}");
+        // A plugin that exports nothing is unaffected.
+        let index = block(f.client.index(&view, &mut trust, "acme-plain", now))
+            .unwrap()
+            .unwrap();
+        block(
+            f.client
+                .download(&view, "acme-plain", &index.releases[0], &no_progress),
+        )
+        .unwrap();
     }
 
     #[test]

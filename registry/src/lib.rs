@@ -2,7 +2,7 @@
 //!
 //! A registry is a folder of static files (served by any web server, or `osler registry
 //! serve`) whose metadata follows The Update Framework, reduced to what Osler needs: a pinned
-//! root, delegation of plugin ids to publisher keys, per-plugin indexes with hashes and
+//! root, delegation of plugin ids and interface packages to publishers, per-plugin indexes with hashes and
 //! lengths, and short-lived snapshot and timestamp documents that expose frozen or replayed
 //! views. See `meta` for the documents, `repo` for the operator's side and `client` for the
 //! clinic's.
@@ -70,6 +70,17 @@ pub enum Error {
         key: String,
         publisher: String,
     },
+    #[error(
+        "'{id}' exports {interface}, but the registry does not delegate that interface package \
+         to its publisher '{publisher}': only the package's owner may provide its interfaces \
+         (the registry's operator delegates it with `osler registry add-publisher … \
+         --interfaces <namespace:package>`)"
+    )]
+    InterfaceNotDelegated {
+        id: String,
+        interface: String,
+        publisher: String,
+    },
     #[error("{0}")]
     UntrustedRoot(String),
     #[error("{0}")]
@@ -96,6 +107,7 @@ impl Error {
             Error::Hash { .. } => "hash-mismatch",
             Error::Length { .. } | Error::TooLarge { .. } => "length-mismatch",
             Error::NotDelegated { .. } => "publisher-not-delegated",
+            Error::InterfaceNotDelegated { .. } => "interface-not-delegated",
             Error::UntrustedRoot(_) => "untrusted-root",
             Error::Resolve(_) => "no-matching-version",
             Error::Yanked(_) => "yanked",

@@ -2,7 +2,8 @@
 //!
 //! - `root`: the keys and thresholds of every role; pinned by clinics, rotated only with
 //!   signatures of both the old and the new root keys (`<n>.root.json` files form the chain).
-//! - `targets`: the publishers, their keys and the plugin ids each may publish (delegation).
+//! - `targets`: the publishers, their keys, the plugin ids each may publish and the interface
+//!   packages each owns, i.e. whose interfaces its plugins may export (delegation).
 //! - `index/<id>`: one file per plugin: its versions, hashes, lengths, capabilities, yanks.
 //!   Signed by the targets role; the package files themselves carry the publisher's signature.
 //! - `snapshot`: the version and hash of targets and every index, so an old index cannot be
@@ -109,6 +110,12 @@ pub struct Publisher {
     pub keys: Vec<String>,
     /// Plugin ids this publisher may publish; `prefix-*` covers every id with that prefix.
     pub plugins: Vec<String>,
+    /// Interface packages whose interfaces this publisher's plugins may export: `ns:pkg`
+    /// (`osler:drugref` covers `osler:drugref/lookup`), or `ns:*` for every package of a
+    /// namespace. Absent when none, so registries without interface delegations keep the
+    /// layout older hosts read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
 }
 
 impl Publisher {
@@ -118,6 +125,90 @@ impl Publisher {
             None => p == id,
         })
     }
+
+    /// Whether this publisher's plugins may export `interface` (`ns:pkg/name`): its package
+    /// is delegated to the publisher, and is not one of the host's own. Whatever the
+    /// metadata says, `osler:plugin` and `wasi:*` are never anyone's.
+    pub fn may_export(&self, interface: &str) -> bool {
+        let Some((ns, pkg)) = interface_package(interface) else {
+            return false;
+        };
+        if reserved(ns, pkg) {
+            return false;
+        }
+        self.interfaces.iter().any(|d| match d.split_once(':') {
+            Some((dns, "*")) => dns == ns,
+            Some((dns, dpkg)) => dns == ns && dpkg == pkg,
+            None => false,
+        })
+    }
+
+    /// The first of `exports` (interface names) this publisher may not export.
+    pub fn first_unowned<'a>(
+        &self,
+        exports: impl IntoIterator<Item = &'a String>,
+    ) -> Option<&'a String> {
+        exports.into_iter().find(|i| !self.may_export(i))
+    }
+}
+
+/// The host's own interface packages, which no publisher can own: its API (`osler:plugin`)
+/// and WASI.
+fn reserved(ns: &str, pkg: &str) -> bool {
+    ns == "wasi" || (ns == "osler" && pkg == "plugin")
+}
+
+/// Lowercase words joined by '-' (the WIT identifiers plugin manifests use).
+fn kebab(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('-').all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+/// `ns:pkg/name` (no version) → (`ns`, `pkg`); `None` for anything else.
+pub fn interface_package(interface: &str) -> Option<(&str, &str)> {
+    let (package, name) = interface.split_once('/')?;
+    let (ns, pkg) = package.split_once(':')?;
+    (kebab(ns) && kebab(pkg) && kebab(name)).then_some((ns, pkg))
+}
+
+/// Check one interface delegation as an operator writes it: `ns:pkg` or `ns:*`, never
+/// covering the host's own packages.
+pub fn check_interface_delegation(d: &str) -> Result<(), String> {
+    let Some((ns, pkg)) = d.split_once(':') else {
+        return Err(format!(
+            "'{d}' is not an interface package: write `namespace:package` (e.g. \
+             `acme:forms`) or `namespace:*`"
+        ));
+    };
+    if !kebab(ns) || !(pkg == "*" || kebab(pkg)) {
+        return Err(format!(
+            "'{d}' is not an interface package: write `namespace:package` (e.g. \
+             `acme:forms`) or `namespace:*`, in lowercase words joined by '-', without an \
+             interface name or version"
+        ));
+    }
+    if ns == "wasi" {
+        return Err(format!(
+            "'{d}' would cover WASI's interfaces, which belong to the host; no publisher can \
+             own them"
+        ));
+    }
+    if ns == "osler" && (pkg == "plugin" || pkg == "*") {
+        return Err(format!(
+            "'{d}' would cover osler:plugin, the host's own interfaces, which no publisher can \
+             own{}",
+            if pkg == "*" {
+                "; delegate `osler:` packages one by one (e.g. `osler:drugref`)"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -393,6 +484,30 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_export_is_matched_by_its_interface_package_only() {
+        let p = Publisher {
+            keys: vec![],
+            plugins: vec![],
+            interfaces: vec!["acme:forms".into(), "beta:*".into()],
+        };
+        for ok in ["acme:forms/render", "beta:x/y", "beta:forms-2/a-b"] {
+            assert!(p.may_export(ok), "{ok}");
+        }
+        for refused in [
+            "acme:forms-extra/render",
+            "acme:other/render",
+            "acme:forms",
+            "acme:forms/render@0.1.0",
+            "acme:forms/Render",
+            "betamax:x/y",
+            "acme:forms/render/more",
+            "",
+        ] {
+            assert!(!p.may_export(refused), "{refused}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <dir>/root.json, <dir>/<n>.root.json   the root chain (clients walk 1, 2, 3 …)
-//! <dir>/targets.json                     publishers and what they may publish
+//! <dir>/targets.json                     publishers: their keys, plugin ids and interfaces
 //! <dir>/index/<id>.json                  one plugin's releases
 //! <dir>/packages/<id>/<id>-<ver>.osp     the signed packages
 //! <dir>/snapshot.json, timestamp.json    the consistent, fresh view
@@ -215,19 +215,26 @@ impl Repo {
         self.read(&name).map(Some)
     }
 
-    /// Delegate `plugins` (ids, or `prefix-*`) to a publisher's key; adds to an existing
-    /// publisher.
+    /// Delegate `plugins` (ids, or `prefix-*`) and `interfaces` (interface packages
+    /// `ns:pkg`, or `ns:*`) to a publisher's key; adds to an existing publisher. The host's
+    /// own packages (`osler:plugin`, `wasi:*`) are refused.
     pub fn add_publisher(
         &self,
         keys: &KeyDir,
         name: &str,
         key: &PublicKey,
         plugins: &[String],
+        interfaces: &[String],
     ) -> Result<(), Error> {
-        if name.trim().is_empty() || plugins.is_empty() {
+        if name.trim().is_empty() || (plugins.is_empty() && interfaces.is_empty()) {
             return Err(Error::Invalid(
-                "a publisher needs a name and at least one plugin id (or prefix-*)".into(),
+                "a publisher needs a name and at least one plugin id (or prefix-*) or interface \
+                 package (namespace:package, or namespace:*)"
+                    .into(),
             ));
+        }
+        for d in interfaces {
+            meta::check_interface_delegation(d).map_err(Error::Invalid)?;
         }
         let mut targets = self.targets()?;
         let p = targets
@@ -236,6 +243,7 @@ impl Repo {
             .or_insert_with(|| Publisher {
                 keys: vec![],
                 plugins: vec![],
+                interfaces: vec![],
             });
         if !p.keys.contains(&key.to_string()) {
             p.keys.push(key.to_string());
@@ -243,6 +251,11 @@ impl Repo {
         for id in plugins {
             if !p.plugins.contains(id) {
                 p.plugins.push(id.clone());
+            }
+        }
+        for d in interfaces {
+            if !p.interfaces.contains(d) {
+                p.interfaces.push(d.clone());
             }
         }
         targets.version += 1;
@@ -255,7 +268,8 @@ impl Repo {
     }
 
     /// Add a signed package. The registry checks what clients will check: the signature, by a
-    /// key delegated to its publisher for this id. Published versions never change.
+    /// key delegated to its publisher for this id, and that the publisher owns the package of
+    /// every interface it exports. Published versions never change.
     pub fn publish(
         &self,
         keys: &KeyDir,
@@ -277,6 +291,13 @@ impl Repo {
             return Err(Error::NotDelegated {
                 id: info.id.clone(),
                 key: sig.key.clone(),
+                publisher: sig.publisher.clone(),
+            });
+        }
+        if let Some(interface) = publisher.first_unowned(info.exports.keys()) {
+            return Err(Error::InterfaceNotDelegated {
+                id: info.id.clone(),
+                interface: interface.clone(),
                 publisher: sig.publisher.clone(),
             });
         }

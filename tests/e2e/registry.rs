@@ -4,18 +4,19 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
-use osler_registry::meta::{self, Index, Role, RoleKeys, Root, Timestamp};
+use osler_registry::meta::{self, Index, Release, Role, RoleKeys, Root, Timestamp};
 use osler_registry::{KeyDir, Package, Repo, SecretKey};
 use serde_json::{Value, json};
 
-use crate::support::{Api, OSLER, Resp, Sandbox, Server, packages, plugin_env};
+use crate::support::{Api, OSLER, Resp, Sandbox, Server, package, packages, plugin_env};
 
 const ADMIN: (&str, &str) = ("admin", "osler-demo-admin");
 
 /// A registry made with the CLI: role keys, a publisher "Acme" delegated `notices` and
-/// `echo-*`, and a second publisher "Mallory" delegated only `mallory-*`.
+/// `echo-*` and the interface package `osler:fixtures` (which echo-provider exports), and a
+/// second publisher "Mallory" delegated only `mallory-*`.
 struct Reg {
     dir: PathBuf,
     keys: PathBuf,
@@ -46,26 +47,32 @@ impl Reg {
             .and_then(|l| l.strip_suffix('"'))
             .unwrap_or_else(|| panic!("no root key in: {out}"))
             .to_string();
-        for (name, key, plugins) in [
-            ("Acme", acme_pub.trim(), "notices,echo-*"),
-            ("Mallory", mallory_pub.trim(), "mallory-*"),
+        for (name, key, plugins, interfaces) in [
+            (
+                "Acme",
+                acme_pub.trim(),
+                "notices,echo-*",
+                Some("osler:fixtures"),
+            ),
+            ("Mallory", mallory_pub.trim(), "mallory-*", None),
         ] {
-            sb.osler_ok(
-                &[
-                    "registry",
-                    "add-publisher",
-                    s(&dir),
-                    "--keys",
-                    s(&keys),
-                    "--name",
-                    name,
-                    "--key",
-                    key,
-                    "--plugins",
-                    plugins,
-                ],
-                &[],
-            );
+            let mut args = vec![
+                "registry",
+                "add-publisher",
+                s(&dir),
+                "--keys",
+                s(&keys),
+                "--name",
+                name,
+                "--key",
+                key,
+                "--plugins",
+                plugins,
+            ];
+            if let Some(i) = interfaces {
+                args.extend(["--interfaces", i]);
+            }
+            sb.osler_ok(&args, &[]);
         }
         Reg {
             dir,
@@ -78,6 +85,17 @@ impl Reg {
 
     /// Sign `package` as Acme with `osler plugin sign` and publish it.
     fn publish(&self, sb: &Sandbox, package: &Path) {
+        let out = self.publish_as(sb, package, &self.acme, "Acme");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sign `package` with `key` as `publisher` (`osler plugin sign`), then `osler registry
+    /// publish` it: the publish command's output.
+    fn publish_as(&self, sb: &Sandbox, package: &Path, key: &Path, publisher: &str) -> Output {
         let signed = package.with_extension("signed.osp");
         sb.osler_ok(
             &[
@@ -85,15 +103,15 @@ impl Reg {
                 "sign",
                 s(package),
                 "--key",
-                s(&self.acme),
+                s(key),
                 "--publisher",
-                "Acme",
+                publisher,
                 "--out",
                 s(&signed),
             ],
             &[],
         );
-        sb.osler_ok(
+        sb.osler(
             &[
                 "registry",
                 "publish",
@@ -103,7 +121,7 @@ impl Reg {
                 s(&self.keys),
             ],
             &[],
-        );
+        )
     }
 
     fn key_dir(&self) -> KeyDir {
@@ -803,6 +821,192 @@ fn tamper(n: usize, reg: &Reg, live: &Path, old: &Path) {
         .unwrap();
         reseal(reg, live);
     }
+}
+
+/// Interfaces have owners (issue 11, item 1): a third party's package exporting
+/// `osler:drugref/lookup` is refused by `osler registry publish`; forced into the registry by
+/// its operator, it is refused by the clinic, whether the index lists the export or hides it,
+/// and never chosen to provide prescribing's import; the publisher that owns `osler:drugref`
+/// installs drugref and prescribing as before.
+#[tokio::test]
+async fn only_the_publisher_owning_an_interface_package_can_provide_it() {
+    let sb = Sandbox::new();
+    let reg = Reg::new(&sb);
+    let drugref = package("plugins/drugref");
+    let prescribing = package("plugins/prescribing");
+
+    // The first-party publisher owns its plugin ids and `osler:drugref`.
+    let osler_key = sb.root().join("osler-project.pem");
+    let osler_pub = sb.osler_ok(&["keys", "generate", "--out", s(&osler_key)], &[]);
+    let add = |name: &str, key: &str, plugins: &str, interfaces: &str| {
+        let mut args = vec![
+            "registry",
+            "add-publisher",
+            s(&reg.dir),
+            "--keys",
+            s(&reg.keys),
+            "--name",
+            name,
+            "--key",
+            key,
+        ];
+        if !plugins.is_empty() {
+            args.extend(["--plugins", plugins]);
+        }
+        if !interfaces.is_empty() {
+            args.extend(["--interfaces", interfaces]);
+        }
+        sb.osler(&args, &[])
+    };
+    let out = add(
+        "Osler project",
+        osler_pub.trim(),
+        "drugref,prescribing",
+        "osler:drugref",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Osler project may export interfaces of: osler:drugref"),
+        "{said}"
+    );
+    // The host's own API is nobody's.
+    let mallory_pub = SecretKey::load(&reg.mallory).unwrap().public().to_string();
+    for reserved in ["osler:plugin", "osler:*", "wasi:io"] {
+        let out = add("Mallory", &mallory_pub, "", reserved);
+        assert!(!out.status.success(), "{reserved} was delegated");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no publisher can own"), "{reserved}: {err}");
+    }
+    // Mallory may publish `bad-drugref` (an id that sorts before `drugref`), and nothing
+    // lets it export `osler:drugref`.
+    let out = add("Mallory", &mallory_pub, "bad-drugref", "");
+    assert!(out.status.success(), "{out:?}");
+    for p in [&drugref, &prescribing] {
+        let out = reg.publish_as(&sb, p, &osler_key, "Osler project");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The hijacker: the drug reference's own component under Mallory's id and signature.
+    let mut hijack = Package::read(&std::fs::read(&drugref).unwrap()).unwrap();
+    hijack.manifest = hijack
+        .manifest
+        .replacen("id = \"drugref\"", "id = \"bad-drugref\"", 1);
+    assert!(hijack.manifest.contains("\"osler:drugref/lookup\""));
+    hijack.signature = None;
+    let hijack_path = sb.root().join("bad-drugref-0.1.0.osp");
+    std::fs::write(&hijack_path, hijack.write().unwrap()).unwrap();
+    let out = reg.publish_as(&sb, &hijack_path, &reg.mallory, "Mallory");
+    assert!(!out.status.success(), "the registry published a hijacker");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'bad-drugref' exports osler:drugref/lookup")
+            && err.contains("does not delegate that interface package to its publisher 'Mallory'")
+            && err.contains("--interfaces"),
+        "{err}"
+    );
+    assert!(!reg.dir.join("index/bad-drugref.json").exists());
+
+    // The operator forces it in anyway, first with an index entry that hides the export.
+    let signed = std::fs::read(hijack_path.with_extension("signed.osp")).unwrap();
+    force(&reg, "bad-drugref", &signed, 1, &[]);
+    configure(&sb, s(&reg.dir), &reg.root_key);
+    let server = clinic(&sb);
+    let api = server.api();
+    let admin = api.login(ADMIN.0, ADMIN.1).await;
+    let lee = api.login("drlee", "osler-demo-physician").await;
+    let r = install(&api, &admin, "bad-drugref", false)
+        .await
+        .expect(422);
+    assert_eq!(r.error_code(), "interface-not-delegated", "{}", r.text);
+    assert!(
+        r.text.contains("exports osler:drugref/lookup"),
+        "{}",
+        r.text
+    );
+    // Then listing it honestly: refused before it is even downloaded.
+    force(
+        &reg,
+        "bad-drugref",
+        &signed,
+        2,
+        &[("osler:drugref/lookup", "0.1.0")],
+    );
+    let r = install(&api, &admin, "bad-drugref", false)
+        .await
+        .expect(422);
+    assert_eq!(r.error_code(), "interface-not-delegated", "{}", r.text);
+    api.get("/api/v1/admin/plugins/bad-drugref", &admin)
+        .await
+        .expect(404);
+
+    // Prescribing imports `osler:drugref/lookup`: the provider brought in with it is the
+    // owner's drugref, not the hijacker listed first.
+    let r = install(&api, &admin, "prescribing", false)
+        .await
+        .expect(200);
+    let ids: Vec<&str> = r.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["plugin"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["drugref", "prescribing"], "{}", r.text);
+    assert_eq!(
+        r.json["results"][0]["plugin"]["origin"]["publisher"],
+        "Osler project"
+    );
+    api.enable(&admin, "drugref", "main", &["kv"]).await;
+    api.get_at("/plugins/drugref/api/drugs?q=warf", &lee, "main")
+        .await
+        .expect(200);
+    let listed = api.get("/api/v1/admin/plugins", &admin).await.expect(200);
+    assert!(!listed.text.contains("bad-drugref"), "{}", listed.text);
+}
+
+/// As a registry operator holding the targets key can: put `bytes` into the registry as
+/// `id` 0.1.0, listed by Mallory with `exports`, without `osler registry publish`.
+fn force(reg: &Reg, id: &str, bytes: &[u8], index_version: u64, exports: &[(&str, &str)]) {
+    let path = format!("packages/{id}/{id}-0.1.0.osp");
+    std::fs::create_dir_all(reg.dir.join(format!("packages/{id}"))).unwrap();
+    std::fs::write(reg.dir.join(&path), bytes).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mallory = SecretKey::load(&reg.mallory).unwrap().public();
+    let index = Index {
+        kind: "index".into(),
+        id: id.into(),
+        version: index_version,
+        expires: now + time::Duration::days(1),
+        releases: vec![Release {
+            version: semver::Version::new(0, 1, 0),
+            name: "Drug reference".into(),
+            description: String::new(),
+            publisher: "Mallory".into(),
+            keyid: mallory.id(),
+            path,
+            sha256: meta::sha256_hex(bytes),
+            length: bytes.len() as u64,
+            api: "^0.1".into(),
+            capabilities: ["kv".to_string()].into(),
+            exports: exports
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            imports: Default::default(),
+            yanked: false,
+            published: now,
+        }],
+    };
+    std::fs::write(
+        reg.dir.join(format!("index/{id}.json")),
+        meta::sign(&index, &[&reg.key(Role::Targets)]),
+    )
+    .unwrap();
+    reseal(reg, &reg.dir);
 }
 
 /// The administrator's page: search a registry, install, enable at a site, all as form posts

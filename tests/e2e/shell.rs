@@ -66,7 +66,7 @@ async fn errors_are_pages_for_a_browser_and_json_for_an_api_client() {
     );
     let r = page(&api, "/admin/users", Some(&desk)).await;
     assert_eq!(r.status.as_u16(), 403);
-    assert!(r.text.contains("Only an administrator"), "{}", r.text);
+    assert!(r.text.contains("users.manage is needed"), "{}", r.text);
     let r = page(&api, "/api/v1/audit", Some(&desk)).await;
     assert_eq!(r.status.as_u16(), 403);
     assert!(is_html(&r), "an API URL opened in a browser is a page too");

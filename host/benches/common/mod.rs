@@ -35,7 +35,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Build the plugin crate at `dir` (relative to the workspace) into the target directory the
 /// end-to-end tests use; the package's path.
 pub fn build(dir: &str) -> anyhow::Result<PathBuf> {
-    osler_host::plugins::cli::build(
+    osler_host::cli::plugin::build(
         Some(workspace().join(dir)),
         None,
         Some(&workspace().join("target/e2e-plugins")),

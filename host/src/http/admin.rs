@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::ApiError;
 use super::pages::{PartsOf, esc, form_caller};
 use super::shell::Page;
-use crate::access::Permission;
+use crate::access::{Check, Need, Permission, Refusal};
 use crate::app::App;
 use crate::plugins::manifest::Capability;
 use crate::plugins::{Outcome, PluginError, PluginView, registry};
@@ -161,11 +161,12 @@ fn plugin_card(v: &PluginView, sites: &[crate::sites::Site], csrf: &str) -> Stri
 
 async fn show(page: Page, Query(q): Query<ShowQuery>) -> Result<Response, ApiError> {
     let c = page.caller();
-    if !c.ctx().can(Permission::PluginsManage) {
-        return Ok(page.refuse(&format!(
-            "Your role ({}) may not manage plugins.",
-            c.ctx().role_string()
-        )));
+    let check =
+        Check::new("plugin.list", Need::Permission(Permission::PluginsManage)).resource("Plugin");
+    match page.app.gate.check(&c.ctx(), check).await {
+        Ok(()) => {}
+        Err(Refusal::Denied(m)) => return Ok(page.refuse(&m)),
+        Err(e) => return Err(e.into()),
     }
     let app = &page.app;
     let csrf = c.session.csrf.clone();
@@ -196,7 +197,7 @@ async fn show(page: Page, Query(q): Query<ShowQuery>) -> Result<Response, ApiErr
         esc(&text)
     ));
     if q.q.is_some() {
-        match registry::search(app, &c.ctx(), &text).await {
+        match registry::search(&app.plugins, &c.ctx(), &text).await {
             Ok(found) if found.is_empty() => {
                 body.push_str("<p class=\"muted\">Nothing matches.</p>");
             }
@@ -284,11 +285,10 @@ async fn act(
     let result: Result<String, PluginError> = async {
         Ok(match one("action").as_str() {
             "install" => describe(
-                &registry::install(&app, &ctx, &one("plugin"), false, &registry::no_progress)
-                    .await?,
+                &registry::install(p, &ctx, &one("plugin"), false, &registry::no_progress).await?,
             ),
             "update" => {
-                describe(&registry::update(&app, &ctx, Some(&id), &registry::no_progress).await?)
+                describe(&registry::update(p, &ctx, Some(&id), &registry::no_progress).await?)
             }
             "rollback" => {
                 let v = p.rollback(&ctx, &id).await?;

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{Permission, Role, permissions_of};
+use crate::access::{Check, Need, Permission, Role, permissions_of};
 use crate::app::App;
 use crate::audit::{AuditEntry, AuditPage, AuditQuery, Verification};
 use crate::auth::{AuthError, User, UserView};
@@ -510,8 +510,8 @@ async fn delete_patient(_caller: Caller, Path(_id): Path<String>) -> ApiError {
 // ---------------------------------------------------------------------------------------------
 // Users and sites
 
-/// Refuse unless the caller holds `p`, recording the refusal in the audit trail (as the patient
-/// service does for its own refusals).
+/// Through the gate: refuse unless the caller holds `p`, recording the refusal in the audit
+/// trail (as every entry point's refusals are).
 pub(super) async fn require_audited(
     app: &App,
     caller: &Caller,
@@ -519,13 +519,9 @@ pub(super) async fn require_audited(
     action: &str,
     resource: Option<String>,
 ) -> Result<(), ApiError> {
-    if let Err(refusal) = caller.require(p) {
-        let mut ev = caller.ctx().event(action, "denied");
-        ev.resource = resource;
-        app.audit.record_durable(ev).await?;
-        return Err(refusal);
-    }
-    Ok(())
+    let mut check = Check::new(action, Need::Permission(p));
+    check.resource = resource;
+    Ok(app.gate.check(&caller.ctx(), check).await?)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 
-use crate::access::{Ctx, Permission};
+use crate::access::Ctx;
 use crate::app::App;
 use crate::auth::{Session, User, secrets_equal};
 use crate::http::ApiError;
@@ -40,18 +40,7 @@ impl Caller {
             patient: self.user.patient.clone(),
             source: self.source.map(|s| s.to_string()),
             via: None,
-        }
-    }
-
-    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
-        if self.ctx().can(p) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "your role ({}) does not allow this ({} is needed)",
-                self.ctx().role_string(),
-                p.as_str()
-            )))
+            plugin: None,
         }
     }
 }

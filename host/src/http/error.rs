@@ -197,6 +197,15 @@ impl From<SiteError> for ApiError {
     }
 }
 
+impl From<crate::access::Refusal> for ApiError {
+    fn from(r: crate::access::Refusal) -> Self {
+        match r {
+            crate::access::Refusal::Denied(m) => ApiError::forbidden(m),
+            crate::access::Refusal::Audit(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::audit::AuditError> for ApiError {
     fn from(e: crate::audit::AuditError) -> Self {
         match e {

@@ -28,7 +28,7 @@ use crate::access::{Permission, permissions_of};
 use crate::app::App;
 use crate::plugins::instance::RunError;
 use crate::plugins::manifest::{Capability, ConfigValue};
-use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, registry, v0_1};
+use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, latest, registry};
 
 /// Security headers on every plugin response; the plugin cannot remove them.
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -174,13 +174,13 @@ async fn dispatch(
         .flatten()
         .map(|s| s.name)
         .unwrap_or_else(|| site.clone());
-    let request = v0_1::Request {
+    let request = latest::Request {
         method: parts.method.as_str().to_string(),
         path,
         query: parts.uri.query().unwrap_or("").to_string(),
         headers,
         body: body.to_vec(),
-        caller: v0_1::Caller {
+        caller: latest::Caller {
             user: caller.user.username.clone(),
             display_name: caller
                 .user
@@ -204,7 +204,7 @@ async fn dispatch(
     };
     let resp = match app
         .plugins
-        .handle(&app, plugin, &site, caller.ctx(), request)
+        .handle(plugin, &site, caller.ctx(), request)
         .await
     {
         Ok(r) => r,
@@ -217,7 +217,7 @@ async fn dispatch(
     Ok(super::shell::present_plugin(&app, &caller, &id, &page_path, response(resp)).await)
 }
 
-fn response(r: v0_1::Response) -> Response {
+fn response(r: latest::Response) -> Response {
     let status = match StatusCode::from_u16(r.status) {
         Ok(s) if (200..600).contains(&r.status) => s,
         _ => {
@@ -518,7 +518,7 @@ async fn registry_install(
     axum::Json(req): axum::Json<RegistryInstall>,
 ) -> Result<Response, ApiError> {
     let results = registry::install(
-        &app,
+        &app.plugins,
         &caller.ctx(),
         &req.plugin,
         req.force,
@@ -545,7 +545,7 @@ async fn registry_update(
     axum::Json(req): axum::Json<RegistryUpdate>,
 ) -> Result<Response, ApiError> {
     let results = registry::update(
-        &app,
+        &app.plugins,
         &caller.ctx(),
         req.plugin.as_deref(),
         &registry::no_progress,
@@ -574,7 +574,7 @@ async fn registry_search(
     caller: Caller,
     axum::extract::Query(q): axum::extract::Query<SearchQuery>,
 ) -> Result<Response, ApiError> {
-    let plugins = registry::search(&app, &caller.ctx(), &q.q).await?;
+    let plugins = registry::search(&app.plugins, &caller.ctx(), &q.q).await?;
     Ok(axum::Json(Found { plugins }).into_response())
 }
 

@@ -493,8 +493,27 @@ impl Page {
             .page(status, title, self.parts.uri.path(), banner, main, scripts)
     }
 
+    /// Through the one gate: `Ok` if the person holds `permission`, otherwise the refusal
+    /// (recorded in the audit trail as `action`, like the API's) as a page.
+    pub async fn require(&self, action: &str, permission: Permission) -> Result<(), Response> {
+        let check = crate::access::Check::new(action, crate::access::Need::Permission(permission));
+        match self.app.gate.check(&self.caller().ctx(), check).await {
+            Ok(()) => Ok(()),
+            Err(crate::access::Refusal::Denied(m)) => Err(self.refuse(&m)),
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
+    }
+
+    /// Why the person may not use this page (to show an empty form, say), without an audit
+    /// entry: the action itself goes through the gate when it is asked for.
+    pub fn refusal(&self, action: &str, permission: Permission) -> Option<Response> {
+        let check = crate::access::Check::new(action, crate::access::Need::Permission(permission));
+        crate::access::Gate::refusal(&self.caller().ctx(), &check).map(|m| self.refuse(&m))
+    }
+
     /// A refusal as a page, for a person who may not use this page.
     pub fn refuse(&self, message: &str) -> Response {
+        let message = sentence(message);
         self.render(
             StatusCode::FORBIDDEN,
             "Not allowed",
@@ -502,7 +521,7 @@ impl Page {
             &format!(
                 "<div class=\"error-page\"><h1>Not allowed</h1><p class=\"error\" role=\"alert\">{}</p>\
                  <p><a href=\"/\">Home</a></p></div>",
-                esc(message)
+                esc(&message)
             ),
         )
     }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
 
-use crate::access::{Ctx, Permission};
+use crate::access::{Check, Ctx, Gate, Need, Permission, Refusal};
 use crate::audit::{Audit, AuditError};
 use crate::storage::{Batch, Storage, StorageError, Tree, key};
 pub use fhir::Patient;
@@ -171,6 +171,16 @@ pub struct SearchPage {
 pub struct Patients {
     storage: Storage,
     audit: Audit,
+    gate: Gate,
+}
+
+impl From<Refusal> for PatientError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Denied(m) => PatientError::Denied(m),
+            Refusal::Audit(e) => PatientError::Audit(e),
+        }
+    }
 }
 
 /// Now, as a FHIR instant with millisecond precision.
@@ -188,8 +198,12 @@ fn today() -> time::Date {
 }
 
 impl Patients {
-    pub fn new(storage: Storage, audit: Audit) -> Self {
-        Self { storage, audit }
+    pub fn new(storage: Storage, audit: Audit, gate: Gate) -> Self {
+        Self {
+            storage,
+            audit,
+            gate,
+        }
     }
 
     fn event(
@@ -219,20 +233,9 @@ impl Patients {
         Ok(())
     }
 
-    async fn deny(&self, ctx: &Ctx, action: &str, patient: Option<&str>) -> PatientError {
-        if let Err(e) = self.audited(ctx, action, "denied", patient).await {
-            return e;
-        }
-        PatientError::Denied(format!(
-            "your role ({}) may not {}",
-            ctx.role_string(),
-            match action {
-                "patient.create" => "create patient records",
-                "patient.update" => "change patient records",
-                "patient.search" => "search patient records",
-                _ => "read this patient record",
-            }
-        ))
+    /// Ask the gate; a refusal is on the trail before it is answered.
+    async fn allow(&self, ctx: &Ctx, check: Check<'_>) -> Result<(), PatientError> {
+        Ok(self.gate.check(ctx, check).await?)
     }
 
     fn load(&self, id: &str) -> Result<Option<(Patient, Vec<u8>)>, PatientError> {
@@ -338,9 +341,11 @@ impl Patients {
 
     pub async fn create(&self, ctx: &Ctx, p: Patient) -> Result<Patient, PatientError> {
         const ACTION: &str = "patient.create";
-        if !ctx.can(Permission::PatientsWrite) {
-            return Err(self.deny(ctx, ACTION, None).await);
-        }
+        self.allow(
+            ctx,
+            Check::new(ACTION, Need::Permission(Permission::PatientsWrite)),
+        )
+        .await?;
         let (id, p) = match self.prepare_new(p) {
             Ok(x) => x,
             Err(e) => {
@@ -368,9 +373,8 @@ impl Patients {
     /// Create many patients in large atomic batches with one fsync per batch and one audit
     /// entry per batch (demo data, imports, benchmarks).
     pub async fn import(&self, ctx: &Ctx, patients: Vec<Patient>) -> Result<usize, PatientError> {
-        if !ctx.can(Permission::PatientsWrite) {
-            return Err(self.deny(ctx, "patient.import", None).await);
-        }
+        let need = Need::Permission(Permission::PatientsWrite);
+        self.allow(ctx, Check::new("patient.import", need)).await?;
         let mut n = 0;
         for chunk in patients.chunks(2000) {
             let mut b = Batch::new();
@@ -398,11 +402,6 @@ impl Patients {
         Ok(n)
     }
 
-    fn may_read(ctx: &Ctx, id: &str) -> bool {
-        ctx.can(Permission::PatientsRead)
-            || (ctx.can(Permission::PatientsReadOwn) && ctx.patient.as_deref() == Some(id))
-    }
-
     pub async fn get(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
         let p = self.get_recorded(ctx, id).await;
         self.storage.durable().await?;
@@ -415,9 +414,8 @@ impl Patients {
     /// durable at once.
     pub async fn get_recorded(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
         const ACTION: &str = "patient.read";
-        if !Self::may_read(ctx, id) {
-            return Err(self.deny(ctx, ACTION, Some(id)).await);
-        }
+        self.allow(ctx, Check::new(ACTION, Need::Chart(id)).patient(id))
+            .await?;
         match self.load(id)? {
             Some((p, _)) => {
                 self.audit
@@ -441,9 +439,9 @@ impl Patients {
         expected_version: u64,
     ) -> Result<Patient, PatientError> {
         const ACTION: &str = "patient.update";
-        if !ctx.can(Permission::PatientsWrite) {
-            return Err(self.deny(ctx, ACTION, Some(id)).await);
-        }
+        let need = Need::Permission(Permission::PatientsWrite);
+        self.allow(ctx, Check::new(ACTION, need).patient(id))
+            .await?;
         let Some((old, old_bytes)) = self.load(id)? else {
             self.audited(ctx, ACTION, "not-found", Some(id)).await?;
             return Err(PatientError::NotFound(id.into()));
@@ -563,9 +561,11 @@ impl Patients {
 
     pub async fn search(&self, ctx: &Ctx, q: &SearchQuery) -> Result<SearchPage, PatientError> {
         const ACTION: &str = "patient.search";
-        if !ctx.can(Permission::PatientsRead) {
-            return Err(self.deny(ctx, ACTION, None).await);
-        }
+        self.allow(
+            ctx,
+            Check::new(ACTION, Need::Permission(Permission::PatientsRead)),
+        )
+        .await?;
         let page = self.find(q)?;
         let mut ev = ctx.event(ACTION, "success");
         ev.patients = page.patients.iter().filter_map(|p| p.id.clone()).collect();

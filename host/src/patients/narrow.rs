@@ -5,7 +5,7 @@ use subtle::ConstantTimeEq;
 
 use super::fhir::{ON_HCN_SYSTEM, Patient};
 use super::{PatientError, Patients};
-use crate::access::{Ctx, Permission};
+use crate::access::{Check, Ctx, Need, Permission};
 use crate::storage::{Tree, key};
 
 /// A page for de-identification: (id, record) pairs and the cursor for the next page. The
@@ -27,9 +27,8 @@ impl Patients {
         birth_date: &str,
     ) -> Result<Option<String>, PatientError> {
         const ACTION: &str = "patient.match";
-        if !(ctx.can(Permission::PatientsMatch) || ctx.can(Permission::PatientsRead)) {
-            return Err(self.deny(ctx, ACTION, None).await);
-        }
+        let need = Need::AnyOf(&[Permission::PatientsMatch, Permission::PatientsRead]);
+        self.allow(ctx, Check::new(ACTION, need)).await?;
         let number: String = number.chars().filter(|c| c.is_ascii_digit()).collect();
         let version_code = version_code.trim().to_ascii_uppercase();
         let k = key(&[number.as_bytes(), ON_HCN_SYSTEM.as_bytes()]);
@@ -61,9 +60,8 @@ impl Patients {
         count: usize,
     ) -> Result<DeidentifiedPage, PatientError> {
         const ACTION: &str = "patient.deidentified";
-        if !ctx.can(Permission::PatientsDeidentified) {
-            return Err(self.deny(ctx, ACTION, None).await);
-        }
+        let need = Need::Permission(Permission::PatientsDeidentified);
+        self.allow(ctx, Check::new(ACTION, need)).await?;
         let count = count.clamp(1, super::MAX_COUNT);
         let after = cursor.map(|c| c.as_bytes().to_vec());
         let rows = self
@@ -98,9 +96,8 @@ impl Patients {
         id: Option<&str>,
     ) -> Result<serde_json::Value, PatientError> {
         const ACTION: &str = "patient.deidentified";
-        if !ctx.can(Permission::PatientsDeidentified) {
-            return Err(self.deny(ctx, ACTION, None).await);
-        }
+        let need = Need::Permission(Permission::PatientsDeidentified);
+        self.allow(ctx, Check::new(ACTION, need)).await?;
         let found = match id {
             Some(id) => self.load(id)?.map(|(p, _)| (id, p)),
             None => None,

@@ -7,7 +7,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 
-use super::manifest::{Capability, FREE_INTERFACES, HOST_API_VERSIONS, Manifest};
+use super::manifest::{FREE_INTERFACES, HOST_API_VERSIONS, Manifest, capability_for};
 
 /// WASI packages a plugin may import. The host links them with nothing granted (no files,
 /// no environment, no stdio); Rust's standard library imports them whatever the plugin does.
@@ -148,7 +148,7 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
         if pkg == "osler:plugin" {
             note_api(&version, name)?;
             if FREE_INTERFACES.contains(&iface) {
-            } else if let Some(cap) = Capability::for_interface(iface) {
+            } else if let Some(cap) = capability_for(iface) {
                 if !m.capabilities.contains(&cap) {
                     return Err(format!(
                         "the component imports `{name}` but its manifest does not declare the \

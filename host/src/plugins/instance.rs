@@ -5,24 +5,34 @@
 use std::sync::Arc;
 
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, Linker, Val};
+use wasmtime::component::{Instance, Linker, Val};
 
 use super::engine::Runtime;
 use super::inspect::{PluginImport, Shape};
 use super::sandbox::{Call, Sandbox};
-use super::v0_1;
-use crate::app::App;
+use super::{Plugins, caps, latest, v0_1};
 
-/// A plugin ready to instantiate, whatever API version it was built against.
+/// A plugin ready to instantiate, whatever API version it was built against. The exports of
+/// every version are reached through this and [`Work`]/[`Done`], so the rest of the host never
+/// sees a version number.
 #[derive(Clone)]
 pub enum Pre {
     V0_1(v0_1::PluginPre<Sandbox>),
 }
 
+impl Pre {
+    /// A new instance in `store`.
+    pub async fn instantiate(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<Instance> {
+        match self {
+            Pre::V0_1(pre) => pre.instance_pre().instantiate_async(store).await,
+        }
+    }
+}
+
 /// What to do in a sandbox.
 pub enum Work {
-    Handle(v0_1::Request),
-    Event(v0_1::Event),
+    Handle(latest::Request),
+    Event(latest::Event),
     /// Call `func` of the exported interface `export` (another plugin's import).
     Export {
         export: String,
@@ -32,8 +42,8 @@ pub enum Work {
 }
 
 pub enum Done {
-    Response(v0_1::Response),
-    Event(Result<(), v0_1::Error>),
+    Response(latest::Response),
+    Event(Result<(), latest::Error>),
     Export(Val),
 }
 
@@ -62,8 +72,7 @@ pub fn prepare(
 ) -> Result<Pre, String> {
     let mut linker: Linker<Sandbox> = Linker::new(&runtime.engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| e.to_string())?;
-    v0_1::Plugin::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)
-        .map_err(|e| e.to_string())?;
+    caps::link_v0_1(&mut linker).map_err(|e| e.to_string())?;
     for import in &shape.imports {
         link_import(&mut linker, import).map_err(|e| e.to_string())?;
     }
@@ -83,14 +92,13 @@ fn link_import(linker: &mut Linker<Sandbox>, import: &PluginImport) -> wasmtime:
         inst.func_new_async(func, move |store, _ty, params, results| {
             let import = import.clone();
             Box::new(async move {
-                let (app, call) = {
+                let (host, call) = {
                     let d = store.data();
-                    (d.app.clone(), d.call.clone())
+                    (d.host().clone(), d.call.clone())
                 };
                 let (base, version, func) = &*import;
-                let out = app
-                    .plugins
-                    .call_provider(&app, &call, base, version, func, params.to_vec())
+                let out = host
+                    .call_provider(&call, base, version, func, params.to_vec())
                     .await;
                 results[0] = match out {
                     Ok(v) => v,
@@ -104,8 +112,8 @@ fn link_import(linker: &mut Linker<Sandbox>, import: &PluginImport) -> wasmtime:
 }
 
 /// `err(e)` of `result<_, osler:plugin/types.error>` as a dynamic value.
-pub fn error_val(e: &v0_1::Error) -> Val {
-    use v0_1::Error::*;
+pub fn error_val(e: &latest::Error) -> Val {
+    use latest::Error::*;
     let (case, msg) = match e {
         Denied(m) => ("denied", m),
         NotFound(m) => ("not-found", m),
@@ -123,15 +131,15 @@ pub fn error_val(e: &v0_1::Error) -> Val {
 
 /// Run `work` in a fresh sandbox for `call`. Never blocks a worker thread for longer than an
 /// epoch tick; ends with [`RunError::Timeout`] at the deadline.
-pub async fn run(app: &App, call: Arc<Call>, pre: &Pre, work: Work) -> Result<Done, RunError> {
-    let runtime = app.plugins.runtime().map_err(RunError::Failed)?;
-    let limits = app.plugins.runtime_limits();
+pub async fn run(host: &Plugins, call: Arc<Call>, pre: &Pre, work: Work) -> Result<Done, RunError> {
+    let runtime = host.runtime().map_err(RunError::Failed)?;
+    let limits = host.runtime_limits();
     let deadline = limits.timeout();
-    let _permit = tokio::time::timeout(deadline, app.plugins.permit())
+    let _permit = tokio::time::timeout(deadline, host.permit())
         .await
         .map_err(|_| RunError::Busy)?;
 
-    let mut store = Store::new(&runtime.engine, Sandbox::new(app.clone(), call));
+    let mut store = Store::new(&runtime.engine, Sandbox::new(host.clone(), call));
     store.limiter(|s| &mut s.limits);
     store.set_epoch_deadline(1);
     store.epoch_deadline_async_yield_and_update(1);
@@ -186,7 +194,8 @@ pub async fn run(app: &App, call: Arc<Call>, pre: &Pre, work: Work) -> Result<Do
     // The answer may carry what the plugin read: the reads' audit entries reach the disk first.
     store
         .data()
-        .audit_durable()
+        .reads
+        .durable()
         .await
         .map_err(|e| RunError::Failed(format!("the audit trail cannot be written: {e}")))?;
     let done = out.map_err(|e| classify(&e, limits.memory_mib))?;

@@ -14,82 +14,27 @@ use crate::access::Role;
 /// The versions of the `osler:plugin` API this host links.
 pub const HOST_API_VERSIONS: &[semver::Version] = &[semver::Version::new(0, 1, 0)];
 
-/// Something a plugin may be granted at a site. Each maps to one host interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Capability {
-    #[serde(rename = "patients.read")]
-    PatientsRead,
-    #[serde(rename = "patients.write")]
-    PatientsWrite,
-    #[serde(rename = "patients.deidentified")]
-    PatientsDeidentified,
-    #[serde(rename = "patients.match")]
-    PatientsMatch,
-    #[serde(rename = "kv")]
-    Kv,
-    #[serde(rename = "events.publish")]
-    EventsPublish,
-    #[serde(rename = "directory")]
-    Directory,
-    #[serde(rename = "outbound")]
-    Outbound,
-}
+pub use crate::access::Capability;
 
-impl Capability {
-    pub const ALL: [Capability; 8] = [
-        Capability::PatientsRead,
-        Capability::PatientsWrite,
-        Capability::PatientsDeidentified,
-        Capability::PatientsMatch,
-        Capability::Kv,
-        Capability::EventsPublish,
-        Capability::Directory,
-        Capability::Outbound,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Capability::PatientsRead => "patients.read",
-            Capability::PatientsWrite => "patients.write",
-            Capability::PatientsDeidentified => "patients.deidentified",
-            Capability::PatientsMatch => "patients.match",
-            Capability::Kv => "kv",
-            Capability::EventsPublish => "events.publish",
-            Capability::Directory => "directory",
-            Capability::Outbound => "outbound",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Capability> {
-        Capability::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    /// The `osler:plugin` interface this capability unlocks.
-    pub fn interface(self) -> &'static str {
-        match self {
-            Capability::PatientsRead => "patients-read",
-            Capability::PatientsWrite => "patients-write",
-            Capability::PatientsDeidentified => "patients-deidentified",
-            Capability::PatientsMatch => "patients-match",
-            Capability::Kv => "kv",
-            Capability::EventsPublish => "events",
-            Capability::Directory => "directory",
-            Capability::Outbound => "outbound-http",
-        }
-    }
-
-    /// The capability an `osler:plugin` interface needs; `None` for the free ones.
-    pub fn for_interface(interface: &str) -> Option<Capability> {
-        Capability::ALL
-            .into_iter()
-            .find(|c| c.interface() == interface)
+/// The `osler:plugin` interface a capability unlocks.
+pub fn interface_of(c: Capability) -> &'static str {
+    match c {
+        Capability::PatientsRead => "patients-read",
+        Capability::PatientsWrite => "patients-write",
+        Capability::PatientsDeidentified => "patients-deidentified",
+        Capability::PatientsMatch => "patients-match",
+        Capability::Kv => "kv",
+        Capability::EventsPublish => "events",
+        Capability::Directory => "directory",
+        Capability::Outbound => "outbound-http",
     }
 }
 
-impl fmt::Display for Capability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The capability an `osler:plugin` interface needs; `None` for the free ones.
+pub fn capability_for(interface: &str) -> Option<Capability> {
+    Capability::ALL
+        .into_iter()
+        .find(|c| interface_of(*c) == interface)
 }
 
 /// `osler:plugin` interfaces any plugin may import without a capability.

@@ -5,9 +5,12 @@
 //! the highest metadata versions seen in the database, so a replayed or frozen registry is
 //! refused. Every package of a plan is downloaded, verified, checked against its index entry
 //! and compiled before the first one is installed: a failure at any of those steps changes
-//! nothing.
+//! nothing. A package may export only interfaces whose package (`osler:drugref`) the
+//! registry delegates to its publisher (`interface-not-delegated` otherwise), checked on the
+//! index entry before downloading and on the signed manifest after; `osler:plugin` and
+//! `wasi:*` are nobody's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use osler_registry::{
     Client, Error as RegError, Index, Package, PublicKey, Release, Source, Trust, View,
@@ -17,9 +20,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::manifest::{HOST_API_VERSIONS, Manifest};
-use super::{Origin, Outcome, PluginError, PluginView, Policy, Prepared};
+use super::{Origin, Outcome, PluginError, PluginView, Plugins, Policy, Prepared};
 use crate::access::Ctx;
-use crate::app::App;
 use crate::config::RegistryConfig;
 use crate::storage::{Batch, Tree};
 
@@ -66,9 +68,9 @@ fn registry_error(registry: &str, e: RegError) -> PluginError {
 }
 
 /// Update the trusted view of every configured registry (or only `only`).
-async fn open(app: &App, only: Option<&str>) -> Result<Vec<Live>, PluginError> {
-    let configs: Vec<&RegistryConfig> = app
-        .config
+async fn open(plugins: &Plugins, only: Option<&str>) -> Result<Vec<Live>, PluginError> {
+    let configs: Vec<&RegistryConfig> = plugins
+        .services()
         .registries
         .iter()
         .filter(|r| only.is_none_or(|o| o == r.name))
@@ -85,7 +87,11 @@ async fn open(app: &App, only: Option<&str>) -> Result<Vec<Live>, PluginError> {
     let mut out = Vec::new();
     for cfg in configs {
         let client = client(cfg)?;
-        let mut trust: Trust = match app.storage.get(Tree::Meta, &trust_key(&cfg.name))? {
+        let mut trust: Trust = match plugins
+            .services()
+            .storage
+            .get(Tree::Meta, &trust_key(&cfg.name))?
+        {
             Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
             None => Trust::default(),
         };
@@ -93,7 +99,7 @@ async fn open(app: &App, only: Option<&str>) -> Result<Vec<Live>, PluginError> {
             .update(&mut trust, now)
             .await
             .map_err(|e| registry_error(&cfg.name, e))?;
-        save_trust(app, &cfg.name, &trust).await?;
+        save_trust(plugins, &cfg.name, &trust).await?;
         out.push(Live {
             client,
             trust,
@@ -103,21 +109,21 @@ async fn open(app: &App, only: Option<&str>) -> Result<Vec<Live>, PluginError> {
     Ok(out)
 }
 
-async fn save_trust(app: &App, name: &str, trust: &Trust) -> Result<(), PluginError> {
+async fn save_trust(plugins: &Plugins, name: &str, trust: &Trust) -> Result<(), PluginError> {
     let mut b = Batch::new();
     b.put(
         Tree::Meta,
         trust_key(name),
         serde_json::to_vec(trust).expect("serialises"),
     );
-    app.storage.apply(&b)?;
-    app.storage.durable().await?;
+    plugins.services().storage.apply(&b)?;
+    plugins.services().storage.durable().await?;
     Ok(())
 }
 
 /// The verified index of `id` from the first registry that lists it.
 async fn find_index(
-    app: &App,
+    plugins: &Plugins,
     lives: &mut [Live],
     id: &str,
 ) -> Result<Option<(usize, Index)>, PluginError> {
@@ -131,7 +137,7 @@ async fn find_index(
             .index(&live.view, &mut live.trust, id, now)
             .await
             .map_err(|e| registry_error(&live.client.name, e))?;
-        save_trust(app, &live.client.name, &live.trust).await?;
+        save_trust(plugins, &live.client.name, &live.trust).await?;
         if let Some(index) = index {
             return Ok(Some((i, index)));
         }
@@ -149,7 +155,7 @@ struct Step {
 /// Choose the release of `id` and, before it, providers for the interfaces it imports that
 /// nothing installed provides.
 async fn plan(
-    app: &App,
+    plugins: &Plugins,
     lives: &mut [Live],
     id: &str,
     req: Option<&semver::VersionReq>,
@@ -157,7 +163,7 @@ async fn plan(
     planning: &mut Vec<String>,
 ) -> Result<(), PluginError> {
     planning.push(id.to_string());
-    let (live, index) = find_index(app, lives, id)
+    let (live, index) = find_index(plugins, lives, id)
         .await?
         .ok_or_else(|| PluginError::NotListed(id.to_string()))?;
     let release = osler_registry::resolve::choose(&index, req, HOST_API_VERSIONS)
@@ -176,15 +182,15 @@ async fn plan(
                 .and_then(|v| v.parse::<semver::Version>().ok())
                 .is_some_and(|v| want.matches(&v))
         });
-        if planned || app.plugins.provides(interface, &want) {
+        if planned || plugins.provides(interface, &want) {
             continue;
         }
-        let provider = find_provider(app, lives, interface, &want).await?;
+        let provider = find_provider(plugins, lives, interface, &want).await?;
         match provider {
             // Already being planned (imports may form a cycle; calls resolve at run time).
             Some(pid) if planning.contains(&pid) => {}
             Some(pid) if planning.len() < MAX_PLAN => {
-                Box::pin(plan(app, lives, &pid, None, steps, planning)).await?
+                Box::pin(plan(plugins, lives, &pid, None, steps, planning)).await?
             }
             _ => {
                 return Err(PluginError::Conflict(format!(
@@ -219,17 +225,19 @@ fn listed_ids(lives: &[Live]) -> Vec<String> {
 /// A plugin in the registries whose newest usable release exports `interface` at a version
 /// `want` accepts.
 async fn find_provider(
-    app: &App,
+    plugins: &Plugins,
     lives: &mut [Live],
     interface: &str,
     want: &semver::VersionReq,
 ) -> Result<Option<String>, PluginError> {
     let ids = listed_ids(lives);
     for pid in ids {
-        let Some((_, index)) = find_index(app, lives, &pid).await? else {
+        let Some((live, index)) = find_index(plugins, lives, &pid).await? else {
             continue;
         };
+        // A plugin whose publisher does not own the interface is never chosen to provide it.
         if let Ok(r) = osler_registry::resolve::choose(&index, None, HOST_API_VERSIONS)
+            && lives[live].view.may_export(&r.publisher, interface)
             && r.exports
                 .get(interface)
                 .and_then(|v| v.parse::<semver::Version>().ok())
@@ -243,7 +251,7 @@ async fn find_provider(
 
 /// Download and check one release, then compile it.
 async fn fetch(
-    app: &App,
+    plugins: &Plugins,
     ctx: &Ctx,
     live: &Live,
     step: &Step,
@@ -264,15 +272,43 @@ async fn fetch(
         .iter()
         .map(|c| c.to_string())
         .collect();
+    // The signed manifest, not only the index, decides what the package exports (the
+    // component's real exports are checked against the manifest when it is prepared).
+    if let Some(interface) = manifest
+        .exports
+        .keys()
+        .find(|i| !live.view.may_export(&step.release.publisher, i))
+    {
+        return Err(registry_error(
+            name,
+            RegError::InterfaceNotDelegated {
+                id: id.clone(),
+                interface: interface.clone(),
+                publisher: step.release.publisher.clone(),
+            },
+        ));
+    }
+    let exports: BTreeMap<String, String> = manifest
+        .exports
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    let imports: BTreeMap<String, String> = manifest
+        .imports
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
     if manifest.id != *id
         || manifest.version != step.release.version
         || caps != step.release.capabilities
+        || exports != step.release.exports
+        || imports != step.release.imports
     {
         return Err(registry_error(
             name,
             RegError::Package(format!(
-                "the package of {id} {} does not match its index entry (id, version or \
-                 capabilities differ)",
+                "the package of {id} {} does not match its index entry (id, version, \
+                 capabilities, exports or imports differ)",
                 step.release.version
             )),
         ));
@@ -283,7 +319,7 @@ async fn fetch(
         publisher: sig.publisher,
         key: sig.key,
     };
-    app.plugins.prepare(&pkg, Some(origin), &ctx.user).await
+    plugins.prepare(&pkg, Some(origin), &ctx.user).await
 }
 
 /// What one plugin of an install or update became.
@@ -296,20 +332,20 @@ pub struct Installed {
 
 /// Install `spec` (`id`, `id@<requirement>` or `id@=<version>`) and whatever it needs.
 pub async fn install(
-    app: &App,
+    plugins: &Plugins,
     ctx: &Ctx,
     spec: &str,
     force: bool,
     progress: Progress<'_>,
 ) -> Result<Vec<Installed>, PluginError> {
-    app.plugins.authorize(ctx, "plugin.install", spec).await?;
+    plugins.authorize(ctx, "plugin.install", spec).await?;
     let (id, req) = osler_registry::resolve::parse_spec(spec)
         .map_err(|e| PluginError::Invalid(e.to_string()))?;
     let _guard = LOCK.lock().await;
-    let mut lives = open(app, None).await?;
+    let mut lives = open(plugins, None).await?;
     let mut steps = Vec::new();
     plan(
-        app,
+        plugins,
         &mut lives,
         &id,
         req.as_ref(),
@@ -317,12 +353,12 @@ pub async fn install(
         &mut Vec::new(),
     )
     .await?;
-    run(app, ctx, &lives, steps, &id, force, progress).await
+    run(plugins, ctx, &lives, steps, &id, force, progress).await
 }
 
 /// Prepare every step, then commit them (providers first).
 async fn run(
-    app: &App,
+    plugins: &Plugins,
     ctx: &Ctx,
     lives: &[Live],
     steps: Vec<Step>,
@@ -332,7 +368,7 @@ async fn run(
 ) -> Result<Vec<Installed>, PluginError> {
     let mut prepared = Vec::new();
     for step in &steps {
-        prepared.push(fetch(app, ctx, &lives[step.live], step, progress).await?);
+        prepared.push(fetch(plugins, ctx, &lives[step.live], step, progress).await?);
     }
     let mut out = Vec::new();
     for p in prepared {
@@ -341,7 +377,7 @@ async fn run(
             force: force && is_target,
             stage_new_capabilities: true,
         };
-        let (plugin, outcome) = app.plugins.commit(ctx, p, policy).await?;
+        let (plugin, outcome) = plugins.commit(ctx, p, policy).await?;
         out.push(Installed { outcome, plugin });
     }
     Ok(out)
@@ -349,19 +385,18 @@ async fn run(
 
 /// Update `id` (or every plugin installed from a registry) to its newest usable release.
 pub async fn update(
-    app: &App,
+    plugins: &Plugins,
     ctx: &Ctx,
     id: Option<&str>,
     progress: Progress<'_>,
 ) -> Result<Vec<Installed>, PluginError> {
-    app.plugins
+    plugins
         .authorize(ctx, "plugin.update", id.unwrap_or("*"))
         .await?;
     let _guard = LOCK.lock().await;
     let targets: Vec<String> = match id {
         Some(id) => {
-            let (_, origin) = app
-                .plugins
+            let (_, origin) = plugins
                 .installed(id)
                 .ok_or_else(|| PluginError::NotFound(id.to_string()))?;
             if origin.is_none() {
@@ -372,19 +407,18 @@ pub async fn update(
             }
             vec![id.to_string()]
         }
-        None => app
-            .plugins
+        None => plugins
             .list()
             .into_iter()
             .filter(|v| v.origin.is_some())
             .map(|v| v.id)
             .collect(),
     };
-    let mut lives = open(app, None).await?;
+    let mut lives = open(plugins, None).await?;
     let mut out = Vec::new();
     for id in targets {
-        let (installed, _) = app.plugins.installed(&id).expect("listed");
-        let Some((_, index)) = find_index(app, &mut lives, &id).await? else {
+        let (installed, _) = plugins.installed(&id).expect("listed");
+        let Some((_, index)) = find_index(plugins, &mut lives, &id).await? else {
             continue;
         };
         let Ok(release) = osler_registry::resolve::choose(&index, None, HOST_API_VERSIONS) else {
@@ -396,7 +430,7 @@ pub async fn update(
         let mut steps = Vec::new();
         let req = semver::VersionReq::parse(&format!("={}", release.version)).expect("valid");
         plan(
-            app,
+            plugins,
             &mut lives,
             &id,
             Some(&req),
@@ -404,7 +438,7 @@ pub async fn update(
             &mut Vec::new(),
         )
         .await?;
-        out.extend(run(app, ctx, &lives, steps, &id, false, progress).await?);
+        out.extend(run(plugins, ctx, &lives, steps, &id, false, progress).await?);
     }
     Ok(out)
 }
@@ -426,15 +460,15 @@ pub struct Found {
 }
 
 /// Plugins whose id, name or description contains `text` (case-insensitive).
-pub async fn search(app: &App, ctx: &Ctx, text: &str) -> Result<Vec<Found>, PluginError> {
-    app.plugins.authorize(ctx, "plugin.search", text).await?;
+pub async fn search(plugins: &Plugins, ctx: &Ctx, text: &str) -> Result<Vec<Found>, PluginError> {
+    plugins.authorize(ctx, "plugin.search", text).await?;
     let _guard = LOCK.lock().await;
-    let mut lives = open(app, None).await?;
+    let mut lives = open(plugins, None).await?;
     let needle = text.to_lowercase();
     let ids = listed_ids(&lives);
     let mut out = Vec::new();
     for id in ids {
-        let Some((live, index)) = find_index(app, &mut lives, &id).await? else {
+        let Some((live, index)) = find_index(plugins, &mut lives, &id).await? else {
             continue;
         };
         let Ok(r) = osler_registry::resolve::choose(&index, None, HOST_API_VERSIONS) else {
@@ -452,7 +486,7 @@ pub async fn search(app: &App, ctx: &Ctx, text: &str) -> Result<Vec<Found>, Plug
             publisher: r.publisher.clone(),
             version: r.version.to_string(),
             capabilities: r.capabilities.iter().cloned().collect(),
-            installed: app.plugins.installed(&id).map(|(v, _)| v.to_string()),
+            installed: plugins.installed(&id).map(|(v, _)| v.to_string()),
         });
     }
     Ok(out)

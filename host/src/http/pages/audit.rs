@@ -169,8 +169,8 @@ fn entries_table(app: &App, entries: &[AuditEntry]) -> String {
 }
 
 async fn show(page: Page, Query(mut f): Query<Filter>) -> Response {
-    if !page.caller().ctx().can(Permission::AuditRead) {
-        return page.refuse("Only an administrator may read the audit trail.");
+    if let Err(r) = page.require("audit.read", Permission::AuditRead).await {
+        return r;
     }
     let app = &page.app;
     // A first visit shows today's entries.

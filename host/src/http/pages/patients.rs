@@ -1166,8 +1166,8 @@ fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
 // Registration
 
 async fn new_form(page: Page) -> Response {
-    if !page.caller().ctx().can(Permission::PatientsWrite) {
-        return page.refuse("Your role may not register patients.");
+    if let Some(r) = page.refusal("patient.create", Permission::PatientsWrite) {
+        return r;
     }
     let mut f = Fields::default();
     f.set("province", "ON");
@@ -1661,8 +1661,8 @@ async fn chart(page: Page, Path(id): Path<String>, Query(done): Query<Done>) -> 
 // Editing
 
 async fn edit_form(page: Page, Path(id): Path<String>) -> Response {
-    if !page.caller().ctx().can(Permission::PatientsWrite) {
-        return page.refuse("Your role may not change patient records.");
+    if let Some(r) = page.refusal("patient.update", Permission::PatientsWrite) {
+        return r;
     }
     let p = match read(&page, &id).await {
         Ok(p) => p,

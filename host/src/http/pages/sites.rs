@@ -29,8 +29,8 @@ struct Flash {
 }
 
 async fn list(page: Page, Query(f): Query<Flash>) -> Response {
-    if !page.caller().ctx().can(Permission::SitesManage) {
-        return page.refuse("Only an administrator may manage sites.");
+    if let Err(r) = page.require("site.list", Permission::SitesManage).await {
+        return r;
     }
     let sites = match page.app.sites.list() {
         Ok(s) => s,
@@ -68,7 +68,10 @@ async fn list(page: Page, Query(f): Query<Flash>) -> Response {
         ));
     }
     if let Some(e) = &f.error {
-        top.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
+        top.push_str(&format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            esc(&crate::http::shell::sentence(e))
+        ));
     }
     let body = format!(
         "<p><a href=\"/admin\">Administration</a></p><h1>Sites</h1>{top}\

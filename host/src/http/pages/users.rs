@@ -43,7 +43,10 @@ fn flash(f: &Flash) -> String {
         ));
     }
     if let Some(e) = &f.error {
-        out.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
+        out.push_str(&format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            esc(&crate::http::shell::sentence(e))
+        ));
     }
     out
 }
@@ -231,13 +234,8 @@ async fn render_list(page: &Page, status: StatusCode, top: &str, d: &Draft) -> R
     page.render(status, "Users", None, &body)
 }
 
-fn may_manage(page: &Page) -> Option<Response> {
-    (!page.caller().ctx().can(Permission::UsersManage))
-        .then(|| page.refuse("Only an administrator may manage users."))
-}
-
 async fn list(page: Page, Query(f): Query<Flash>) -> Response {
-    if let Some(r) = may_manage(&page) {
+    if let Err(r) = page.require("user.list", Permission::UsersManage).await {
         return r;
     }
     render_list(&page, StatusCode::OK, &flash(&f), &Draft::default()).await
@@ -283,7 +281,7 @@ async fn add(page: Page, body: Bytes) -> Response {
         Err(e) => {
             let top = format!(
                 "<p class=\"error\" role=\"alert\"><strong>Not added:</strong> {}</p>",
-                esc(&e.body.message)
+                esc(&crate::http::shell::sentence(&e.body.message))
             );
             render_list(&page, e.status, &top, &draft).await
         }
@@ -291,7 +289,7 @@ async fn add(page: Page, body: Bytes) -> Response {
 }
 
 async fn show(page: Page, Path(name): Path<String>, Query(f): Query<Flash>) -> Response {
-    if let Some(r) = may_manage(&page) {
+    if let Err(r) = page.require("user.list", Permission::UsersManage).await {
         return r;
     }
     let user = match page.app.accounts.get(&name) {

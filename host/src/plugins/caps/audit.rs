@@ -2,11 +2,27 @@
 //! never a risk. The action is prefixed with the plugin id, so a plugin cannot write an entry
 //! that looks like the host's own (`patient.read`).
 
-use super::Sandbox;
-use crate::plugins::v0_1::Error;
+use super::{Cx, Sandbox};
+use crate::audit::Audit;
+use crate::plugins::latest::Error;
 use crate::plugins::v0_1::osler::plugin::audit;
 
-impl audit::Host for Sandbox {
+/// What `audit` sees: the call and the trail.
+pub struct AuditView<'a> {
+    cx: Cx<'a>,
+    audit: &'a Audit,
+}
+
+impl Sandbox {
+    pub(super) fn audit_view(&mut self) -> AuditView<'_> {
+        AuditView {
+            cx: self.cx(),
+            audit: &self.services().audit,
+        }
+    }
+}
+
+impl audit::Host for AuditView<'_> {
     async fn record(
         &mut self,
         action: String,
@@ -28,18 +44,17 @@ impl audit::Host for Sandbox {
         if patient.as_ref().is_some_and(|p| p.len() > 64) {
             return Ok(Err(Error::Invalid("not a patient id".into())));
         }
-        let id = self.call.id();
+        let id = self.cx.id();
         let action = if action.starts_with(&format!("{id}.")) {
             action
         } else {
             format!("{id}.{action}")
         };
-        let mut ev = self.call.ctx.event(&action, "success");
+        let mut ev = self.cx.ctx().event(&action, "success");
         ev.resource = patient.as_ref().map(|p| format!("Patient/{p}"));
         ev.patient = patient;
         ev.detail = detail;
         Ok(self
-            .app
             .audit
             .record_durable(ev)
             .await

@@ -1,9 +1,24 @@
 //! `config`: the plugin's settings at the current site — the keys its manifest declares, with
 //! the administrator's values or the defaults. Free.
 
+use std::collections::BTreeMap;
+
 use super::Sandbox;
 use crate::plugins::manifest::ConfigValue;
 use crate::plugins::v0_1::osler::plugin::config;
+
+/// What `config` sees: this plugin's settings at this site.
+pub struct ConfigView<'a> {
+    config: &'a BTreeMap<String, ConfigValue>,
+}
+
+impl Sandbox {
+    pub(super) fn config_view(&mut self) -> ConfigView<'_> {
+        ConfigView {
+            config: &self.call.config,
+        }
+    }
+}
 
 fn wit(v: &ConfigValue) -> config::Value {
     match v {
@@ -14,14 +29,13 @@ fn wit(v: &ConfigValue) -> config::Value {
     }
 }
 
-impl config::Host for Sandbox {
+impl config::Host for ConfigView<'_> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<config::Value>> {
-        Ok(self.call.config.get(&key).map(wit))
+        Ok(self.config.get(&key).map(wit))
     }
 
     async fn all(&mut self) -> wasmtime::Result<Vec<(String, config::Value)>> {
         Ok(self
-            .call
             .config
             .iter()
             .map(|(k, v)| (k.clone(), wit(v)))

@@ -1,11 +1,10 @@
 //! `directory`: the staff who work at the current site. Capability `directory`. Never
 //! includes password hashes, disabled accounts, kiosks or patients.
 
-use super::Sandbox;
-use crate::access::Role;
-use crate::auth::User;
-use crate::plugins::manifest::Capability;
-use crate::plugins::v0_1::Error;
+use super::{Cx, Sandbox};
+use crate::access::{Capability, Check, Need, Role};
+use crate::auth::{Accounts, User};
+use crate::plugins::latest::Error;
 use crate::plugins::v0_1::osler::plugin::directory;
 
 fn is_staff(u: &User, site: &str) -> bool {
@@ -24,24 +23,38 @@ fn person(u: &User) -> directory::Person {
     }
 }
 
+/// What `directory` sees: the call and the accounts.
+pub struct DirectoryView<'a> {
+    cx: Cx<'a>,
+    accounts: &'a Accounts,
+}
+
 impl Sandbox {
+    pub(super) fn directory_view(&mut self) -> DirectoryView<'_> {
+        DirectoryView {
+            cx: self.cx(),
+            accounts: &self.services().accounts,
+        }
+    }
+}
+
+impl DirectoryView<'_> {
     /// The staff of the current site, if `directory` is granted.
     async fn staff_here(&self) -> Result<Vec<User>, Error> {
-        self.allow(Capability::Directory, None, "plugin.directory")
-            .await?;
+        let check = Check::capability("plugin.directory", Capability::Directory, Need::Nothing);
+        self.cx.allow(check).await?;
         let users = self
-            .app
             .accounts
             .list()
             .map_err(|_| Error::Internal("the user directory is unavailable".into()))?;
         Ok(users
             .into_iter()
-            .filter(|u| is_staff(u, &self.call.site))
+            .filter(|u| is_staff(u, &self.cx.call.site))
             .collect())
     }
 }
 
-impl directory::Host for Sandbox {
+impl directory::Host for DirectoryView<'_> {
     async fn staff(&mut self) -> wasmtime::Result<Result<Vec<directory::Person>, Error>> {
         Ok(self
             .staff_here()

@@ -1,21 +1,37 @@
 //! `events`: publish to the plugins enabled at this site that subscribe. Capability
 //! `events.publish`; a plugin publishes only under its own id (`<id>.<name>`).
 
-use super::Sandbox;
-use crate::plugins::manifest::Capability;
-use crate::plugins::v0_1::Error;
+use super::{Cx, Sandbox};
+use crate::access::{Capability, Check, Need};
+use crate::plugins::Plugins;
+use crate::plugins::latest::Error;
 use crate::plugins::v0_1::osler::plugin::events;
 
 const MAX_PAYLOAD: usize = 64 << 10;
 
-impl events::Host for Sandbox {
+/// What `events` sees: the call, and the runtime that delivers events.
+pub struct EventsView<'a> {
+    cx: Cx<'a>,
+    bus: &'a Plugins,
+}
+
+impl Sandbox {
+    pub(super) fn events_view(&mut self) -> EventsView<'_> {
+        EventsView {
+            cx: self.cx(),
+            bus: self.host(),
+        }
+    }
+}
+
+impl events::Host for EventsView<'_> {
     async fn publish(
         &mut self,
         topic: String,
         payload: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         Ok(async {
-            let id = self.call.id().to_string();
+            let id = self.cx.id().to_string();
             let name = topic.strip_prefix(&format!("{id}.")).unwrap_or("");
             let ok = !name.is_empty()
                 && name.len() <= 100
@@ -35,11 +51,9 @@ impl events::Host for Sandbox {
             if serde_json::from_str::<serde_json::Value>(&payload).is_err() {
                 return Err(Error::Invalid("the payload is not JSON".into()));
             }
-            self.allow(Capability::EventsPublish, None, "plugin.event")
-                .await?;
-            self.app
-                .plugins
-                .publish(&self.app, &self.call.site, &id, topic, payload);
+            let check = Check::capability("plugin.event", Capability::EventsPublish, Need::Nothing);
+            self.cx.allow(check).await?;
+            self.bus.publish(&self.cx.call.site, &id, topic, payload);
             Ok(())
         }
         .await)

@@ -4,11 +4,11 @@
 //! context, never from anything the plugin passes — so one plugin cannot name another's keys.
 //! Writes return once durable.
 
-use super::Sandbox;
-use crate::plugins::manifest::Capability;
-use crate::plugins::v0_1::Error;
+use super::{Cx, Sandbox};
+use crate::access::{Capability, Check, Need};
+use crate::plugins::latest::Error;
 use crate::plugins::v0_1::osler::plugin::kv;
-use crate::storage::{Batch, StorageError, Tree};
+use crate::storage::{Batch, Storage, StorageError, Tree};
 
 type R<T> = wasmtime::Result<Result<T, Error>>;
 
@@ -16,7 +16,22 @@ const MAX_KEY: usize = 512;
 const MAX_OPS: usize = 1000;
 const MAX_PAGE: u32 = 1000;
 
+/// What `kv` sees: the call and the store.
+pub struct KvView<'a> {
+    cx: Cx<'a>,
+    storage: &'a Storage,
+}
+
 impl Sandbox {
+    pub(super) fn kv_view(&mut self) -> KvView<'_> {
+        KvView {
+            cx: self.cx(),
+            storage: &self.services().storage,
+        }
+    }
+}
+
+impl KvView<'_> {
     fn kv_key(&self, key: &str) -> Result<Vec<u8>, Error> {
         if key.is_empty() || key.len() > MAX_KEY {
             return Err(Error::Invalid(format!(
@@ -28,23 +43,24 @@ impl Sandbox {
     }
 
     fn kv_prefix(&self, prefix: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.call.id().len() + 1 + prefix.len());
-        k.extend_from_slice(self.call.id().as_bytes());
+        let mut k = Vec::with_capacity(self.cx.id().len() + 1 + prefix.len());
+        k.extend_from_slice(self.cx.id().as_bytes());
         k.push(0);
         k.extend_from_slice(prefix.as_bytes());
         k
     }
 
     async fn kv_allowed(&self) -> Result<(), Error> {
-        self.allow(Capability::Kv, None, "plugin.kv").await
+        let check = Check::capability("plugin.kv", Capability::Kv, Need::Nothing);
+        self.cx.allow(check).await
     }
 
     async fn kv_commit(&self, b: &Batch) -> Result<(), Error> {
         // A write may carry what this call read from a chart, and other requests see it once
         // applied: the reads' audit entries reach the disk first.
-        self.audit_durable().await.map_err(storage_failure)?;
-        let own = self.call.id().len() + 1;
-        self.app.storage.commit(b).await.map_err(|e| match e {
+        self.cx.reads_durable().await.map_err(storage_failure)?;
+        let own = self.cx.id().len() + 1;
+        self.storage.commit(b).await.map_err(|e| match e {
             StorageError::Conflict { key, .. } => Error::Conflict(format!(
                 "the expectation on key '{}' does not hold; nothing was written",
                 key.get(own..).unwrap_or("")
@@ -59,13 +75,12 @@ fn storage_failure(e: StorageError) -> Error {
     Error::Internal("storage is unavailable".into())
 }
 
-impl kv::Host for Sandbox {
+impl kv::Host for KvView<'_> {
     async fn get(&mut self, key: String) -> R<Option<Vec<u8>>> {
         Ok(async {
             let k = self.kv_key(&key)?;
             self.kv_allowed().await?;
-            self.app
-                .storage
+            self.storage
                 .get(Tree::PluginKv, &k)
                 .map_err(storage_failure)
         }
@@ -98,11 +113,10 @@ impl kv::Host for Sandbox {
             let p = self.kv_prefix(&prefix);
             let after = start_after.as_deref().map(|a| self.kv_prefix(a));
             let rows = self
-                .app
                 .storage
                 .scan(Tree::PluginKv, &p, after.as_deref(), limit as usize + 1)
                 .map_err(storage_failure)?;
-            let own = self.call.id().len() + 1;
+            let own = self.cx.id().len() + 1;
             let more = rows.len() > limit as usize;
             let entries: Vec<kv::Entry> = rows
                 .into_iter()
@@ -142,7 +156,7 @@ impl kv::Host for Sandbox {
                     }
                 }
             }
-            self.check_size("the batch's values", total)?;
+            self.cx.check_size("the batch's values", total)?;
             self.kv_allowed().await?;
             self.kv_commit(&b).await
         }

@@ -2,10 +2,26 @@
 //! (`GET /api/v1/admin/plugins/{id}/logs`), never written to the server's log: the host cannot
 //! vouch that a plugin's words hold no patient data.
 
-use super::Sandbox;
+use super::{Cx, Sandbox};
 use crate::plugins::v0_1::osler::plugin::log;
+use crate::plugins::views::Logs;
 
-impl log::Host for Sandbox {
+/// What `log` sees: the call (for the plugin and site) and the plugins' log lines.
+pub struct LogView<'a> {
+    cx: Cx<'a>,
+    logs: &'a Logs,
+}
+
+impl Sandbox {
+    pub(super) fn log_view(&mut self) -> LogView<'_> {
+        LogView {
+            cx: self.cx(),
+            logs: self.host().logs_store(),
+        }
+    }
+}
+
+impl log::Host for LogView<'_> {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
             log::Level::Trace => "trace",
@@ -14,9 +30,8 @@ impl log::Host for Sandbox {
             log::Level::Warn => "warn",
             log::Level::Error => "error",
         };
-        self.app
-            .plugins
-            .log_line(self.call.id(), &self.call.site, level, &message);
+        self.logs
+            .push(self.cx.id(), &self.cx.call.site, level, &message);
         Ok(())
     }
 }

@@ -3,50 +3,64 @@
 
 use std::time::Duration;
 
-use super::Sandbox;
-use crate::plugins::manifest::{Capability, origin};
-use crate::plugins::v0_1::Error;
+use super::{Cx, Sandbox};
+use crate::access::{Capability, Check, Need};
+use crate::plugins::latest::Error;
+use crate::plugins::manifest::origin;
 use crate::plugins::v0_1::osler::plugin::outbound_http as out;
 
-impl out::Host for Sandbox {
+/// What `outbound-http` sees: the call and the host's HTTP client.
+pub struct OutboundView<'a> {
+    cx: Cx<'a>,
+    client: &'a reqwest::Client,
+}
+
+impl Sandbox {
+    pub(super) fn outbound_view(&mut self) -> OutboundView<'_> {
+        OutboundView {
+            cx: self.cx(),
+            client: self.host().http_client(),
+        }
+    }
+}
+
+impl out::Host for OutboundView<'_> {
     async fn send(&mut self, req: out::Outgoing) -> wasmtime::Result<Result<out::Incoming, Error>> {
         Ok(self.send_checked(req).await)
     }
 }
 
-impl Sandbox {
+impl OutboundView<'_> {
     async fn send_checked(&self, req: out::Outgoing) -> Result<out::Incoming, Error> {
-        self.check_size("the request body", req.body.len())?;
+        self.cx.check_size("the request body", req.body.len())?;
         let target = origin(&req.url).map_err(Error::Invalid)?;
-        let listed = self.call.plugin.manifest.outbound.contains(&target);
-        self.allow(Capability::Outbound, None, "plugin.outbound")
-            .await?;
+        let listed = self.cx.call.plugin.manifest.outbound.contains(&target);
+        let check = Check::capability("plugin.outbound", Capability::Outbound, Need::Nothing);
+        self.cx.allow(check).await?;
         // Nothing read from a chart may leave before its audit entry is on disk.
-        self.audit_durable()
+        self.cx
+            .reads_durable()
             .await
             .map_err(|_| Error::Unavailable("the audit trail cannot be written".into()))?;
         if !listed {
-            let mut ev = self.call.ctx.event("plugin.outbound", "denied");
-            ev.resource = Some(target.clone());
-            ev.detail = Some("origin not in the plugin's manifest".into());
-            let _ = self.app.audit.record_durable(ev).await;
-            return Err(Error::Denied(format!(
-                "{target} is not among the origins plugin '{}' may reach",
-                self.call.id()
-            )));
+            let check = Check::new("plugin.outbound", Need::Nothing).resource(target.clone());
+            let reason = format!(
+                "{target} is not among the origins plugin '{}' may reach (its manifest's \
+                 `outbound` list)",
+                self.cx.id()
+            );
+            return Err(self.cx.deny(check, reason).await);
         }
         let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::Invalid(format!("'{}' is not an HTTP method", req.method)))?;
-        let limits = self.app.plugins.runtime_limits();
+        let limits = self.cx.limits();
         let timeout = req
             .timeout_ms
             .map(|t| Duration::from_millis(t as u64))
             .unwrap_or(limits.timeout())
             .min(limits.timeout());
         let mut rb = self
-            .app
-            .plugins
-            .http_client()
+            .client
             .request(method, &req.url)
             .timeout(timeout)
             .body(req.body);

@@ -1,22 +1,22 @@
 //! `patients-read`, `patients-write`, `patients-deidentified`, `patients-match`.
 //!
-//! The grant is checked here; the role check and the audit entry (with `via` naming the
-//! plugin) are the patient service's, the same code the HTTP API goes through.
+//! The grant is checked here, through the gate; the role check and the audit entry (with
+//! `via` naming the plugin) are the patient service's, the same code the HTTP API goes
+//! through.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::Sandbox;
-use crate::access::Permission;
+use super::{Cx, Sandbox};
+use crate::access::{Capability, Check, Need, Permission};
 use crate::patients::fhir::Patient;
 use crate::patients::narrow::deidentify;
-use crate::patients::{PatientError, SearchQuery};
-use crate::plugins::manifest::Capability;
-use crate::plugins::v0_1::Error;
+use crate::patients::{PatientError, Patients, SearchQuery};
+use crate::plugins::latest::Error;
 use crate::plugins::v0_1::osler::plugin::{
     patients_deidentified as deid, patients_match, patients_read as read, patients_write as write,
 };
-use crate::storage::{Batch, Tree, key};
+use crate::storage::{Batch, Storage, Tree, key};
 
 type R<T> = wasmtime::Result<Result<T, Error>>;
 
@@ -51,17 +51,43 @@ fn parse(json: &str) -> Result<Patient, Error> {
     serde_json::from_str(json).map_err(|e| Error::Invalid(format!("not a FHIR Patient: {e}")))
 }
 
+/// What the `patients-*` interfaces see: the call, the patient service, and the store (for
+/// the pseudonyms of de-identified reads) with the host's pseudonym secret.
+pub struct PatientsView<'a> {
+    cx: Cx<'a>,
+    patients: &'a Patients,
+    storage: &'a Storage,
+    secret: &'a [u8],
+}
+
+impl Sandbox {
+    pub(super) fn patients_view(&mut self) -> PatientsView<'_> {
+        let services = self.services();
+        PatientsView {
+            cx: self.cx(),
+            patients: &services.patients,
+            storage: &services.storage,
+            secret: self.host().pseudonym_secret(),
+        }
+    }
+}
+
+impl PatientsView<'_> {
+    async fn allow(&self, action: &str, cap: Capability, need: Need<'_>) -> Result<(), Error> {
+        self.cx.allow(Check::capability(action, cap, need)).await
+    }
+}
+
 // Each host method is `Ok(async { … }.await)`: the outer `Ok` says "no trap", the block's own
 // `Result` is the WIT `result<_, error>` the plugin receives, and `?` works inside it.
 
-impl read::Host for Sandbox {
+impl read::Host for PatientsView<'_> {
     async fn get(&mut self, id: String) -> R<String> {
         Ok(async {
-            self.allow(Capability::PatientsRead, None, "patient.read")
+            self.allow("patient.read", Capability::PatientsRead, Need::Nothing)
                 .await?;
-            let p = self.app.patients.get_recorded(&self.call.ctx, &id).await;
-            self.audit_pending
-                .store(true, std::sync::atomic::Ordering::Release);
+            let p = self.patients.get_recorded(self.cx.ctx(), &id).await;
+            self.cx.read_recorded();
             Ok(to_json(&p.map_err(error_of)?))
         }
         .await)
@@ -69,7 +95,7 @@ impl read::Host for Sandbox {
 
     async fn search(&mut self, q: read::SearchQuery) -> R<read::SearchPage> {
         Ok(async {
-            self.allow(Capability::PatientsRead, None, "patient.search")
+            self.allow("patient.search", Capability::PatientsRead, Need::Nothing)
                 .await?;
             let query = SearchQuery {
                 name: q.name,
@@ -81,7 +107,7 @@ impl read::Host for Sandbox {
                     .unwrap_or(crate::patients::DEFAULT_COUNT),
                 cursor: q.cursor,
             };
-            let page = self.app.patients.search(&self.call.ctx, &query).await;
+            let page = self.patients.search(self.cx.ctx(), &query).await;
             let page = page.map_err(error_of)?;
             Ok(read::SearchPage {
                 patients: page.patients.iter().map(to_json).collect(),
@@ -92,25 +118,20 @@ impl read::Host for Sandbox {
     }
 }
 
-impl Sandbox {
+impl PatientsView<'_> {
     /// The checks every patient write goes through: size, grant and role, then the JSON.
     async fn patient_to_write(&self, patient: &str, action: &str) -> Result<Patient, Error> {
-        self.check_size("the patient", patient.len())?;
-        self.allow(
-            Capability::PatientsWrite,
-            Some(Permission::PatientsWrite),
-            action,
-        )
-        .await?;
+        self.cx.check_size("the patient", patient.len())?;
+        let need = Need::Permission(Permission::PatientsWrite);
+        self.allow(action, Capability::PatientsWrite, need).await?;
         parse(patient)
     }
 
     /// A pseudonym for `id` that is stable for this plugin and meaningless to any other:
     /// HMAC-SHA256 under a key derived from the host's secret and the plugin id.
     fn pseudonym(&self, id: &str) -> String {
-        let secret = self.app.plugins.pseudonym_secret();
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
-        mac.update(self.call.id().as_bytes());
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret).expect("any key length");
+        mac.update(self.cx.id().as_bytes());
         mac.update(&[0]);
         mac.update(id.as_bytes());
         let out = mac.finalize().into_bytes();
@@ -118,11 +139,11 @@ impl Sandbox {
     }
 }
 
-impl write::Host for Sandbox {
+impl write::Host for PatientsView<'_> {
     async fn create(&mut self, patient: String) -> R<String> {
         Ok(async {
             let p = self.patient_to_write(&patient, "patient.create").await?;
-            let p = self.app.patients.create(&self.call.ctx, p).await;
+            let p = self.patients.create(self.cx.ctx(), p).await;
             Ok(to_json(&p.map_err(error_of)?))
         }
         .await)
@@ -132,9 +153,8 @@ impl write::Host for Sandbox {
         Ok(async {
             let p = self.patient_to_write(&patient, "patient.update").await?;
             let p = self
-                .app
                 .patients
-                .update(&self.call.ctx, &id, p, expected_version)
+                .update(self.cx.ctx(), &id, p, expected_version)
                 .await;
             Ok(to_json(&p.map_err(error_of)?))
         }
@@ -142,19 +162,15 @@ impl write::Host for Sandbox {
     }
 }
 
-impl deid::Host for Sandbox {
+impl deid::Host for PatientsView<'_> {
     async fn list(&mut self, cursor: Option<String>, count: u32) -> R<deid::Page> {
         Ok(async {
-            self.allow(
-                Capability::PatientsDeidentified,
-                None,
-                "patient.deidentified",
-            )
-            .await?;
+            let cap = Capability::PatientsDeidentified;
+            self.allow("patient.deidentified", cap, Need::Nothing)
+                .await?;
             let page = self
-                .app
                 .patients
-                .deidentified_page(&self.call.ctx, cursor.as_deref(), count as usize)
+                .deidentified_page(self.cx.ctx(), cursor.as_deref(), count as usize)
                 .await
                 .map_err(error_of)?;
             // Remember pseudonym → id so that `get` can find the record; recomputable, so it
@@ -166,11 +182,11 @@ impl deid::Host for Sandbox {
                 patients.push(deidentify(p, &name).to_string());
                 remember.put(
                     Tree::Pseudonyms,
-                    key(&[self.call.id().as_bytes(), name.as_bytes()]),
+                    key(&[self.cx.id().as_bytes(), name.as_bytes()]),
                     id.as_bytes().to_vec(),
                 );
             }
-            if let Err(e) = self.app.storage.apply(&remember) {
+            if let Err(e) = self.storage.apply(&remember) {
                 tracing::warn!(error = %e, "cannot remember pseudonyms");
             }
             Ok(deid::Page {
@@ -183,15 +199,11 @@ impl deid::Host for Sandbox {
 
     async fn get(&mut self, pseudonym: String) -> R<String> {
         Ok(async {
-            self.allow(
-                Capability::PatientsDeidentified,
-                None,
-                "patient.deidentified",
-            )
-            .await?;
-            let k = key(&[self.call.id().as_bytes(), pseudonym.as_bytes()]);
+            let cap = Capability::PatientsDeidentified;
+            self.allow("patient.deidentified", cap, Need::Nothing)
+                .await?;
+            let k = key(&[self.cx.id().as_bytes(), pseudonym.as_bytes()]);
             let id = self
-                .app
                 .storage
                 .get(Tree::Pseudonyms, &k)
                 .map_err(|_| Error::Internal("storage unavailable".into()))?
@@ -199,9 +211,8 @@ impl deid::Host for Sandbox {
                 // A pseudonym another plugin was given does not resolve here.
                 .filter(|id| self.pseudonym(id) == pseudonym);
             let v = self
-                .app
                 .patients
-                .deidentified_get(&self.call.ctx, &pseudonym, id.as_deref())
+                .deidentified_get(self.cx.ctx(), &pseudonym, id.as_deref())
                 .await;
             Ok(v.map_err(error_of)?.to_string())
         }
@@ -209,7 +220,7 @@ impl deid::Host for Sandbox {
     }
 }
 
-impl patients_match::Host for Sandbox {
+impl patients_match::Host for PatientsView<'_> {
     async fn find_by_health_card(
         &mut self,
         number: String,
@@ -222,11 +233,10 @@ impl patients_match::Host for Sandbox {
                     "a health card number, version code or birth date that long is not one".into(),
                 ));
             }
-            self.allow(Capability::PatientsMatch, None, "patient.match")
+            self.allow("patient.match", Capability::PatientsMatch, Need::Nothing)
                 .await?;
-            self.app
-                .patients
-                .match_health_card(&self.call.ctx, &number, &version_code, &birth_date)
+            self.patients
+                .match_health_card(self.cx.ctx(), &number, &version_code, &birth_date)
                 .await
                 .map_err(error_of)
         }

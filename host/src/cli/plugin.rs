@@ -8,11 +8,11 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use super::manifest::{Capability, ConfigValue, Manifest};
-use super::package::Package;
-use super::{Outcome, PluginView, Plugins, registry};
 use crate::app::{App, Mode};
 use crate::config::Config;
+use crate::plugins::manifest::{Capability, ConfigValue, Manifest};
+use crate::plugins::package::Package;
+use crate::plugins::{Outcome, PluginView, Plugins, registry};
 
 #[derive(Subcommand, Debug)]
 pub enum PluginCmd {
@@ -162,13 +162,13 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                         );
                     }
                     let bar = Bar::new();
-                    let done = registry::install(&app, &ctx, &spec, force, &bar.report()).await;
+                    let done = registry::install(p, &ctx, &spec, force, &bar.report()).await;
                     bar.finish();
                     print_installed(&done?);
                 }
             }
             PluginCmd::Search { text } => {
-                let found = registry::search(&app, &ctx, &text).await?;
+                let found = registry::search(p, &ctx, &text).await?;
                 if found.is_empty() {
                     println!("Nothing in the configured registries matches '{text}'.");
                 }
@@ -199,7 +199,7 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
             }
             PluginCmd::Update { id } => {
                 let bar = Bar::new();
-                let done = registry::update(&app, &ctx, id.as_deref(), &bar.report()).await;
+                let done = registry::update(p, &ctx, id.as_deref(), &bar.report()).await;
                 bar.finish();
                 let done = done?;
                 if done.is_empty() {
@@ -503,7 +503,7 @@ const TEMPLATE: &[(&str, &str)] = &[
 ];
 
 fn scaffold(name: &str, dir: Option<PathBuf>, sdk: Option<String>) -> anyhow::Result<i32> {
-    if !super::manifest::valid_id(name) {
+    if !crate::plugins::manifest::valid_id(name) {
         bail!(
             "'{name}' is not a plugin id: use 2 to 40 lowercase letters, digits or '-', starting with a letter"
         );
@@ -686,7 +686,7 @@ pub fn install_from_registry(app: &App, ids: &[String], site: &str) -> anyhow::R
     let rt = crate::cli::runtime()?;
     rt.block_on(async {
         for id in ids {
-            registry::install(app, &ctx, id, false, &registry::no_progress).await?;
+            registry::install(&app.plugins, &ctx, id, false, &registry::no_progress).await?;
             app.plugins.set_enabled(&ctx, id, site, true).await?;
             let v = app.plugins.view(id).expect("installed");
             let asked = v

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use osler_registry::{KeyDir, Lifetimes, Package, PublicKey, ReleaseInfo, Repo, SecretKey};
 
-use super::manifest::Manifest;
+use crate::plugins::manifest::Manifest;
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {
@@ -27,7 +27,9 @@ pub enum RegistryCmd {
         #[arg(long)]
         keys: PathBuf,
     },
-    /// Let a publisher's key publish the given plugin ids (or `prefix-*`).
+    /// Let a publisher's key publish the given plugin ids (or `prefix-*`) and export the
+    /// given interface packages (`namespace:package`, or `namespace:*`). Adds to an existing
+    /// publisher.
     AddPublisher {
         dir: PathBuf,
         #[arg(long)]
@@ -38,9 +40,14 @@ pub enum RegistryCmd {
         /// The publisher's public key, `ed25519:<hex>`.
         #[arg(long)]
         key: String,
-        /// Plugin ids, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true)]
+        /// Plugin ids, comma-separated (`prefix-*` covers every id with that prefix).
+        #[arg(long, value_delimiter = ',', required_unless_present = "interfaces")]
         plugins: Vec<String>,
+        /// Interface packages its plugins may export, comma-separated: `acme:forms` covers
+        /// `acme:forms/<any interface>`, `acme:*` every package of the `acme` namespace.
+        /// `osler:plugin` and `wasi:*` belong to the host and are refused.
+        #[arg(long, value_delimiter = ',')]
+        interfaces: Vec<String>,
     },
     /// Publish a signed package.
     Publish {
@@ -168,10 +175,22 @@ pub fn registry(cmd: RegistryCmd) -> anyhow::Result<i32> {
             name,
             key,
             plugins,
+            interfaces,
         } => {
             let key = PublicKey::parse(&key)?;
-            Repo::open(&dir)?.add_publisher(&KeyDir(keys), &name, &key, &plugins)?;
-            println!("{name} ({key}) may publish: {}", plugins.join(", "));
+            let repo = Repo::open(&dir)?;
+            repo.add_publisher(&KeyDir(keys), &name, &key, &plugins, &interfaces)?;
+            let p = repo
+                .targets()?
+                .publishers
+                .remove(&name)
+                .context("just added")?;
+            let list = |v: &[String]| match v {
+                [] => "nothing".to_string(),
+                v => v.join(", "),
+            };
+            println!("{name} ({key}) may publish: {}", list(&p.plugins));
+            println!("{name} may export interfaces of: {}", list(&p.interfaces));
         }
         RegistryCmd::Publish { dir, package, keys } => {
             let bytes = std::fs::read(&package)
@@ -235,9 +254,11 @@ pub const FIRST_PARTY: &str = "Osler project";
 
 /// Build every plugin under this checkout's `plugins/`, sign each as the first-party
 /// publisher (key `<keys>/publisher.pem`, created if missing) and publish it into the registry
-/// at `dir` (created if new). A version already published with the same contents is skipped.
+/// at `dir` (created if new), delegating to that publisher the plugins' ids and the
+/// interface packages they export (also in a registry made before interfaces had owners). A
+/// version already published with the same contents is skipped.
 pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>)> {
-    let root = super::cli::checkout_root()?;
+    let root = super::plugin::checkout_root()?;
     let target = root.join("target").join("plugins");
     let keydir = KeyDir(keys.to_path_buf());
     let repo = if dir.join("root.json").exists() {
@@ -251,8 +272,8 @@ pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>
     }
     let publisher = SecretKey::load(&publisher_path)?;
     let mut built = Vec::new();
-    for crate_dir in super::cli::first_party_crates(&root)? {
-        let path = super::cli::build(Some(crate_dir), None, Some(&target))?;
+    for crate_dir in super::plugin::first_party_crates(&root)? {
+        let path = super::plugin::build(Some(crate_dir), None, Some(&target))?;
         let bytes = std::fs::read(&path)?;
         let mut pkg = Package::read(&bytes).map_err(|e| anyhow::anyhow!(e))?;
         let info = release_info(&pkg)?;
@@ -260,6 +281,17 @@ pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>
         built.push((info, pkg.write()?));
     }
     let ids: Vec<String> = built.iter().map(|(i, _)| i.id.clone()).collect();
+    // The first-party publisher owns the interface packages its plugins export
+    // (`osler:drugref`, `osler:scheduling`), one by one: never `osler:*`, which would cover
+    // the host's own `osler:plugin`.
+    let interfaces: Vec<String> = built
+        .iter()
+        .flat_map(|(i, _)| i.exports.keys())
+        .filter_map(|name| osler_registry::meta::interface_package(name))
+        .map(|(ns, pkg)| format!("{ns}:{pkg}"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let delegated = repo
         .targets()?
         .publishers
@@ -267,9 +299,13 @@ pub fn first_party(dir: &Path, keys: &Path) -> anyhow::Result<(Repo, Vec<String>
         .is_some_and(|p| {
             p.keys.contains(&publisher.public().to_string())
                 && ids.iter().all(|id| p.may_publish(id))
+                && built
+                    .iter()
+                    .flat_map(|(i, _)| i.exports.keys())
+                    .all(|e| p.may_export(e))
         });
     if !delegated {
-        repo.add_publisher(&keydir, FIRST_PARTY, &publisher.public(), &ids)?;
+        repo.add_publisher(&keydir, FIRST_PARTY, &publisher.public(), &ids, &interfaces)?;
     }
     for (info, bytes) in built {
         let existing = repo

@@ -1,0 +1,202 @@
+//! What administrators and the pages see of the plugins: listings with their state at every
+//! site, the navigation entries of the plugins enabled at a site, and each plugin's own log
+//! lines (kept in memory for administrators, never in the server's log).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::manifest::Manifest;
+use super::{Origin, Plugins, SiteState, Status, now};
+use crate::access::Role;
+
+/// Log lines kept per plugin.
+const LOG_LINES: usize = 500;
+
+/// One line a plugin logged.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LogLine {
+    pub time: String,
+    pub site: String,
+    pub level: String,
+    pub message: String,
+}
+
+/// What the admin API and `osler plugin list` show of a plugin.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginView {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub publisher: String,
+    pub description: String,
+    /// `ready` or `failed`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Installed from an unsigned development package.
+    pub development: bool,
+    pub sha256: String,
+    pub installed_at: String,
+    pub installed_by: String,
+    /// The registry and publisher of a signed package.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// The version `rollback` returns to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    /// A newer version waiting for approval, and what it adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staged: Option<StagedView>,
+    pub capabilities: Vec<String>,
+    pub outbound: Vec<String>,
+    pub exports: Vec<String>,
+    pub imports: Vec<String>,
+    pub sites: BTreeMap<String, SiteState>,
+}
+
+/// A version waiting for an administrator's approval.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StagedView {
+    pub version: String,
+    /// Capabilities and outbound origins it asks for that the installed version does not.
+    pub adds: Vec<String>,
+}
+
+/// A navigation entry for the home page.
+#[derive(Clone, Debug, Serialize)]
+pub struct Nav {
+    pub plugin: String,
+    pub title: String,
+    pub href: String,
+}
+
+/// The plugins' log lines, the last [`LOG_LINES`] of each.
+#[derive(Default)]
+pub struct Logs {
+    lines: Mutex<HashMap<String, VecDeque<LogLine>>>,
+}
+
+impl Logs {
+    pub fn push(&self, id: &str, site: &str, level: &str, message: &str) {
+        let mut message: String = message.chars().take(2000).collect();
+        message.retain(|c| !c.is_control() || c == '\t');
+        let mut logs = self.lines.lock().expect("lock");
+        let q = logs.entry(id.to_string()).or_default();
+        if q.len() == LOG_LINES {
+            q.pop_front();
+        }
+        q.push_back(LogLine {
+            time: now(),
+            site: site.into(),
+            level: level.into(),
+            message,
+        });
+    }
+
+    /// The last lines a plugin logged (kept in memory).
+    pub fn of(&self, id: &str) -> Vec<LogLine> {
+        self.lines
+            .lock()
+            .expect("lock")
+            .get(id)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Plugins {
+    /// The last lines a plugin logged (kept in memory).
+    pub fn logs(&self, id: &str) -> Vec<LogLine> {
+        self.inner.logs.of(id)
+    }
+
+    /// Where plugins' log lines are kept (for the `log` capability).
+    pub(crate) fn logs_store(&self) -> &Logs {
+        &self.inner.logs
+    }
+
+    pub fn view(&self, id: &str) -> Option<PluginView> {
+        let p = self.get(id)?;
+        let sites = self
+            .inner
+            .state
+            .read()
+            .expect("lock")
+            .iter()
+            .filter(|((pid, _), _)| pid == id)
+            .map(|((_, site), s)| (site.clone(), s.clone()))
+            .collect();
+        let (state, failure) = match &p.status {
+            Status::Ready { .. } => ("ready", None),
+            Status::Failed(r) => ("failed", Some(r.clone())),
+        };
+        let m = &p.manifest;
+        Some(PluginView {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            version: p.record.version.clone(),
+            publisher: m.publisher.clone(),
+            description: m.description.clone(),
+            state: state.into(),
+            failure,
+            development: p.record.dev,
+            sha256: p.record.sha256.clone(),
+            installed_at: p.record.installed_at.clone(),
+            installed_by: p.record.installed_by.clone(),
+            origin: p.record.origin.clone(),
+            previous_version: p.record.previous.as_ref().map(|r| r.version.clone()),
+            staged: p.record.staged.as_ref().map(|r| StagedView {
+                version: r.version.clone(),
+                adds: Manifest::parse(&r.manifest)
+                    .map(|n| Self::added_access(m, &n))
+                    .unwrap_or_default(),
+            }),
+            capabilities: m.capabilities.iter().map(|c| c.to_string()).collect(),
+            outbound: m.outbound.clone(),
+            exports: m.exports.iter().map(|(k, v)| format!("{k}@{v}")).collect(),
+            imports: m.imports.iter().map(|(k, v)| format!("{k} {v}")).collect(),
+            sites,
+        })
+    }
+
+    pub fn list(&self) -> Vec<PluginView> {
+        let ids: Vec<String> = self
+            .inner
+            .installed
+            .read()
+            .expect("lock")
+            .keys()
+            .cloned()
+            .collect();
+        ids.iter().filter_map(|id| self.view(id)).collect()
+    }
+
+    /// The navigation entries of the plugins enabled and ready at `site` that `roles` may see.
+    pub fn nav(&self, site: &str, roles: &[Role]) -> Vec<Nav> {
+        let installed = self.inner.installed.read().expect("lock");
+        let mut out = Vec::new();
+        for (id, p) in installed.iter() {
+            if !matches!(p.status, Status::Ready { .. }) || !self.is_enabled(id, site) {
+                continue;
+            }
+            for n in &p.manifest.nav {
+                let visible = match &n.roles {
+                    None => true,
+                    Some(rs) => rs.iter().any(|r| roles.contains(r)),
+                };
+                if visible {
+                    out.push(Nav {
+                        plugin: id.clone(),
+                        title: n.title.clone(),
+                        href: format!("/plugins/{id}{}", n.path),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
