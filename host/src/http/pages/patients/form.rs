@@ -1,244 +1,26 @@
-//! Patients in the browser: search, registration, the chart, and editing demographics.
-//!
-//! - `GET /patients`: search by name, birth date, health card or chart number; a table.
-//! - `GET|POST /patients/new`: the registration form. Every part of the record the API has
-//!   (names, sex, birth date, Ontario health card and version code, phones, email, address,
-//!   preferred language, family physician). Before registering a name and birth date that a
-//!   chart already has, the form asks to confirm; a health card already on a chart is refused
-//!   by the patient service, with a link to that chart.
-//! - `GET /patients/{id}`: the chart — demographics, then the panels plugins contribute.
-//! - `GET|POST /patients/{id}/edit`: the same form for a registered patient, carrying the
-//!   version it was read at. If someone saved the record in between, nothing is lost: the form
-//!   comes back with the person's changes merged onto the record as it now is, each field both
-//!   of them changed marked with the value now on file, to review and save again.
-//!
-//! Every read, search, create and update goes through [`crate::patients::Patients`], the
-//! service behind the JSON API: the same validation, the same refusals, the same audit trail.
+//! The patient form: its fields, how they map onto the FHIR record (and back, and onto the
+//! validation errors' JSON paths), how it is drawn, and the three-way merge of a stale save.
+//! Registration and editing share it.
 
 use std::collections::BTreeMap;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::access::{Permission, Role};
+use crate::access::Role;
 use crate::app::App;
-use crate::http::assets::PATIENTS_JS;
 use crate::http::pages::esc;
-use crate::http::shell::{
-    Banner, Page, age, banner_flags, card_text, clinic_today, clinic_zone, display_name, main_name,
-    sex_label,
-};
+use crate::http::shell::{Page, main_name, sex_label};
+use crate::patients::FieldError;
 use crate::patients::fhir::{
-    Address, CHART_SYSTEM, CodeableConcept, Coding, ContactPoint, IDENTIFIER_VERSION_EXT,
-    Identifier, ON_HCN_SYSTEM, Patient, Reference,
+    Address, CodeableConcept, Coding, ContactPoint, IDENTIFIER_VERSION_EXT, Identifier,
+    ON_HCN_SYSTEM, Patient, Reference,
 };
-use crate::patients::{FieldError, PatientError, SearchQuery, version_of};
 
-pub fn router() -> Router<App> {
-    Router::new()
-        .route("/patients", get(search))
-        .route("/patients/new", get(new_form).post(create))
-        .route("/patients/{id}", get(chart))
-        .route("/patients/{id}/edit", get(edit_form).post(save))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Search
-
-/// The search form's fields (also the query of `/patients`).
-#[derive(Deserialize, Default, Clone)]
-pub struct SearchForm {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub birthdate: String,
-    /// A health card or chart number.
-    #[serde(default)]
-    pub number: String,
-    #[serde(default)]
-    pub cursor: Option<String>,
-}
-
-impl SearchForm {
-    fn is_empty(&self) -> bool {
-        self.name.trim().is_empty()
-            && self.birthdate.trim().is_empty()
-            && self.number.trim().is_empty()
-    }
-
-    fn query_string(&self, cursor: Option<&str>) -> String {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("name", self.name.trim()),
-            ("birthdate", self.birthdate.trim()),
-            ("number", self.number.trim()),
-        ] {
-            if !v.is_empty() {
-                q.append_pair(k, v);
-            }
-        }
-        if let Some(c) = cursor {
-            q.append_pair("cursor", c);
-        }
-        q.finish()
-    }
-}
-
-/// The patient search form (on `/patients` and the home page).
-pub fn search_form(f: &SearchForm) -> String {
-    format!(
-        "<form method=\"get\" action=\"/patients\" class=\"searchbar\" role=\"search\">\
-         <div><label for=\"q-name\">Name</label><input id=\"q-name\" name=\"name\" value=\"{}\" \
-         placeholder=\"Family name, given name, or both\" autocomplete=\"off\"></div>\
-         <div><label for=\"q-born\">Birth date</label><input id=\"q-born\" name=\"birthdate\" \
-         type=\"date\" value=\"{}\"></div>\
-         <div><label for=\"q-number\">Health card or chart no.</label><input id=\"q-number\" \
-         name=\"number\" inputmode=\"numeric\" autocomplete=\"off\" value=\"{}\"></div>\
-         <div><button type=\"submit\">Search</button></div></form>",
-        esc(&f.name),
-        esc(&f.birthdate),
-        esc(&f.number)
-    )
-}
-
-/// Digits of a typed number, without the spaces and dashes people put in card numbers.
-fn clean_number(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect()
-}
-
-fn telecom_value<'a>(p: &'a Patient, system: &str) -> Option<&'a str> {
-    p.telecom
-        .iter()
-        .find(|t| t.system.as_deref() == Some(system))
-        .and_then(|t| t.value.as_deref())
-}
-
-fn results_table(patients: &[Patient], today: jiff::civil::Date, can_write: bool) -> String {
-    let rows: String = patients
-        .iter()
-        .map(|p| {
-            let id = esc(p.id.as_deref().unwrap_or(""));
-            let inactive = p.active == Some(false);
-            let born = match (&p.birth_date, p.birth_date.as_deref().and_then(|b| age(b, today))) {
-                (Some(b), Some(a)) => format!("{} <span class=\"muted\">({})</span>", esc(b), esc(&a)),
-                (Some(b), None) => esc(b),
-                _ => "—".into(),
-            };
-            format!(
-                "<tr{}><td><a href=\"/patients/{id}\">{}</a>{}</td><td>{}</td><td class=\"num\">{born}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                if inactive { " class=\"inactive\"" } else { "" },
-                esc(&display_name(p)),
-                if inactive {
-                    " <span class=\"badge red\">Inactive</span>"
-                } else {
-                    ""
-                },
-                esc(p.gender.as_deref().map(sex_label).unwrap_or("—")),
-                esc(&p.ontario_hcn().map(|(n, v)| card_text(n, v)).unwrap_or_default()),
-                esc(p.chart_number().unwrap_or("")),
-                esc(telecom_value(p, "phone").unwrap_or("")),
-                if can_write {
-                    format!("<a href=\"/patients/{id}/edit\">Edit</a>")
-                } else {
-                    String::new()
-                }
-            )
-        })
-        .collect();
-    format!(
-        "<table><thead><tr><th>Name</th><th>Sex</th><th>Born</th><th>Health card</th>\
-         <th>Chart</th><th>Phone</th><th><span class=\"visually-hidden\">Actions</span></th></tr>\
-         </thead><tbody>{rows}</tbody></table>"
-    )
-}
-
-async fn search(page: Page, Query(f): Query<SearchForm>) -> Response {
-    let ctx = page.caller().ctx();
-    let can_write = ctx.can(Permission::PatientsWrite);
-    let mut body = format!(
-        "<div class=\"page-head\"><h1>Patients</h1>{}</div><div class=\"card\">{}</div>",
-        if can_write {
-            "<a class=\"button\" href=\"/patients/new\">Register a new patient</a>"
-        } else {
-            ""
-        },
-        search_form(&f)
-    );
-    if f.is_empty() {
-        body.push_str(
-            "<p class=\"muted\">Search by name (the start of a family or given name is \
-             enough), birth date, health card number or chart number.</p>",
-        );
-        return page.render(StatusCode::OK, "Patients", None, &body);
-    }
-    let number = clean_number(&f.number);
-    let q = SearchQuery {
-        name: Some(f.name.trim().to_string()).filter(|s| !s.is_empty()),
-        birthdate: Some(f.birthdate.trim().to_string()).filter(|s| !s.is_empty()),
-        identifier: Some(number).filter(|s| !s.is_empty()),
-        count: 25,
-        cursor: f.cursor.clone(),
-    };
-    let status = match page.app.patients.search(&ctx, &q).await {
-        Ok(found) => {
-            if found.patients.is_empty() {
-                body.push_str(&format!(
-                    "<div class=\"card\"><p>No patient matches.</p>{}</div>",
-                    if can_write {
-                        "<p><a href=\"/patients/new\">Register a new patient</a></p>"
-                    } else {
-                        ""
-                    }
-                ));
-            } else {
-                body.push_str(&format!(
-                    "<div class=\"card\">{}",
-                    results_table(&found.patients, clinic_today(&page.app), can_write)
-                ));
-                body.push_str("<div class=\"pager\">");
-                if f.cursor.is_some() {
-                    body.push_str(&format!(
-                        "<a href=\"/patients?{}\">First page</a>",
-                        esc(&f.query_string(None))
-                    ));
-                }
-                if let Some(next) = &found.next {
-                    body.push_str(&format!(
-                        "<a href=\"/patients?{}\">Next page</a>",
-                        esc(&f.query_string(Some(next)))
-                    ));
-                }
-                body.push_str("</div></div>");
-            }
-            StatusCode::OK
-        }
-        Err(PatientError::Denied(m)) => return page.refuse(&m),
-        Err(PatientError::BadQuery(m)) => {
-            body.push_str(&format!(
-                "<p class=\"error\" role=\"alert\">{}</p>",
-                esc(&m)
-            ));
-            StatusCode::BAD_REQUEST
-        }
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
-    };
-    page.render(status, "Patients", None, &body)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The form
+use super::clean_number;
 
 /// The form's fields and their labels, in the order they appear.
-const FIELDS: &[(&str, &str)] = &[
+pub(super) const FIELDS: &[(&str, &str)] = &[
     ("prefix", "Title"),
     ("given", "Given names"),
     ("family", "Family name"),
@@ -266,7 +48,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("active", "Chart active"),
 ];
 
-fn label_of(field: &str) -> &'static str {
+pub(super) fn label_of(field: &str) -> &'static str {
     FIELDS
         .iter()
         .find(|(f, _)| *f == field)
@@ -276,23 +58,23 @@ fn label_of(field: &str) -> &'static str {
 
 /// The values of the form, by field name (a checkbox is `on` or empty).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, Deserialize)]
-struct Fields(BTreeMap<String, String>);
+pub(super) struct Fields(BTreeMap<String, String>);
 
 impl Fields {
-    fn get(&self, k: &str) -> &str {
+    pub(super) fn get(&self, k: &str) -> &str {
         self.0.get(k).map(|s| s.trim()).unwrap_or("")
     }
 
-    fn set(&mut self, k: &str, v: impl Into<String>) {
+    pub(super) fn set(&mut self, k: &str, v: impl Into<String>) {
         self.0.insert(k.to_string(), v.into());
     }
 
-    fn on(&self, k: &str) -> bool {
+    pub(super) fn on(&self, k: &str) -> bool {
         !self.get(k).is_empty()
     }
 
     /// The form's fields from a posted body, plus its control fields.
-    fn from_body(body: &[u8]) -> (Fields, BTreeMap<String, String>) {
+    pub(super) fn from_body(body: &[u8]) -> (Fields, BTreeMap<String, String>) {
         let mut fields = Fields::default();
         let mut control = BTreeMap::new();
         for (k, v) in form_urlencoded::parse(body) {
@@ -306,12 +88,12 @@ impl Fields {
     }
 
     /// A hidden field's value: the fields as they were read, to merge with on a stale save.
-    fn encode(&self) -> String {
+    pub(super) fn encode(&self) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(serde_json::to_vec(&self.0).expect("a map of strings serialises"))
     }
 
-    fn decode(s: &str) -> Option<Fields> {
+    pub(super) fn decode(s: &str) -> Option<Fields> {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(s)
             .ok()?;
@@ -319,7 +101,7 @@ impl Fields {
     }
 
     /// The form's view of a record.
-    fn of(p: &Patient) -> Fields {
+    pub(super) fn of(p: &Patient) -> Fields {
         let mut f = Fields::default();
         if let Some(n) = main_name(p) {
             f.set("prefix", n.prefix.join(" "));
@@ -398,21 +180,21 @@ impl Fields {
 
 /// Telephone slots of the form: (field, matching contact point).
 #[derive(Clone, Copy)]
-enum Slot {
+pub(super) enum Slot {
     Home,
     Mobile,
     Work,
     Email,
 }
 
-const PHONE_SLOTS: &[(&str, Slot)] = &[
+pub(super) const PHONE_SLOTS: &[(&str, Slot)] = &[
     ("phone_home", Slot::Home),
     ("phone_mobile", Slot::Mobile),
     ("phone_work", Slot::Work),
     ("email", Slot::Email),
 ];
 
-fn slot_matches(t: &ContactPoint, slot: Slot) -> bool {
+pub(super) fn slot_matches(t: &ContactPoint, slot: Slot) -> bool {
     let (sys, usage) = (t.system.as_deref(), t.r#use.as_deref());
     match slot {
         Slot::Home => sys == Some("phone") && matches!(usage, None | Some("home")),
@@ -422,59 +204,59 @@ fn slot_matches(t: &ContactPoint, slot: Slot) -> bool {
     }
 }
 
-fn slot_index(p: &Patient, slot: Slot) -> Option<usize> {
+pub(super) fn slot_index(p: &Patient, slot: Slot) -> Option<usize> {
     p.telecom.iter().position(|t| slot_matches(t, slot))
 }
 
-fn nickname(p: &Patient) -> Option<usize> {
+pub(super) fn nickname(p: &Patient) -> Option<usize> {
     p.name
         .iter()
         .position(|n| n.r#use.as_deref() == Some("nickname"))
 }
 
-fn former_name(p: &Patient) -> Option<usize> {
+pub(super) fn former_name(p: &Patient) -> Option<usize> {
     p.name
         .iter()
         .position(|n| matches!(n.r#use.as_deref(), Some("old" | "maiden")))
 }
 
-fn main_name_index(p: &Patient) -> Option<usize> {
+pub(super) fn main_name_index(p: &Patient) -> Option<usize> {
     p.name
         .iter()
         .position(|n| !matches!(n.r#use.as_deref(), Some("nickname" | "old" | "maiden")))
 }
 
-fn hcn_index(p: &Patient) -> Option<usize> {
+pub(super) fn hcn_index(p: &Patient) -> Option<usize> {
     p.identifier
         .iter()
         .position(|i| i.system.as_deref() == Some(ON_HCN_SYSTEM))
 }
 
-fn address_index(p: &Patient) -> Option<usize> {
+pub(super) fn address_index(p: &Patient) -> Option<usize> {
     p.address
         .iter()
         .position(|a| matches!(a.r#use.as_deref(), None | Some("home")))
         .or_else(|| (!p.address.is_empty()).then_some(0))
 }
 
-fn language_index(p: &Patient) -> Option<usize> {
+pub(super) fn language_index(p: &Patient) -> Option<usize> {
     p.communication
         .iter()
         .position(|c| c.preferred == Some(true))
         .or_else(|| (!p.communication.is_empty()).then_some(0))
 }
 
-fn words(s: &str) -> Vec<String> {
+pub(super) fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
-fn opt(s: &str) -> Option<String> {
+pub(super) fn opt(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_string())
 }
 
 /// A Canadian postal code written the usual way ("k1p5j9" → "K1P 5J9"); anything else as typed.
-fn postal(s: &str) -> String {
+pub(super) fn postal(s: &str) -> String {
     let compact: String = s
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -497,10 +279,10 @@ fn postal(s: &str) -> String {
 }
 
 /// Where a record's parts came from in the form: (JSON path prefix, field).
-type FieldMap = Vec<(String, &'static str)>;
+pub(super) type FieldMap = Vec<(String, &'static str)>;
 
 /// Replace, remove or add element `i` of `v`.
-fn put<T>(v: &mut Vec<T>, i: Option<usize>, value: Option<T>) {
+pub(super) fn put<T>(v: &mut Vec<T>, i: Option<usize>, value: Option<T>) {
     match (i, value) {
         (Some(i), Some(x)) => v[i] = x,
         (Some(i), None) => {
@@ -513,7 +295,12 @@ fn put<T>(v: &mut Vec<T>, i: Option<usize>, value: Option<T>) {
 
 /// Write the form's fields into `p` (the parts the form does not show are left alone) and say
 /// where each field landed, to name the field of a validation error.
-fn apply(f: &Fields, p: &mut Patient, editing: bool, physicians: &[(String, String)]) -> FieldMap {
+pub(super) fn apply(
+    f: &Fields,
+    p: &mut Patient,
+    editing: bool,
+    physicians: &[(String, String)],
+) -> FieldMap {
     p.resource_type = "Patient".into();
     // The main name.
     let i = main_name_index(p);
@@ -749,7 +536,7 @@ fn apply(f: &Fields, p: &mut Patient, editing: bool, physicians: &[(String, Stri
 }
 
 /// The form field a validation error's JSON path belongs to (the longest matching prefix).
-fn field_of(map: &FieldMap, path: &str) -> Option<&'static str> {
+pub(super) fn field_of(map: &FieldMap, path: &str) -> Option<&'static str> {
     map.iter()
         .filter(|(prefix, _)| {
             path == prefix
@@ -763,7 +550,7 @@ fn field_of(map: &FieldMap, path: &str) -> Option<&'static str> {
 
 /// Preferred languages offered in the form: BCP 47 code and name. Canada's official languages
 /// first, then the languages most spoken at home in Canada.
-const LANGUAGES: &[(&str, &str)] = &[
+pub(super) const LANGUAGES: &[(&str, &str)] = &[
     ("en", "English"),
     ("fr", "French"),
     ("ar", "Arabic"),
@@ -796,7 +583,7 @@ const LANGUAGES: &[(&str, &str)] = &[
     ("iu", "Inuktitut"),
 ];
 
-const PROVINCES: &[(&str, &str)] = &[
+pub(super) const PROVINCES: &[(&str, &str)] = &[
     ("AB", "Alberta"),
     ("BC", "British Columbia"),
     ("MB", "Manitoba"),
@@ -813,7 +600,7 @@ const PROVINCES: &[(&str, &str)] = &[
 ];
 
 /// The clinic's physicians, as family-physician references: (`Practitioner/<user>`, name).
-fn physicians(app: &App) -> Vec<(String, String)> {
+pub(super) fn physicians(app: &App) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = app
         .accounts
         .list()
@@ -837,13 +624,13 @@ fn physicians(app: &App) -> Vec<(String, String)> {
 
 /// Errors by field, and the ones that belong to no field.
 #[derive(Default)]
-struct Problems {
-    by_field: BTreeMap<&'static str, Vec<String>>,
-    general: Vec<String>,
+pub(super) struct Problems {
+    pub(super) by_field: BTreeMap<&'static str, Vec<String>>,
+    pub(super) general: Vec<String>,
 }
 
 impl Problems {
-    fn from_fields(errors: &[FieldError], map: &FieldMap) -> Problems {
+    pub(super) fn from_fields(errors: &[FieldError], map: &FieldMap) -> Problems {
         let mut p = Problems::default();
         for e in errors {
             match field_of(map, &e.field) {
@@ -854,11 +641,11 @@ impl Problems {
         p
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.by_field.is_empty() && self.general.is_empty()
     }
 
-    fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         if self.is_empty() {
             return String::new();
         }
@@ -887,22 +674,28 @@ impl Problems {
 
 /// What the form shows besides the values.
 #[derive(Default)]
-struct FormView<'a> {
+pub(super) struct FormView<'a> {
     /// The patient's id, when editing.
-    id: Option<&'a str>,
-    version: Option<u64>,
+    pub(super) id: Option<&'a str>,
+    pub(super) version: Option<u64>,
     /// The fields as read (editing), for a merge if the record changes meanwhile.
-    original: Option<&'a Fields>,
-    problems: Problems,
+    pub(super) original: Option<&'a Fields>,
+    pub(super) problems: Problems,
     /// Messages above the form (HTML).
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
     /// For fields the record on file has differently: the value on file.
-    on_file: BTreeMap<&'static str, String>,
+    pub(super) on_file: BTreeMap<&'static str, String>,
     /// The "register anyway" button, after a possible duplicate.
-    confirm_duplicate: bool,
+    pub(super) confirm_duplicate: bool,
 }
 
-fn input(f: &Fields, v: &FormView, name: &'static str, attrs: &str, wide: bool) -> String {
+pub(super) fn input(
+    f: &Fields,
+    v: &FormView,
+    name: &'static str,
+    attrs: &str,
+    wide: bool,
+) -> String {
     let errors = v.by_field(name);
     let described = {
         let mut ids = Vec::new();
@@ -939,7 +732,7 @@ fn input(f: &Fields, v: &FormView, name: &'static str, attrs: &str, wide: bool) 
     )
 }
 
-fn select(
+pub(super) fn select(
     f: &Fields,
     v: &FormView,
     name: &'static str,
@@ -981,7 +774,7 @@ fn select(
     )
 }
 
-fn checkbox(f: &Fields, v: &FormView, name: &'static str) -> String {
+pub(super) fn checkbox(f: &Fields, v: &FormView, name: &'static str) -> String {
     let errors = v.by_field(name);
     format!(
         "<div class=\"field\"><label><input type=\"checkbox\" id=\"{name}\" name=\"{name}\"{}> {}</label>{}</div>",
@@ -992,7 +785,7 @@ fn checkbox(f: &Fields, v: &FormView, name: &'static str) -> String {
 }
 
 impl FormView<'_> {
-    fn by_field(&self, name: &str) -> Vec<String> {
+    pub(super) fn by_field(&self, name: &str) -> Vec<String> {
         self.problems
             .by_field
             .get(name)
@@ -1001,7 +794,7 @@ impl FormView<'_> {
     }
 
     /// Under a field: its errors, and the value on file when it differs.
-    fn after(&self, name: &str, errors: &[String]) -> String {
+    pub(super) fn after(&self, name: &str, errors: &[String]) -> String {
         let mut out = String::new();
         if !errors.is_empty() {
             out.push_str(&format!(
@@ -1023,7 +816,7 @@ impl FormView<'_> {
     }
 }
 
-fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
+pub(super) fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
     let action = match v.id {
         Some(id) => format!("/patients/{}/edit", esc(id)),
         None => "/patients/new".into(),
@@ -1162,538 +955,10 @@ fn patient_form(page: &Page, f: &Fields, v: &FormView) -> String {
     )
 }
 
-// ---------------------------------------------------------------------------------------------
-// Registration
-
-async fn new_form(page: Page) -> Response {
-    if let Some(r) = page.refusal("patient.create", Permission::PatientsWrite) {
-        return r;
-    }
-    let mut f = Fields::default();
-    f.set("province", "ON");
-    f.set("country", "CA");
-    f.set("active", "on");
-    let body = format!(
-        "<h1>Register a new patient</h1>{}",
-        patient_form(&page, &f, &FormView::default())
-    );
-    page.render_with(
-        StatusCode::OK,
-        "Register a patient",
-        None,
-        &body,
-        &[&PATIENTS_JS],
-    )
-}
-
-fn form_page(
-    page: &Page,
-    title: &str,
-    banner: Option<&Banner>,
-    status: StatusCode,
-    f: &Fields,
-    v: &FormView,
-) -> Response {
-    let heading = if v.id.is_some() {
-        "Edit demographics"
-    } else {
-        "Register a new patient"
-    };
-    let body = format!("<h1>{heading}</h1>{}", patient_form(page, f, v));
-    page.render_with(status, title, banner, &body, &[&PATIENTS_JS])
-}
-
-/// Charts with this form's name and birth date (an audited search, as the API's).
-async fn same_name_and_birth(page: &Page, f: &Fields) -> Result<Vec<Patient>, PatientError> {
-    let (family, given, born) = (
-        f.get("family"),
-        f.get("given").split_whitespace().next().unwrap_or(""),
-        f.get("birthDate"),
-    );
-    if family.is_empty()
-        || given.is_empty()
-        || crate::patients::validate::parse_date(born).is_none()
-    {
-        return Ok(Vec::new());
-    }
-    let q = SearchQuery {
-        name: Some(format!("{family} {given}")),
-        birthdate: Some(born.to_string()),
-        count: 10,
-        ..Default::default()
-    };
-    Ok(page
-        .app
-        .patients
-        .search(&page.caller().ctx(), &q)
-        .await?
-        .patients)
-}
-
-fn chart_links(patients: &[Patient]) -> String {
-    patients
-        .iter()
-        .map(|p| {
-            format!(
-                "<li><a href=\"/patients/{}\">{}</a> · born {} · chart {}</li>",
-                esc(p.id.as_deref().unwrap_or("")),
-                esc(&display_name(p)),
-                esc(p.birth_date.as_deref().unwrap_or("—")),
-                esc(p.chart_number().unwrap_or("—"))
-            )
-        })
-        .collect()
-}
-
-async fn create(page: Page, body: Bytes) -> Response {
-    let (f, control) = Fields::from_body(&body);
-    if let Err(e) = page.check_csrf(control.get("csrf").map(String::as_str).unwrap_or("")) {
-        return e.into_response();
-    }
-    let ctx = page.caller().ctx();
-    if !ctx.can(Permission::PatientsWrite) {
-        // The service refuses and audits it.
-        if let Err(PatientError::Denied(m)) =
-            page.app.patients.create(&ctx, Patient::default()).await
-        {
-            return page.refuse(&m);
-        }
-        return page.refuse("Your role may not register patients.");
-    }
-    let title = "Register a patient";
-    let confirmed = control.get("confirm_duplicate").is_some_and(|v| v == "1");
-    if !confirmed {
-        match same_name_and_birth(&page, &f).await {
-            Ok(found) if !found.is_empty() => {
-                let v = FormView {
-                    notes: vec![format!(
-                        "<div class=\"warning\" role=\"alert\"><p><strong>Possible duplicate.</strong> \
-                         {} with this name and birth date:</p><ul>{}</ul><p>Open the chart if it is \
-                         this patient. If it is someone else, register them anyway.</p></div>",
-                        if found.len() == 1 {
-                            "A chart exists"
-                        } else {
-                            "Charts exist"
-                        },
-                        chart_links(&found)
-                    )],
-                    confirm_duplicate: true,
-                    ..Default::default()
-                };
-                return form_page(&page, title, None, StatusCode::OK, &f, &v);
-            }
-            Ok(_) => {}
-            // A name or date the search cannot use: registration explains it below.
-            Err(PatientError::BadQuery(_)) => {}
-            Err(e) => return crate::http::ApiError::from(e).into_response(),
-        }
-    }
-    let mut p = Patient::default();
-    let map = apply(&f, &mut p, false, &physicians(&page.app));
-    match page.app.patients.create(&ctx, p).await {
-        Ok(p) => Redirect::to(&format!(
-            "/patients/{}?done=registered",
-            p.id.as_deref().unwrap_or("")
-        ))
-        .into_response(),
-        Err(PatientError::Invalid(errors)) => {
-            let v = FormView {
-                problems: Problems::from_fields(&errors, &map),
-                ..Default::default()
-            };
-            form_page(&page, title, None, StatusCode::BAD_REQUEST, &f, &v)
-        }
-        Err(PatientError::Conflict { message, existing }) => {
-            let link = existing
-                .map(|id| format!(" <a href=\"/patients/{}\">Open that chart</a>.", esc(&id)))
-                .unwrap_or_default();
-            let mut problems = Problems::default();
-            problems
-                .by_field
-                .insert("hcn", vec!["this health card is already registered".into()]);
-            let v = FormView {
-                problems,
-                notes: vec![format!(
-                    "<div class=\"error\" role=\"alert\"><p><strong>Not registered:</strong> {}.{link}</p></div>",
-                    esc(&without_record_id(&message))
-                )],
-                ..Default::default()
-            };
-            form_page(&page, title, None, StatusCode::CONFLICT, &f, &v)
-        }
-        Err(PatientError::Denied(m)) => page.refuse(&m),
-        Err(e) => crate::http::ApiError::from(e).into_response(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The chart
-
-#[derive(Deserialize, Default)]
-struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
-
-/// The patient service's duplicate message without the record id it ends with (the page
-/// links to the chart instead).
-fn without_record_id(message: &str) -> String {
-    match (message.find(" (Patient/"), message.ends_with(')')) {
-        (Some(at), true) => message[..at].to_string(),
-        _ => message.to_string(),
-    }
-}
-
-/// Read a patient for a page, or the page that says why not.
-async fn read(page: &Page, id: &str) -> Result<Patient, Response> {
-    match page.app.patients.get(&page.caller().ctx(), id).await {
-        Ok(p) => Ok(p),
-        Err(PatientError::Denied(m)) => Err(page.refuse(&m)),
-        Err(PatientError::NotFound(_)) => Err(page.render(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            None,
-            &format!(
-                "<div class=\"card error-page\"><h1>No such patient</h1><p>There is no chart with id \
-                 {}.</p><p><a href=\"/patients\">Find a patient</a></p></div>",
-                esc(id)
-            ),
-        )),
-        Err(e) => Err(crate::http::ApiError::from(e).into_response()),
-    }
-}
-
-fn fact(label: &str, value: &str) -> String {
-    format!(
-        "<dt>{}</dt><dd>{}</dd>",
-        esc(label),
-        if value.is_empty() {
-            "<span class=\"muted\">—</span>".to_string()
-        } else {
-            esc(value)
-        }
-    )
-}
-
-fn identifier_label(system: &str) -> String {
-    match system {
-        ON_HCN_SYSTEM => "Ontario health card".into(),
-        CHART_SYSTEM => "Chart number".into(),
-        s => s.to_string(),
-    }
-}
-
-/// A FHIR instant in the clinic's time, "2026-11-29 09:00".
-fn local_time(zone: &jiff::tz::TimeZone, t: &str) -> String {
-    t.parse::<jiff::Timestamp>()
-        .map(|ts| {
-            ts.to_zoned(zone.clone())
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| t.to_string())
-}
-
-/// The demographics of a chart, every part of the record.
-fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone) -> String {
-    let mut identity = String::new();
-    for n in &p.name {
-        let label = match n.r#use.as_deref() {
-            Some("nickname") => "Preferred name",
-            Some("old") | Some("maiden") => "Previous name",
-            Some("official") | None => "Name",
-            Some(_) => "Other name",
-        };
-        let full = n.text.clone().unwrap_or_else(|| {
-            n.prefix
-                .iter()
-                .chain(&n.given)
-                .chain(n.family.iter())
-                .chain(&n.suffix)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
-        identity.push_str(&fact(label, &full));
-    }
-    identity.push_str(&fact(
-        "Sex",
-        p.gender.as_deref().map(sex_label).unwrap_or(""),
-    ));
-    let born = match (
-        &p.birth_date,
-        p.birth_date.as_deref().and_then(|b| age(b, today)),
-    ) {
-        (Some(b), Some(a)) => format!("{b} ({a})"),
-        (Some(b), None) => b.clone(),
-        _ => String::new(),
-    };
-    identity.push_str(&fact("Birth date", &born));
-    if p.deceased_boolean == Some(true) || p.deceased_date_time.is_some() {
-        identity.push_str(&fact(
-            "Deceased",
-            p.deceased_date_time.as_deref().unwrap_or("yes"),
-        ));
-    }
-
-    let mut ids = String::new();
-    for i in &p.identifier {
-        let system = i.system.as_deref().unwrap_or("");
-        let value = i.value.as_deref().unwrap_or("");
-        let shown = if system == ON_HCN_SYSTEM {
-            let version = i
-                .extension
-                .iter()
-                .find(|e| e.url == IDENTIFIER_VERSION_EXT)
-                .and_then(|e| e.value_string.as_deref());
-            card_text(value, version)
-        } else {
-            value.to_string()
-        };
-        ids.push_str(&fact(&identifier_label(system), &shown));
-    }
-
-    let mut contact = String::new();
-    for t in &p.telecom {
-        let label = match (t.system.as_deref(), t.r#use.as_deref()) {
-            (Some("phone"), Some("mobile")) => "Mobile phone".to_string(),
-            (Some("phone"), Some("work")) => "Work phone".to_string(),
-            (Some("phone"), _) => "Phone".to_string(),
-            (Some("email"), _) => "Email".to_string(),
-            (Some(s), _) => s.to_string(),
-            (None, _) => "Contact".to_string(),
-        };
-        contact.push_str(&fact(&label, t.value.as_deref().unwrap_or("")));
-    }
-    for a in &p.address {
-        let text = a.text.clone().unwrap_or_else(|| {
-            let mut parts: Vec<String> = a.line.clone();
-            let place = [
-                a.city.as_deref(),
-                a.state.as_deref(),
-                a.postal_code.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-            if !place.is_empty() {
-                parts.push(place);
-            }
-            if let Some(c) = &a.country {
-                parts.push(c.clone());
-            }
-            parts.join(", ")
-        });
-        let label = match a.r#use.as_deref() {
-            Some("work") => "Work address",
-            Some("temp") => "Temporary address",
-            Some("old") => "Former address",
-            Some("billing") => "Billing address",
-            _ => "Address",
-        };
-        contact.push_str(&fact(label, &text));
-    }
-    if contact.is_empty() {
-        contact = "<dt>Contact</dt><dd class=\"muted\">none on file</dd>".into();
-    }
-
-    let mut care = String::new();
-    for c in &p.communication {
-        let lang = c
-            .language
-            .text
-            .clone()
-            .or_else(|| {
-                c.language
-                    .coding
-                    .iter()
-                    .find_map(|x| x.display.clone().or(x.code.clone()))
-            })
-            .unwrap_or_default();
-        let label = if c.preferred == Some(true) {
-            "Preferred language"
-        } else {
-            "Language"
-        };
-        care.push_str(&fact(label, &lang));
-    }
-    for g in &p.general_practitioner {
-        let who = g
-            .display
-            .clone()
-            .or_else(|| g.reference.clone())
-            .unwrap_or_default();
-        care.push_str(&fact("Family physician", &who));
-    }
-    if care.is_empty() {
-        care =
-            "<dt>Care</dt><dd class=\"muted\">no language or family physician on file</dd>".into();
-    }
-
-    let record = format!(
-        "{}{}{}",
-        fact(
-            "Status",
-            if p.active == Some(false) {
-                "Inactive"
-            } else {
-                "Active"
-            }
-        ),
-        fact("Version", &version_of(p).to_string()),
-        fact(
-            "Last changed",
-            &p.meta
-                .as_ref()
-                .and_then(|m| m.last_updated.as_deref())
-                .map(|t| local_time(zone, t))
-                .unwrap_or_default()
-        ),
-    );
-    format!(
-        "<div class=\"grid two\">\
-         <section class=\"card\"><h2>Identity</h2><dl class=\"facts\">{identity}</dl></section>\
-         <section class=\"card\"><h2>Identifiers</h2><dl class=\"facts\">{ids}</dl></section>\
-         <section class=\"card\"><h2>Contact</h2><dl class=\"facts\">{contact}</dl></section>\
-         <section class=\"card\"><h2>Care</h2><dl class=\"facts\">{care}</dl></section>\
-         <section class=\"card\"><h2>Record</h2><dl class=\"facts\">{record}</dl></section></div>"
-    )
-}
-
-/// A panel a plugin contributes to the chart: its output framed like a plugin page, or why
-/// it is unavailable.
-pub struct Panel {
-    pub plugin: String,
-    pub title: String,
-    pub content: Result<crate::http::frame::PluginHtml, String>,
-}
-
-/// The panels contributed to a patient's chart, in the site's order.
-///
-/// Plugin API 0.1 has no chart-panel export, so there are none yet; plugin API 0.2 lets a
-/// plugin declare one in its manifest and render it for a patient, each in its own sandbox,
-/// and this is where the host asks them.
-fn chart_panels(_app: &App, _page: &Page, _patient: &Patient) -> Vec<Panel> {
-    Vec::new()
-}
-
-/// The chart's panel area: each panel in its own shadow root; a failed one says so and the
-/// rest render.
-fn render_panels(panels: &[Panel]) -> String {
-    use crate::http::assets::PLUGIN_CSS;
-    let mut out = String::from(
-        "<section class=\"panels\" aria-labelledby=\"panels-h\"><h2 id=\"panels-h\">Clinical record</h2>",
-    );
-    if panels.is_empty() {
-        out.push_str(
-            "<p class=\"muted\">No plugin enabled at this site adds to the chart yet.</p>",
-        );
-    }
-    for p in panels {
-        out.push_str(&format!(
-            "<section class=\"card panel\" data-plugin=\"{}\" aria-label=\"{}\">",
-            esc(&p.plugin),
-            esc(&p.title)
-        ));
-        match &p.content {
-            Ok(html) => out.push_str(&format!(
-                "<div class=\"plugin-frame\">{}</div>",
-                crate::http::frame::shadow_root(html, &PLUGIN_CSS.url(), &PLUGIN_CSS.path())
-            )),
-            Err(why) => out.push_str(&format!(
-                "<h2>{}</h2><p class=\"panel-unavailable\">Unavailable: {}</p>",
-                esc(&p.title),
-                esc(why)
-            )),
-        }
-        out.push_str("</section>");
-    }
-    out.push_str("</section>");
-    out
-}
-
-async fn chart(page: Page, Path(id): Path<String>, Query(done): Query<Done>) -> Response {
-    let p = match read(&page, &id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let today = clinic_today(&page.app);
-    let banner = Banner::of(&p, today, banner_flags(&page.app, page.caller(), &p));
-    let can_write = page.caller().ctx().can(Permission::PatientsWrite);
-    let notice = match done.done.as_deref() {
-        Some("registered") => format!(
-            "<p class=\"notice\" role=\"status\">Registered{}.</p>",
-            p.chart_number()
-                .map(|c| format!(" with chart number {}", esc(c)))
-                .unwrap_or_default()
-        ),
-        Some("saved") => "<p class=\"notice\" role=\"status\">Changes saved.</p>".to_string(),
-        _ => String::new(),
-    };
-    let inactive = if p.active == Some(false) {
-        "<p class=\"warning\">This chart is <strong>inactive</strong>.</p>"
-    } else {
-        ""
-    };
-    let body = format!(
-        "{notice}{inactive}<div class=\"page-head\"><h1>Demographics</h1>{}</div>{}{}",
-        if can_write {
-            format!(
-                "<a class=\"button secondary\" href=\"/patients/{}/edit\">Edit demographics</a>",
-                esc(&id)
-            )
-        } else {
-            String::new()
-        },
-        demographics(&p, today, &clinic_zone(&page.app)),
-        render_panels(&chart_panels(&page.app, &page, &p))
-    );
-    page.render(
-        StatusCode::OK,
-        &format!("Chart · {}", display_name(&p)),
-        Some(&banner),
-        &body,
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Editing
-
-async fn edit_form(page: Page, Path(id): Path<String>) -> Response {
-    if let Some(r) = page.refusal("patient.update", Permission::PatientsWrite) {
-        return r;
-    }
-    let p = match read(&page, &id).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let banner = Banner::of(
-        &p,
-        clinic_today(&page.app),
-        banner_flags(&page.app, page.caller(), &p),
-    );
-    let f = Fields::of(&p);
-    let v = FormView {
-        id: Some(&id),
-        version: Some(version_of(&p)),
-        original: Some(&f),
-        ..Default::default()
-    };
-    form_page(
-        &page,
-        &format!("Edit · {}", display_name(&p)),
-        Some(&banner),
-        StatusCode::OK,
-        &f,
-        &v,
-    )
-}
-
 /// Three-way merge of a stale save: `mine` (what was posted) onto `theirs` (on file now),
 /// from `base` (what the form was read at). A field only one side changed takes that side's
 /// value; a field both changed differently keeps `mine` and is reported with `theirs`.
-fn merge(
+pub(super) fn merge(
     base: &Fields,
     mine: &Fields,
     theirs: &Fields,
@@ -1713,128 +978,6 @@ fn merge(
         out.set(k, v);
     }
     (out, conflicts)
-}
-
-async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Response {
-    let (f, control) = Fields::from_body(&body);
-    if let Err(e) = page.check_csrf(control.get("csrf").map(String::as_str).unwrap_or("")) {
-        return e.into_response();
-    }
-    let ctx = page.caller().ctx();
-    let Some(expected) = control.get("version").and_then(|v| v.parse::<u64>().ok()) else {
-        return page.refuse("This form has no record version; open the patient's record again.");
-    };
-    let original = control.get("original").and_then(|o| Fields::decode(o));
-    let physicians = physicians(&page.app);
-    let (result, map) = page
-        .app
-        .patients
-        .modify(&ctx, &id, expected, |p| apply(&f, p, true, &physicians))
-        .await;
-    let title = "Edit demographics";
-    match result {
-        Ok(p) => Redirect::to(&format!(
-            "/patients/{}?done=saved",
-            esc(p.id.as_deref().unwrap_or(&id))
-        ))
-        .into_response(),
-        Err(PatientError::Stale { .. }) => {
-            // Someone saved in between: show the record as it is now, with these changes on top.
-            let now = match read(&page, &id).await {
-                Ok(p) => p,
-                Err(r) => return r,
-            };
-            let theirs = Fields::of(&now);
-            let base = original.unwrap_or_else(|| theirs.clone());
-            let (merged, conflicts) = merge(&base, &f, &theirs);
-            let banner = Banner::of(
-                &now,
-                clinic_today(&page.app),
-                banner_flags(&page.app, page.caller(), &now),
-            );
-            let changed_by_them = FIELDS
-                .iter()
-                .filter(|(k, _)| base.get(k) != theirs.get(k))
-                .map(|(_, l)| *l)
-                .collect::<Vec<_>>();
-            let mut note = format!(
-                "<div class=\"warning\" role=\"alert\"><p><strong>Not saved yet: this record was \
-                 changed by someone else</strong> after you opened it (it is now version {}).</p>\
-                 <p>Your changes are still in the form below, on top of the record as it is now.",
-                version_of(&now)
-            );
-            if !changed_by_them.is_empty() {
-                note.push_str(&format!(
-                    " They changed: {}.",
-                    esc(&changed_by_them.join(", "))
-                ));
-            }
-            if conflicts.is_empty() {
-                note.push_str(
-                    " None of their changes touch yours. Check, then save again.</p></div>",
-                );
-            } else {
-                note.push_str(
-                    " Where you both changed a field, yours is in the form and theirs is shown \
-                     under it. Check, then save again.</p></div>",
-                );
-            }
-            let v = FormView {
-                id: Some(&id),
-                version: Some(version_of(&now)),
-                original: Some(&theirs),
-                notes: vec![note],
-                on_file: conflicts,
-                ..Default::default()
-            };
-            form_page(
-                &page,
-                title,
-                Some(&banner),
-                StatusCode::CONFLICT,
-                &merged,
-                &v,
-            )
-        }
-        Err(PatientError::Invalid(errors)) => {
-            let v = FormView {
-                id: Some(&id),
-                version: Some(expected),
-                original: original.as_ref(),
-                problems: Problems::from_fields(&errors, &map),
-                ..Default::default()
-            };
-            form_page(&page, title, None, StatusCode::BAD_REQUEST, &f, &v)
-        }
-        Err(PatientError::Conflict { message, existing }) => {
-            let link = existing
-                .map(|x| format!(" <a href=\"/patients/{}\">Open that chart</a>.", esc(&x)))
-                .unwrap_or_default();
-            let mut problems = Problems::default();
-            problems.by_field.insert(
-                "hcn",
-                vec!["this health card belongs to another chart".into()],
-            );
-            let v = FormView {
-                id: Some(&id),
-                version: Some(expected),
-                original: original.as_ref(),
-                problems,
-                notes: vec![format!(
-                    "<div class=\"error\" role=\"alert\"><p><strong>Not saved:</strong> {}.{link}</p></div>",
-                    esc(&without_record_id(&message))
-                )],
-                ..Default::default()
-            };
-            form_page(&page, title, None, StatusCode::CONFLICT, &f, &v)
-        }
-        Err(PatientError::Denied(m)) => page.refuse(&m),
-        Err(PatientError::NotFound(_)) => match read(&page, &id).await {
-            Err(r) => r,
-            Ok(_) => page.refuse("This record could not be found."),
-        },
-        Err(e) => crate::http::ApiError::from(e).into_response(),
-    }
 }
 
 #[cfg(test)]
