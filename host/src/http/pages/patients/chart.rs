@@ -320,3 +320,34 @@ pub(super) async fn chart(
         &body,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_panel_has_its_own_shadow_root_and_a_failed_one_says_so() {
+        let panels = [
+            Panel {
+                plugin: "prescribing".into(),
+                title: "Medications".into(),
+                content: Ok(crate::http::frame::parse(
+                    "<style>li{color:red}</style><ul><li>Warfarin 5 mg</li></ul>",
+                )),
+            },
+            Panel {
+                plugin: "encounter".into(),
+                title: "Notes".into(),
+                content: Err("the plugin did not answer in time".into()),
+            },
+        ];
+        let html = render_panels(&panels);
+        assert_eq!(html.matches("<template shadowrootmode=\"open\">").count(), 1);
+        let ok = html.find("Warfarin 5 mg").unwrap();
+        let closes = html.find("</template>").unwrap();
+        assert!(ok < closes, "{html}");
+        assert!(html.contains("Unavailable: the plugin did not answer in time"));
+        assert!(html.contains("data-plugin=\"encounter\""));
+        assert!(render_panels(&[]).contains("No plugin enabled at this site adds to the chart"));
+    }
+}
