@@ -84,9 +84,10 @@ async function newContext(opts = {}) {
   return browser.newContext({ baseURL: base, viewport: { width: 1280, height: 860 }, ...opts });
 }
 
-async function signIn(context, [user, password], expectPath) {
+async function signIn(context, [user, password], expectPath, shotName) {
   const page = await context.newPage();
   await page.goto('/login');
+  if (shotName) await shot(page, shotName);
   await page.fill('#username', user);
   await page.fill('#password', password);
   await Promise.all([
@@ -122,7 +123,17 @@ try {
   // ---------------------------------------------------------------------------------------
   step('reception signs in and sees the shell');
   const desk = await newContext();
-  const page = await signIn(desk, USERS.reception, '/');
+  // Signed out, a page asks to sign in and comes back to it.
+  const page = await desk.newPage();
+  await page.goto('/patients?name=lee');
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await shot(page, 'sign-in');
+  await page.fill('#username', USERS.reception[0]);
+  await page.fill('#password', USERS.reception[1]);
+  await submit(page, 'Sign in');
+  assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, '/patients?name=lee');
+  assert.equal(await page.inputValue('#q-name'), 'lee', 'the search asked for is the one shown');
+  await page.goto('/');
   await assert.doesNotReject(page.locator('header.shell').waitFor());
   assert.match(await page.locator('header.shell .clinic').innerText(), /Main Street Clinic/);
   assert.match(await page.locator('header.shell .user').innerText(), /Front Desk/);
