@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod banner;
 pub mod caller;
 pub mod error;
 pub mod frame;

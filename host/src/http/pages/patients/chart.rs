@@ -8,10 +8,9 @@ use serde::Deserialize;
 
 use crate::access::Permission;
 use crate::app::App;
+use crate::http::banner::{Banner, age, banner_flags, card_text, display_name, sex_label};
 use crate::http::pages::esc;
-use crate::http::shell::{
-    Banner, Page, age, banner_flags, card_text, clinic_today, clinic_zone, display_name, sex_label,
-};
+use crate::http::shell::{Page, clinic_today, clinic_zone};
 use crate::patients::fhir::{CHART_SYSTEM, IDENTIFIER_VERSION_EXT, ON_HCN_SYSTEM, Patient};
 use crate::patients::version_of;
 
@@ -342,7 +341,10 @@ mod tests {
             },
         ];
         let html = render_panels(&panels);
-        assert_eq!(html.matches("<template shadowrootmode=\"open\">").count(), 1);
+        assert_eq!(
+            html.matches("<template shadowrootmode=\"open\">").count(),
+            1
+        );
         let ok = html.find("Warfarin 5 mg").unwrap();
         let closes = html.find("</template>").unwrap();
         assert!(ok < closes, "{html}");

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::access::Permission;
+use crate::http::banner::{Banner, banner_flags, display_name};
 use crate::http::pages::esc;
-use crate::http::shell::{Banner, Page, banner_flags, clinic_today, display_name};
+use crate::http::shell::{Page, clinic_today};
 use crate::patients::{PatientError, version_of};
 
 use super::form::{FIELDS, Fields, FormView, Problems, apply, merge, physicians};

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use crate::access::Role;
 use crate::app::App;
+use crate::http::banner::{main_name, sex_label};
 use crate::http::pages::esc;
-use crate::http::shell::{Page, main_name, sex_label};
+use crate::http::shell::Page;
 use crate::patients::FieldError;
 use crate::patients::fhir::{
     Address, CodeableConcept, Coding, ContactPoint, IDENTIFIER_VERSION_EXT, Identifier,

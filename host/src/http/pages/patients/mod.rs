@@ -30,8 +30,9 @@ use serde::Deserialize;
 use crate::access::Permission;
 use crate::app::App;
 use crate::http::assets::PATIENTS_JS;
+use crate::http::banner::{Banner, age, card_text, display_name, sex_label};
 use crate::http::pages::esc;
-use crate::http::shell::{Banner, Page, age, card_text, clinic_today, display_name, sex_label};
+use crate::http::shell::{Page, clinic_today};
 use crate::patients::fhir::Patient;
 use crate::patients::{PatientError, SearchQuery};
 

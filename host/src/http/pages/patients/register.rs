@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::access::Permission;
 use crate::http::assets::PATIENTS_JS;
+use crate::http::banner::display_name;
 use crate::http::pages::esc;
-use crate::http::shell::{Page, display_name};
+use crate::http::shell::Page;
 use crate::patients::fhir::Patient;
 use crate::patients::{PatientError, SearchQuery};
 
