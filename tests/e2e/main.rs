@@ -17,6 +17,7 @@ mod logs;
 mod pages;
 mod patients;
 mod plugins;
+mod polyglot;
 mod prescribing;
 mod registry;
 mod scheduling;

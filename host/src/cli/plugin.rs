@@ -101,11 +101,29 @@ pub enum PluginCmd {
     },
     /// Build a plugin crate for wasm32-wasip2 and write its package (.osp), unsigned; sign it
     /// with `osler plugin sign` to publish it.
-    #[command(alias = "pack")]
     Build {
         /// The plugin's crate (default .).
         dir: Option<PathBuf>,
         /// Where to write the package (default <target>/osler-packages/<id>-<version>.osp).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a plugin's package (.osp), unsigned: a component built with any toolchain
+    /// (JavaScript, Python, …) with --component and --manifest, or else the Rust crate in
+    /// [dir], built first as `osler plugin build` does. The component is checked against the
+    /// manifest first, exactly as a host checks it at install.
+    Pack {
+        /// The plugin's Rust crate (default .), when no --component is given.
+        #[arg(conflicts_with = "component")]
+        dir: Option<PathBuf>,
+        /// A WebAssembly component (.wasm) to pack as it is.
+        #[arg(long, value_name = "FILE")]
+        component: Option<PathBuf>,
+        /// The plugin's manifest (default ./plugin.toml), with --component.
+        #[arg(long, value_name = "FILE", requires = "component")]
+        manifest: Option<PathBuf>,
+        /// Where to write the package (default <id>-<version>.osp next to the component, or
+        /// as `build` does).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -128,6 +146,13 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
     match cmd {
         PluginCmd::New { name, dir, sdk } => return scaffold(&name, dir, sdk),
         PluginCmd::Build { dir, out } => return build(dir, out, None).map(|_| 0),
+        PluginCmd::Pack {
+            component: Some(component),
+            manifest,
+            out,
+            ..
+        } => return pack_component(&component, manifest.as_deref(), out).map(|_| 0),
+        PluginCmd::Pack { dir, out, .. } => return build(dir, out, None).map(|_| 0),
         PluginCmd::Sign {
             package,
             key,
@@ -283,7 +308,10 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                 p.remove(&ctx, &id).await?;
                 println!("Removed {id}. Its stored data is kept for a reinstall.");
             }
-            PluginCmd::New { .. } | PluginCmd::Build { .. } | PluginCmd::Sign { .. } => {
+            PluginCmd::New { .. }
+            | PluginCmd::Build { .. }
+            | PluginCmd::Pack { .. }
+            | PluginCmd::Sign { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -638,6 +666,91 @@ pub fn build(
         out.display()
     );
     Ok(out)
+}
+
+/// Pack a component built by any toolchain with its manifest into an unsigned package, after
+/// checking them against each other as a host does at install: the manifest parses, the
+/// component is a component, every interface it imports is declared (capabilities, `[imports]`)
+/// and every declared import and export is really there, and it links against the host's
+/// interfaces. Nothing is written when a check fails. Returns the package path.
+pub fn pack_component(
+    component: &Path,
+    manifest: Option<&Path>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    let manifest_path = manifest.unwrap_or(Path::new("plugin.toml"));
+    let text = std::fs::read_to_string(manifest_path)
+        .with_context(|| format!("cannot read the manifest {}", manifest_path.display()))?;
+    let m =
+        Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
+    let bytes = std::fs::read(component)
+        .with_context(|| format!("cannot read the component {}", component.display()))?;
+    if bytes.len() as u64 > crate::plugins::package::MAX_COMPONENT {
+        bail!(
+            "{} is {} MiB; a package holds a component of at most {} MiB",
+            component.display(),
+            bytes.len() >> 20,
+            crate::plugins::package::MAX_COMPONENT >> 20
+        );
+    }
+    eprintln!(
+        "Checking {} against {} as a host does at install (this compiles it: a minute or so for \
+         a JavaScript or Python component)…",
+        component.display(),
+        manifest_path.display()
+    );
+    check_component(&bytes, &m).map_err(|e| {
+        anyhow::anyhow!(
+            "{} does not match {}: {e}",
+            component.display(),
+            manifest_path.display()
+        )
+    })?;
+    let out = out.unwrap_or_else(|| {
+        component
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(format!("{}-{}.osp", m.id, m.version))
+    });
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let pkg = Package {
+        manifest: text,
+        component: bytes,
+        signature: None,
+    };
+    std::fs::write(&out, pkg.write()?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "Packed {} {} ({} KiB component): {}",
+        m.id,
+        m.version,
+        pkg.component.len() / 1024,
+        out.display()
+    );
+    Ok(out)
+}
+
+/// The checks a host makes at install, with its messages: compile (in a throw-away cache),
+/// inspect the imports and exports against the manifest, link.
+fn check_component(bytes: &[u8], m: &Manifest) -> Result<(), String> {
+    let scratch = tempfile::tempdir().map_err(|e| format!("no temporary directory: {e}"))?;
+    let limits = crate::plugins::engine::Limits {
+        concurrent: 1,
+        cache_dir: Some(scratch.path().to_path_buf()),
+        ..Default::default()
+    };
+    let runtime = crate::plugins::engine::Runtime::new(&limits, scratch.path())
+        .map_err(|e| format!("{e:#}"))?;
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let (component, _) = runtime
+        .component(bytes, &sha)
+        .map_err(|e| format!("{e:#}"))?;
+    let shape = crate::plugins::inspect::check(&runtime.engine, &component, m)?;
+    crate::plugins::instance::prepare(&runtime, &component, &shape)?;
+    Ok(())
 }
 
 /// Whether `rustup` reports the wasm32-wasip2 target as installed (plugins build for it).

@@ -358,6 +358,12 @@ struct InstallQuery {
     dev: bool,
 }
 
+/// The largest package body the install route reads: a package's largest component and room
+/// for its manifest, signature and archive headers. Packages are not bound by `http.body_limit`
+/// (a JavaScript or Python component alone is 12 to 20 MiB); only a signed-in administrator
+/// gets this far.
+const MAX_PACKAGE: usize = crate::plugins::package::MAX_COMPONENT as usize + (1 << 20);
+
 /// The body is a `.osp` package. `?dev=true` marks an unsigned development package, which
 /// the server accepts only when started with `--dev-plugins`.
 #[utoipa::path(post, path = "/api/v1/admin/plugins", tag = "plugins",
@@ -365,13 +371,21 @@ struct InstallQuery {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PluginView),
         (status = 400, description = "not a valid package, manifest or component", body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, description = "larger than any package may be", body = ErrorBody)))]
 async fn install(
     State(app): State<App>,
     caller: Caller,
     axum::extract::Query(q): axum::extract::Query<InstallQuery>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let body = axum::body::to_bytes(body, MAX_PACKAGE).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("a plugin package is at most {} MiB", MAX_PACKAGE >> 20),
+        )
+    })?;
     let view = app.plugins.install(&caller.ctx(), &body, q.dev).await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }

@@ -10,14 +10,39 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use super::manifest::{FREE_INTERFACES, HOST_API_VERSIONS, Manifest, capability_for};
 
 /// WASI packages a plugin may import. The host links them with nothing granted (no files,
-/// no environment, no stdio); Rust's standard library imports them whatever the plugin does.
+/// no environment, no stdio, and no network: every socket address and name lookup is refused);
+/// language runtimes import them whatever the plugin does: Rust's standard library, and
+/// CPython's C library under componentize-py, which imports `wasi:sockets` too.
 const WASI_ALLOWED: &[&str] = &[
     "wasi:cli",
     "wasi:io",
     "wasi:clocks",
     "wasi:random",
     "wasi:filesystem",
+    "wasi:sockets",
 ];
+
+/// componentize-py (Python plugins) leaves its runtime's initialiser exported as an instance
+/// named `exports` with one function, `init(app-name, symbols, stub-wasi)`, which it ran at
+/// build time to snapshot the interpreter. The host never calls it (it calls only `handler`,
+/// `event-handler` and the interfaces the manifest declares), so exactly this shape is let
+/// through; any other unnamed export is still refused.
+fn is_componentize_py_init(engine: &Engine, name: &str, item: &ComponentItem) -> bool {
+    let ComponentItem::ComponentInstance(inst) = item else {
+        return false;
+    };
+    let mut funcs = inst
+        .exports(engine)
+        .filter(|(_, e)| !matches!(e.ty, ComponentItem::Type(_)));
+    let (Some((fname, ext)), None) = (funcs.next(), funcs.next()) else {
+        return false;
+    };
+    let ComponentItem::ComponentFunc(f) = &ext.ty else {
+        return false;
+    };
+    let params: Vec<&str> = f.params().map(|(n, _)| n).collect();
+    name == "exports" && fname == "init" && params == ["app-name", "symbols", "stub-wasi"]
+}
 
 /// An interface of another plugin that this component imports.
 #[derive(Clone, Debug)]
@@ -200,6 +225,9 @@ pub fn check(engine: &Engine, component: &Component, m: &Manifest) -> Result<Sha
     let mut exports = Vec::new();
     let mut has_handler = false;
     for (name, ext) in ty.exports(engine) {
+        if is_componentize_py_init(engine, name, &ext.ty) {
+            continue;
+        }
         let Some((pkg, iface, version)) = split(name) else {
             return Err(format!(
                 "the component exports `{name}`, which is not an interface"
