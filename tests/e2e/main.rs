@@ -2,13 +2,16 @@
 //! with a temporary data directory and drives it over HTTP like a user or client would.
 //!
 //! Run with `cargo test -p osler-host --test e2e`. The FHIR test needs Node.js and
-//! `npm ci --prefix tests/fhir`.
+//! `npm ci --prefix tests/fhir`; the browser test needs `npm ci --prefix tests/browser` and
+//! Chromium (`apt-get install chromium`).
 
 mod support;
 
 mod answers;
+mod admin;
 mod audit;
 mod auth;
+mod browser;
 mod durability;
 mod fhir;
 mod hostile;
@@ -23,3 +26,4 @@ mod registry;
 mod scheduling;
 mod schemathesis;
 mod search;
+mod shell;

@@ -14,10 +14,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::ApiError;
-use super::pages::{PartsOf, esc, form_caller, page};
+use super::pages::{PartsOf, esc, form_caller};
+use super::shell::Page;
 use crate::access::{Check, Need, Permission, Refusal};
 use crate::app::App;
-use crate::http::caller::{Caller, resolve};
 use crate::plugins::manifest::Capability;
 use crate::plugins::{Outcome, PluginError, PluginView, Plugins, registry};
 
@@ -37,22 +37,6 @@ struct ShowQuery {
     error: Option<String>,
 }
 
-fn forbidden(c: &Caller) -> Response {
-    (
-        axum::http::StatusCode::FORBIDDEN,
-        page(
-            "Plugins",
-            "",
-            &format!(
-                "<div class=\"card\"><p class=\"error\">Your role ({}) may not manage plugins.</p>\
-                 <p><a href=\"/\">Home</a></p></div>",
-                esc(&c.ctx().role_string())
-            ),
-        ),
-    )
-        .into_response()
-}
-
 fn hidden(csrf: &str, fields: &[(&str, &str)]) -> String {
     let mut s = format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
@@ -70,8 +54,8 @@ fn hidden(csrf: &str, fields: &[(&str, &str)]) -> String {
 /// A one-button form.
 fn button(csrf: &str, fields: &[(&str, &str)], label: &str) -> String {
     format!(
-        "<form method=\"post\" action=\"/admin/plugins/action\" style=\"display:inline\">{}\
-         <button type=\"submit\" style=\"margin:.2rem .4rem .2rem 0\">{}</button></form>",
+        "<form method=\"post\" action=\"/admin/plugins/action\" class=\"inline\">{}\
+         <button type=\"submit\">{}</button></form>",
         hidden(csrf, fields),
         esc(label)
     )
@@ -92,17 +76,15 @@ fn grant_form(
         .map(|c| {
             let ticked = on.iter().any(|g| g.as_str() == c);
             format!(
-                "<label style=\"display:inline;font-weight:normal;margin-right:.8rem\">\
-                 <input type=\"checkbox\" name=\"capability\" value=\"{c}\"{} \
-                 style=\"width:auto\"> {c}</label>",
+                "<label><input type=\"checkbox\" name=\"capability\" value=\"{c}\"{}> {c}</label>",
                 if ticked { " checked" } else { "" },
                 c = esc(c)
             )
         })
         .collect();
     format!(
-        "<form method=\"post\" action=\"/admin/plugins/action\">{}{boxes}\
-         <button type=\"submit\" style=\"margin-top:.3rem\">{}</button></form>",
+        "<form method=\"post\" action=\"/admin/plugins/action\">{}<div class=\"checks\">{boxes}</div>\
+         <button type=\"submit\" class=\"secondary\">{}</button></form>",
         hidden(csrf, &[("action", action), ("id", &v.id), ("site", site)]),
         esc(label)
     )
@@ -136,7 +118,7 @@ fn binding_forms(csrf: &str, v: &PluginView, site: &str, plugins: &Plugins) -> S
                 .collect();
             format!(
                 "<form method=\"post\" action=\"/admin/plugins/action\">{}\
-                 <label>{} from <select name=\"provider\" style=\"width:auto\">{options}</select>\
+                 <label>{} from <select name=\"provider\">{options}</select>\
                  </label> <button type=\"submit\">Bind</button> <span class=\"muted\">now: {}</span>\
                  </form>",
                 hidden(
@@ -307,27 +289,22 @@ fn plugin_card(
     )
 }
 
-async fn show(
-    State(app): State<App>,
-    PartsOf(parts): PartsOf,
-    Query(q): Query<ShowQuery>,
-) -> Result<Response, ApiError> {
-    let Some(c) = resolve(&parts, &app)? else {
-        return Ok(Redirect::to("/login").into_response());
-    };
+async fn show(page: Page, Query(q): Query<ShowQuery>) -> Result<Response, ApiError> {
+    let c = page.caller();
     let check =
         Check::new("plugin.list", Need::Permission(Permission::PluginsManage)).resource("Plugin");
-    match app.gate.check(&c.ctx(), check).await {
+    match page.app.gate.check(&c.ctx(), check).await {
         Ok(()) => {}
-        Err(Refusal::Denied(_)) => return Ok(forbidden(&c)),
+        Err(Refusal::Denied(m)) => return Ok(page.refuse(&m)),
         Err(e) => return Err(e.into()),
     }
+    let app = &page.app;
     let csrf = c.session.csrf.clone();
     let sites = app.sites.list()?;
-    let mut body = String::from("<p><a href=\"/\">Home</a></p><h2>Plugins</h2>");
+    let mut body = String::from("<p><a href=\"/admin\">Administration</a></p><h1>Plugins</h1>");
     if let Some(m) = &q.msg {
         body.push_str(&format!(
-            "<div class=\"card\" role=\"status\">{}</div>",
+            "<p class=\"notice\" role=\"status\">{}</p>",
             esc(m)
         ));
     }
@@ -385,7 +362,7 @@ async fn show(
         }
     }
     body.push_str("</div>");
-    Ok(page("Plugins", "", &body).into_response())
+    Ok(page.render(axum::http::StatusCode::OK, "Plugins", None, &body))
 }
 
 /// What one registry install or update did, in a sentence.

@@ -63,9 +63,12 @@ pub fn router() -> OpenApiRouter<App> {
         // method a route does not take (see `uniform` for its message).
         .routes(routes!(read_patient, update_patient))
         .routes(routes!(list_users, create_user))
+        .routes(routes!(update_user))
         .routes(routes!(disable_user))
+        .routes(routes!(enable_user))
         .routes(routes!(set_password))
         .routes(routes!(list_sites, create_site))
+        .routes(routes!(rename_site))
         .routes(routes!(query_audit))
         .routes(routes!(verify_audit))
         .merge(super::plugins::admin_router())
@@ -632,10 +635,18 @@ async fn create_user(
     caller: Caller,
     JsonBody(req): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(add_user(&app, &caller, req).await?),
+    ))
+}
+
+/// Add a user (the API and the users page).
+pub async fn add_user(app: &App, caller: &Caller, req: NewUser) -> Result<UserView, ApiError> {
     let resource = Some(format!("User/{}", req.username));
     require_audited(
-        &app,
-        &caller,
+        app,
+        caller,
         Permission::UsersManage,
         "user.create",
         resource,
@@ -665,7 +676,131 @@ async fn create_user(
     let mut ev = caller.ctx().event("user.create", "success");
     ev.resource = Some(format!("User/{}", user.username));
     app.commit_audited(&batch, ev).await?;
-    Ok((StatusCode::CREATED, Json((&user).into())))
+    Ok((&user).into())
+}
+
+/// A change to a user's roles, sites or name. Absent fields stay as they are.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserChange {
+    #[serde(default)]
+    pub roles: Option<Vec<Role>>,
+    #[serde(default)]
+    pub sites: Option<Vec<String>>,
+    /// An empty name removes it.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// Change a user's roles, sites or display name. Their sessions see the change at once.
+#[utoipa::path(put, path = "/api/v1/users/{username}", tag = "users",
+    params(("username" = String, Path)), request_body = UserChange,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn update_user(
+    State(app): State<App>,
+    caller: Caller,
+    Path(username): Path<String>,
+    JsonBody(req): JsonBody<UserChange>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(change_user(&app, &caller, &username, req).await?))
+}
+
+/// Change a user's roles, sites or display name (the API and the users page). An
+/// administrator cannot take away their own administration, so a clinic always keeps one.
+pub async fn change_user(
+    app: &App,
+    caller: &Caller,
+    username: &str,
+    req: UserChange,
+) -> Result<UserView, ApiError> {
+    let resource = Some(format!("User/{username}"));
+    require_audited(
+        app,
+        caller,
+        Permission::UsersManage,
+        "user.update",
+        resource,
+    )
+    .await?;
+    if let Some(sites) = &req.sites {
+        if sites.is_empty() {
+            return Err(ApiError::invalid("give the user at least one site").field("sites"));
+        }
+        for s in sites {
+            if app.sites.get(s)?.is_none() {
+                return Err(ApiError::invalid(format!("no site '{s}'")).field("sites"));
+            }
+        }
+    }
+    if let Some(roles) = &req.roles {
+        if roles.is_empty() {
+            return Err(ApiError::invalid("give the user at least one role").field("roles"));
+        }
+        if username == caller.user.username && !roles.contains(&Role::Admin) {
+            return Err(ApiError::invalid(
+                "you cannot take away your own administrator role; another administrator can",
+            )
+            .field("roles"));
+        }
+    }
+    if let Some(name) = &req.display_name
+        && (name.chars().count() > 200 || name.chars().any(char::is_control))
+    {
+        return Err(
+            ApiError::invalid("a display name is at most 200 plain characters")
+                .field("displayName"),
+        );
+    }
+    let mut changes = Vec::new();
+    let (user, batch) = app.accounts.change_user(username, |u| {
+        if let Some(mut roles) = req.roles.clone() {
+            roles.sort();
+            roles.dedup();
+            if roles.contains(&Role::Patient) != u.patient.is_some() {
+                return Err(AuthError::Invalid(
+                    "only a user linked to a patient record may hold the patient role; add a                      new patient user instead"
+                        .into(),
+                ));
+            }
+            if roles != u.roles {
+                changes.push(format!("roles {} → {}", join(&u.roles), join(&roles)));
+                u.roles = roles;
+            }
+        }
+        if let Some(mut sites) = req.sites.clone() {
+            sites.dedup();
+            if sites != u.sites {
+                changes.push(format!("sites {} → {}", u.sites.join(","), sites.join(",")));
+                u.sites = sites;
+            }
+        }
+        if let Some(name) = &req.display_name {
+            let name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
+            if name != u.display_name {
+                changes.push("display name".into());
+                u.display_name = name;
+            }
+        }
+        Ok(())
+    })?;
+    let mut ev = caller.ctx().event("user.update", "success");
+    ev.resource = Some(format!("User/{username}"));
+    ev.detail = Some(if changes.is_empty() {
+        "no change".into()
+    } else {
+        changes.join("; ")
+    });
+    app.commit_audited(&batch, ev).await?;
+    Ok((&user).into())
+}
+
+fn join(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Disable a user: their sessions stop working at once.
@@ -677,26 +812,46 @@ async fn disable_user(
     caller: Caller,
     Path(username): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(set_disabled(&app, &caller, &username, true).await?))
+}
+
+/// Enable a disabled user again.
+#[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users",
+    params(("username" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+async fn enable_user(
+    State(app): State<App>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(set_disabled(&app, &caller, &username, false).await?))
+}
+
+/// Disable or enable a user (the API and the users page).
+pub async fn set_disabled(
+    app: &App,
+    caller: &Caller,
+    username: &str,
+    disabled: bool,
+) -> Result<UserView, ApiError> {
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
     let resource = Some(format!("User/{username}"));
-    require_audited(
-        &app,
-        &caller,
-        Permission::UsersManage,
-        "user.disable",
-        resource,
-    )
-    .await?;
-    if username == caller.user.username {
+    require_audited(app, caller, Permission::UsersManage, action, resource).await?;
+    if disabled && username == caller.user.username {
         return Err(ApiError::invalid("you cannot disable your own account"));
     }
-    let (user, batch) = app.accounts.change_user(&username, |u| {
-        u.disabled = true;
+    let (user, batch) = app.accounts.change_user(username, |u| {
+        u.disabled = disabled;
         Ok(())
     })?;
-    let mut ev = caller.ctx().event("user.disable", "success");
+    let mut ev = caller.ctx().event(action, "success");
     ev.resource = Some(format!("User/{username}"));
     app.commit_audited(&batch, ev).await?;
-    Ok(Json((&user).into()))
+    Ok((&user).into())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -720,12 +875,23 @@ async fn set_password(
     Path(username): Path<String>,
     JsonBody(req): JsonBody<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
+    change_password(&app, &caller, &username, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Set a password (the API and the users page).
+pub async fn change_password(
+    app: &App,
+    caller: &Caller,
+    username: &str,
+    req: PasswordChange,
+) -> Result<(), ApiError> {
     let own = username == caller.user.username;
     if !own {
         let resource = Some(format!("User/{username}"));
         require_audited(
-            &app,
-            &caller,
+            app,
+            caller,
             Permission::UsersManage,
             "user.password",
             resource,
@@ -733,7 +899,7 @@ async fn set_password(
         .await?;
     }
     let accounts = app.accounts.clone();
-    let (u, cur) = (username.clone(), req.current.clone());
+    let (u, cur) = (username.to_string(), req.current.clone());
     let batch = tokio::task::spawn_blocking(move || {
         crate::auth::validate_password(&req.password)?;
         if own {
@@ -760,7 +926,7 @@ async fn set_password(
     let mut ev = caller.ctx().event("user.password", "success");
     ev.resource = Some(format!("User/{username}"));
     app.commit_audited(&batch, ev).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// List sites: all of them for an administrator, otherwise the caller's own.
@@ -785,20 +951,78 @@ async fn create_site(
     caller: Caller,
     JsonBody(req): JsonBody<Site>,
 ) -> Result<(StatusCode, Json<Site>), ApiError> {
-    let resource = Some(format!("Site/{}", req.id));
+    Ok((
+        StatusCode::CREATED,
+        Json(add_site(&app, &caller, &req.id, &req.name).await?),
+    ))
+}
+
+/// Add a site (the API and the sites page).
+pub async fn add_site(app: &App, caller: &Caller, id: &str, name: &str) -> Result<Site, ApiError> {
+    let resource = Some(format!("Site/{id}"));
     require_audited(
-        &app,
-        &caller,
+        app,
+        caller,
         Permission::SitesManage,
         "site.create",
         resource,
     )
     .await?;
-    let (site, batch) = app.sites.add(&req.id, &req.name)?;
+    let (site, batch) = app.sites.add(id, name)?;
     let mut ev = caller.ctx().event("site.create", "success");
     ev.resource = Some(format!("Site/{}", site.id));
     app.commit_audited(&batch, ev).await?;
-    Ok((StatusCode::CREATED, Json(site)))
+    Ok(site)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteName {
+    pub name: String,
+}
+
+/// Rename a site (its id stays: users, plugins and data refer to it).
+#[utoipa::path(put, path = "/api/v1/sites/{id}", tag = "sites",
+    params(("id" = String, Path)), request_body = SiteName,
+    responses((status = 200, body = Site), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn rename_site(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<SiteName>,
+) -> Result<Json<Site>, ApiError> {
+    Ok(Json(change_site_name(&app, &caller, &id, &req.name).await?))
+}
+
+/// Rename a site (the API and the sites page).
+pub async fn change_site_name(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    name: &str,
+) -> Result<Site, ApiError> {
+    let resource = Some(format!("Site/{id}"));
+    require_audited(
+        app,
+        caller,
+        Permission::SitesManage,
+        "site.rename",
+        resource,
+    )
+    .await?;
+    let Some((old, site, batch)) = app.sites.rename(id, name)? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no site '{id}'"),
+        ));
+    };
+    let mut ev = caller.ctx().event("site.rename", "success");
+    ev.resource = Some(format!("Site/{id}"));
+    ev.detail = Some(format!("{} → {}", old.name, site.name));
+    app.commit_audited(&batch, ev).await?;
+    Ok(site)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -823,7 +1047,7 @@ pub struct AuditParams {
     pub cursor: Option<String>,
 }
 
-fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+pub fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
     match v {
         None => Ok(None),
         Some(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
@@ -845,11 +1069,9 @@ async fn query_audit(
     caller: Caller,
     Params(p): Params<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let ctx = caller.ctx();
     if p.count == Some(0) {
         return Err(ApiError::invalid("_count must be at least 1").field("_count"));
     }
-    require_audited(&app, &caller, Permission::AuditRead, "audit.read", None).await?;
     let q = AuditQuery {
         patient: p.patient.clone(),
         actor: p.actor.clone(),
@@ -858,14 +1080,20 @@ async fn query_audit(
         count: p.count.unwrap_or(100),
         cursor: p.cursor.clone(),
     };
+    Ok(Json(read_audit(&app, &caller, q).await?))
+}
+
+/// Read the audit trail (the API and the audit page); the reading is itself audited.
+pub async fn read_audit(app: &App, caller: &Caller, q: AuditQuery) -> Result<AuditPage, ApiError> {
+    require_audited(app, caller, Permission::AuditRead, "audit.read", None).await?;
     let page = app.audit.query(&q).map_err(|e| match e {
         crate::audit::AuditError::BadCursor => ApiError::invalid(e.to_string()).field("cursor"),
         e => e.into(),
     })?;
-    let mut ev = ctx.event("audit.read", "success");
-    ev.patient = p.patient;
+    let mut ev = caller.ctx().event("audit.read", "success");
+    ev.patient = q.patient;
     app.audit.record_durable(ev).await?;
-    Ok(Json(page))
+    Ok(page)
 }
 
 /// Walk the audit chain, check it against the signed checkpoints, and report the first broken
@@ -876,7 +1104,12 @@ async fn verify_audit(
     State(app): State<App>,
     caller: Caller,
 ) -> Result<Json<Verification>, ApiError> {
-    require_audited(&app, &caller, Permission::AuditRead, "audit.verify", None).await?;
+    Ok(Json(check_audit(&app, &caller).await?))
+}
+
+/// Verify the audit chain (the API and the audit page); the check is itself audited.
+pub async fn check_audit(app: &App, caller: &Caller) -> Result<Verification, ApiError> {
+    require_audited(app, caller, Permission::AuditRead, "audit.verify", None).await?;
     let dir = app.config.data_dir.clone();
     let audit = app.audit.clone();
     let v = tokio::task::spawn_blocking(move || audit.verify_now(&dir))
@@ -889,5 +1122,5 @@ async fn verify_audit(
                 .event("audit.verify", if v.ok { "success" } else { "failure" }),
         )
         .await?;
-    Ok(Json(v))
+    Ok(v)
 }

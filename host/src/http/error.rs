@@ -188,6 +188,7 @@ impl From<SiteError> for ApiError {
     fn from(e: SiteError) -> Self {
         match e {
             SiteError::Invalid(m) => ApiError::invalid(m).field("id"),
+            SiteError::InvalidName(m) => ApiError::invalid(m).field("name"),
             e @ SiteError::Exists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }

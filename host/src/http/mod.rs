@@ -1,15 +1,20 @@
-//! HTTP: the JSON API under `/api/v1`, the browser pages, health checks, and the server.
+//! HTTP: the JSON API under `/api/v1`, the browser pages in their shell, health checks, and
+//! the server.
 //!
 //! Request logs carry the method, the route *template* (`/api/v1/patients/{id}`), the status
 //! and the latency — never the concrete path or query, which can hold patient data.
 
 pub mod admin;
 pub mod api;
+pub mod assets;
+pub mod banner;
 pub mod caller;
 pub mod error;
+pub mod frame;
 pub mod pages;
 pub mod plugins;
 pub mod uniform;
+pub mod shell;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,9 +50,14 @@ pub fn router(app: App) -> Router {
         .merge(pages::router())
         .merge(admin::router())
         .merge(plugins::router())
+        .merge(assets::router())
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            shell::browser_errors,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
@@ -79,19 +89,12 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// The Content Security Policy of the host's own pages: the host's scripts and styles from its
-/// own origin only (no inline script), nothing framed, forms to this origin only. (Styles may
-/// be inline: the pages carry their stylesheet.) Plugin pages carry their own, stricter one.
-pub const HOST_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' \
-                            'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
-                            form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
 /// Security headers on every answer that does not set its own (plugin answers do).
 async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
     use axum::http::{HeaderValue, header};
     let h = res.headers_mut();
     h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(HOST_CSP));
+        .or_insert(HeaderValue::from_static(shell::HOST_CSP));
     h.entry(header::X_CONTENT_TYPE_OPTIONS)
         .or_insert(HeaderValue::from_static("nosniff"));
     h.entry(header::X_FRAME_OPTIONS)

@@ -1,19 +1,28 @@
-//! Browser pages: sign-in, sign-out, the home page and the site switcher.
+//! The host's browser pages: sign-in, sign-out, the home page, the site switch, and (in the
+//! submodules) patients, the chart, and administration — users, sites and the audit trail.
+//! The plugins page is [`super::admin`].
 //!
-//! Plain server-rendered HTML. The session travels in an HttpOnly, SameSite=Strict cookie
-//! (Secure when Osler is reached over https). Every form carries a CSRF token: before sign-in
-//! a double-submit token (cookie + field), after sign-in the session's own token.
+//! Plain server-rendered HTML inside the shell ([`super::shell`]). Every action calls the same
+//! service functions as the JSON API, so the same checks and audit entries apply. The session
+//! travels in an HttpOnly, SameSite=Strict cookie (Secure when Osler is reached over https).
+//! Every form carries a CSRF token: before sign-in a double-submit token (cookie + field),
+//! after sign-in the session's own token (the shell's own forms also accept the shell token).
+
+pub mod audit;
+pub mod patients;
+pub mod sites;
+pub mod users;
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::access::permissions_of;
+use crate::access::Permission;
 use crate::app::App;
 use crate::auth::{random_token, secrets_equal};
 use crate::http::ApiError;
@@ -21,6 +30,9 @@ use crate::http::api::{
     Source, change_site, device_cookie, device_cookie_name, end_session, sign_in,
 };
 use crate::http::caller::{Caller, SESSION_COOKIE, cookie, resolve};
+use crate::http::shell::{
+    Page, is_kiosk, kiosk_home, local_path, may_administer, shell_form_token_ok, signed_out_page,
+};
 
 const LOGIN_CSRF_COOKIE: &str = "osler_login_csrf";
 
@@ -30,6 +42,12 @@ pub fn router() -> Router<App> {
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout_submit))
         .route("/site", post(site_submit))
+        .route("/kiosk", get(kiosk))
+        .route("/admin", get(admin_index))
+        .merge(patients::router())
+        .merge(users::router())
+        .merge(sites::router())
+        .merge(audit::router())
 }
 
 /// Escape text for HTML.
@@ -46,25 +64,6 @@ pub fn esc(s: &str) -> String {
         }
     }
     o
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f4f6f8;color:#1d2630}\
-header{background:#1f4e79;color:#fff;padding:.8rem 1.5rem;display:flex;align-items:center;gap:1.5rem}\
-header h1{font-size:1.2rem;margin:0}header form{margin:0}main{max-width:56rem;margin:2rem auto;padding:0 1rem}\
-.card{background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 3px rgba(0,0,0,.12);margin-bottom:1.5rem}\
-label{display:block;margin:.8rem 0 .3rem;font-weight:600}input,select{font-size:1rem;padding:.5rem;width:100%;box-sizing:border-box}\
-button{font-size:1rem;padding:.5rem 1.2rem;margin-top:1rem;background:#1f4e79;color:#fff;border:0;border-radius:4px;cursor:pointer}\
-header button{margin:0;background:#fff;color:#1f4e79}.error{background:#fde8e8;color:#8a1c1c;padding:.7rem;border-radius:4px}\
-.muted{color:#5b6875}table{border-collapse:collapse}td,th{padding:.3rem .8rem .3rem 0;text-align:left}";
-
-pub(super) fn page(title: &str, header_extra: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} · Osler</title><style>{STYLE}</style></head><body>\
-         <header><h1>Osler</h1>{header_extra}</header><main>{body}</main></body></html>",
-        esc(title)
-    ))
 }
 
 fn secure(app: &App, headers: &HeaderMap) -> bool {
@@ -97,33 +96,46 @@ impl<S: Send + Sync> FromRequestParts<S> for PartsOf {
     }
 }
 
-fn login_form(csrf: &str, error: Option<&str>, username: &str) -> Html<String> {
+fn login_form(csrf: &str, error: Option<&str>, username: &str, next: &str) -> String {
     let err = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
-    page(
-        "Sign in",
-        "",
-        &format!(
-            "<div class=\"card\" style=\"max-width:24rem;margin:auto\"><h2>Sign in</h2>{err}\
-             <form method=\"post\" action=\"/login\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label for=\"username\">User name</label>\
-             <input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{}\">\
-             <label for=\"password\">Password</label>\
-             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button type=\"submit\">Sign in</button></form></div>",
-            esc(username)
-        ),
+    format!(
+        "<div class=\"card login\"><h1>Sign in</h1>{err}\
+         <form method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"next\" value=\"{}\">\
+         <label for=\"username\">User name</label>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus value=\"{}\">\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\">Sign in</button></form></div>",
+        esc(next),
+        esc(username)
     )
 }
 
-async fn login_page(State(app): State<App>, PartsOf(parts): PartsOf) -> Response {
+#[derive(Deserialize, Default)]
+struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+async fn login_page(
+    State(app): State<App>,
+    PartsOf(parts): PartsOf,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = q.next.as_deref().and_then(local_path).unwrap_or("/");
     if let Ok(Some(_)) = resolve(&parts, &app) {
-        return Redirect::to("/").into_response();
+        return Redirect::to(next).into_response();
     }
     let csrf = random_token();
-    let mut res = login_form(&csrf, None, "").into_response();
+    let mut res = signed_out_page(
+        StatusCode::OK,
+        "Sign in",
+        &login_form(&csrf, None, "", next),
+    );
     res.headers_mut().insert(
         header::SET_COOKIE,
         set_cookie(
@@ -141,6 +153,8 @@ struct LoginForm {
     username: String,
     password: String,
     csrf: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 async fn login_submit(
@@ -152,8 +166,18 @@ async fn login_submit(
     let secure = secure(&app, &parts.headers);
     let expected = cookie(&parts, LOGIN_CSRF_COOKIE).unwrap_or_default();
     let fresh = random_token();
+    let next = form
+        .next
+        .as_deref()
+        .and_then(local_path)
+        .unwrap_or("/")
+        .to_string();
     let retry = |status: StatusCode, msg: &str| {
-        let mut res = (status, login_form(&fresh, Some(msg), &form.username)).into_response();
+        let mut res = signed_out_page(
+            status,
+            "Sign in",
+            &login_form(&fresh, Some(msg), &form.username, &next),
+        );
         res.headers_mut().insert(
             header::SET_COOKIE,
             set_cookie(LOGIN_CSRF_COOKIE, &fresh, Some(3600), secure),
@@ -178,7 +202,7 @@ async fn login_submit(
     .await
     {
         Ok(signed) => {
-            let mut res = Redirect::to("/").into_response();
+            let mut res = Redirect::to(&next).into_response();
             let h = res.headers_mut();
             h.append(
                 header::SET_COOKIE,
@@ -226,12 +250,26 @@ pub(super) fn form_caller(
     Ok(Some(c))
 }
 
+/// The caller of one of the shell's own forms (sign-out, site switch), which accept the
+/// session's CSRF token or the shell token.
+fn shell_form_caller(app: &App, parts: &Parts, csrf: &str) -> Result<Option<Caller>, ApiError> {
+    let Some(c) = resolve(parts, app)? else {
+        return Ok(None);
+    };
+    if !shell_form_token_ok(&c.session.csrf, csrf) {
+        return Err(ApiError::forbidden(
+            "this form has expired; reload the page and try again",
+        ));
+    }
+    Ok(Some(c))
+}
+
 async fn logout_submit(
     State(app): State<App>,
     PartsOf(parts): PartsOf,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
-    if let Some(c) = form_caller(&app, &parts, &form.csrf)? {
+    if let Some(c) = shell_form_caller(&app, &parts, &form.csrf)? {
         end_session(&app, &c).await?;
     }
     let mut res = Redirect::to("/login").into_response();
@@ -247,108 +285,164 @@ async fn site_submit(
     PartsOf(parts): PartsOf,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, ApiError> {
-    let Some(c) = form_caller(&app, &parts, &form.csrf)? else {
+    let Some(c) = shell_form_caller(&app, &parts, &form.csrf)? else {
         return Ok(Redirect::to("/login").into_response());
     };
+    if is_kiosk(&c.user) {
+        // A kiosk stays where it was set up.
+        return Ok(Redirect::to(&kiosk_home(&app, &c)).into_response());
+    }
     let site = form.site.unwrap_or_default();
     change_site(&app, &c, &site).await?;
     Ok(Redirect::to("/").into_response())
 }
 
-async fn home(State(app): State<App>, PartsOf(parts): PartsOf) -> Result<Response, ApiError> {
-    let Some(c) = resolve(&parts, &app)? else {
-        return Ok(Redirect::to("/login").into_response());
-    };
-    let csrf = esc(&c.session.csrf);
-    let sites = app.sites.list()?;
-    let options: String = sites
-        .iter()
-        .filter(|s| c.user.sites.contains(&s.id))
-        .map(|s| {
-            format!(
-                "<option value=\"{}\"{}>{}</option>",
-                esc(&s.id),
-                if Some(&s.id) == c.site.as_ref() {
-                    " selected"
-                } else {
-                    ""
-                },
-                esc(&s.name)
-            )
-        })
-        .collect();
-    let site_name = sites
-        .iter()
-        .find(|s| Some(&s.id) == c.site.as_ref())
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-    let entries = c
-        .site
-        .as_deref()
-        .map(|site| app.plugins.nav(site, &c.user.roles))
-        .unwrap_or_default();
-    let nav = if entries.is_empty() {
-        "<p class=\"muted\">No plugin pages are enabled at this site.</p>".to_string()
-    } else {
-        let items: String = entries
-            .iter()
-            .map(|n| {
-                format!(
-                    "<li><a href=\"{}\">{}</a></li>",
-                    esc(&n.href),
-                    esc(&n.title)
-                )
-            })
-            .collect();
-        format!("<nav aria-label=\"Plugins\"><ul>{items}</ul></nav>")
-    };
-    let manage = if c.ctx().can(crate::access::Permission::PluginsManage) {
-        "<p><a href=\"/admin/plugins\">Manage plugins</a> (install, update, enable per site)</p>"
-    } else {
-        ""
-    };
+/// A tile linking to a page.
+fn tile(href: &str, title: &str, what: &str) -> String {
+    format!(
+        "<a class=\"tile\" href=\"{}\">{}<span>{}</span></a>",
+        esc(href),
+        esc(title),
+        esc(what)
+    )
+}
+
+async fn home(page: Page) -> Response {
+    let c = page.caller();
+    let ctx = c.ctx();
     let who = c
         .user
         .display_name
         .clone()
         .unwrap_or_else(|| c.user.username.clone());
-    let roles = c
+    let mut body = format!(
+        "<div class=\"page-head\"><h1>Hello, {}</h1><span class=\"muted\">{} · {}</span></div>",
+        esc(&who),
+        esc(&page.shell.site_name),
+        esc(&c
+            .user
+            .roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", "))
+    );
+    if ctx.can(Permission::PatientsRead) {
+        body.push_str(&format!(
+            "<section class=\"card\" aria-labelledby=\"find\"><h2 id=\"find\">Find a patient</h2>{}{}</section>",
+            patients::search_form(&patients::SearchForm::default()),
+            if ctx.can(Permission::PatientsWrite) {
+                "<p><a class=\"button secondary\" href=\"/patients/new\">Register a new patient</a></p>"
+            } else {
+                ""
+            }
+        ));
+    } else if let Some(own) = c
         .user
-        .roles
+        .patient
+        .as_deref()
+        .filter(|_| ctx.can(Permission::PatientsReadOwn))
+    {
+        body.push_str(&format!(
+            "<section class=\"card\"><h2>Your record</h2><p><a href=\"/patients/{}\">See your record</a></p></section>",
+            esc(own)
+        ));
+    }
+    let plugin_tiles: String = page
+        .shell
+        .nav
         .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let perms: String = permissions_of(&c.user.roles)
-        .iter()
-        .map(|p| format!("<li><code>{}</code></li>", p.as_str()))
+        .filter_map(|n| {
+            let plugin = page.app.plugins.view(n.plugin.as_deref()?)?;
+            Some(tile(&n.href, &n.title, &plugin.description))
+        })
         .collect();
-    let header = format!(
-        "<span>{} · {}</span><form method=\"post\" action=\"/site\" style=\"display:flex;gap:.5rem\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <select name=\"site\" aria-label=\"Site\" style=\"width:auto;padding:.3rem\">{options}</select>\
-         <button type=\"submit\">Switch site</button></form>\
-         <form method=\"post\" action=\"/logout\" style=\"margin-left:auto\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Sign out</button></form>",
-        esc(&who),
-        esc(&site_name)
-    );
-    let body = format!(
-        "<div class=\"card\"><h2>Welcome, {}</h2>\
-         <table><tr><th>User</th><td>{}</td></tr><tr><th>Roles</th><td>{}</td></tr>\
-         <tr><th>Site</th><td>{} ({})</td></tr></table></div>\
-         <div class=\"card\"><h3>What you may do</h3><ul>{perms}</ul></div>\
-         <div class=\"card\"><h3>Plugins</h3>{nav}{manage}</div>\
-         <div class=\"card\"><h3>API</h3><p>The JSON API is described at \
-         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p></div>",
-        esc(&who),
-        esc(&c.user.username),
-        esc(&roles),
-        esc(&site_name),
-        esc(c.site.as_deref().unwrap_or("-")),
-    );
-    let mut res = page("Home", &header, &body).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    let staff = ctx.can(Permission::PatientsRead) || may_administer(c);
+    if !plugin_tiles.is_empty() {
+        body.push_str(&format!(
+            "<section aria-labelledby=\"tools\"><h2 id=\"tools\">Clinic tools</h2>\
+             <div class=\"tiles\">{plugin_tiles}</div></section>"
+        ));
+    } else if staff {
+        body.push_str(
+            "<section class=\"card\"><h2>Clinic tools</h2><p class=\"muted\">No plugin pages \
+             are enabled at this site for your role.</p></section>",
+        );
+    }
+    if may_administer(c) {
+        body.push_str(&format!(
+            "<section aria-labelledby=\"admin\"><h2 id=\"admin\">Administration</h2>\
+             <div class=\"tiles\">{}</div></section>\
+             <p class=\"muted small\">The JSON API is described at \
+             <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>",
+            admin_tiles(c)
+        ));
+    }
+    page.render(StatusCode::OK, "Home", None, &body)
+}
+
+/// The administration pages `caller` may use, as tiles.
+pub fn admin_tiles(c: &Caller) -> String {
+    let ctx = c.ctx();
+    let mut out = String::new();
+    if ctx.can(Permission::UsersManage) {
+        out.push_str(&tile(
+            "/admin/users",
+            "Users",
+            "Add people, set roles and sites, disable, reset passwords",
+        ));
+    }
+    if ctx.can(Permission::SitesManage) {
+        out.push_str(&tile("/admin/sites", "Sites", "The clinic's locations"));
+    }
+    if ctx.can(Permission::AuditRead) {
+        out.push_str(&tile(
+            "/admin/audit",
+            "Audit trail",
+            "Who accessed what, and whether the trail is intact",
+        ));
+    }
+    if ctx.can(Permission::PluginsManage) {
+        out.push_str(&tile(
+            "/admin/plugins",
+            "Plugins",
+            "Install, update, enable per site, grant capabilities",
+        ));
+    }
+    out
+}
+
+/// `/admin`: the administration pages this person may use.
+async fn admin_index(page: Page) -> Response {
+    if !may_administer(page.caller()) {
+        return page.refuse("Administration is for administrators.");
+    }
+    page.render(
+        StatusCode::OK,
+        "Administration",
+        None,
+        &format!(
+            "<h1>Administration</h1><div class=\"tiles\">{}</div>",
+            admin_tiles(page.caller())
+        ),
+    )
+}
+
+/// `/kiosk`: where a kiosk account lands when no check-in screen is enabled at its site.
+async fn kiosk(page: Page) -> Response {
+    let c = page.caller();
+    if !is_kiosk(&c.user) {
+        return Redirect::to("/").into_response();
+    }
+    let home = kiosk_home(&page.app, c);
+    if home != "/kiosk" {
+        return Redirect::to(&home).into_response();
+    }
+    page.render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Check-in",
+        None,
+        "<div class=\"card error-page\"><h1>Check-in is not available here</h1>\
+         <p>Please check in at the front desk.</p></div>",
+    )
 }

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -106,14 +106,6 @@ impl From<RunError> for ApiError {
     }
 }
 
-fn wants_html(parts: &axum::http::request::Parts) -> bool {
-    parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-}
-
 /// The `_csrf` field of a form body.
 fn form_csrf(body: &[u8]) -> Option<String> {
     form_urlencoded::parse(body)
@@ -129,14 +121,17 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let id = params.get("id").cloned().unwrap_or_default();
     let Some(caller) = resolve(&parts, &app)? else {
-        if parts.method == Method::GET && wants_html(&parts) {
-            return Ok(Redirect::to("/login").into_response());
+        if parts.method == Method::GET && super::shell::wants_html(&parts) {
+            return Ok(super::shell::login_redirect(&parts));
         }
         return Err(ApiError::unauthenticated());
     };
     let Some(site) = caller.site.clone() else {
         return Err(ApiError::forbidden("you belong to no site"));
     };
+    if let Some(refused) = super::shell::confine_kiosk(&app, &caller, &id, &parts) {
+        return Ok(refused);
+    }
     let plugin = match app.plugins.enabled(&id, &site) {
         Ok(p) => p,
         Err(Unavailable::NotEnabled) => {
@@ -173,6 +168,7 @@ async fn dispatch(
         Some(rest) => format!("/{rest}"),
         None => "/".to_string(),
     };
+    let page_path = parts.uri.path().to_string();
     let headers = parts
         .headers
         .iter()
@@ -203,7 +199,9 @@ async fn dispatch(
             return Err(e.into());
         }
     };
-    Ok(response(&app, &id, &site, resp))
+    // The host frames the plugin's page in the shell (see `shell::present_plugin`).
+    let answer = response(&app, &id, &site, resp);
+    Ok(super::shell::present_plugin(&app, &caller, &id, &page_path, answer).await)
 }
 
 /// The signed-in person as plugins see them, at `site`. Each plugin receives its own CSRF

@@ -587,6 +587,50 @@ impl Patients {
         Ok(p)
     }
 
+    /// The id of the chart holding identifier `system|value`, from the identifier index alone
+    /// (no record is read): for finding a chart's entries in the audit trail by its number.
+    pub fn id_by_identifier(
+        &self,
+        system: &str,
+        value: &str,
+    ) -> Result<Option<String>, PatientError> {
+        Ok(self
+            .storage
+            .get(
+                Tree::PatientIdentifiers,
+                &key(&[value.as_bytes(), system.as_bytes()]),
+            )?
+            .map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
+    /// [`Patients::update`] for a form that shows only some of the record: `f` changes the
+    /// stored record and the result replaces it, so the parts the form does not show are kept.
+    /// The same permission, validation, concurrency check (`expected_version` is the version
+    /// the person read) and audit entry as `update`; `f`'s own result comes back either way.
+    pub async fn modify<T>(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        expected_version: u64,
+        f: impl FnOnce(&mut Patient) -> T,
+    ) -> (Result<Patient, PatientError>, T) {
+        let mut p = match self.load(id) {
+            Ok(Some((p, _))) => p,
+            // `update` refuses (and audits) a missing record; `f` still runs so its result is
+            // there to return.
+            Ok(None) => Patient {
+                resource_type: "Patient".into(),
+                ..Default::default()
+            },
+            Err(e) => {
+                let t = f(&mut Patient::default());
+                return (Err(e), t);
+            }
+        };
+        let t = f(&mut p);
+        (self.update(ctx, id, p, expected_version).await, t)
+    }
+
     pub async fn search(&self, ctx: &Ctx, q: &SearchQuery) -> Result<SearchPage, PatientError> {
         const ACTION: &str = "patient.search";
         self.allow(

@@ -425,10 +425,10 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
             e(&rx.status),
         );
     }
-    Ok(Response::html(
-        status,
-        html::page(&format!("Prescribing · {name}"), &body),
-    ))
+    Ok(
+        Response::html(status, html::page(&format!("Prescribing · {name}"), &body))
+            .about_patient(pid),
+    )
 }
 
 fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
@@ -708,7 +708,8 @@ pub fn print(req: &Request, params: &Params) -> Result<Response, Error> {
     Ok(Response::html(
         200,
         print_html(&p, &sheets, &crate::now_local(), &req.caller().site_name),
-    ))
+    )
+    .about_patient(pid))
 }
 
 /// The prescriptions of one prescriber at one site, printed on one sheet.

@@ -20,13 +20,17 @@
 //! | `GET /match?number=N&version=V&birth=B` | `patients-match`: `{"id": …}` or `{"id": null}` |
 //! | `GET /staff` | the site's staff from `directory` |
 //! | `GET /clock` | `clock.now()` |
+//! | `GET /page` | an HTML page that tries to leave the host's frame (scripts, `<base>`, a refresh, an early `</template>`, a style aimed at the patient banner) |
+//! | `GET /page?as=bare` | a bare HTML document (`osler-frame: bare`) |
+//! | `GET /page?as=patient&id=P` | a page about patient `P` (`osler-patient`) |
 
 use std::hint::black_box;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use osler_sdk::{
-    Error, Params, Plugin, Request, Response, Router, audit, clock, directory, http, kv, patients,
+    Error, Params, Plugin, Request, Response, Router, audit, clock, directory, html, http, kv,
+    patients,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -36,6 +40,7 @@ struct Hostile;
 impl Plugin for Hostile {
     fn handle(req: Request) -> Response {
         Router::new()
+            .get("/page", page)
             .get("/ok", |_, _| {
                 Ok(Response::json(200, &json!({ "ok": true })))
             })
@@ -184,4 +189,27 @@ fn outbound(req: &Request, _: &Params) -> Result<Response, Error> {
         .ok_or_else(|| Error::invalid("url: required"))?;
     let answer = http::get(&url)?;
     Ok(Response::json(200, &json!({ "status": answer.status })))
+}
+
+/// Markup that would, in a naive frame, run scripts, move the page, restyle the shell or
+/// leave the plugin's shadow root.
+const ESCAPE: &str = r#"<!doctype html><html><head><title>Escape attempt</title>
+<base href="https://evil.example/"><meta http-equiv="refresh" content="0;url=https://evil.example/">
+<style>.patient-banner,header{display:none}</style><script>alert(1)</script></head>
+<body><header>fake header</header><main><p id="inside">inside</p></template><div id="escaped">after an end tag</div>
+<p title="</template><div id=escaped2>">in an attribute</p><script>alert(2)</script>
+<noscript><p title="</noscript></template><div id=escaped3>">x</p></noscript>
+<iframe src="https://evil.example/"></iframe></main></body></html>"#;
+
+fn page(req: &Request, _: &Params) -> Result<Response, Error> {
+    Ok(match req.query_param("as").as_deref() {
+        Some("bare") => Response::html(
+            200,
+            "<!doctype html><title>Bare</title><p id=\"standalone\">standalone</p>".into(),
+        )
+        .bare(),
+        Some("patient") => Response::html(200, html::page("About a patient", "<p>notes</p>"))
+            .about_patient(&req.query_param("id").unwrap_or_default()),
+        _ => Response::html(200, ESCAPE.into()),
+    })
 }

@@ -1,0 +1,402 @@
+// A clinic's morning in real Chromium, against a running Osler.
+//
+//   node clinic.mjs <base-url> <screenshot-dir>
+//
+// The end-to-end test `browser` (tests/e2e/browser.rs) starts `osler demo` with the
+// scheduling, kiosk, drug reference and prescribing plugins enabled at `main`, then runs this
+// script. It drives Debian's Chromium (OSLER_CHROMIUM, default /usr/bin/chromium) through
+// playwright-core, which never downloads a browser, and keeps a full-page screenshot of every
+// step in <screenshot-dir> (NN-step.png). Exit status 0 means every step behaved.
+//
+// The steps: reception registers a patient (a wrong check digit is flagged before submit and,
+// with scripts off, refused by the server), is warned of possible duplicates, finds the patient
+// and opens the chart, edits it while someone else saves it (nothing is lost), marks a chart
+// inactive; errors are pages; plugin pages sit in the shell and print without it; the kiosk
+// account cannot leave its screen; the administrator adds a user, changes and disables them,
+// and filters the audit trail.
+
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [base, shots] = process.argv.slice(2);
+if (!base || !shots) {
+  console.error('usage: node clinic.mjs <base-url> <screenshot-dir>');
+  process.exit(2);
+}
+fs.mkdirSync(shots, { recursive: true });
+for (const f of fs.readdirSync(shots)) if (f.endsWith('.png')) fs.rmSync(path.join(shots, f));
+
+const executablePath = process.env.OSLER_CHROMIUM || '/usr/bin/chromium';
+const browser = await chromium.launch({
+  executablePath,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+const USERS = {
+  reception: ['reception', 'osler-demo-reception'],
+  physician: ['drlee', 'osler-demo-physician'],
+  admin: ['admin', 'osler-demo-admin'],
+  kiosk: ['kiosk.main', 'osler-demo-kiosk'],
+};
+
+let n = 0;
+async function shot(page, name) {
+  n += 1;
+  const file = path.join(shots, `${String(n).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`  screenshot ${path.basename(file)}`);
+}
+
+let current = '';
+function step(name) {
+  current = name;
+  console.log(`step: ${name}`);
+}
+
+function luhnDigit(stem9) {
+  for (let d = 0; d <= 9; d++) {
+    const s = stem9 + d;
+    let sum = 0;
+    for (let i = 0; i < s.length; i++) {
+      let x = s.charCodeAt(s.length - 1 - i) - 48;
+      if (i % 2 === 1) { x *= 2; if (x > 9) x -= 9; }
+      sum += x;
+    }
+    if (sum % 10 === 0) return String(d);
+  }
+  throw new Error('no check digit');
+}
+// Numbers of this run, far from the demo's.
+const stem = String(500000000 + (Date.now() % 400000000));
+const CARD = stem + luhnDigit(stem);
+const WRONG = stem + String((Number(luhnDigit(stem)) + 1) % 10);
+const stem2 = String(Number(stem) + 7);
+const CARD2 = stem2 + luhnDigit(stem2);
+const RAY = `ray.${stem.slice(-4)}`;
+// A birth date of this run, so that the script can run again against the same server.
+const day = Math.floor(Date.now() / 1000) % (28 * 12);
+const BORN = `1984-${String(1 + Math.floor(day / 28)).padStart(2, '0')}-${String(1 + (day % 28)).padStart(2, '0')}`;
+
+async function newContext(opts = {}) {
+  return browser.newContext({ baseURL: base, viewport: { width: 1280, height: 860 }, ...opts });
+}
+
+async function signIn(context, [user, password], expectPath, shotName) {
+  const page = await context.newPage();
+  await page.goto('/login');
+  if (shotName) await shot(page, shotName);
+  await page.fill('#username', user);
+  await page.fill('#password', password);
+  await Promise.all([
+    page.waitForURL((u) => !u.pathname.startsWith('/login')),
+    page.click('button[type=submit]'),
+  ]);
+  if (expectPath) assert.equal(new URL(page.url()).pathname, expectPath);
+  return page;
+}
+
+async function submit(page, name) {
+  await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name }).click()]);
+  await page.waitForLoadState('load');
+}
+
+async function fillPatient(page, p) {
+  for (const [field, value] of Object.entries(p)) {
+    const el = page.locator(`#${field}`);
+    if ((await el.evaluate((e) => e.tagName)) === 'SELECT') await el.selectOption(value);
+    else await el.fill(value);
+  }
+}
+
+const okonkwo = {
+  prefix: 'Ms', given: 'Adaeze Ngozi', family: 'Okonkwo', preferred: 'Ada',
+  birthDate: BORN, gender: 'female',
+  phone_home: '416-555-0142', email: 'ada.okonkwo@example.org',
+  line1: '45 Harbord Street', line2: 'Unit 2', city: 'Toronto', province: 'ON',
+  postal_code: 'm5s1g4', language: 'en', physician: 'Practitioner/drlee',
+};
+
+try {
+  // ---------------------------------------------------------------------------------------
+  step('reception signs in and sees the shell');
+  const desk = await newContext();
+  // Signed out, a page asks to sign in and comes back to it.
+  const page = await desk.newPage();
+  await page.goto('/patients?name=lee');
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await shot(page, 'sign-in');
+  await page.fill('#username', USERS.reception[0]);
+  await page.fill('#password', USERS.reception[1]);
+  await submit(page, 'Sign in');
+  assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, '/patients?name=lee');
+  assert.equal(await page.inputValue('#q-name'), 'lee', 'the search asked for is the one shown');
+  await page.goto('/');
+  await assert.doesNotReject(page.locator('header.shell').waitFor());
+  assert.match(await page.locator('header.shell .clinic').innerText(), /Main Street Clinic/);
+  assert.match(await page.locator('header.shell .user').innerText(), /Front Desk/);
+  const nav = await page.locator('header.shell nav a').allInnerTexts();
+  assert.ok(nav.includes('Patients'), `nav: ${nav}`);
+  assert.ok(nav.includes('Schedule'), `nav: ${nav}`);
+  assert.ok(!nav.includes('Prescribing'), `reception has no prescribing: ${nav}`);
+  assert.ok(!nav.includes('Administration'), `nav: ${nav}`);
+  await shot(page, 'home-reception');
+
+  // ---------------------------------------------------------------------------------------
+  step('registration: a wrong check digit is flagged before submit');
+  await page.getByRole('link', { name: 'Register a new patient' }).first().click();
+  await page.waitForURL('**/patients/new');
+  await fillPatient(page, okonkwo);
+  await page.fill('#hcn', WRONG.slice(0, 6));
+  assert.match(await page.locator('#hcn-hint').innerText(), /6 of 10 digits/);
+  await page.fill('#hcn', WRONG);
+  await page.locator('#hcn').blur();
+  await page.fill('#hcn_version', 'kt');
+  assert.equal(await page.inputValue('#hcn_version'), 'KT', 'the version code is upper-cased');
+  assert.match(await page.locator('#hcn-hint').innerText(), /check digit is wrong/);
+  assert.equal(await page.locator('#hcn').evaluate((e) => e.validity.valid), false);
+  await shot(page, 'register-wrong-check-digit');
+  await page.getByRole('button', { name: 'Register patient' }).click();
+  await page.waitForTimeout(300);
+  assert.equal(new URL(page.url()).pathname, '/patients/new', 'the browser did not submit');
+
+  step('registration: with scripts off, the server refuses the wrong check digit');
+  const noScript = await newContext({ javaScriptEnabled: false });
+  const plain = await signIn(noScript, USERS.reception, '/');
+  await plain.goto('/patients/new');
+  await fillPatient(plain, okonkwo);
+  await plain.fill('#hcn', WRONG);
+  await submit(plain, 'Register patient');
+  assert.match(await plain.locator('[role=alert]').first().innerText(), /Nothing was saved/);
+  assert.match(await plain.locator('#hcn-error').innerText(), /check digit/);
+  assert.equal(await plain.locator('#family').inputValue(), 'Okonkwo', 'what was typed is kept');
+  await shot(plain, 'register-refused-by-server');
+  await noScript.close();
+
+  step('registration: the right number registers the patient');
+  await page.fill('#hcn', CARD);
+  await page.locator('#hcn').blur();
+  assert.match(await page.locator('#hcn-hint').innerText(), /Check digit is valid/);
+  await submit(page, 'Register patient');
+  assert.match(new URL(page.url()).pathname, /^\/patients\/[0-9a-f-]{36}$/);
+  const chartUrl = new URL(page.url()).pathname;
+  const patientId = chartUrl.split('/').pop();
+  assert.match(await page.locator('[role=status]').first().innerText(), /Registered with chart number \d+/);
+  const chartNumber = (await page.locator('[role=status]').first().innerText()).match(/(\d+)/)[1];
+  const banner = page.locator('.patient-banner');
+  assert.match(await banner.innerText(), /OKONKWO, Adaeze Ngozi/);
+  assert.match(await banner.innerText(), /Female/);
+  assert.match(await banner.innerText(), new RegExp(`${CARD.slice(0, 4)} ${CARD.slice(4, 7)} ${CARD.slice(7)} KT`));
+  assert.match(await banner.innerText(), new RegExp(`Chart\\s*${chartNumber}`));
+  assert.match(await page.locator('main').innerText(), /M5S 1G4/);
+  assert.match(await page.locator('main').innerText(), /Dr\. Amelia Lee/);
+  await shot(page, 'chart-after-registration');
+
+  // ---------------------------------------------------------------------------------------
+  step('possible duplicates: the same name and birth date');
+  await page.goto('/patients/new');
+  await fillPatient(page, { given: 'Adaeze', family: 'Okonkwo', birthDate: BORN });
+  await page.locator('#birthDate').blur();
+  await page.locator('#dup-name').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#dup-name').innerText(), /Possible duplicate/);
+  await page.fill('#hcn', CARD2);
+  await submit(page, 'Register patient');
+  assert.match(await page.locator('.warning[role=alert]').innerText(), /Possible duplicate/);
+  assert.match(await page.locator('.warning[role=alert]').innerText(), new RegExp(`chart ${chartNumber}`));
+  await page.getByRole('button', { name: 'Register anyway' }).waitFor();
+  await shot(page, 'register-possible-duplicate');
+
+  step('possible duplicates: the same health card is refused');
+  await page.goto('/patients/new');
+  await fillPatient(page, { given: 'Someone', family: 'Else', birthDate: '1990-01-01' });
+  await page.fill('#hcn', CARD);
+  await page.locator('#hcn').blur();
+  await page.locator('#dup-card').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#dup-card').innerText(), /already registered/);
+  await submit(page, 'Register patient');
+  assert.match(await page.locator('.error[role=alert]').first().innerText(), new RegExp(`already belongs to chart ${chartNumber}`));
+  assert.match(await page.locator('#hcn-error').innerText(), /already registered/);
+  await shot(page, 'register-same-card-refused');
+
+  // ---------------------------------------------------------------------------------------
+  step('search: find the patient by name, by chart number and by health card');
+  await page.goto('/patients');
+  await page.fill('#q-name', 'okon ada');
+  await submit(page, 'Search');
+  const row = page.locator('tbody tr', { hasText: 'OKONKWO, Adaeze Ngozi' }).filter({ hasText: chartNumber });
+  assert.equal(await row.count(), 1);
+  await shot(page, 'search-by-name');
+  await page.goto('/patients');
+  await page.fill('#q-number', chartNumber);
+  await submit(page, 'Search');
+  assert.equal(await page.locator('tbody tr').count(), 1);
+  await page.goto(`/patients?number=${CARD.slice(0, 4)}%20${CARD.slice(4)}`);
+  assert.equal(await page.locator('tbody tr', { hasText: 'OKONKWO' }).count(), 1);
+  assert.match(await page.locator('tbody tr').innerText(), new RegExp(chartNumber));
+  await page.locator('tbody tr', { hasText: 'OKONKWO' }).getByRole('link', { name: /OKONKWO/ }).click();
+  await page.waitForURL(`**${chartUrl}`);
+
+  // ---------------------------------------------------------------------------------------
+  step('a stale edit is explained, not lost');
+  const mine = page;
+  await mine.goto(`${chartUrl}/edit`);
+  const theirs = await desk.newPage();
+  await theirs.goto(`${chartUrl}/edit`);
+  await theirs.fill('#phone_mobile', '647-555-0199');
+  await theirs.fill('#phone_home', '416-555-0100');
+  await submit(theirs, 'Save changes');
+  assert.match(await theirs.locator('[role=status]').first().innerText(), /Changes saved/);
+  await theirs.close();
+  await mine.fill('#email', 'adaeze@example.org');
+  await mine.fill('#phone_home', '416-555-0177');
+  await submit(mine, 'Save changes');
+  const warning = await mine.locator('.warning[role=alert]').innerText();
+  assert.match(warning, /changed by someone else/);
+  assert.equal(await mine.inputValue('#email'), 'adaeze@example.org', 'my change is kept');
+  assert.equal(await mine.inputValue('#phone_mobile'), '647-555-0199', 'their change is taken in');
+  assert.equal(await mine.inputValue('#phone_home'), '416-555-0177', 'both changed: mine stays');
+  assert.match(await mine.locator('.diff').innerText(), /On file now: 416-555-0100/);
+  await shot(mine, 'edit-stale-explained');
+  await submit(mine, 'Save changes');
+  const facts = await mine.locator('main').innerText();
+  assert.match(facts, /adaeze@example\.org/);
+  assert.match(facts, /647-555-0199/);
+  assert.match(facts, /416-555-0177/);
+  await shot(mine, 'chart-after-merge');
+
+  step('an inactive chart is marked');
+  await mine.goto(`${chartUrl}/edit`);
+  await mine.uncheck('#active');
+  await submit(mine, 'Save changes');
+  assert.match(await mine.locator('.patient-banner').innerText(), /INACTIVE CHART/);
+  await mine.goto('/patients?name=okonkwo');
+  assert.match(await mine.locator('tbody tr', { hasText: 'OKONKWO, Adaeze' }).filter({ hasText: chartNumber }).innerText(), /Inactive/);
+  await shot(mine, 'search-inactive-marked');
+  await mine.goto(`${chartUrl}/edit`);
+  await mine.check('#active');
+  await submit(mine, 'Save changes');
+
+  // ---------------------------------------------------------------------------------------
+  step('errors are pages in the shell');
+  let res = await mine.goto('/plugins/no-such-plugin/');
+  assert.equal(res.status(), 404);
+  assert.match(await mine.locator('h1').innerText(), /Not found/);
+  assert.match(await mine.locator('[role=alert]').innerText(), /no-such-plugin/);
+  assert.ok(await mine.locator('header.shell nav').isVisible(), 'the shell is there');
+  res = await mine.goto('/patients/00000000-0000-0000-0000-000000000000');
+  assert.equal(res.status(), 404);
+  await mine.goto('/');
+  await mine.selectOption('#site-switch', 'north');
+  await submit(mine, 'Switch site');
+  assert.match(await mine.locator('header.shell .clinic').innerText(), /North York Clinic/);
+  res = await mine.goto('/plugins/scheduling/');
+  assert.equal(res.status(), 404);
+  assert.match(await mine.locator('[role=alert]').innerText(), /No plugin 'scheduling' is enabled at site 'north'/);
+  await shot(mine, 'error-plugin-not-at-this-site');
+  await mine.selectOption('#site-switch', 'main');
+  await submit(mine, 'Switch site');
+
+  // ---------------------------------------------------------------------------------------
+  step('plugin pages are framed in the shell and print without it');
+  await mine.locator('header.shell nav').getByRole('link', { name: 'Schedule' }).click();
+  await mine.waitForURL('**/plugins/scheduling/');
+  assert.ok(await mine.locator('header.shell nav').isVisible());
+  assert.equal(await mine.locator('header.shell nav a[aria-current=page]').innerText(), 'Schedule');
+  assert.match(await mine.locator('.plugin-frame h1').innerText(), /Schedule/);
+  await shot(mine, 'plugin-page-in-shell');
+  await mine.getByRole('link', { name: 'Dr. Amelia Lee' }).first().click();
+  await mine.waitForURL('**/plugins/scheduling/day**');
+  await mine.emulateMedia({ media: 'print' });
+  assert.equal(await mine.locator('header.shell nav').isVisible(), false, 'no navigation on paper');
+  assert.equal(await mine.locator('header.shell .who').isVisible(), false);
+  assert.ok(await mine.locator('header.shell .clinic').isVisible(), 'the clinic is on paper');
+  await shot(mine, 'day-sheet-print');
+  await mine.emulateMedia({ media: 'screen' });
+
+  // ---------------------------------------------------------------------------------------
+  step('the kiosk cannot leave its screen');
+  const kioskContext = await newContext();
+  const kiosk = await signIn(kioskContext, USERS.kiosk, '/plugins/kiosk/');
+  assert.equal(await kiosk.locator('header.shell nav').count(), 0, 'no navigation');
+  assert.equal(await kiosk.locator('#site-switch').count(), 0, 'no site switch');
+  assert.equal(await kiosk.getByRole('button', { name: 'Sign out' }).count(), 0, 'no sign-out');
+  assert.ok(await kiosk.getByLabel('Health card number').isVisible());
+  await shot(kiosk, 'kiosk-screen');
+  for (const where of ['/', '/patients', `${chartUrl}`, '/admin/users', '/plugins/scheduling/',
+    '/plugins/prescribing/', '/kiosk', '/plugins/no-such-plugin/']) {
+    await kiosk.goto(where);
+    assert.equal(new URL(kiosk.url()).pathname, '/plugins/kiosk/', `${where} leads back to the kiosk`);
+  }
+  await kioskContext.close();
+
+  // ---------------------------------------------------------------------------------------
+  step('the administrator adds a user, changes and disables them');
+  const office = await newContext();
+  const admin = await signIn(office, USERS.admin, '/');
+  await admin.getByRole('link', { name: 'Administration' }).first().click();
+  await admin.getByRole('link', { name: /^Users/ }).click();
+  await admin.waitForURL('**/admin/users');
+  await admin.fill('#username', RAY);
+  await admin.fill('#display_name', 'Ray Singh, RN');
+  await admin.fill('#password', 'a-long-enough-password');
+  await admin.check('input[name=role][value=nurse]');
+  await admin.check('input[name=site][value=main]');
+  await submit(admin, 'Add user');
+  assert.match(await admin.locator('[role=status]').innerText(), new RegExp(`Added ${RAY}`));
+  assert.match(await admin.locator('tbody tr', { hasText: RAY }).innerText(), /nurse/);
+  await shot(admin, 'admin-user-added');
+  await admin.getByRole('link', { name: RAY }).click();
+  await admin.check('input[name=site][value=north]');
+  await submit(admin, 'Save');
+  assert.match(await admin.locator('[role=status]').innerText(), /Saved/);
+  await submit(admin, 'Disable');
+  assert.match(await admin.locator('[role=status]').innerText(), /disabled/);
+  await shot(admin, 'admin-user-disabled');
+  // A disabled user cannot sign in.
+  const rayContext = await newContext();
+  const ray = await rayContext.newPage();
+  await ray.goto('/login');
+  await ray.fill('#username', RAY);
+  await ray.fill('#password', 'a-long-enough-password');
+  await submit(ray, 'Sign in');
+  assert.match(await ray.locator('[role=alert]').innerText(), /wrong/);
+  await rayContext.close();
+
+  step('the administrator filters the audit trail');
+  await admin.goto('/admin/audit');
+  await submit(admin, 'Verify the whole chain');
+  assert.match(await admin.locator('[role=status]').first().innerText(), /The trail is intact/);
+  await admin.fill('#a-actor', 'reception');
+  await submit(admin, 'Show entries');
+  const byReception = await admin.locator('table.audit').innerText();
+  assert.match(byReception, /patient\.create/);
+  assert.match(byReception, /patient\.search/);
+  await admin.goto('/admin/audit');
+  await admin.fill('#a-patient', chartNumber);
+  await admin.fill('#a-actor', 'reception');
+  await submit(admin, 'Show entries');
+  const rows = admin.locator('table.audit tbody tr');
+  assert.ok((await rows.count()) >= 5, 'create, reads and updates of the chart');
+  const actions = await admin.locator('table.audit tbody tr td:nth-child(4)').allInnerTexts();
+  assert.ok(actions.includes('patient.create') && actions.includes('patient.update') && actions.includes('patient.read'), `${actions}`);
+  for (const title of await admin.locator('table.audit tbody tr td:nth-child(6) a').evaluateAll((as) => as.map((a) => a.title))) {
+    assert.equal(title, patientId);
+  }
+  await shot(admin, 'audit-by-patient-and-user');
+  await office.close();
+  await desk.close();
+  console.log('all steps passed');
+} catch (e) {
+  console.error(`FAILED at step: ${current}`);
+  console.error(e);
+  for (const ctx of browser.contexts()) {
+    for (const p of ctx.pages()) {
+      try { await shot(p, 'failure'); } catch { /* the page may be gone */ }
+    }
+  }
+  await browser.close();
+  process.exit(1);
+}
+await browser.close();

@@ -1,0 +1,69 @@
+//! The browser suite: `tests/browser/clinic.mjs` drives Debian's Chromium through
+//! playwright-core against a real `osler demo` with the scheduling, kiosk, drug reference and
+//! prescribing plugins enabled at `main`. Screenshots of every step are kept in
+//! `target/browser/` (look at them: they are what a clinic sees).
+//!
+//! Needs Node.js, `npm ci --prefix tests/browser` and Chromium (`apt-get install chromium`;
+//! another binary through `OSLER_CHROMIUM`); `.ci/run` installs them.
+
+use std::path::Path;
+
+use crate::support::{Sandbox, demo, package, plugin_env, workspace};
+
+#[tokio::test]
+async fn a_clinic_morning_in_chromium() {
+    let dir = workspace().join("tests").join("browser");
+    assert!(
+        dir.join("node_modules").join("playwright-core").is_dir(),
+        "the browser tests are not installed: run `npm ci --prefix tests/browser` in the \
+         workspace root (needs Node.js), then run the tests again"
+    );
+    let chromium = std::env::var("OSLER_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: install Debian's (`apt-get install chromium`) or point \
+         OSLER_CHROMIUM at one"
+    );
+
+    let sb = Sandbox::new();
+    let env = plugin_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = sb.demo_with_env(30, &env);
+    let api = server.api();
+    let admin = api.login(demo::ADMIN.0, demo::ADMIN.1).await;
+    for (dir, caps) in [
+        (
+            "plugins/scheduling",
+            &["kv", "directory", "patients.read"][..],
+        ),
+        ("plugins/kiosk", &["kv", "patients.match"][..]),
+        ("plugins/drugref", &["kv"][..]),
+        ("plugins/prescribing", &["kv", "patients.read"][..]),
+    ] {
+        api.install_enabled(&admin, &package(dir), "main", caps)
+            .await;
+    }
+
+    let shots = workspace().join("target").join("browser");
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("clinic.mjs"))
+        .arg(&server.base)
+        .arg(&shots)
+        .env("OSLER_CHROMIUM", &chromium)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run `node` ({e}): install Node.js"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "the browser suite failed ({}); screenshots in {}:\n{text}",
+        out.status,
+        shots.display()
+    );
+    assert!(text.contains("all steps passed"), "{text}");
+}
