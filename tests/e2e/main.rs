@@ -7,8 +7,8 @@
 
 mod support;
 
-mod answers;
 mod admin;
+mod answers;
 mod audit;
 mod auth;
 mod browser;

@@ -13,8 +13,8 @@ pub mod error;
 pub mod frame;
 pub mod pages;
 pub mod plugins;
-pub mod uniform;
 pub mod shell;
+pub mod uniform;
 
 use std::net::SocketAddr;
 use std::time::Duration;

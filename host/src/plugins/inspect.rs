@@ -36,7 +36,11 @@ const WASI_ALLOWED: &[&str] = &[
 /// build time to snapshot the interpreter. The host never calls it (it calls only `handler`,
 /// `event-handler`, `chart` and the interfaces the manifest declares), so exactly this shape
 /// is let through; any other unnamed export is still refused.
-fn is_componentize_py_init(resolve: &Resolve, key: &wit_parser::WorldKey, item: &WorldItem) -> bool {
+fn is_componentize_py_init(
+    resolve: &Resolve,
+    key: &wit_parser::WorldKey,
+    item: &WorldItem,
+) -> bool {
     let (wit_parser::WorldKey::Name(name), WorldItem::Interface { id, .. }) = (key, item) else {
         return false;
     };
