@@ -11,6 +11,7 @@ pub mod dispense;
 pub mod events;
 pub mod model;
 mod pages;
+pub mod panels;
 pub mod settings;
 pub mod sig;
 
@@ -139,6 +140,10 @@ impl Plugin for Prescribing {
                 },
             )
             .handle(&req)
+    }
+
+    fn render_panel(panel: &str, patient: &str) -> Result<String, Error> {
+        panels::render(panel, patient)
     }
 }
 

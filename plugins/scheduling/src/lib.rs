@@ -86,6 +86,17 @@ impl Plugin for Scheduling {
             .delete("/api/waitlists/{list}/entries/{id}", api::remove_entry)
             .handle(&req)
     }
+
+    /// `upcoming`: the patient's next appointments at the chart's site (the host has checked
+    /// that the person viewing may read the chart).
+    fn render_panel(panel: &str, patient: &str) -> Result<String, Error> {
+        if panel != "upcoming" {
+            return Err(Error::not_found(format!("scheduling has no panel '{panel}'")));
+        }
+        check_ref("patient", patient)?;
+        let (list, found) = upcoming_at(&context::site(), patient, 5)?;
+        Ok(pages::upcoming_panel(&list, &found))
+    }
 }
 
 /// The schedule is for clinic staff: a kiosk, a patient or a researcher signed in gets
@@ -146,23 +157,33 @@ impl wit::Guest for Scheduling {
     }
 
     fn upcoming(patient: String, limit: u32) -> Result<Vec<wit::Appointment>, Error> {
-        let site = context::site();
-        if !(1..=100).contains(&limit) {
-            return Err(Error::invalid("limit: 1 to 100"));
-        }
-        let (today, minute) = parse_local(&clock::now().local)?;
-        let from = abs_minutes(today, minute);
-        let list = store::statuses(&site)?;
-        let mut txn = txn::Txn::new();
-        let found = store::patient_between(&mut txn, &site, &patient, from, i64::MAX, 1000)?;
-        Ok(found
-            .into_iter()
-            .map(|(_, a)| a)
-            .filter(|a| !store::is_cancelled(&list, &a.status))
-            .take(limit as usize)
-            .map(|a| summary(&list, a))
-            .collect())
+        let (list, found) = upcoming_at(&context::site(), &patient, limit)?;
+        Ok(found.into_iter().map(|a| summary(&list, a)).collect())
     }
+}
+
+/// The patient's appointments at `site` from now on, soonest first, without cancelled ones
+/// (at most `limit`, 1 to 100), and the site's statuses.
+fn upcoming_at(
+    site: &str,
+    patient: &str,
+    limit: u32,
+) -> Result<(Vec<Status>, Vec<Appointment>), Error> {
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid("limit: 1 to 100"));
+    }
+    let (today, minute) = parse_local(&clock::now().local)?;
+    let from = abs_minutes(today, minute);
+    let list = store::statuses(site)?;
+    let mut txn = txn::Txn::new();
+    let found = store::patient_between(&mut txn, site, patient, from, i64::MAX, 1000)?;
+    let upcoming = found
+        .into_iter()
+        .map(|(_, a)| a)
+        .filter(|a| !store::is_cancelled(&list, &a.status))
+        .take(limit as usize)
+        .collect();
+    Ok((list, upcoming))
 }
 
 fn summary(list: &[Status], a: Appointment) -> wit::Appointment {
