@@ -97,9 +97,14 @@ async fn first_party_plugins_on_api_0_2_announce_refuse_unknown_patients_and_kee
             legacy_prescription(&pid),
         ),
     ] {
-        api.put(&format!("/plugins/prescribing/kv/{key}"), &lee, &value, None)
-            .await
-            .expect(204);
+        api.put(
+            &format!("/plugins/prescribing/kv/{key}"),
+            &lee,
+            &value,
+            None,
+        )
+        .await
+        .expect(204);
     }
 
     // The upgrade: scheduling, drugref, prescribing on API 0.2, and the subscriber.
@@ -108,15 +113,17 @@ async fn first_party_plugins_on_api_0_2_announce_refuse_unknown_patients_and_kee
         .await;
     api.install_enabled(&admin, &package("plugins/drugref"), "main", &["kv"])
         .await;
-    let r = api
-        .install(&admin, &package("plugins/prescribing"))
-        .await;
+    let r = api.install(&admin, &package("plugins/prescribing")).await;
     assert!(r.status.is_success(), "{}", r.text);
     if r.text.contains("staged") {
         // It asks for more than the old version (patient-data, events.publish).
-        api.post("/api/v1/admin/plugins/prescribing/approve", &admin, &json!({}))
-            .await
-            .expect(200);
+        api.post(
+            "/api/v1/admin/plugins/prescribing/approve",
+            &admin,
+            &json!({}),
+        )
+        .await
+        .expect(200);
     }
     api.put(
         "/api/v1/admin/plugins/prescribing/sites/main/grants",
@@ -131,21 +138,24 @@ async fn first_party_plugins_on_api_0_2_announce_refuse_unknown_patients_and_kee
         .await
         .expect(200);
     assert_eq!(v.json["version"], "0.3.0", "{}", v.text);
-    api.install_enabled(
-        &admin,
-        &package("tests/plugins/listener"),
-        "main",
-        &["kv"],
-    )
-    .await;
+    api.install_enabled(&admin, &package("tests/plugins/listener"), "main", &["kv"])
+        .await;
 
     // The first open of the chart moves the records, for the physician, on the patient's trail.
     let chart = api
         .get(&format!("/plugins/prescribing/api/patients/{pid}"), &lee)
         .await
         .expect(200);
-    assert_eq!(chart.json["allergies"][0]["allergen"], "penicillin", "{}", chart.text);
-    assert_eq!(chart.json["active"][0]["drug"]["name"], "Metformin", "{}", chart.text);
+    assert_eq!(
+        chart.json["allergies"][0]["allergen"], "penicillin",
+        "{}",
+        chart.text
+    );
+    assert_eq!(
+        chart.json["active"][0]["drug"]["name"], "Metformin",
+        "{}",
+        chart.text
+    );
     assert_eq!(chart.json["active"][0]["quantity"]["amount"], "60");
     assert_eq!(chart.json["active"].as_array().unwrap().len(), 1);
     assert_eq!(chart.json["allergies"].as_array().unwrap().len(), 1);
@@ -186,7 +196,9 @@ async fn first_party_plugins_on_api_0_2_announce_refuse_unknown_patients_and_kee
     let rx_id = rx.json["prescription"]["id"].as_str().unwrap().to_string();
     // And discontinuing one moved from kv.
     api.post(
-        &format!("/plugins/prescribing/api/patients/{pid}/prescriptions/1767607200000-000/discontinue"),
+        &format!(
+            "/plugins/prescribing/api/patients/{pid}/prescriptions/1767607200000-000/discontinue"
+        ),
         &lee,
         &json!({"reason": "eGFR below 30"}),
     )
@@ -230,7 +242,9 @@ async fn first_party_plugins_on_api_0_2_announce_refuse_unknown_patients_and_kee
         .expect(400);
     assert_eq!(nobody.error_code(), "invalid");
     assert!(
-        nobody.text.contains("there is no patient with id \\\"1301\\\""),
+        nobody
+            .text
+            .contains("there is no patient with id \\\"1301\\\""),
         "{}",
         nobody.text
     );
@@ -250,7 +264,10 @@ async fn first_party_plugins_on_api_0_2_announce_refuse_unknown_patients_and_kee
         )
         .await
         .expect(201);
-    let appt = booked.json["appointment"]["id"].as_str().unwrap().to_string();
+    let appt = booked.json["appointment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for status in ["H", "C"] {
         api.post(
             &format!("{SCHED}/appointments/{appt}/status"),

@@ -14,7 +14,8 @@ const NURSE: (&str, &str) = ("nurse.kim", "osler-demo-nurse");
 
 /// What prescribing asks for on API 0.2: its records about patients in patient-scoped
 /// storage, and the events it publishes with them.
-pub(crate) const PRESCRIBING_CAPS: &[&str] = &["kv", "patients.read", "patient-data", "events.publish"];
+pub(crate) const PRESCRIBING_CAPS: &[&str] =
+    &["kv", "patients.read", "patient-data", "events.publish"];
 
 /// Seed products (sample data, not real DINs).
 const WARFARIN: &str = "99000011";

@@ -650,7 +650,9 @@ impl wit::Guest for Drugref {
     /// As the person the call serves sees them (their trust list and hidden posts); the host
     /// says who that is, so an importer cannot choose someone else's view.
     fn posts(codes: Vec<String>) -> Result<Vec<wit::Post>, Error> {
-        let viewer = osler_sdk::context::person().map(|c| c.user).unwrap_or_default();
+        let viewer = osler_sdk::context::person()
+            .map(|c| c.user)
+            .unwrap_or_default();
         let shown = posts::for_codes(&codes, &viewer)?;
         Ok(shown
             .into_iter()

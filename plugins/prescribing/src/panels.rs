@@ -15,7 +15,9 @@ pub fn render(panel: &str, patient: &str) -> Result<String, Error> {
     match panel {
         "allergies" => Ok(allergies(patient, &model::allergies(patient)?)),
         "medications" => Ok(medications(patient, &model::prescriptions(patient)?)),
-        other => Err(Error::not_found(format!("prescribing has no panel '{other}'"))),
+        other => Err(Error::not_found(format!(
+            "prescribing has no panel '{other}'"
+        ))),
     }
 }
 
@@ -110,7 +112,10 @@ mod tests {
     fn the_allergy_panel_lists_active_allergies_escaped() {
         let html = allergies(
             "p1",
-            &[allergy("penicillin", "active"), allergy("latex", "resolved")],
+            &[
+                allergy("penicillin", "active"),
+                allergy("latex", "resolved"),
+            ],
         );
         assert!(html.contains("<strong>penicillin</strong> — moderate: &lt;hives&gt;"));
         assert!(!html.contains("latex"));

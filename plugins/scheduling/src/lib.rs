@@ -91,7 +91,9 @@ impl Plugin for Scheduling {
     /// that the person viewing may read the chart).
     fn render_panel(panel: &str, patient: &str) -> Result<String, Error> {
         if panel != "upcoming" {
-            return Err(Error::not_found(format!("scheduling has no panel '{panel}'")));
+            return Err(Error::not_found(format!(
+                "scheduling has no panel '{panel}'"
+            )));
         }
         check_ref("patient", patient)?;
         let (list, found) = upcoming_at(&context::site(), patient, 5)?;
@@ -120,7 +122,9 @@ fn staff_only(c: &Caller) -> Result<(), Error> {
 impl wit::Guest for Scheduling {
     fn check_in(patient: String, window: wit::CheckInWindow) -> Result<wit::Appointment, Error> {
         let site = context::site();
-        let by = context::person().map(|c| c.user).unwrap_or_else(|| "kiosk".into());
+        let by = context::person()
+            .map(|c| c.user)
+            .unwrap_or_else(|| "kiosk".into());
         let now = clock::now();
         let (today, minute) = parse_local(&now.local)?;
         let at = abs_minutes(today, minute);

@@ -501,8 +501,14 @@ mod tests {
             history: vec![],
         };
         let html = upcoming_panel(&list, &[a]);
-        assert!(html.contains("2030-01-07 09:00</a> with Dr. &lt;Lee&gt; — To do"), "{html}");
-        assert!(!html.contains("knee"), "the reason stays off the chart's summary");
+        assert!(
+            html.contains("2030-01-07 09:00</a> with Dr. &lt;Lee&gt; — To do"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("knee"),
+            "the reason stays off the chart's summary"
+        );
         assert!(upcoming_panel(&list, &[]).contains("No upcoming appointments"));
     }
 }
