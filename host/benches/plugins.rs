@@ -7,7 +7,12 @@
 //!    /native/ok`: authentication, the same JSON), over loopback HTTP with the same client, and
 //!    their ratio;
 //! 2. the time to create a sandbox and instantiate a plugin in it (no HTTP);
-//! 3. the real `osler serve`'s start-up time with the plugins installed, with a warm compiled-
+//! 3. the cost of a plugin-to-plugin interface call, which carries the person behind the
+//!    request (the context) into a fresh sandbox of the provider: the same consumer route with
+//!    and without one call to `osler:fixtures/echo`, in-process, and the provider's own
+//!    instantiation, so that what remains is the host's part (binding lookup, the callee's
+//!    context and `via` chain, the dynamic lowering of arguments and results);
+//! 4. the real `osler serve`'s start-up time with the plugins installed, with a warm compiled-
 //!    code cache and with a cold one.
 //!
 //! | variable                    | default | meaning                                |
@@ -134,6 +139,8 @@ fn main() -> anyhow::Result<()> {
     println!("building the plugins (release, wasm32-wasip2)…");
     let hostile = common::build("tests/plugins/hostile")?;
     let notices = common::build("plugins/notices")?;
+    let provider = common::build("tests/plugins/echo-provider")?;
+    let consumer = common::build("tests/plugins/echo-consumer")?;
 
     let mut config = Config {
         data_dir: data.clone(),
@@ -150,6 +157,9 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         for pkg in [&hostile, &notices] {
             common::install(&app, &ctx, pkg, &[Capability::Kv]).await?;
+        }
+        for pkg in [&provider, &consumer] {
+            common::install(&app, &ctx, pkg, &[]).await?;
         }
         let router = osler_host::http::router(app.clone()).merge(
             axum::Router::new()
@@ -233,6 +243,57 @@ fn main() -> anyhow::Result<()> {
         println!(
             "new Store + instantiate (pooling allocator, cached InstancePre): {:.1} µs",
             per.as_secs_f64() * 1e6
+        );
+
+        // An interface call: echo-consumer's `/echo` calls echo-provider's `echo` once, for the
+        // same person; `/ok` answers without calling.
+        let consumer = app
+            .plugins
+            .enabled("echo-consumer", "main")
+            .map_err(|_| anyhow::anyhow!("echo-consumer is not enabled"))?;
+        let timed = |path: &'static str, query: &'static str| {
+            let (app, consumer) = (app.clone(), consumer.clone());
+            async move {
+                let started = Instant::now();
+                for _ in 0..n {
+                    let req = Incoming {
+                        method: "GET".into(),
+                        path: path.into(),
+                        query: query.into(),
+                        headers: vec![],
+                        body: vec![],
+                    };
+                    let person = common::person("bench", &["physician"], &["patients.read"]);
+                    let r = app
+                        .plugins
+                        .handle(consumer.clone(), "main", Ctx::system("bench"), person, req)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+                }
+                anyhow::Ok(started.elapsed() / n)
+            }
+        };
+        let without = timed("/ok", "").await?;
+        let with = timed("/echo", "text=hello").await?;
+        let callee = app
+            .plugins
+            .time_instantiation("echo-provider", "main", 2000)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let call = with.saturating_sub(without);
+        println!("\n== an interface call, with the person carried into the provider ==");
+        println!(
+            "consumer route without / with one call: {:.1} µs / {:.1} µs",
+            without.as_secs_f64() * 1e6,
+            with.as_secs_f64() * 1e6
+        );
+        println!(
+            "the call: {:.1} µs, of which the provider's new Store + instantiate {:.1} µs; \
+             the host's part (binding, context and via, dynamic values): {:.1} µs",
+            call.as_secs_f64() * 1e6,
+            callee.as_secs_f64() * 1e6,
+            call.saturating_sub(callee).as_secs_f64() * 1e6
         );
         anyhow::Ok(())
     })?;

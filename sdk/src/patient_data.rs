@@ -121,6 +121,35 @@ impl Batch {
         self
     }
 
+    /// Stores `value` at `key` as given.
+    pub fn put_bytes(mut self, key: &str, value: Vec<u8>) -> Batch {
+        self.ops.push(wit::Op::Put(wit::Entry {
+            key: key.into(),
+            value,
+        }));
+        self
+    }
+
+    /// Requires that `key` holds exactly the JSON of `value`.
+    pub fn expect<T: Serialize + ?Sized>(mut self, key: &str, value: &T) -> Batch {
+        match encode(value) {
+            Ok(bytes) => self.expect_bytes(key, bytes),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                self
+            }
+        }
+    }
+
+    /// Requires that `key` holds exactly `value`.
+    pub fn expect_bytes(mut self, key: &str, value: Vec<u8>) -> Batch {
+        self.ops.push(wit::Op::Expect(wit::Expectation {
+            key: key.into(),
+            value: Some(value),
+        }));
+        self
+    }
+
     /// Removes `key`.
     pub fn delete(mut self, key: &str) -> Batch {
         self.ops.push(wit::Op::Delete(key.into()));
@@ -153,8 +182,41 @@ impl Batch {
         self
     }
 
+    /// Publishes `payload` (as JSON) on `topic` if, and only if, the batch commits (the
+    /// outbox): a subscriber never hears of a write that did not happen, and no write goes
+    /// unannounced. Needs the capability `events.publish`; see
+    /// [`kv::Batch::publish`](crate::kv::Batch::publish).
+    pub fn publish<T: Serialize + ?Sized>(mut self, topic: &str, payload: &T) -> Batch {
+        match serde_json::to_string(payload) {
+            Ok(payload) => self.ops.push(wit::Op::Publish(wit::OutgoingEvent {
+                topic: topic.into(),
+                payload,
+            })),
+            Err(e) => {
+                self.error
+                    .get_or_insert(Error::invalid(format!("payload: {e}")));
+            }
+        }
+        self
+    }
+
+    /// The number of operations so far.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether there are no operations.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
     /// Applies the batch: everything or nothing.
     pub fn commit(self) -> Result<(), Error> {
+        self.commit_publishing().map(|_| ())
+    }
+
+    /// [`Batch::commit`], returning the ids of the events it published, in order.
+    pub fn commit_publishing(self) -> Result<Vec<String>, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }

@@ -34,11 +34,14 @@ async fn a_clinic_morning_in_chromium() {
     for (dir, caps) in [
         (
             "plugins/scheduling",
-            &["kv", "directory", "patients.read"][..],
+            &["kv", "directory", "patients.read", "events.publish"][..],
         ),
         ("plugins/kiosk", &["kv", "patients.match"][..]),
         ("plugins/drugref", &["kv"][..]),
-        ("plugins/prescribing", &["kv", "patients.read"][..]),
+        (
+            "plugins/prescribing",
+            &["kv", "patients.read", "patient-data", "events.publish"][..],
+        ),
     ] {
         api.install_enabled(&admin, &package(dir), "main", caps)
             .await;

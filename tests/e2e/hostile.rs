@@ -907,7 +907,7 @@ async fn a_development_package_does_not_replace_a_signed_plugin() {
         .get("/api/v1/admin/plugins/notices", &admin)
         .await
         .expect(200);
-    assert_eq!(v.json["version"], "0.1.0");
+    assert_eq!(v.json["version"], "0.2.0");
     assert_eq!(v.json["development"], false);
     assert_eq!(v.json["origin"]["publisher"], "Acme");
     api.get("/plugins/evil/ok", &lee).await.expect(200);

@@ -14,6 +14,7 @@ mod auth;
 mod browser;
 mod durability;
 mod fhir;
+mod first_party;
 mod hostile;
 mod logs;
 mod pages;

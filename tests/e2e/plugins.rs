@@ -745,7 +745,7 @@ async fn the_command_line_manages_plugins_of_a_stopped_server() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not ask for patients.read"));
     let list = sb.osler_ok(&["plugin", "list"], &[]);
     assert!(
-        list.contains("notices 0.1.0") && list.contains("development"),
+        list.contains("notices 0.2.0") && list.contains("development"),
         "{list}"
     );
     assert!(list.contains("main: enabled, granted: kv"), "{list}");

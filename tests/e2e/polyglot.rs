@@ -279,13 +279,13 @@ async fn pack_refuses_a_component_its_manifest_does_not_match_in_the_hosts_words
     let manifest = sb.root().join("plugin.toml");
     std::fs::write(
         &manifest,
-        "id = \"notices\"\nname = \"N\"\nversion = \"0.1.0\"\npublisher = \"p\"\napi = \"^0.1\"\n",
+        "id = \"notices\"\nname = \"N\"\nversion = \"0.1.0\"\npublisher = \"p\"\napi = \"^0.2\"\n",
     )
     .expect("write");
     let out = sb.root().join("notices.osp");
     let (ok, _, stderr) = pack(&[&component, &manifest, &out]);
     assert!(!ok && !out.exists(), "refused, nothing written: {stderr}");
-    let refusal = "the component imports `osler:plugin/kv@0.1.0` but its manifest does not \
+    let refusal = "the component imports `osler:plugin/kv@0.2.0` but its manifest does not \
                    declare the capability \"kv\"";
     assert!(stderr.contains(refusal), "{stderr}");
 

@@ -12,6 +12,11 @@ const ADMIN: (&str, &str) = ("admin", "osler-demo-admin");
 const DRLEE: (&str, &str) = ("drlee", "osler-demo-physician");
 const NURSE: (&str, &str) = ("nurse.kim", "osler-demo-nurse");
 
+/// What prescribing asks for on API 0.2: its records about patients in patient-scoped
+/// storage, and the events it publishes with them.
+pub(crate) const PRESCRIBING_CAPS: &[&str] =
+    &["kv", "patients.read", "patient-data", "events.publish"];
+
 /// Seed products (sample data, not real DINs).
 const WARFARIN: &str = "99000011";
 const IBUPROFEN: &str = "99000031";
@@ -44,7 +49,7 @@ pub(crate) async fn clinic() -> Clinic {
     let lee = api.login(DRLEE.0, DRLEE.1).await;
     let nurse = api.login(NURSE.0, NURSE.1).await;
     api.install_enabled(&admin, &drugref, "main", &["kv"]).await;
-    api.install_enabled(&admin, &prescribing, "main", &["kv", "patients.read"])
+    api.install_enabled(&admin, &prescribing, "main", PRESCRIBING_CAPS)
         .await;
     Clinic {
         _sb: sb,

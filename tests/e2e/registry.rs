@@ -415,16 +415,21 @@ async fn the_command_line_installs_searches_and_stages_from_a_folder_registry() 
     );
 
     // A new version that asks for more: staged, not installed, with exactly what it adds.
-    reg.publish(&sb, &variant(&sb, &pk.notices, "1.1.0", &["directory"]));
+    // (notices is on API 0.2, where a kv batch may publish events: asking for
+    // `events.publish` is asking for something the component can use.)
+    reg.publish(
+        &sb,
+        &variant(&sb, &pk.notices, "1.1.0", &["events.publish"]),
+    );
     let out = sb.osler_ok(&["plugin", "update"], &env);
     assert!(out.contains("1.1.0 is staged, NOT installed"), "{out}");
-    assert!(out.contains("+ directory"), "{out}");
+    assert!(out.contains("+ events.publish"), "{out}");
     let list = sb.osler_ok(&["plugin", "list"], &env);
     assert!(list.contains("notices 1.0.0"), "{list}");
     assert!(list.contains("staged 1.1.0 waits for approval"), "{list}");
     let out = sb.osler_ok(&["plugin", "approve", "notices"], &env);
     assert!(
-        out.contains("notices 1.1.0 is installed. It adds: directory"),
+        out.contains("notices 1.1.0 is installed. It adds: events.publish"),
         "{out}"
     );
 
@@ -497,7 +502,10 @@ async fn tampered_registries_are_refused_and_the_installed_plugin_keeps_serving(
     let reg = Reg::new(&sb);
     reg.publish(&sb, &variant(&sb, &pk.notices, "1.0.0", &[]));
     reg.publish(&sb, &variant(&sb, &pk.notices, "1.1.0", &[]));
-    reg.publish(&sb, &variant(&sb, &pk.notices, "1.2.0", &["directory"]));
+    reg.publish(
+        &sb,
+        &variant(&sb, &pk.notices, "1.2.0", &["events.publish"]),
+    );
     // The clinic reads the registry from `live`, which each attack replaces.
     let live = sb.root().join("live");
     copy_dir(&reg.dir, &live);
@@ -600,7 +608,7 @@ async fn tampered_registries_are_refused_and_the_installed_plugin_keeps_serving(
         Attack {
             name: "a version for a host API this host does not have",
             code: &["incompatible-api"],
-            says: "needs host API ^0.2",
+            says: "needs host API ^0.3",
             spec: "notices@~1.1",
         },
     ];
@@ -646,7 +654,7 @@ async fn tampered_registries_are_refused_and_the_installed_plugin_keeps_serving(
         .await
         .expect(200);
     assert_eq!(r.json["results"][0]["outcome"], "staged");
-    assert_eq!(r.json["results"][0]["added"], json!(["directory"]));
+    assert_eq!(r.json["results"][0]["added"], json!(["events.publish"]));
     assert_eq!(
         version_of(&api, &admin, "notices").await["version"],
         "1.1.0"
@@ -656,7 +664,7 @@ async fn tampered_registries_are_refused_and_the_installed_plugin_keeps_serving(
         .await
         .expect(200);
     assert_eq!(r.json["plugin"]["version"], "1.2.0");
-    assert_eq!(r.json["added"], json!(["directory"]));
+    assert_eq!(r.json["added"], json!(["events.publish"]));
     // The downgrade an administrator forces.
     let r = install(&api, &admin, "notices@=1.0.0", true)
         .await
@@ -800,7 +808,7 @@ fn tamper(n: usize, reg: &Reg, live: &Path, old: &Path) {
             resign_index(reg, live, |i| {
                 for r in &mut i.releases {
                     if r.version.minor == 1 {
-                        r.api = "^0.2".into();
+                        r.api = "^0.3".into();
                     }
                 }
             });

@@ -169,7 +169,7 @@ async fn plugin_pages_are_framed_and_a_kiosk_stays_on_its_screen() {
     let admin = api.login(demo::ADMIN.0, demo::ADMIN.1).await;
     api.install_enabled(&admin, &packages().hostile, "main", &["patients.read"])
         .await;
-    let caps = ["kv", "directory", "patients.read"];
+    let caps = ["kv", "directory", "patients.read", "events.publish"];
     api.install_enabled(&admin, &package("plugins/scheduling"), "main", &caps)
         .await;
     api.install_enabled(

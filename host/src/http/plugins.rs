@@ -246,9 +246,9 @@ fn same_origin(location: &str) -> bool {
 }
 
 /// A plugin's answer as the browser gets it. Its headers pass an allow-list: content type,
-/// language and disposition (downloads), validators (`etag`, `last-modified`), `vary`, and
-/// same-origin redirects; `cache-control` is always `private, no-store` (every answer is for
-/// a signed-in person). Anything else is dropped and noted in the plugin's log. The host adds
+/// language and disposition (downloads), validators (`etag`, `last-modified`), `vary`, `allow`
+/// (the methods a 405 lists), and same-origin redirects; `cache-control` is always `private,
+/// no-store` (every answer is for a signed-in person). Anything else is dropped and noted in the plugin's log. The host adds
 /// its own security headers.
 fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
     let status = match StatusCode::from_u16(r.status) {
@@ -274,7 +274,9 @@ fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
             | "content-language"
             | "etag"
             | "last-modified"
-            | "vary" => true,
+            | "vary"
+            // The methods a 405 answer lists (HTTP requires it; the SDK's router sends it).
+            | "allow" => true,
             // The host's own: read and removed by the shell when it frames the answer.
             super::shell::FRAME_HEADER | super::shell::PATIENT_HEADER => true,
             "location" => same_origin(&v),

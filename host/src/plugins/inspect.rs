@@ -94,8 +94,10 @@ impl Shape {
             .iter()
             .filter_map(|i| capability_for(i))
             .collect();
-        // A `kv` batch of API 0.2 may publish events (the outbox).
-        if self.api >= semver::Version::new(0, 2, 0) && caps.contains(&Capability::Kv) {
+        // A `kv` or `patient-data` batch of API 0.2 may publish events (the outbox).
+        if self.api >= semver::Version::new(0, 2, 0)
+            && (caps.contains(&Capability::Kv) || caps.contains(&Capability::PatientData))
+        {
             caps.insert(Capability::EventsPublish);
         }
         caps

@@ -1,6 +1,6 @@
 //! The drug reference (OSCAR's drugref and MyDrugRef): drug products, an interaction table
 //! keyed by WHO ATC codes and classes, allergy checks, and clinicians' posts. It exports
-//! `osler:drugref/lookup@0.2.0` (`wit/lookup.wit`), which prescribing imports.
+//! `osler:drugref/lookup@0.3.0` (`wit/lookup.wit`), which prescribing imports.
 //!
 //! See README.md for the routes, the storage layout and the import formats.
 
@@ -21,7 +21,7 @@ use crate::data::{Controlled, Interaction, LineError, Product, Vet};
 
 mod bindings {
     osler_sdk::generate!({
-        path: ["../../wit/v0.1.0", "wit"],
+        path: ["../../wit/v0.2.0", "wit"],
         world: "osler:drugref/drugref",
     });
 }
@@ -647,7 +647,12 @@ impl wit::Guest for Drugref {
             .collect())
     }
 
-    fn posts(codes: Vec<String>, viewer: String) -> Result<Vec<wit::Post>, Error> {
+    /// As the person the call serves sees them (their trust list and hidden posts); the host
+    /// says who that is, so an importer cannot choose someone else's view.
+    fn posts(codes: Vec<String>) -> Result<Vec<wit::Post>, Error> {
+        let viewer = osler_sdk::context::person()
+            .map(|c| c.user)
+            .unwrap_or_default();
         let shown = posts::for_codes(&codes, &viewer)?;
         Ok(shown
             .into_iter()

@@ -20,8 +20,8 @@ use crate::guard::{Guard, Policy};
 
 mod bindings {
     osler_sdk::generate!({
-        path: ["../../wit/v0.1.0", "wit"],
-        world: "osler:kiosk/kiosk@0.1.0",
+        path: ["../../wit/v0.2.0", "wit"],
+        world: "osler:kiosk/kiosk@0.2.0",
     });
 }
 
@@ -137,11 +137,12 @@ fn guard_keys(c: &Caller, number: &str) -> [String; 2] {
     ]
 }
 
-/// Whether the scheduling plugin answers at this site. A question about nobody: when no
-/// provider is enabled the host answers `unavailable` without running anything.
-fn scheduling_available(site: &str) -> bool {
+/// Whether the scheduling plugin answers at this site (the kiosk's: the host carries it). A
+/// question about nobody: when no provider is enabled the host answers `unavailable` without
+/// running anything.
+fn scheduling_available() -> bool {
     !matches!(
-        appointments::upcoming("kiosk-availability-check", site, 1),
+        appointments::upcoming("kiosk-availability-check", 1),
         Err(Error::Unavailable(_))
     )
 }
@@ -188,7 +189,7 @@ pub fn attempt(c: &Caller, entry: &Entry) -> Result<Outcome, Error> {
     let Some(patient) = found else {
         return failed(200, NEUTRAL);
     };
-    match appointments::check_in(&patient, &c.site, window()) {
+    match appointments::check_in(&patient, window()) {
         Ok(a) => {
             for k in &keys {
                 kv::delete(k)?;
@@ -249,7 +250,7 @@ fn record_failure(keys: &[String], now: i64, p: &Policy) -> Result<bool, Error> 
 fn page(req: &Request, _: &Params) -> Result<Response, Error> {
     let c = req.caller();
     kiosk_only(c)?;
-    if !scheduling_available(&c.site) {
+    if !scheduling_available() {
         return Ok(render(c, 503, Some((false, UNAVAILABLE)), false));
     }
     Ok(render(c, 200, None, true))

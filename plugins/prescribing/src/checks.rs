@@ -111,9 +111,8 @@ pub fn run(
     others: &[&Prescription],
     allergies: &[&Allergy],
     threshold: i64,
-    viewer: &str,
 ) -> Checks {
-    match try_run(drug, others, allergies, threshold, viewer) {
+    match try_run(drug, others, allergies, threshold) {
         Ok(c) => c,
         Err(e) => Checks {
             status: "unchecked".into(),
@@ -132,7 +131,6 @@ fn try_run(
     others: &[&Prescription],
     allergies: &[&Allergy],
     threshold: i64,
-    viewer: &str,
 ) -> Result<Checks, Error> {
     let mut checks = Checks {
         status: "checked".into(),
@@ -249,7 +247,7 @@ fn try_run(
     // Blocking first, then by the order found (interactions most significant first).
     checks.warnings.sort_by_key(|w| !w.blocking);
     if let Some(code) = &drug.atc {
-        for p in lookup::posts(std::slice::from_ref(code), viewer)? {
+        for p in lookup::posts(std::slice::from_ref(code))? {
             checks.posts.push(PostNote {
                 kind: match p.kind {
                     lookup::PostKind::Warning => "warning",

@@ -8,13 +8,16 @@
 
 mod checks;
 pub mod dispense;
+pub mod events;
 pub mod model;
 mod pages;
+pub mod panels;
 pub mod settings;
 pub mod sig;
 
 use osler_sdk::{
-    Caller, Error, Params, Plugin, Request, Response, Router, audit, clock, config, patients,
+    Caller, Error, Params, Plugin, Request, Response, Router, audit, clock, config, patient_data,
+    patients,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -24,7 +27,7 @@ use crate::model::{Allergy, Change, Checks, Component, Drug, PartFill, Prescript
 
 mod bindings {
     osler_sdk::generate!({
-        path: ["../../wit/v0.1.0", "wit"],
+        path: ["../../wit/v0.2.0", "wit"],
         world: "osler:prescribing/prescribing",
     });
 }
@@ -137,6 +140,10 @@ impl Plugin for Prescribing {
                 },
             )
             .handle(&req)
+    }
+
+    fn render_panel(panel: &str, patient: &str) -> Result<String, Error> {
+        panels::render(panel, patient)
     }
 }
 
@@ -254,10 +261,14 @@ fn clinician(caller: &Caller) -> Result<(), Error> {
     }
 }
 
-/// The patient, read with `patients.read` (which also proves they exist).
+/// The patient, read with `patients.read` (which also proves they exist); their records,
+/// if still where prescribing kept them before plugin API 0.2, are moved to patient-scoped
+/// storage first ([`model::migrate`]).
 pub fn patient(pid: &str) -> Result<Value, Error> {
     model::check_patient_id(pid)?;
-    patients::get(pid)
+    let p = patients::get(pid)?;
+    model::migrate(pid)?;
+    Ok(p)
 }
 
 /// `Given Family`.
@@ -333,8 +344,8 @@ pub fn add_allergy(caller: &Caller, pid: &str, input: &AllergyInput) -> Result<A
         recorded_by: caller.display_name.clone(),
         recorded_at: now_local(),
     };
-    let key = model::allergy_key(pid, &id);
-    osler_sdk::kv::Batch::new()
+    let key = model::allergy_key(&id);
+    patient_data::Batch::new(pid)
         .expect_absent(&key)
         .put(&key, &a)
         .commit()?;
@@ -362,8 +373,8 @@ pub fn allergy_status(
         status: status.into(),
         ..old.clone()
     };
-    let key = model::allergy_key(pid, id);
-    osler_sdk::kv::Batch::new()
+    let key = model::allergy_key(id);
+    patient_data::Batch::new(pid)
         .expect(&key, &old)
         .put(&key, &a)
         .commit()?;
@@ -766,7 +777,6 @@ fn prescription(
 /// Runs the checks on each new prescription against the active list (without itself), then
 /// writes them all with `changed`, or asks for an override reason. Audits what happened.
 fn check_and_save(
-    caller: &Caller,
     pid: &str,
     mut new: Vec<Prescription>,
     changed: Vec<(Prescription, Prescription)>,
@@ -785,13 +795,7 @@ fn check_and_save(
                 p.is_active() && !skip.contains(&p.id) && rx.renewed_from.as_ref() != Some(&p.id)
             })
             .collect();
-        rx.checks = checks::run(
-            &rx.drug,
-            &others,
-            &active_allergies,
-            threshold,
-            &caller.user,
-        );
+        rx.checks = checks::run(&rx.drug, &others, &active_allergies, threshold);
     }
     let reason = override_reason.trim();
     if reason.chars().count() > 1000 {
@@ -810,7 +814,8 @@ fn check_and_save(
             rx.override_reason = Some(reason.to_string());
         }
     }
-    model::save(&new, &changed)?;
+    let announce = events::prescribed(pid, &new);
+    model::save(pid, &new, &changed, &[announce])?;
     for rx in &new {
         let what = format!("{} {} — {}", rx.drug.name, rx.strength, rx.sig_text);
         audit::record("prescription.create", Some(pid), Some(&what))?;
@@ -866,7 +871,7 @@ pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome,
         ..input.clone()
     };
     let rx = build(caller, pid, model::new_ids(1).remove(0), drug, &input)?;
-    check_and_save(caller, pid, vec![rx], vec![], &[], &input.override_reason)
+    check_and_save(pid, vec![rx], vec![], &[], &input.override_reason)
 }
 
 /// The checks a prescribe would run, without writing anything: interactions with every
@@ -879,7 +884,7 @@ pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, 
     let allergies = model::allergies(pid)?;
     let others: Vec<&Prescription> = list.iter().filter(|p| p.is_active()).collect();
     let active: Vec<&Allergy> = allergies.iter().filter(|a| a.status == "active").collect();
-    let checks = checks::run(&drug, &others, &active, threshold(), &caller.user);
+    let checks = checks::run(&drug, &others, &active, threshold());
     Ok((drug, checks))
 }
 
@@ -906,7 +911,7 @@ pub fn record_external(caller: &Caller, pid: &str, input: &RxInput) -> Result<Pr
         ..Checks::default()
     };
     rx.history[0].what = "recorded (prescribed elsewhere)".into();
-    model::save(std::slice::from_ref(&rx), &[])?;
+    model::save(pid, std::slice::from_ref(&rx), &[], &[])?;
     audit::record("medication.record", Some(pid), Some(&rx.drug.name))?;
     Ok(rx)
 }
@@ -992,7 +997,7 @@ pub fn renew(
         changed.push(((*rx).clone(), done));
         new.push(n);
     }
-    check_and_save(caller, pid, new, changed, &[], override_reason)
+    check_and_save(pid, new, changed, &[], override_reason)
 }
 
 /// A renewal's drug, confirmed again by the drug reference: a DIN is verified for the new
@@ -1075,7 +1080,8 @@ pub fn change_status(
             format!("{status}: {reason}")
         },
     });
-    model::save(&[], &[(old, rx.clone())])?;
+    let announce: Vec<model::Announce> = events::discontinued(pid, &rx).into_iter().collect();
+    model::save(pid, &[], &[(old, rx.clone())], &announce)?;
     audit::record(
         "prescription.status",
         Some(pid),

@@ -1,16 +1,23 @@
 //! Prescribing's records and their storage.
 //!
-//! Layout, per patient (a patient's allergies and medications follow them from site to site;
-//! each record names the site where it was written):
+//! The records are kept about a patient, in the host's patient-scoped storage
+//! (`patient-data`): the host checks every read and write against the right of the person
+//! served to that patient and puts it on the patient's audit trail. A patient's allergies and
+//! medications follow them from site to site; each record names the site where it was
+//! written. Keys, under the patient:
 //!
-//! - `patient/<patient id>/allergy/<id>`: an [`Allergy`].
-//! - `patient/<patient id>/rx/<id>`: a [`Prescription`] — written here, or a medication
-//!   prescribed elsewhere (`external`). Never deleted: a change of status is appended to its
-//!   `history`, so the full history stays.
+//! - `allergy/<id>`: an [`Allergy`].
+//! - `rx/<id>`: a [`Prescription`] — written here, or a medication prescribed elsewhere
+//!   (`external`). Never deleted: a change of status is appended to its `history`, so the
+//!   full history stays.
 //!
 //! Ids are the creation time in milliseconds and a counter, so a scan lists them in order.
+//!
+//! Before plugin API 0.2 the same records lived in the plugin's `kv` under
+//! `patient/<patient id>/allergy/<id>` and `patient/<patient id>/rx/<id>`. [`migrate`] moves a
+//! patient's records the first time anyone opens them after an upgrade (see its docs).
 
-use osler_sdk::{Error, clock, kv};
+use osler_sdk::{Error, clock, kv, patient_data};
 use serde::{Deserialize, Serialize};
 
 use crate::dispense::Quantity;
@@ -256,12 +263,113 @@ fn check_id(id: &str) -> Result<(), Error> {
     }
 }
 
-pub fn allergy_key(patient: &str, id: &str) -> String {
-    format!("patient/{patient}/allergy/{id}")
+pub fn allergy_key(id: &str) -> String {
+    format!("allergy/{id}")
 }
 
-pub fn rx_key(patient: &str, id: &str) -> String {
-    format!("patient/{patient}/rx/{id}")
+pub fn rx_key(id: &str) -> String {
+    format!("rx/{id}")
+}
+
+/// Where the records of `patient` were kept in `kv` before plugin API 0.2.
+pub fn legacy_prefix(patient: &str) -> String {
+    format!("patient/{patient}/")
+}
+
+/// Moves the records prescribing kept about `patient` in `kv` (before plugin API 0.2) into
+/// patient-scoped storage, so that a clinic upgrading keeps every allergy and medication.
+///
+/// Plugins have no start-up hook and a clinic may hold thousands of charts, so each patient's
+/// records move the first time anyone opens them (every route about a patient calls this
+/// first): one `kv` scan when there is nothing to move. A move is a patient-data batch that
+/// writes each record only where the key is still absent, then a `kv` batch that deletes each
+/// legacy key only if it still holds what was copied. Both are idempotent, so a move cut short
+/// (a crash, a timeout, two requests at once) is finished by the next one, and a record
+/// changed in patient-scoped storage after its move is never overwritten by an old copy.
+/// The copy is a patient-data write (`patients.write`) made for the person who opened the
+/// chart and audited with the patient like any other; when that person may not write (or the
+/// plugin lacks the grant), nothing moves and [`allergies`] and [`prescriptions`] still show
+/// the legacy records.
+pub fn migrate(patient: &str) -> Result<(), Error> {
+    let legacy = legacy_page(patient)?;
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    let prefix = legacy_prefix(patient);
+    // The copies, each only where nothing is yet: a record already moved (and perhaps changed
+    // since) stays as it is.
+    let mut present = std::collections::BTreeSet::new();
+    for kind in ["allergy/", "rx/"] {
+        for (k, _) in patient_data::scan_all::<serde_json::Value>(patient, kind)? {
+            present.insert(k);
+        }
+    }
+    let mut copy = patient_data::Batch::new(patient);
+    for (k, v) in &legacy {
+        let new_key = &k[prefix.len()..];
+        if !present.contains(new_key) {
+            copy = copy
+                .expect_absent(new_key)
+                .put_bytes(new_key, current_form(new_key, v));
+        }
+    }
+    if !copy.is_empty() {
+        match copy.commit() {
+            // Another request moved them first: only the deletes are left.
+            Ok(()) | Err(Error::Conflict(_)) => {}
+            // This person may not write here: the records stay where they are, shown from
+            // there, until someone who may opens the chart.
+            Err(Error::Denied(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut delete = kv::Batch::new();
+    for (k, v) in legacy {
+        delete = delete.expect_bytes(&k, v).delete(&k);
+    }
+    match delete.commit() {
+        Ok(()) | Err(Error::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A legacy record as this version writes it (the fields in today's order, a quantity with
+/// its unit), so that a later compare-and-swap on it compares like with like; bytes it cannot
+/// read are kept exactly as they were rather than lost.
+fn current_form(key: &str, bytes: &[u8]) -> Vec<u8> {
+    fn again<T: serde::Serialize + serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<Vec<u8>> {
+        serde_json::to_vec(&serde_json::from_slice::<T>(bytes).ok()?).ok()
+    }
+    let fresh = if key.starts_with("allergy/") {
+        again::<Allergy>(bytes)
+    } else if key.starts_with("rx/") {
+        again::<Prescription>(bytes)
+    } else {
+        None
+    };
+    fresh.unwrap_or_else(|| bytes.to_vec())
+}
+
+/// The legacy records of `patient` still in `kv` (a page: a move takes at most 500 at once,
+/// and the next request takes the rest).
+fn legacy_page(patient: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    Ok(kv::scan_bytes(&legacy_prefix(patient), None, 500)?.entries)
+}
+
+/// Records of `kind` (`allergy/` or `rx/`): patient-scoped storage, and any legacy record not
+/// moved yet (see [`migrate`]).
+fn records<T: serde::de::DeserializeOwned>(patient: &str, kind: &str) -> Result<Vec<T>, Error> {
+    let mut found: std::collections::BTreeMap<String, T> =
+        patient_data::scan_all::<T>(patient, kind)?
+            .into_iter()
+            .collect();
+    let legacy = format!("{}{kind}", legacy_prefix(patient));
+    for (k, v) in kv::scan_all::<T>(&legacy)? {
+        found
+            .entry(format!("{kind}{}", &k[legacy.len()..]))
+            .or_insert(v);
+    }
+    Ok(found.into_values().collect())
 }
 
 /// `n` fresh ids, in order.
@@ -271,44 +379,48 @@ pub fn new_ids(n: usize) -> Vec<String> {
 }
 
 pub fn allergies(patient: &str) -> Result<Vec<Allergy>, Error> {
-    Ok(
-        kv::scan_all::<Allergy>(&format!("patient/{patient}/allergy/"))?
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect(),
-    )
+    records(patient, "allergy/")
 }
 
 pub fn prescriptions(patient: &str) -> Result<Vec<Prescription>, Error> {
-    Ok(
-        kv::scan_all::<Prescription>(&format!("patient/{patient}/rx/"))?
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect(),
-    )
+    records(patient, "rx/")
 }
 
 pub fn prescription(patient: &str, id: &str) -> Result<Prescription, Error> {
     check_id(id)?;
-    kv::get(&rx_key(patient, id))?.ok_or_else(|| Error::not_found(format!("no prescription {id}")))
+    patient_data::get(patient, &rx_key(id))?
+        .ok_or_else(|| Error::not_found(format!("no prescription {id}")))
 }
 
 pub fn allergy(patient: &str, id: &str) -> Result<Allergy, Error> {
     check_id(id)?;
-    kv::get(&allergy_key(patient, id))?.ok_or_else(|| Error::not_found(format!("no allergy {id}")))
+    patient_data::get(patient, &allergy_key(id))?
+        .ok_or_else(|| Error::not_found(format!("no allergy {id}")))
 }
 
+/// An event to publish with a write: its topic and JSON payload.
+pub type Announce = (&'static str, serde_json::Value);
+
 /// Writes new records (keys that must not exist yet) and changed ones (that must still hold
-/// what was read) in one atomic batch.
-pub fn save(new: &[Prescription], changed: &[(Prescription, Prescription)]) -> Result<(), Error> {
-    let mut b = kv::Batch::new();
+/// what was read) of `patient` in one atomic batch, with the events that announce them (the
+/// outbox: published if, and only if, the write commits).
+pub fn save(
+    patient: &str,
+    new: &[Prescription],
+    changed: &[(Prescription, Prescription)],
+    events: &[Announce],
+) -> Result<(), Error> {
+    let mut b = patient_data::Batch::new(patient);
     for p in new {
-        let k = rx_key(&p.patient, &p.id);
+        let k = rx_key(&p.id);
         b = b.expect_absent(&k).put(&k, p);
     }
     for (old, p) in changed {
-        let k = rx_key(&p.patient, &p.id);
+        let k = rx_key(&p.id);
         b = b.expect(&k, old).put(&k, p);
+    }
+    for (topic, payload) in events {
+        b = b.publish(topic, payload);
     }
     b.commit().map_err(|e| match e {
         Error::Conflict(_) => {

@@ -7,20 +7,21 @@
 //! transactions that make concurrent bookings safe, [`model`] the rules.
 
 pub mod api;
+pub mod events;
 pub mod model;
 pub mod pages;
 pub mod store;
 pub mod txn;
 
-use osler_sdk::{Caller, Error, Plugin, Request, Response, Router, clock};
+use osler_sdk::{Caller, Error, Plugin, Request, Response, Router, clock, context};
 
 use crate::bindings::exports::osler::scheduling::appointments as wit;
 use crate::model::*;
 
 mod bindings {
     osler_sdk::generate!({
-        path: ["../../wit/v0.1.0", "wit"],
-        world: "osler:scheduling/scheduling@0.1.0",
+        path: ["../../wit/v0.2.0", "wit"],
+        world: "osler:scheduling/scheduling@0.2.0",
     });
 }
 
@@ -85,6 +86,19 @@ impl Plugin for Scheduling {
             .delete("/api/waitlists/{list}/entries/{id}", api::remove_entry)
             .handle(&req)
     }
+
+    /// `upcoming`: the patient's next appointments at the chart's site (the host has checked
+    /// that the person viewing may read the chart).
+    fn render_panel(panel: &str, patient: &str) -> Result<String, Error> {
+        if panel != "upcoming" {
+            return Err(Error::not_found(format!(
+                "scheduling has no panel '{panel}'"
+            )));
+        }
+        check_ref("patient", patient)?;
+        let (list, found) = upcoming_at(&context::site(), patient, 5)?;
+        Ok(pages::upcoming_panel(&list, &found))
+    }
 }
 
 /// The schedule is for clinic staff: a kiosk, a patient or a researcher signed in gets
@@ -102,15 +116,15 @@ fn staff_only(c: &Caller) -> Result<(), Error> {
 }
 
 /// The interface the kiosk (and any other plugin) imports. These calls come from another
-/// plugin on behalf of its signed-in user; every host call here is checked against that
-/// user's role and this plugin's grants, and nothing here needs `patients.read`.
+/// plugin on behalf of its signed-in user; the host says who that is and at which site
+/// (`context`), every host call here is checked against that user's role and this plugin's
+/// grants, and nothing here needs `patients.read`.
 impl wit::Guest for Scheduling {
-    fn check_in(
-        patient: String,
-        site: String,
-        window: wit::CheckInWindow,
-    ) -> Result<wit::Appointment, Error> {
-        check_ref("site", &site)?;
+    fn check_in(patient: String, window: wit::CheckInWindow) -> Result<wit::Appointment, Error> {
+        let site = context::site();
+        let by = context::person()
+            .map(|c| c.user)
+            .unwrap_or_else(|| "kiosk".into());
         let now = clock::now();
         let (today, minute) = parse_local(&now.local)?;
         let at = abs_minutes(today, minute);
@@ -138,43 +152,42 @@ impl wit::Guest for Scheduling {
                     "no appointment to check in for at this time",
                 ));
             };
-            // The call runs at the caller's site, which the arguments cannot prove: at least
-            // the provider must work here, so that a check-in never lands on a clinic the
-            // provider has nothing to do with.
-            if let Err(e) = osler_sdk::directory::person(&a.provider) {
-                return Err(match e {
-                    Error::NotFound(_) => {
-                        Error::not_found("no appointment to check in for at this time")
-                    }
-                    e => e,
-                });
-            }
             if a.status != HERE {
-                store::change_status(txn, &list, &dk, &mut a, HERE, "kiosk", &now.local)?;
+                store::change_status(txn, &list, &dk, &mut a, HERE, &by, &now.local)?;
             }
             Ok(a)
         })?;
         Ok(summary(&list, appt))
     }
 
-    fn upcoming(patient: String, site: String, limit: u32) -> Result<Vec<wit::Appointment>, Error> {
-        check_ref("site", &site)?;
-        if !(1..=100).contains(&limit) {
-            return Err(Error::invalid("limit: 1 to 100"));
-        }
-        let (today, minute) = parse_local(&clock::now().local)?;
-        let from = abs_minutes(today, minute);
-        let list = store::statuses(&site)?;
-        let mut txn = txn::Txn::new();
-        let found = store::patient_between(&mut txn, &site, &patient, from, i64::MAX, 1000)?;
-        Ok(found
-            .into_iter()
-            .map(|(_, a)| a)
-            .filter(|a| !store::is_cancelled(&list, &a.status))
-            .take(limit as usize)
-            .map(|a| summary(&list, a))
-            .collect())
+    fn upcoming(patient: String, limit: u32) -> Result<Vec<wit::Appointment>, Error> {
+        let (list, found) = upcoming_at(&context::site(), &patient, limit)?;
+        Ok(found.into_iter().map(|a| summary(&list, a)).collect())
     }
+}
+
+/// The patient's appointments at `site` from now on, soonest first, without cancelled ones
+/// (at most `limit`, 1 to 100), and the site's statuses.
+fn upcoming_at(
+    site: &str,
+    patient: &str,
+    limit: u32,
+) -> Result<(Vec<Status>, Vec<Appointment>), Error> {
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid("limit: 1 to 100"));
+    }
+    let (today, minute) = parse_local(&clock::now().local)?;
+    let from = abs_minutes(today, minute);
+    let list = store::statuses(site)?;
+    let mut txn = txn::Txn::new();
+    let found = store::patient_between(&mut txn, site, patient, from, i64::MAX, 1000)?;
+    let upcoming = found
+        .into_iter()
+        .map(|(_, a)| a)
+        .filter(|a| !store::is_cancelled(&list, &a.status))
+        .take(limit as usize)
+        .collect();
+    Ok((list, upcoming))
 }
 
 fn summary(list: &[Status], a: Appointment) -> wit::Appointment {

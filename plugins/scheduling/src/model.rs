@@ -397,7 +397,7 @@ pub fn check_statuses(list: &[Status]) -> Result<(), Error> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusChange {
     pub status: String,
-    /// The user name, or `kiosk` for a self check-in.
+    /// The user name (for a self check-in, the kiosk device's user).
     pub by: String,
     /// The site's local time, `YYYY-MM-DDTHH:MM:SS`.
     pub at: String,

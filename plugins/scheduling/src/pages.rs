@@ -443,3 +443,72 @@ pub fn waitlist_remove(req: &Request, _: &Params) -> Result<Response, Error> {
         f.list
     )))
 }
+
+/// The chart's "Upcoming appointments" panel: date, time, with whom and the status, soonest
+/// first; a link to the day sheet of each. An HTML fragment without scripts.
+pub fn upcoming_panel(list: &[Status], upcoming: &[Appointment]) -> String {
+    if upcoming.is_empty() {
+        return r#"<p class="muted">No upcoming appointments at this site.</p>"#.into();
+    }
+    let mut out = String::from("<ul>");
+    for a in upcoming {
+        let status = store::status_of(list, &a.status)
+            .map(|s| s.label.clone())
+            .unwrap_or_else(|| a.status.clone());
+        out.push_str(&format!(
+            r#"<li><a href="{HOME}day?provider={}&amp;date={}">{} {}</a> with {} — {}</li>"#,
+            html::escape(&a.provider),
+            html::escape(&a.date),
+            html::escape(&a.date),
+            html::escape(&a.start),
+            html::escape(&a.provider_name),
+            html::escape(&status),
+        ));
+    }
+    out.push_str("</ul>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upcoming_panel_lists_appointments_escaped_and_says_when_there_are_none() {
+        let list = vec![Status {
+            code: "t".into(),
+            label: "To do".into(),
+            fhir: "booked".into(),
+        }];
+        let a = Appointment {
+            id: "drlee-20300107-1".into(),
+            site: "main".into(),
+            provider: "drlee".into(),
+            provider_name: "Dr. <Lee>".into(),
+            patient: Some("p1".into()),
+            name: None,
+            date: "2030-01-07".into(),
+            start: "09:00".into(),
+            end: "09:15".into(),
+            appt_type: None,
+            code: None,
+            reason: "knee pain".into(),
+            notes: String::new(),
+            status: "t".into(),
+            double_booked: false,
+            booked_by: "reception".into(),
+            booked_at: "2029-12-01T10:00:00".into(),
+            history: vec![],
+        };
+        let html = upcoming_panel(&list, &[a]);
+        assert!(
+            html.contains("2030-01-07 09:00</a> with Dr. &lt;Lee&gt; — To do"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("knee"),
+            "the reason stays off the chart's summary"
+        );
+        assert!(upcoming_panel(&list, &[]).contains("No upcoming appointments"));
+    }
+}

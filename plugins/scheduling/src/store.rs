@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use osler_sdk::{Error, directory, kv, patients};
 use serde::{Deserialize, Serialize};
 
+use crate::events;
 use crate::model::*;
 use crate::txn::{self, Txn};
 
@@ -111,9 +112,33 @@ pub fn providers() -> Result<Vec<directory::Person>, Error> {
 #[derive(Default)]
 pub struct Calendar {
     memo: HashMap<String, Option<serde_json::Value>>,
+    patients: std::collections::HashSet<String>,
 }
 
 impl Calendar {
+    /// Refuses a patient id that names no patient: read through the host (`patients.read`,
+    /// for the person booking, audited like any read), once per patient per request.
+    pub fn registered(&mut self, patient: &str) -> Result<(), Error> {
+        if self.patients.contains(patient) {
+            return Ok(());
+        }
+        match patients::get(patient) {
+            Ok(_) => {
+                self.patients.insert(patient.to_string());
+                Ok(())
+            }
+            Err(Error::NotFound(_)) => Err(Error::invalid(format!(
+                "patient: there is no patient with id {patient:?} (a chart number or a name is \
+                 not an id); choose a registered patient, or book by name for someone not yet \
+                 registered"
+            ))),
+            Err(Error::Denied(m)) => Err(Error::denied(format!(
+                "patient: booking a registered patient needs the right to read their record ({m})"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
     fn get<T: serde::de::DeserializeOwned>(&mut self, k: String) -> Result<Option<T>, Error> {
         let v = match self.memo.get(&k) {
             Some(v) => v.clone(),
@@ -258,6 +283,7 @@ pub fn plan(
     let (patient, name) = match (&input.patient, &input.name) {
         (Some(p), None) if !p.trim().is_empty() => {
             check_ref("patient", p.trim())?;
+            cal.registered(p.trim())?;
             (Some(p.trim().to_string()), None)
         }
         (None, Some(n)) if !n.trim().is_empty() => (None, Some(text("name", n, 120)?)),
@@ -440,7 +466,12 @@ pub fn apply(b: &Booker, txn: &mut Txn, plan: &Plan) -> Result<(Appointment, Vec
 /// Books one appointment, atomically against every concurrent booking.
 pub fn book(b: &Booker, input: &BookInput) -> Result<Booked, Error> {
     let plan = plan(b, &mut Calendar::default(), &mut HashMap::new(), input)?;
-    let (appointment, warnings) = txn::run(|txn| apply(b, txn, &plan))?;
+    let list = statuses(b.site)?;
+    let (appointment, warnings) = txn::run(|txn| {
+        let (a, w) = apply(b, txn, &plan)?;
+        txn.publish(events::booked(&list, &a));
+        Ok((a, w))
+    })?;
     let waiting_lists = match &appointment.patient {
         Some(p) => waiting_entries(b.site, p)?,
         None => Vec::new(),
@@ -532,6 +563,7 @@ pub fn change_status(
     if a.status == status {
         return Ok(());
     }
+    let from = a.status.clone();
     if is_cancelled(list, &a.status) {
         return Err(Error::conflict(format!(
             "appointment {} is cancelled; book a new one instead",
@@ -562,6 +594,7 @@ pub fn change_status(
         by: by.to_string(),
         at: now_local.to_string(),
     });
+    txn.publish(events::status_changed(list, a, &from));
     txn.put(dk, a)
 }
 

@@ -5,6 +5,9 @@
 //! and applies the writes only if all of them still do. Two staff booking the same slot both
 //! read it free, but only the first batch commits: the second finds the occupancy key
 //! changed, reads again, and now sees the slot taken. No check-then-write window exists.
+//!
+//! A transaction can also publish events ([`Txn::publish`]): they travel in the same batch,
+//! so they go out if, and only if, the writes commit (the host's outbox).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +25,7 @@ const ATTEMPTS: usize = 12;
 pub struct Txn {
     reads: BTreeMap<String, Option<Vec<u8>>>,
     writes: BTreeMap<String, Option<Vec<u8>>>,
+    events: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl Txn {
@@ -68,9 +72,14 @@ impl Txn {
         self.writes.insert(key.to_string(), None);
     }
 
+    /// Publishes an event with the commit (and only if it commits).
+    pub fn publish(&mut self, (topic, payload): (&'static str, serde_json::Value)) {
+        self.events.push((topic, payload));
+    }
+
     /// Operations the commit will send.
     pub fn ops(&self) -> usize {
-        self.reads.len() + self.writes.len()
+        self.reads.len() + self.writes.len() + self.events.len()
     }
 
     /// Commits atomically. `Ok(false)`: another request changed something this one read, and
@@ -97,6 +106,9 @@ impl Txn {
                 Some(v) => batch.put_bytes(&key, v),
                 None => batch.delete(&key),
             };
+        }
+        for (topic, payload) in &self.events {
+            batch = batch.publish(topic, payload);
         }
         match batch.commit() {
             Ok(()) => Ok(true),

@@ -27,7 +27,6 @@ from wit_world.imports.types import (
     Error_NotFound,
     Error_TooLarge,
     Error_Unavailable,
-    Event,
     Request,
     Response,
 )
@@ -53,12 +52,6 @@ class Handler(exports.Handler):
         except Err as e:
             # A host call that fails raises Err with its osler:plugin/types.error.
             return from_error(e.value)
-
-
-class EventHandler(exports.EventHandler):
-    def on_event(self, event: Event) -> None:
-        """The manifest subscribes to no events, so this is never called; every plugin
-        exports it."""
 
 
 def route(request: Request) -> Response:

@@ -7,7 +7,8 @@
 //! (reading: `patients.read`, or `patients.read-own` for a patient's own record; writing:
 //! `patients.write`) — and is audited with the patient like a chart read: a read's entry is
 //! made durable before anything leaves the sandbox, a write's travels in the write itself.
-//! Writes count towards the plugin's storage quota.
+//! Writes count towards the plugin's storage quota. A batch may publish events that commit
+//! with its writes (the outbox), as a `kv` batch may.
 
 use super::kv::{
     MAX_OPS, MAX_PAGE, MAX_PAGE_BYTES, check_key, page, storage_failure, write_failure,
@@ -131,11 +132,13 @@ impl pd::Host for PatientDataView<'_> {
     }
 
     async fn put(&mut self, patient: String, key: String, value: Vec<u8>) -> R<()> {
-        pd::Host::batch(self, patient, vec![pd::Op::Put(pd::Entry { key, value })]).await
+        let r = pd::Host::batch(self, patient, vec![pd::Op::Put(pd::Entry { key, value })]);
+        Ok(r.await?.map(|_| ()))
     }
 
     async fn delete(&mut self, patient: String, key: String) -> R<()> {
-        pd::Host::batch(self, patient, vec![pd::Op::Delete(key)]).await
+        let r = pd::Host::batch(self, patient, vec![pd::Op::Delete(key)]);
+        Ok(r.await?.map(|_| ()))
     }
 
     async fn scan(
@@ -186,7 +189,7 @@ impl pd::Host for PatientDataView<'_> {
         .await)
     }
 
-    async fn batch(&mut self, patient: String, ops: Vec<pd::Op>) -> R<()> {
+    async fn batch(&mut self, patient: String, ops: Vec<pd::Op>) -> R<Vec<String>> {
         Ok(async {
             if ops.is_empty() || ops.len() > MAX_OPS {
                 return Err(Error::Invalid(format!(
@@ -196,6 +199,7 @@ impl pd::Host for PatientDataView<'_> {
             let n = ops.len();
             let mut b = Batch::new();
             let mut total = 0;
+            let mut events = Vec::new();
             for op in ops {
                 match op {
                     pd::Op::Put(e) => {
@@ -207,11 +211,32 @@ impl pd::Host for PatientDataView<'_> {
                         total += x.value.as_ref().map_or(0, Vec::len);
                         b.expect(Tree::PatientData, self.key(&patient, &x.key)?, x.value);
                     }
+                    pd::Op::Publish(e) => events.push(e),
                 }
             }
             self.cx.check_size("the batch's values", total)?;
             self.allow(&patient, Access::Write).await?;
-            self.write(&patient, b, format!("{n} operation(s)")).await
+            // Events announcing the write commit with it (the outbox), as in a `kv` batch.
+            let mut ids = Vec::new();
+            if !events.is_empty() {
+                let check =
+                    Check::capability("plugin.event", Capability::EventsPublish, Need::Nothing);
+                self.cx.allow(check).await?;
+                for e in &events {
+                    ids.push(self.host.stage_event(
+                        self.cx.call,
+                        self.cx.tally,
+                        &e.topic,
+                        &e.payload,
+                        &mut b,
+                    )?);
+                }
+            }
+            self.write(&patient, b, format!("{n} operation(s)")).await?;
+            if !events.is_empty() {
+                self.host.events_committed();
+            }
+            Ok(ids)
         }
         .await)
     }

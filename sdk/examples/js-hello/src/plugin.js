@@ -7,8 +7,8 @@
 // one request to the next. What must last goes in kv (one store per plugin, shared by every
 // site where it is enabled, so the site goes into the key).
 
-import * as kv from 'osler:plugin/kv@0.1.0';
-import * as config from 'osler:plugin/config@0.1.0';
+import * as kv from 'osler:plugin/kv@0.2.0';
+import * as config from 'osler:plugin/config@0.2.0';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -34,11 +34,6 @@ export const handler = {
       return fromError(e);
     }
   },
-};
-
-// The manifest subscribes to no events, so this is never called; every plugin exports it.
-export const eventHandler = {
-  onEvent(_event) {},
 };
 
 function route(request) {
