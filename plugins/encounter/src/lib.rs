@@ -66,7 +66,10 @@ impl Plugin for Encounter {
                 pages::resolve_item,
             )
             .post("/patients/{patient}/ticklers", pages::add_tickler)
-            .post("/patients/{patient}/ticklers/{id}/done", pages::tickler_done)
+            .post(
+                "/patients/{patient}/ticklers/{id}/done",
+                pages::tickler_done,
+            )
             .get("/ticklers", pages::my_ticklers)
             .get("/api/patients/{patient}/notes", list_notes)
             .post("/api/patients/{patient}/notes", create_note)
@@ -110,7 +113,10 @@ osler_sdk::export_plugin!(Encounter);
 fn list_notes(req: &Request, p: &Params) -> Result<Response, Error> {
     clinical(req.caller())?;
     let notes = store::notes(&p["patient"])?;
-    Ok(Response::json(200, &json!({ "notes": notes.iter().map(summary).collect::<Vec<_>>() })))
+    Ok(Response::json(
+        200,
+        &json!({ "notes": notes.iter().map(summary).collect::<Vec<_>>() }),
+    ))
 }
 
 /// A note in a list: as it stands, without its history.
@@ -143,7 +149,10 @@ fn create_note(req: &Request, p: &Params) -> Result<Response, Error> {
 
 fn get_note(req: &Request, p: &Params) -> Result<Response, Error> {
     clinical(req.caller())?;
-    Ok(Response::json(200, &full(&store::note(&p["patient"], &p["id"])?)))
+    Ok(Response::json(
+        200,
+        &full(&store::note(&p["patient"], &p["id"])?),
+    ))
 }
 
 fn edit_note(req: &Request, p: &Params) -> Result<Response, Error> {
@@ -168,7 +177,12 @@ fn get_cpp(req: &Request, p: &Params) -> Result<Response, Error> {
     for (key, _, _) in SECTIONS {
         out.insert(
             key.into(),
-            json!(items.iter().filter(|i| i.section == key).collect::<Vec<_>>()),
+            json!(
+                items
+                    .iter()
+                    .filter(|i| i.section == key)
+                    .collect::<Vec<_>>()
+            ),
         );
     }
     Ok(Response::json(200, &out))

@@ -276,7 +276,10 @@ pub fn check_datetime(name: &str, s: &str) -> Result<String, Error> {
     }
     let h: u32 = parts[0].parse().map_err(|_| bad())?;
     let m: u32 = parts[1].parse().map_err(|_| bad())?;
-    let sec: u32 = parts.get(2).map_or(Ok(0), |p| p.parse()).map_err(|_| bad())?;
+    let sec: u32 = parts
+        .get(2)
+        .map_or(Ok(0), |p| p.parse())
+        .map_err(|_| bad())?;
     if h > 23 || m > 59 || sec > 59 {
         return Err(bad());
     }
@@ -342,10 +345,7 @@ pub struct ItemInput {
 
 impl ItemInput {
     /// Text, code (upper-cased) and since, checked for `section`.
-    pub fn check(
-        &self,
-        section: &str,
-    ) -> Result<(String, Option<String>, Option<String>), Error> {
+    pub fn check(&self, section: &str) -> Result<(String, Option<String>, Option<String>), Error> {
         let (_, title, coded) = self::section(section)?;
         let text = line("text", &self.text)?;
         if text.is_empty() {
@@ -538,9 +538,7 @@ impl MeasurementInput {
             _ => {}
         }
         if values.is_empty() {
-            return Err(Error::invalid(
-                "systolic: enter at least one measurement",
-            ));
+            return Err(Error::invalid("systolic: enter at least one measurement"));
         }
         let height = values.get("height").copied().or(last_height);
         let bmi = match (values.get("weight"), height) {
@@ -562,10 +560,7 @@ impl MeasurementInput {
 
 /// `v` with the decimals of its kind.
 pub fn show(key: &str, v: f64) -> String {
-    let decimals = KINDS
-        .iter()
-        .find(|k| k.0 == key)
-        .map_or(1, |k| k.5);
+    let decimals = KINDS.iter().find(|k| k.0 == key).map_or(1, |k| k.5);
     format!("{v:.decimals$}")
 }
 
@@ -689,14 +684,23 @@ mod tests {
         assert!(e.message().starts_with("diastolic:"), "{e:?}");
         assert!(m(&[]).check(None).is_err());
         // 80 kg at 20 cm: each possible alone, impossible together.
-        assert!(m(&[("weight", "80"), ("height", "20")]).check(None).is_err());
+        assert!(
+            m(&[("weight", "80"), ("height", "20")])
+                .check(None)
+                .is_err()
+        );
     }
 
     #[test]
     fn bmi_is_computed_from_this_or_the_last_height() {
-        let (v, bmi) = m(&[("weight", "80"), ("height", "180"), ("systolic", "128"), ("diastolic", "82")])
-            .check(None)
-            .unwrap();
+        let (v, bmi) = m(&[
+            ("weight", "80"),
+            ("height", "180"),
+            ("systolic", "128"),
+            ("diastolic", "82"),
+        ])
+        .check(None)
+        .unwrap();
         assert_eq!(v["systolic"], 128.0);
         assert_eq!(bmi, Some(24.7));
         let (_, bmi) = m(&[("weight", "90")]).check(Some(180.0)).unwrap();
@@ -719,7 +723,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(n.header().unwrap(), ("office".into(), "2026-11-30".into()));
-        assert_eq!(n.content().unwrap().plain(), "S: Cough for 3 days P: Fluids");
+        assert_eq!(
+            n.content().unwrap().plain(),
+            "S: Cough for 3 days P: Fluids"
+        );
         assert!(n.reason().is_err());
         let empty = NoteInput {
             format: "soap".into(),

@@ -196,7 +196,12 @@ pub fn encounter(req: &Request, p: &Params) -> Result<Response, Error> {
     render_encounter(req, &p["patient"], 200, Back::default())
 }
 
-fn render_encounter(req: &Request, patient: &str, status: u16, back: Back) -> Result<Response, Error> {
+fn render_encounter(
+    req: &Request,
+    patient: &str,
+    status: u16,
+    back: Back,
+) -> Result<Response, Error> {
     let c = req.caller();
     clinical(c)?;
     let notes = store::notes(patient)?;
@@ -292,8 +297,14 @@ fn measurements_table(all: &[Measurement], newest_first: usize) -> String {
     if bp {
         head.push_str("<th>BP <span class=\"muted\">mmHg</span></th>");
     }
-    for k in used.iter().filter(|k| k.0 != "systolic" && k.0 != "diastolic") {
-        head.push_str(&format!("<th>{} <span class=\"muted\">{}</span></th>", k.1, k.2));
+    for k in used
+        .iter()
+        .filter(|k| k.0 != "systolic" && k.0 != "diastolic")
+    {
+        head.push_str(&format!(
+            "<th>{} <span class=\"muted\">{}</span></th>",
+            k.1, k.2
+        ));
     }
     if any_bmi {
         head.push_str("<th>BMI</th>");
@@ -302,12 +313,21 @@ fn measurements_table(all: &[Measurement], newest_first: usize) -> String {
     for m in all.iter().rev().take(newest_first) {
         let mut row = format!("<td>{}</td>", esc(&when(&m.taken)));
         if bp {
-            row.push_str(&match (m.values.get("systolic"), m.values.get("diastolic")) {
-                (Some(s), Some(d)) => format!("<td class=\"num\">{}/{}</td>", show("systolic", *s), show("diastolic", *d)),
-                _ => "<td></td>".into(),
-            });
+            row.push_str(
+                &match (m.values.get("systolic"), m.values.get("diastolic")) {
+                    (Some(s), Some(d)) => format!(
+                        "<td class=\"num\">{}/{}</td>",
+                        show("systolic", *s),
+                        show("diastolic", *d)
+                    ),
+                    _ => "<td></td>".into(),
+                },
+            );
         }
-        for k in used.iter().filter(|k| k.0 != "systolic" && k.0 != "diastolic") {
+        for k in used
+            .iter()
+            .filter(|k| k.0 != "systolic" && k.0 != "diastolic")
+        {
             row.push_str(&match m.values.get(k.0) {
                 Some(v) => format!("<td class=\"num\">{}</td>", show(k.0, *v)),
                 None => "<td></td>".into(),
@@ -321,7 +341,9 @@ fn measurements_table(all: &[Measurement], newest_first: usize) -> String {
         }
         rows.push_str(&format!("<tr>{row}</tr>"));
     }
-    format!("<table id=\"measurements\"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    format!(
+        "<table id=\"measurements\"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    )
 }
 
 fn measurements_card(patient: &str, c: &Caller, all: &[Measurement], back: &Back) -> String {
@@ -365,7 +387,11 @@ fn measurements_card(patient: &str, c: &Caller, all: &[Measurement], back: &Back
             String::new()
         },
         measurements_table(all, 20),
-        if back.measurement.is_some() { " open" } else { "" },
+        if back.measurement.is_some() {
+            " open"
+        } else {
+            ""
+        },
         html::csrf_field(c),
         esc(&typed.taken),
         esc(&typed.comment),
@@ -392,7 +418,11 @@ fn cpp_card(patient: &str, csrf: &str, items: &[Item]) -> String {
             };
             list.push_str(&format!(
                 "<li{}>{}{}{}{resolve}</li>",
-                if i.resolved.is_some() { " class=\"resolved\"" } else { "" },
+                if i.resolved.is_some() {
+                    " class=\"resolved\""
+                } else {
+                    ""
+                },
                 esc(&i.text),
                 i.code
                     .as_deref()
@@ -435,7 +465,11 @@ fn ticklers_card(patient: &str, csrf: &str, all: &[Tickler], c: &Caller) -> Resu
     let staff = directory::staff()?;
     let options: String = staff
         .iter()
-        .filter(|s| store::CLINICAL.iter().any(|r| s.roles.iter().any(|x| x == r)))
+        .filter(|s| {
+            store::CLINICAL
+                .iter()
+                .any(|r| s.roles.iter().any(|x| x == r))
+        })
         .map(|s| {
             format!(
                 "<option value=\"{}\"{}>{}</option>",
@@ -482,7 +516,11 @@ fn tickler_item(t: &Tickler, today: &str, csrf: Option<&str>) -> String {
         .unwrap_or_default();
     format!(
         "<li{}>{due} {} <span class=\"muted\">for {}</span>{button}</li>",
-        if t.done.is_some() { " class=\"resolved\"" } else { "" },
+        if t.done.is_some() {
+            " class=\"resolved\""
+        } else {
+            ""
+        },
         esc(&t.message),
         esc(&t.assignee_name)
     )
@@ -724,9 +762,14 @@ fn note_post(
             base(patient),
             esc(id)
         ))),
-        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
-            render_note(req, patient, id, e.status(), Some(e.message()), Some(&input))
-        }
+        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => render_note(
+            req,
+            patient,
+            id,
+            e.status(),
+            Some(e.message()),
+            Some(&input),
+        ),
         Err(e) => Err(e),
     }
 }
@@ -753,9 +796,13 @@ pub fn my_ticklers(req: &Request, _: &Params) -> Result<Response, Error> {
     let now = today();
     let csrf = html::csrf_field(c);
     let mut rows = String::new();
+    let mut names = std::collections::BTreeMap::new();
     for t in &list {
+        if !names.contains_key(&t.patient) {
+            names.insert(t.patient.clone(), patient_name(&t.patient)?);
+        }
         rows.push_str(&format!(
-            "<tr><td>{}</td><td><a href=\"{}\">Chart</a> · <a href=\"{}\">Encounter</a></td><td>{}</td><td>{}</td><td>\
+            "<tr><td>{}</td><td><a href=\"{}\">{}</a> · <a href=\"{}\">notes</a></td><td>{}</td><td>{}</td><td>\
              <form class=\"inline\" method=\"post\" action=\"{}/ticklers/{}/done\">{csrf}<input type=\"hidden\" name=\"back\" value=\"mine\">\
              <input type=\"hidden\" name=\"done\" value=\"{}\"><button class=\"link\" type=\"submit\">{}</button></form></td></tr>",
             if t.done.is_some() {
@@ -766,6 +813,7 @@ pub fn my_ticklers(req: &Request, _: &Params) -> Result<Response, Error> {
                 esc(&t.due)
             },
             format_args!("/patients/{}", esc(&t.patient)),
+            esc(&names[&t.patient]),
             base(&t.patient),
             esc(&t.message),
             esc(&t.created.name),
@@ -794,6 +842,32 @@ pub fn my_ticklers(req: &Request, _: &Params) -> Result<Response, Error> {
         200,
         html::page("My ticklers", &format!("{STYLE}{body}")),
     ))
+}
+
+/// "FAMILY, Given" of a patient's FHIR record (an audited read, through `patients.read`).
+fn patient_name(id: &str) -> Result<String, Error> {
+    let p = osler_sdk::patients::get(id)?;
+    let name = p["name"]
+        .as_array()
+        .and_then(|names| {
+            names
+                .iter()
+                .find(|n| n["use"] != "nickname" && n["use"] != "old")
+                .or(names.first())
+        })
+        .cloned()
+        .unwrap_or_default();
+    let family = name["family"].as_str().unwrap_or("").to_uppercase();
+    let given: Vec<&str> = name["given"]
+        .as_array()
+        .map(|g| g.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    Ok(match (family.is_empty(), given.is_empty()) {
+        (true, true) => "(no name)".into(),
+        (false, true) => family,
+        (true, false) => given.join(" "),
+        (false, false) => format!("{family}, {}", given.join(" ")),
+    })
 }
 
 // Chart panels: what the chart shows at a glance, linking to the encounter page.
@@ -880,7 +954,11 @@ pub fn measurements_panel(patient: &str) -> Result<String, Error> {
     } else {
         // The latest of each kind, with when it was taken.
         out.push_str("<table><thead><tr><th>Measurement</th><th>Latest</th><th>Taken</th></tr></thead><tbody>");
-        let latest = |key: &str| all.iter().rev().find_map(|m| m.values.get(key).map(|v| (*v, m)));
+        let latest = |key: &str| {
+            all.iter()
+                .rev()
+                .find_map(|m| m.values.get(key).map(|v| (*v, m)))
+        };
         if let Some((s, m)) = latest("systolic")
             && let Some(d) = m.values.get("diastolic")
         {
@@ -891,7 +969,10 @@ pub fn measurements_panel(patient: &str) -> Result<String, Error> {
                 esc(&when(&m.taken))
             ));
         }
-        for (key, label, unit, ..) in KINDS.iter().filter(|k| k.0 != "systolic" && k.0 != "diastolic") {
+        for (key, label, unit, ..) in KINDS
+            .iter()
+            .filter(|k| k.0 != "systolic" && k.0 != "diastolic")
+        {
             if let Some((v, m)) = latest(key) {
                 out.push_str(&format!(
                     "<tr><td>{label}</td><td class=\"num\">{} {unit}</td><td>{}</td></tr>",

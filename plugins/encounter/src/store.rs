@@ -195,7 +195,7 @@ pub fn amend_note(c: &Caller, patient: &str, id: &str, input: &NoteInput) -> Res
     }
     let reason = input.reason()?;
     let content = input.content()?;
-    if &content == &old.current().content {
+    if content == old.current().content {
         return Err(Error::invalid(
             "text: the amendment changes nothing in the note",
         ));
@@ -222,7 +222,12 @@ pub fn cpp(patient: &str) -> Result<Vec<Item>, Error> {
         .collect())
 }
 
-pub fn add_item(c: &Caller, patient: &str, section: &str, input: &ItemInput) -> Result<Item, Error> {
+pub fn add_item(
+    c: &Caller,
+    patient: &str,
+    section: &str,
+    input: &ItemInput,
+) -> Result<Item, Error> {
     clinical(c)?;
     let (text, code, since) = input.check(section)?;
     let added = stamp(c);
@@ -313,9 +318,7 @@ pub fn ticklers(patient: &str) -> Result<Vec<Tickler>, Error> {
         .into_iter()
         .map(|(_, t)| t)
         .collect();
-    all.sort_by(|a, b| {
-        (a.done.is_some(), &a.due, &a.id).cmp(&(b.done.is_some(), &b.due, &b.id))
-    });
+    all.sort_by(|a, b| (a.done.is_some(), &a.due, &a.id).cmp(&(b.done.is_some(), &b.due, &b.id)));
     Ok(all)
 }
 
