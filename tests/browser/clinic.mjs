@@ -340,9 +340,11 @@ try {
   const doc = await signIn(clinic, USERS.physician, '/');
   await doc.goto(chartUrl);
   const panel = (id) => doc.locator(`section.panel[data-panel=${id}]`);
+  // A panel's content is in its own shadow root (locators pierce it; innerText does not).
+  const inPanel = (id) => panel(id).locator('main').innerText();
   await panel('notes').waitFor();
-  assert.match(await panel('notes').innerText(), /No notes yet/);
-  assert.match(await panel('measurements').innerText(), /No measurements yet/);
+  assert.match(await inPanel('notes'), /No notes yet/);
+  assert.match(await inPanel('measurements'), /No measurements yet/);
   await shot(doc, 'chart-panels-empty');
 
   step('the physician records a blood pressure; an impossible one is refused');
@@ -385,7 +387,7 @@ try {
   await doc.fill('#note-objective', 'BP 132/84 after ten minutes of rest. Neurological exam normal.');
   await submit(doc, 'Sign amendment');
   assert.match(await doc.locator('.plugin-frame [role=status]').first().innerText(), /Amendment signed/);
-  const history = await doc.locator('#hist-h').locator('..').innerText();
+  const history = await doc.locator('section[aria-labelledby=hist-h]').innerText();
   assert.match(history, /Version 2 \(current\)/);
   assert.match(history, /Reason: BP re-measured after rest/);
   assert.match(history, /Version 1/);
@@ -394,10 +396,10 @@ try {
 
   step('the chart shows the note and the measurements');
   await doc.goto(chartUrl);
-  assert.match(await panel('notes').innerText(), /Headaches for two weeks/);
-  assert.match(await panel('notes').innerText(), /amended/);
-  assert.match(await panel('measurements').innerText(), /138\/86 mmHg/);
-  assert.match(await panel('measurements').innerText(), /25\.7/);
+  assert.match(await inPanel('notes'), /Headaches for two weeks/);
+  assert.match(await inPanel('notes'), /amended/);
+  assert.match(await inPanel('measurements'), /138\/86 mmHg/);
+  assert.match(await inPanel('measurements'), /25\.7/);
   await shot(doc, 'chart-with-panels');
 
   step('a failing panel shows "unavailable"; a disabled plugin\'s panels disappear');
@@ -414,12 +416,12 @@ try {
   await doc.goto(chartUrl);
   assert.match(await panel('broken').innerText(), /Unavailable: the plugin stopped with an error/);
   assert.match(await panel('slow').innerText(), /Unavailable: it did not answer within \d+ ms/);
-  assert.match(await panel('notes').innerText(), /Headaches for two weeks/, 'the rest renders');
+  assert.match(await inPanel('notes'), /Headaches for two weeks/, 'the rest renders');
   await shot(doc, 'chart-failing-panels');
   await toggle('Disable');
   await doc.goto(chartUrl);
   assert.equal(await doc.locator('section.panel[data-plugin=faulty]').count(), 0);
-  assert.match(await panel('notes').innerText(), /Headaches for two weeks/);
+  assert.match(await inPanel('notes'), /Headaches for two weeks/);
   await shot(doc, 'chart-plugin-disabled');
   await ops.close();
   await clinic.close();

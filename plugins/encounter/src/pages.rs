@@ -46,7 +46,8 @@ const STYLE: &str = "<style>\
 .version{border-left:3px solid #cbd5e1;padding-left:.75rem;margin:.75rem 0}\
 .snippet{color:#334;margin:.1rem 0 .5rem}\
 ul.plain{list-style:none;padding:0;margin:0}ul.plain li{padding:.25rem 0;border-bottom:1px solid #eef}\
-textarea{width:100%;min-height:4.5rem}\
+textarea{width:100%;min-height:4.5rem}textarea,input,select{font-weight:400}\
+td.when{white-space:nowrap}.cpp h3{margin:1rem 0 .25rem}\
 </style>";
 
 fn status_badge(n: &Note) -> String {
@@ -311,7 +312,7 @@ fn measurements_table(all: &[Measurement], newest_first: usize) -> String {
     }
     let mut rows = String::new();
     for m in all.iter().rev().take(newest_first) {
-        let mut row = format!("<td>{}</td>", esc(&when(&m.taken)));
+        let mut row = format!("<td class=\"when\">{}</td>", esc(&when(&m.taken)));
         if bp {
             row.push_str(
                 &match (m.values.get("systolic"), m.values.get("diastolic")) {
@@ -401,7 +402,7 @@ fn measurements_card(patient: &str, c: &Caller, all: &[Measurement], back: &Back
 fn cpp_card(patient: &str, csrf: &str, items: &[Item]) -> String {
     let b = base(patient);
     let mut out = String::from(
-        "<section class=\"card\" aria-labelledby=\"cpp-h\"><h2 id=\"cpp-h\">Cumulative patient profile</h2>",
+        "<section class=\"card cpp\" aria-labelledby=\"cpp-h\"><h2 id=\"cpp-h\">Cumulative patient profile</h2>",
     );
     for (key, title, coded) in SECTIONS {
         let mut list = String::new();
@@ -904,7 +905,7 @@ pub fn notes_panel(patient: &str) -> Result<String, Error> {
         out.push_str("</ul>");
     }
     out.push_str(&format!(
-        "<p><a class=\"button\" href=\"{b}\">Write a note</a> <a href=\"{b}#notes-h\">All {} notes</a></p>",
+        "<p><a class=\"button\" href=\"{b}\">Write a note</a> <a href=\"{b}#notes-h\">All notes ({})</a></p>",
         notes.len()
     ));
     Ok(out)
@@ -923,7 +924,7 @@ pub fn cpp_panel(patient: &str) -> Result<String, Error> {
             continue;
         }
         any = true;
-        out.push_str(&format!("<h3>{title}</h3><ul>"));
+        out.push_str(&format!("<h3>{title}</h3><ul class=\"cpp\">"));
         for i in active {
             out.push_str(&format!(
                 "<li>{}{}</li>",
