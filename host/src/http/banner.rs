@@ -313,4 +313,30 @@ mod tests {
         assert_eq!(card_text("9287170261", None), "9287 170 261");
         assert_eq!(card_text("X-1", Some("")), "X-1");
     }
+
+    #[test]
+    fn a_banner_panel_answers_one_line_with_its_level() {
+        let f = |t| parse_flag("Allergies", t);
+        assert_eq!(
+            f("alert: penicillin (anaphylaxis)"),
+            Some((
+                "Allergies: penicillin (anaphylaxis)".into(),
+                FlagLevel::Alert
+            ))
+        );
+        assert_eq!(
+            f("Warning:not recorded\nsecond line ignored"),
+            Some(("Allergies: not recorded".into(), FlagLevel::Warning))
+        );
+        assert_eq!(
+            f("none known"),
+            Some(("Allergies: none known".into(), FlagLevel::Info))
+        );
+        assert_eq!(f(""), None);
+        assert_eq!(f("alert:   "), None);
+        assert_eq!(
+            f(&"x".repeat(500)).unwrap().0.len(),
+            "Allergies: ".len() + 200
+        );
+    }
 }
