@@ -12,8 +12,11 @@
 // with scripts off, refused by the server), is warned of possible duplicates, finds the patient
 // and opens the chart, edits it while someone else saves it (nothing is lost), marks a chart
 // inactive; errors are pages; plugin pages sit in the shell and print without it; the kiosk
-// account cannot leave its screen; the administrator adds a user, changes and disables them,
-// and filters the audit trail.
+// account cannot leave its screen; the physician opens the chart, records a blood pressure
+// (an impossible one is refused), writes and signs a SOAP note, amends it and sees its
+// history, and finds both on the chart's panels; a plugin whose panels fail shows them
+// "unavailable" and, disabled, shows none; the administrator adds a user, changes and
+// disables them, and filters the audit trail.
 
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
@@ -330,6 +333,98 @@ try {
     assert.equal(new URL(kiosk.url()).pathname, '/plugins/kiosk/', `${where} leads back to the kiosk`);
   }
   await kioskContext.close();
+
+  // ---------------------------------------------------------------------------------------
+  step('the physician opens the chart: demographics and the encounter panels');
+  const clinic = await newContext();
+  const doc = await signIn(clinic, USERS.physician, '/');
+  await doc.goto(chartUrl);
+  const panel = (id) => doc.locator(`section.panel[data-panel=${id}]`);
+  // A panel's content is in its own shadow root (locators pierce it; innerText does not).
+  const inPanel = (id) => panel(id).locator('main').innerText();
+  await panel('notes').waitFor();
+  assert.match(await inPanel('notes'), /No notes yet/);
+  assert.match(await inPanel('measurements'), /No measurements yet/);
+  await shot(doc, 'chart-panels-empty');
+
+  step('the physician records a blood pressure; an impossible one is refused');
+  await panel('notes').getByRole('link', { name: 'Write a note' }).click();
+  await doc.waitForURL(`**/plugins/encounter/patients/${patientId}`);
+  assert.match(await doc.locator('.patient-banner').innerText(), /OKONKWO, Adaeze Ngozi/);
+  await doc.locator('summary', { hasText: 'Record measurements' }).click();
+  await doc.fill('#m-systolic', '120');
+  await doc.fill('#m-diastolic', '130');
+  await submit(doc, 'Record');
+  assert.match(await doc.locator('.plugin-frame [role=alert]').first().innerText(), /diastolic: 130 is not below the systolic 120/);
+  assert.equal(await doc.inputValue('#m-diastolic'), '130', 'what was typed is kept');
+  await shot(doc, 'measurement-refused');
+  await doc.fill('#m-systolic', '138');
+  await doc.fill('#m-diastolic', '86');
+  await doc.fill('#m-weight', '72.5');
+  await doc.fill('#m-height', '168');
+  await submit(doc, 'Record');
+  const table = await doc.locator('#measurements').innerText();
+  assert.match(table, /138\/86/);
+  assert.match(table, /25\.7/, 'the BMI, computed');
+  await shot(doc, 'measurements-recorded');
+
+  step('the physician writes a SOAP note and signs it');
+  await doc.getByRole('link', { name: 'Write a SOAP note instead' }).click();
+  await doc.fill('#note-subjective', 'Headaches for two weeks, worse in the morning.');
+  await doc.fill('#note-objective', 'BP 138/86. Neurological exam normal.');
+  await doc.fill('#note-assessment', 'Tension-type headache; BP above target.');
+  await doc.fill('#note-plan', 'Home BP log for two weeks, then review.');
+  await submit(doc, 'Save draft');
+  assert.match(await doc.locator('.plugin-frame .badge').first().innerText(), /draft/);
+  await shot(doc, 'note-draft');
+  await submit(doc, 'Sign note');
+  assert.match(await doc.locator('.plugin-frame [role=status]').first().innerText(), /Note signed/);
+  assert.match(await doc.locator('.plugin-frame .badge').first().innerText(), /signed/);
+  assert.equal(await doc.getByRole('button', { name: 'Sign note' }).count(), 0, 'signed: locked');
+
+  step('the physician amends the signed note and sees its history');
+  await doc.fill('#amend-reason', 'BP re-measured after rest');
+  await doc.fill('#note-objective', 'BP 132/84 after ten minutes of rest. Neurological exam normal.');
+  await submit(doc, 'Sign amendment');
+  assert.match(await doc.locator('.plugin-frame [role=status]').first().innerText(), /Amendment signed/);
+  const history = await doc.locator('section[aria-labelledby=hist-h]').innerText();
+  assert.match(history, /Version 2 \(current\)/);
+  assert.match(history, /Reason: BP re-measured after rest/);
+  assert.match(history, /Version 1/);
+  assert.match(history, /BP 138\/86\. Neurological exam normal\./, 'the first version is kept');
+  await shot(doc, 'note-amended-history');
+
+  step('the chart shows the note and the measurements');
+  await doc.goto(chartUrl);
+  assert.match(await inPanel('notes'), /Headaches for two weeks/);
+  assert.match(await inPanel('notes'), /amended/);
+  assert.match(await inPanel('measurements'), /138\/86 mmHg/);
+  assert.match(await inPanel('measurements'), /25\.7/);
+  await shot(doc, 'chart-with-panels');
+
+  step('a failing panel shows "unavailable"; a disabled plugin\'s panels disappear');
+  const ops = await newContext();
+  const op = await signIn(ops, USERS.admin, '/');
+  const toggle = async (label) => {
+    await op.goto('/admin/plugins');
+    await op.locator('.card', { hasText: 'Faulty panels' }).locator('tr', { hasText: 'Main Street Clinic' })
+      .getByRole('button', { name: label }).click();
+    await op.waitForLoadState('load');
+    assert.match(await op.locator('[role=status]').first().innerText(), /faulty/);
+  };
+  await toggle('Enable');
+  await doc.goto(chartUrl);
+  assert.match(await panel('broken').innerText(), /Unavailable: the plugin stopped with an error/);
+  assert.match(await panel('slow').innerText(), /Unavailable: it did not answer within \d+ ms/);
+  assert.match(await inPanel('notes'), /Headaches for two weeks/, 'the rest renders');
+  await shot(doc, 'chart-failing-panels');
+  await toggle('Disable');
+  await doc.goto(chartUrl);
+  assert.equal(await doc.locator('section.panel[data-plugin=faulty]').count(), 0);
+  assert.match(await inPanel('notes'), /Headaches for two weeks/);
+  await shot(doc, 'chart-plugin-disabled');
+  await ops.close();
+  await clinic.close();
 
   // ---------------------------------------------------------------------------------------
   step('the administrator adds a user, changes and disables them');

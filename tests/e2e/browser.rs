@@ -1,6 +1,7 @@
 //! The browser suite: `tests/browser/clinic.mjs` drives Debian's Chromium through
-//! playwright-core against a real `osler demo` with the scheduling, kiosk, drug reference and
-//! prescribing plugins enabled at `main`. Screenshots of every step are kept in
+//! playwright-core against a real `osler demo` with the scheduling, kiosk, drug reference,
+//! prescribing and encounter plugins enabled at `main` (and the `faulty` fixture installed,
+//! for the chart's failing panels). Screenshots of every step are kept in
 //! `target/browser/` (look at them: they are what a clinic sees).
 //!
 //! Needs Node.js, `npm ci --prefix tests/browser` and Chromium (`apt-get install chromium`;
@@ -42,10 +43,19 @@ async fn a_clinic_morning_in_chromium() {
             "plugins/prescribing",
             &["kv", "patients.read", "patient-data", "events.publish"][..],
         ),
+        (
+            "plugins/encounter",
+            &["patient-data", "kv", "directory", "patients.read"][..],
+        ),
     ] {
         api.install_enabled(&admin, &package(dir), "main", caps)
             .await;
     }
+    // Chart panels that fail, installed but not enabled: the script's administrator enables
+    // it, the physician sees its panels "unavailable", and it is disabled again.
+    api.install(&admin, &package("tests/plugins/faulty"))
+        .await
+        .expect(201);
 
     let shots = workspace().join("target").join("browser");
     let out = tokio::process::Command::new("node")

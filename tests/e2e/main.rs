@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod browser;
 mod durability;
+mod encounter;
 mod fhir;
 mod first_party;
 mod hostile;

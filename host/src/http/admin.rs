@@ -289,6 +289,50 @@ fn plugin_card(
     )
 }
 
+/// Per site, the chart panels of the plugins enabled there, in the site's order, with a form
+/// to set their positions.
+fn chart_layout(sites: &[crate::sites::Site], csrf: &str, plugins: &Plugins) -> String {
+    let mut out = String::from(
+        "<div class=\"card\" id=\"chart-layout\"><h3>Chart layout</h3><p class=\"muted\">The panels plugins \
+         add to a patient's chart, per site, in the order they appear (lower positions first; \
+         panels without a position follow). Each person sees the panels their roles allow.</p>",
+    );
+    for site in sites {
+        let panels = plugins.panels(&site.id, None);
+        if panels.is_empty() {
+            out.push_str(&format!(
+                "<h4>{}</h4><p class=\"muted\">No plugin enabled here adds a chart panel.</p>",
+                esc(&site.name)
+            ));
+            continue;
+        }
+        let rows: String = panels
+            .iter()
+            .map(|p| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td><input type=\"number\" min=\"0\" max=\"10000\" \
+                     name=\"pos:{}/{}\" value=\"{}\" aria-label=\"Position of {}\"></td></tr>",
+                    esc(&p.title),
+                    esc(&p.plugin),
+                    esc(&p.plugin),
+                    esc(&p.panel),
+                    p.position.map(|n| n.to_string()).unwrap_or_default(),
+                    esc(&p.title)
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "<h4>{}</h4><form method=\"post\" action=\"/admin/plugins/action\">{}\
+             <table><tr><th>Panel</th><th>Plugin</th><th>Position</th></tr>{rows}</table>\
+             <button type=\"submit\" class=\"secondary\">Save the order</button></form>",
+            esc(&site.name),
+            hidden(csrf, &[("action", "panels"), ("site", &site.id)])
+        ));
+    }
+    out.push_str("</div>");
+    out
+}
+
 async fn show(page: Page, Query(q): Query<ShowQuery>) -> Result<Response, ApiError> {
     let c = page.caller();
     let check =
@@ -318,6 +362,7 @@ async fn show(page: Page, Query(q): Query<ShowQuery>) -> Result<Response, ApiErr
     for v in &installed {
         body.push_str(&plugin_card(v, &sites, &csrf, &app.plugins));
     }
+    body.push_str(&chart_layout(&sites, &csrf, &app.plugins));
     // The registries: search, then install.
     let text = q.q.clone().unwrap_or_default();
     body.push_str(&format!(
@@ -465,6 +510,39 @@ async fn act(
                     Some(pr) => format!("{interface} at {site} is provided by {pr}."),
                     None => format!("{interface} at {site} has no provider."),
                 }
+            }
+            "panels" => {
+                // `pos:<plugin>/<panel>` = position (empty: the default place), per plugin.
+                let mut by_plugin: std::collections::BTreeMap<
+                    String,
+                    std::collections::BTreeMap<String, Option<u32>>,
+                > = Default::default();
+                for (k, v) in &fields {
+                    let Some((plugin, panel)) =
+                        k.strip_prefix("pos:").and_then(|r| r.split_once('/'))
+                    else {
+                        continue;
+                    };
+                    let position = match v.trim() {
+                        "" => None,
+                        n => Some(n.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(
+                            || {
+                                PluginError::Invalid(format!(
+                                    "the position of '{panel}' is a whole number from 0 to 10000"
+                                ))
+                            },
+                        )?),
+                    };
+                    by_plugin
+                        .entry(plugin.to_string())
+                        .or_default()
+                        .insert(panel.to_string(), position);
+                }
+                for (plugin, positions) in by_plugin {
+                    p.set_panel_positions(&ctx, &plugin, &site, positions)
+                        .await?;
+                }
+                format!("The chart layout at {site} is saved.")
             }
             "retry-events" => {
                 let n = p.retry_parked(&ctx, &id, None).await?;

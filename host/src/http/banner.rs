@@ -25,15 +25,68 @@ pub struct Flag {
     pub href: Option<String>,
 }
 
-/// The flags contributed for a patient's banner.
+/// The flags contributed for a patient's banner, read for `caller` at their site.
 ///
-/// This is the banner's hook for facts that live in plugins — allergies first (the allergies
-/// flag comes from the prescribing plugin). Plugin API 0.1 has no way for a plugin to
-/// contribute to a host page, so no flag has a source yet and the banner shows none rather
-/// than something untrue (a missing allergies flag must never read as "no known allergies").
-/// The chart panels of plugin API 0.2 fill this in.
-pub fn banner_flags(_app: &App, _caller: &Caller, _patient: &Patient) -> Vec<Flag> {
-    Vec::new()
+/// A plugin contributes one by declaring a panel in the `banner` slot (`[[panels]]` with
+/// `slot = "banner"`; see `plugins::manifest::Slot`): the host renders it like a chart panel
+/// — in its own sandbox, checked against the caller's right to the chart and audited, within
+/// the panel deadline, all flags at once — and shows its one line of text after the panel's
+/// title ("Allergies: penicillin (severe)"), red for `alert:`, amber for `warning:`. Prescribing
+/// contributes the allergies flag this way. A flag whose plugin fails or is late says
+/// "<title>: unavailable" rather than nothing: a missing allergies flag must never read as
+/// "no known allergies".
+pub async fn banner_flags(app: &App, caller: &Caller, patient: &Patient) -> Vec<Flag> {
+    let (Some(site), Some(id)) = (caller.site.clone(), patient.id.clone()) else {
+        return Vec::new();
+    };
+    let refs = app.plugins.banner_flags(&site, &caller.user.roles);
+    if refs.is_empty() {
+        return Vec::new();
+    }
+    let person = super::plugins::person(app, caller, &site);
+    app.plugins
+        .render_panels(refs, &id, &site, &caller.ctx(), &person)
+        .await
+        .into_iter()
+        .filter_map(|r| {
+            let href = Some(format!(
+                "/patients/{id}#panel-{}-{}",
+                r.panel.plugin, r.panel.panel
+            ));
+            match r.html {
+                Ok(text) => parse_flag(&r.panel.title, &text).map(|(label, level)| Flag {
+                    label,
+                    level,
+                    href,
+                }),
+                Err(_) => Some(Flag {
+                    label: format!("{}: unavailable", r.panel.title),
+                    level: FlagLevel::Warning,
+                    href,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// A banner panel's answer: `alert: …`, `warning: …`, `info: …` (or bare text, `info`), one
+/// line, at most 200 characters shown; empty means no flag.
+fn parse_flag(title: &str, text: &str) -> Option<(String, FlagLevel)> {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        return None;
+    }
+    let (level, rest) = match line.split_once(':') {
+        Some((l, rest)) if l.trim().eq_ignore_ascii_case("alert") => (FlagLevel::Alert, rest),
+        Some((l, rest)) if l.trim().eq_ignore_ascii_case("warning") => (FlagLevel::Warning, rest),
+        Some((l, rest)) if l.trim().eq_ignore_ascii_case("info") => (FlagLevel::Info, rest),
+        _ => (FlagLevel::Info, line),
+    };
+    let rest: String = rest.trim().chars().take(200).collect();
+    if rest.is_empty() {
+        return None;
+    }
+    Some((format!("{title}: {rest}"), level))
 }
 
 /// The patient banner.
@@ -147,7 +200,7 @@ impl Banner {
     pub async fn load(app: &App, caller: &Caller, id: &str) -> Banner {
         match app.patients.get(&caller.ctx(), id).await {
             Ok(p) => {
-                let flags = banner_flags(app, caller, &p);
+                let flags = banner_flags(app, caller, &p).await;
                 Banner::of(&p, clinic_today(app), flags)
             }
             Err(e) => Banner::unavailable(id, &e.to_string()),
@@ -259,5 +312,31 @@ mod tests {
         assert_eq!(card_text("9287170261", Some("AB")), "9287 170 261 AB");
         assert_eq!(card_text("9287170261", None), "9287 170 261");
         assert_eq!(card_text("X-1", Some("")), "X-1");
+    }
+
+    #[test]
+    fn a_banner_panel_answers_one_line_with_its_level() {
+        let f = |t| parse_flag("Allergies", t);
+        assert_eq!(
+            f("alert: penicillin (anaphylaxis)"),
+            Some((
+                "Allergies: penicillin (anaphylaxis)".into(),
+                FlagLevel::Alert
+            ))
+        );
+        assert_eq!(
+            f("Warning:not recorded\nsecond line ignored"),
+            Some(("Allergies: not recorded".into(), FlagLevel::Warning))
+        );
+        assert_eq!(
+            f("none known"),
+            Some(("Allergies: none known".into(), FlagLevel::Info))
+        );
+        assert_eq!(f(""), None);
+        assert_eq!(f("alert:   "), None);
+        assert_eq!(
+            f(&"x".repeat(500)).unwrap().0.len(),
+            "Allergies: ".len() + 200
+        );
     }
 }

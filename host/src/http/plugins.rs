@@ -56,6 +56,7 @@ pub fn admin_router() -> OpenApiRouter<App> {
         .routes(routes!(disable))
         .routes(routes!(grants))
         .routes(routes!(config))
+        .routes(routes!(panel_positions))
         .routes(routes!(registry_install))
         .routes(routes!(registry_update))
         .routes(routes!(registry_search))
@@ -744,6 +745,40 @@ async fn config(
         };
         state = app.plugins.set_config(&ctx, &id, &site, &k, value).await?;
     }
+    Ok(axum::Json(state).into_response())
+}
+
+/// Where the plugin's chart panels go at the site. Body: `{"<panel id>": position, …}`
+/// (lower first; `null` back to the default place, after the placed panels).
+#[utoipa::path(put, path = "/api/v1/admin/plugins/{id}/sites/{site}/panels", tag = "plugins",
+    params(("id" = String, Path), ("site" = String, Path)), request_body = Object,
+    responses((status = 200, body = SiteState), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn panel_positions(
+    State(app): State<App>,
+    caller: Caller,
+    Path((id, site)): Path<(String, String)>,
+    super::error::JsonBody(values): super::error::JsonBody<
+        serde_json::Map<String, serde_json::Value>,
+    >,
+) -> Result<Response, ApiError> {
+    let mut positions = std::collections::BTreeMap::new();
+    for (k, v) in values {
+        let position = match v {
+            serde_json::Value::Null => None,
+            v => Some(v.as_u64().filter(|n| *n <= 10_000).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "panel '{k}': a position is a whole number from 0 to 10000, or null"
+                ))
+                .field(k.clone())
+            })? as u32),
+        };
+        positions.insert(k, position);
+    }
+    let state = app
+        .plugins
+        .set_panel_positions(&caller.ctx(), &id, &site, positions)
+        .await?;
     Ok(axum::Json(state).into_response())
 }
 

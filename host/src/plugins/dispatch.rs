@@ -41,6 +41,29 @@ pub enum PanelError {
     Plugin(String),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error("it did not answer within {0} ms")]
+    Late(u128),
+}
+
+impl PanelError {
+    /// What the page says instead of the panel: why, without the plugin's internals (a trap's
+    /// backtrace stays in the server's log, which names the plugin, never the patient).
+    pub fn for_people(&self) -> String {
+        match self {
+            PanelError::Run(RunError::Trap(_)) | PanelError::Run(RunError::Failed(_)) => {
+                "the plugin stopped with an error".into()
+            }
+            PanelError::Run(RunError::Timeout(_)) => "it did not answer in time".into(),
+            PanelError::Late(ms) => format!("it did not answer within {ms} ms"),
+            e => e.to_string(),
+        }
+    }
+}
+
+/// A panel (or banner flag) to render, and what came of it.
+pub struct Rendered {
+    pub panel: super::views::PanelRef,
+    pub html: Result<String, PanelError>,
 }
 
 impl Plugins {
@@ -234,6 +257,54 @@ impl Plugins {
             Done::Panel(Err(e)) => Err(PanelError::Plugin(e.to_string())),
             _ => Err(PanelError::Plugin("unexpected answer".into())),
         }
+    }
+
+    /// Render `panels` for `patient`, concurrently, each in its own sandbox and with its own
+    /// deadline (`[plugins] panel_timeout_ms`): a failing or late panel is an error in its
+    /// place, and never holds up the others. In the order given.
+    pub async fn render_panels(
+        &self,
+        panels: Vec<super::views::PanelRef>,
+        patient: &str,
+        site: &str,
+        ctx: &Ctx,
+        person: &Person,
+    ) -> Vec<Rendered> {
+        let deadline = self.runtime_limits().panel_timeout();
+        let tasks: Vec<_> = panels
+            .into_iter()
+            .map(|panel| {
+                let (me, patient, site) = (self.clone(), patient.to_string(), site.to_string());
+                let (ctx, person) = (ctx.clone(), person.clone());
+                let placed = panel.clone();
+                let task = tokio::spawn(async move {
+                    let work = me.render_panel(&panel.plugin, &panel.panel, &patient, &site, ctx, person);
+                    let html = match tokio::time::timeout(deadline, work).await {
+                        Ok(r) => r,
+                        Err(_) => Err(PanelError::Late(deadline.as_millis())),
+                    };
+                    if let Err(e) = &html {
+                        tracing::warn!(plugin = %panel.plugin, panel = %panel.panel, error = %e, "a chart panel is unavailable");
+                    }
+                    Rendered { panel, html }
+                });
+                (placed, task)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for (panel, task) in tasks {
+            match task.await {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::error!(plugin = %panel.plugin, error = %e, "a chart panel's task failed");
+                    out.push(Rendered {
+                        panel,
+                        html: Err(PanelError::Plugin("the host could not run it".into())),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// For benchmarks and diagnostics: the mean time to create a sandbox (a fresh `Store` with

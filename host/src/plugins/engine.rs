@@ -27,6 +27,9 @@ pub struct Limits {
     pub memory_mib: u64,
     /// Wall-clock time one request to a plugin may take, in milliseconds.
     pub timeout_ms: u64,
+    /// Wall-clock time one chart panel or banner flag may take, in milliseconds: a late one
+    /// shows "unavailable" and the rest of the page does not wait for it.
+    pub panel_timeout_ms: u64,
     /// Largest response body a plugin may return, in MiB.
     pub response_mib: u64,
     /// Largest value crossing the boundary in one host call (kv value, outbound body), in KiB.
@@ -77,6 +80,7 @@ impl Default for Limits {
         Self {
             memory_mib: 64,
             timeout_ms: 5_000,
+            panel_timeout_ms: 1_500,
             response_mib: 16,
             payload_kib: 1024,
             concurrent: 256,
@@ -102,6 +106,10 @@ impl Limits {
     }
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms.max(1))
+    }
+    /// A panel's deadline: its own, and never past a request's.
+    pub fn panel_timeout(&self) -> Duration {
+        Duration::from_millis(self.panel_timeout_ms.clamp(1, self.timeout_ms.max(1)))
     }
     pub fn response_bytes(&self) -> usize {
         (self.response_mib.max(1) as usize) << 20

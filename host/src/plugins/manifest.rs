@@ -156,6 +156,27 @@ pub struct Manifest {
     pub panels: Vec<Panel>,
 }
 
+/// Where a panel goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    /// A section of the chart page (`/patients/{id}`), HTML.
+    #[default]
+    Chart,
+    /// A flag on the patient banner, shown on every page about the patient: one line of text,
+    /// `alert: …`, `warning: …` or `info: …` (the level, then what the banner shows after
+    /// the panel's title), or nothing for no flag. The host escapes it. When the plugin fails
+    /// or is late, the banner says "<title>: unavailable", never nothing, so that a missing
+    /// allergies flag cannot read as "no known allergies".
+    Banner,
+}
+
+impl Slot {
+    fn is_chart(&self) -> bool {
+        *self == Slot::Chart
+    }
+}
+
 /// A panel the plugin contributes to a patient's chart (`[[panels]]`; API 0.2).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +188,9 @@ pub struct Panel {
     /// Roles that see the panel; everyone who may read the chart when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<Role>>,
+    /// `chart` (the default) or `banner` (a flag on the patient banner; see [`Slot`]).
+    #[serde(default, skip_serializing_if = "Slot::is_chart")]
+    pub slot: Slot,
 }
 
 #[derive(Deserialize)]

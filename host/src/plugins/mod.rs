@@ -59,7 +59,7 @@ use manifest::Manifest;
 
 pub use lifecycle::{Origin, Outcome, Policy, Prepared, Record};
 pub use site::{SiteState, Unavailable};
-pub use views::{LogLine, Nav, PluginView, StagedView};
+pub use views::{LogLine, Nav, PanelRef, PluginView, StagedView};
 
 /// The services of the host the plugin runtime uses: all it knows of the rest of Osler.
 #[derive(Clone)]

@@ -29,6 +29,10 @@ pub struct SiteState {
     /// Values the administrator set; the manifest's defaults fill the rest.
     #[schema(value_type = Object)]
     pub config: BTreeMap<String, ConfigValue>,
+    /// Where the administrator placed this plugin's chart panels at this site: panel id →
+    /// position (lower first). Panels without one follow, in plugin order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub panels: BTreeMap<String, u32>,
 }
 
 pub(super) fn site_key(id: &str, site: &str) -> Vec<u8> {
@@ -281,6 +285,53 @@ impl Plugins {
                 }
             },
         )
+        .await
+    }
+
+    /// Place chart panels of plugin `id` at `site`: panel id → position (lower first), `None`
+    /// back to the default place. Each must be a panel its manifest declares.
+    pub async fn set_panel_positions(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        site: &str,
+        positions: BTreeMap<String, Option<u32>>,
+    ) -> Result<SiteState, PluginError> {
+        let p = self.site_change(ctx, "plugin.panels", id, site).await?;
+        if let Some(unknown) = positions
+            .keys()
+            .find(|k| !p.manifest.panels.iter().any(|x| &x.id == *k))
+        {
+            let declared: Vec<&str> = p.manifest.panels.iter().map(|x| x.id.as_str()).collect();
+            return Err(PluginError::Invalid(format!(
+                "'{id}' has no chart panel '{unknown}'; its panels are: {}",
+                if declared.is_empty() {
+                    "none".into()
+                } else {
+                    declared.join(", ")
+                }
+            )));
+        }
+        let detail = positions
+            .iter()
+            .map(|(k, v)| match v {
+                Some(n) => format!("{k}={n}"),
+                None => format!("{k}=default"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.update_site(ctx, id, site, "plugin.panels", detail, move |s| {
+            for (k, v) in positions {
+                match v {
+                    Some(n) => {
+                        s.panels.insert(k, n);
+                    }
+                    None => {
+                        s.panels.remove(&k);
+                    }
+                }
+            }
+        })
         .await
     }
 

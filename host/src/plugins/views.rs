@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::bindings::Binding;
 use super::events::{EventStats, Parked};
-use super::manifest::{Manifest, Panel};
+use super::manifest::{Manifest, Panel, Slot};
 use super::quota::StorageView;
 use super::{Origin, Plugins, SiteState, Status, now};
 use crate::access::Role;
@@ -92,6 +92,8 @@ pub struct PanelRef {
     pub plugin: String,
     pub panel: String,
     pub title: String,
+    /// Where the site's administrator placed it (lower first); `None`: after those placed.
+    pub position: Option<u32>,
 }
 
 /// A version waiting for an administrator's approval.
@@ -233,29 +235,50 @@ impl Plugins {
         })
     }
 
-    /// The chart panels of the plugins enabled and ready at `site` that `roles` may see, in
-    /// plugin order: what the chart page composes.
-    pub fn panels(&self, site: &str, roles: &[Role]) -> Vec<PanelRef> {
+    /// The chart panels of the plugins enabled and ready at `site` that `roles` may see (all
+    /// of them when `roles` is `None`), in the site's order: the positions an administrator
+    /// set first (lower first), then the others in plugin and manifest order.
+    pub fn panels(&self, site: &str, roles: Option<&[Role]>) -> Vec<PanelRef> {
+        self.slot(site, roles, Slot::Chart)
+    }
+
+    /// The banner flags (panels in the `banner` slot) of the plugins enabled and ready at
+    /// `site` that `roles` may see, in the site's order.
+    pub fn banner_flags(&self, site: &str, roles: &[Role]) -> Vec<PanelRef> {
+        self.slot(site, Some(roles), Slot::Banner)
+    }
+
+    fn slot(&self, site: &str, roles: Option<&[Role]>, slot: Slot) -> Vec<PanelRef> {
         let installed = self.inner.installed.read().expect("lock");
+        let state = self.inner.state.read().expect("lock");
         let mut out = Vec::new();
         for (id, p) in installed.iter() {
-            if !matches!(p.status, Status::Ready { .. }) || !self.is_enabled(id, site) {
+            let Some(st) = state
+                .get(&(id.clone(), site.to_string()))
+                .filter(|s| s.enabled)
+            else {
+                continue;
+            };
+            if !matches!(p.status, Status::Ready { .. }) {
                 continue;
             }
-            for panel in &p.manifest.panels {
-                let visible = match &panel.roles {
-                    None => true,
-                    Some(rs) => rs.iter().any(|r| roles.contains(r)),
+            for panel in p.manifest.panels.iter().filter(|x| x.slot == slot) {
+                let visible = match (&panel.roles, roles) {
+                    (_, None) | (None, _) => true,
+                    (Some(rs), Some(roles)) => rs.iter().any(|r| roles.contains(r)),
                 };
                 if visible {
                     out.push(PanelRef {
                         plugin: id.clone(),
                         panel: panel.id.clone(),
                         title: panel.title.clone(),
+                        position: st.panels.get(&panel.id).copied(),
                     });
                 }
             }
         }
+        // Stable: plugins and their panels keep their order among equals.
+        out.sort_by_key(|p| p.position.unwrap_or(u32::MAX));
         out
     }
 

@@ -224,17 +224,40 @@ fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone
 /// it is unavailable.
 pub struct Panel {
     pub plugin: String,
+    pub id: String,
     pub title: String,
     pub content: Result<crate::http::frame::PluginHtml, String>,
 }
 
-/// The panels contributed to a patient's chart, in the site's order.
+/// The panels the plugins enabled at the caller's site contribute to `patient`'s chart, for
+/// the caller's roles, in the site's order: each rendered in its own sandbox, all at once,
+/// each within its own deadline (see [`Plugins::render_panels`]).
 ///
-/// Plugin API 0.1 has no chart-panel export, so there are none yet; plugin API 0.2 lets a
-/// plugin declare one in its manifest and render it for a patient, each in its own sandbox,
-/// and this is where the host asks them.
-fn chart_panels(_app: &App, _page: &Page, _patient: &Patient) -> Vec<Panel> {
-    Vec::new()
+/// [`Plugins::render_panels`]: crate::plugins::Plugins::render_panels
+async fn chart_panels(app: &App, page: &Page, patient: &str) -> Vec<Panel> {
+    let caller = page.caller();
+    let Some(site) = caller.site.clone() else {
+        return Vec::new();
+    };
+    let refs = app.plugins.panels(&site, Some(&caller.user.roles));
+    if refs.is_empty() {
+        return Vec::new();
+    }
+    let person = crate::http::plugins::person(app, caller, &site);
+    app.plugins
+        .render_panels(refs, patient, &site, &caller.ctx(), &person)
+        .await
+        .into_iter()
+        .map(|r| Panel {
+            plugin: r.panel.plugin,
+            id: r.panel.panel,
+            title: r.panel.title,
+            content: r
+                .html
+                .map(|h| crate::http::frame::parse(&h))
+                .map_err(|e| e.for_people()),
+        })
+        .collect()
 }
 
 /// The chart's panel area: each panel in its own shadow root; a failed one says so and the
@@ -251,9 +274,12 @@ fn render_panels(panels: &[Panel]) -> String {
     }
     for p in panels {
         out.push_str(&format!(
-            "<section class=\"card panel\" data-plugin=\"{}\" aria-label=\"{}\">",
-            esc(&p.plugin),
-            esc(&p.title)
+            "<section class=\"card panel\" id=\"panel-{plugin}-{id}\" data-plugin=\"{plugin}\" \
+             data-panel=\"{id}\" aria-labelledby=\"panel-{plugin}-{id}-h\">\
+             <h2 id=\"panel-{plugin}-{id}-h\">{title}</h2>",
+            plugin = esc(&p.plugin),
+            id = esc(&p.id),
+            title = esc(&p.title)
         ));
         match &p.content {
             Ok(html) => out.push_str(&format!(
@@ -261,8 +287,7 @@ fn render_panels(panels: &[Panel]) -> String {
                 crate::http::frame::shadow_root(html, &PLUGIN_CSS.url(), &PLUGIN_CSS.path())
             )),
             Err(why) => out.push_str(&format!(
-                "<h2>{}</h2><p class=\"panel-unavailable\">Unavailable: {}</p>",
-                esc(&p.title),
+                "<p class=\"panel-unavailable\" role=\"status\">Unavailable: {}.</p>",
                 esc(why)
             )),
         }
@@ -282,7 +307,7 @@ pub(super) async fn chart(
         Err(r) => return r,
     };
     let today = clinic_today(&page.app);
-    let banner = Banner::of(&p, today, banner_flags(&page.app, page.caller(), &p));
+    let banner = Banner::of(&p, today, banner_flags(&page.app, page.caller(), &p).await);
     let can_write = page.caller().ctx().can(Permission::PatientsWrite);
     let notice = match done.done.as_deref() {
         Some("registered") => format!(
@@ -310,7 +335,7 @@ pub(super) async fn chart(
             String::new()
         },
         demographics(&p, today, &clinic_zone(&page.app)),
-        render_panels(&chart_panels(&page.app, &page, &p))
+        render_panels(&chart_panels(&page.app, &page, &id).await)
     );
     page.render(
         StatusCode::OK,
@@ -329,6 +354,7 @@ mod tests {
         let panels = [
             Panel {
                 plugin: "prescribing".into(),
+                id: "medications".into(),
                 title: "Medications".into(),
                 content: Ok(crate::http::frame::parse(
                     "<style>li{color:red}</style><ul><li>Warfarin 5 mg</li></ul>",
@@ -336,6 +362,7 @@ mod tests {
             },
             Panel {
                 plugin: "encounter".into(),
+                id: "notes".into(),
                 title: "Notes".into(),
                 content: Err("the plugin did not answer in time".into()),
             },
@@ -348,7 +375,7 @@ mod tests {
         let ok = html.find("Warfarin 5 mg").unwrap();
         let closes = html.find("</template>").unwrap();
         assert!(ok < closes, "{html}");
-        assert!(html.contains("Unavailable: the plugin did not answer in time"));
+        assert!(html.contains("Unavailable: the plugin did not answer in time."));
         assert!(html.contains("data-plugin=\"encounter\""));
         assert!(render_panels(&[]).contains("No plugin enabled at this site adds to the chart"));
     }

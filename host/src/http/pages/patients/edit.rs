@@ -26,7 +26,7 @@ pub(super) async fn edit_form(page: Page, Path(id): Path<String>) -> Response {
     let banner = Banner::of(
         &p,
         clinic_today(&page.app),
-        banner_flags(&page.app, page.caller(), &p),
+        banner_flags(&page.app, page.caller(), &p).await,
     );
     let f = Fields::of(&p);
     let v = FormView {
@@ -80,7 +80,7 @@ pub(super) async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Res
             let banner = Banner::of(
                 &now,
                 clinic_today(&page.app),
-                banner_flags(&page.app, page.caller(), &now),
+                banner_flags(&page.app, page.caller(), &now).await,
             );
             let changed_by_them = FIELDS
                 .iter()
@@ -183,11 +183,7 @@ pub(super) async fn save(page: Page, Path(id): Path<String>, body: Bytes) -> Res
 
 /// The banner of the patient being edited, as on file now (an audited read).
 async fn banner(page: &Page, id: &str) -> Option<Banner> {
-    read(page, id).await.ok().map(|p| {
-        Banner::of(
-            &p,
-            clinic_today(&page.app),
-            banner_flags(&page.app, page.caller(), &p),
-        )
-    })
+    let p = read(page, id).await.ok()?;
+    let flags = banner_flags(&page.app, page.caller(), &p).await;
+    Some(Banner::of(&p, clinic_today(&page.app), flags))
 }
