@@ -95,6 +95,7 @@ impl Plugins {
             config,
             depth,
             event_depth,
+            as_of: None,
         })
     }
 
