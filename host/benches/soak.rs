@@ -157,7 +157,11 @@ async fn one(s: &Shared, op: Op, r: u64) -> reqwest::StatusCode {
             }
             let mut p: Value = serde_json::from_slice(&bytes).expect("a patient");
             let version = p["meta"]["versionId"].as_str().unwrap_or("1").to_string();
-            p["gender"] = json!(if r % 2 == 0 { "female" } else { "male" });
+            p["gender"] = json!(if r.is_multiple_of(2) {
+                "female"
+            } else {
+                "male"
+            });
             let status = send(
                 c.put(format!("{}/api/v1/patients/{id}", s.base))
                     .bearer_auth(&s.doc)
@@ -412,7 +416,7 @@ fn main() -> anyhow::Result<()> {
         }
         let load_secs = started.elapsed().as_secs_f64();
         println!("\n  minute  requests/s   p50 ms   p99 ms");
-        let all = samples.lock().unwrap();
+        let all = std::mem::take(&mut *samples.lock().unwrap());
         let mut total = 0usize;
         for (m, lat) in all.iter() {
             let mut lat = lat.clone();

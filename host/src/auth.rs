@@ -330,9 +330,11 @@ impl Throttle {
         };
         let slow = |failures: u32, factor: u32| {
             let slow_after = self.cfg.slow_after.saturating_mul(factor);
-            (failures >= slow_after)
-                .then(|| Duration::from_millis(250u64 << (failures - slow_after).min(4)))
-                .unwrap_or_default()
+            if failures >= slow_after {
+                Duration::from_millis(250u64 << (failures - slow_after).min(4))
+            } else {
+                Duration::ZERO
+            }
         };
         // The name's failures slow every attempt down, a known device's too.
         let mut delay = slow(account_count.map_or(0, |c| c.failures), 1);

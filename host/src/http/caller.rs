@@ -141,6 +141,7 @@ fn resolve_person(parts: &Parts, app: &App) -> Result<Option<Resolved>, ApiError
                 .field(SITE_HEADER);
                 let ctx = Ctx {
                     user: user.username.clone(),
+                    principal: crate::access::Principal::Person,
                     roles: user.roles.clone(),
                     // Where the request claimed to act, for the record.
                     site: Some(s),

@@ -275,6 +275,8 @@ fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
             | "etag"
             | "last-modified"
             | "vary" => true,
+            // The host's own: read and removed by the shell when it frames the answer.
+            super::shell::FRAME_HEADER | super::shell::PATIENT_HEADER => true,
             "location" => same_origin(&v),
             // Replaced below, whatever the plugin says.
             "cache-control" => continue,

@@ -427,7 +427,7 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
     }
     Ok(
         Response::html(status, html::page(&format!("Prescribing · {name}"), &body))
-            .about_patient(pid),
+            .with_header("osler-patient", pid),
     )
 }
 
@@ -709,7 +709,7 @@ pub fn print(req: &Request, params: &Params) -> Result<Response, Error> {
         200,
         print_html(&p, &sheets, &crate::now_local(), &req.caller().site_name),
     )
-    .about_patient(pid))
+    .with_header("osler-patient", pid))
 }
 
 /// The prescriptions of one prescriber at one site, printed on one sheet.

@@ -207,9 +207,9 @@ fn page(req: &Request, _: &Params) -> Result<Response, Error> {
             200,
             "<!doctype html><title>Bare</title><p id=\"standalone\">standalone</p>".into(),
         )
-        .bare(),
+        .with_header("osler-frame", "bare"),
         Some("patient") => Response::html(200, html::page("About a patient", "<p>notes</p>"))
-            .about_patient(&req.query_param("id").unwrap_or_default()),
+            .with_header("osler-patient", &req.query_param("id").unwrap_or_default()),
         _ => Response::html(200, ESCAPE.into()),
     })
 }
