@@ -77,8 +77,8 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
     );
     let disguised = repackage(sb.root(), evil, "evil-disguised", |m| {
         let m = set_key(m, "capabilities", r#"["kv", "patients.deidentified"]"#);
-        let m = set_key(&m, "outbound", "[]");
-        m.split("[events]").next().expect("manifest").to_string()
+        let m: Vec<&str> = m.lines().filter(|l| !l.starts_with("outbound = ")).collect();
+        m.join("\n").split("[events]").next().expect("manifest").to_string()
     });
     let e = osler_err(
         &sb,
