@@ -47,7 +47,9 @@ fn rows<'a>(run: &'a Value, what: &str) -> Vec<&'a Vec<Value>> {
 }
 
 fn cell<'a>(run: &'a Value, what: &str, col: usize) -> &'a Value {
-    &rows(run, what).first().unwrap_or_else(|| panic!("no row {what} in {run}"))[col]
+    &rows(run, what)
+        .first()
+        .unwrap_or_else(|| panic!("no row {what} in {run}"))[col]
 }
 
 fn osler_err(sb: &Sandbox, args: &[&str]) -> String {
@@ -64,25 +66,53 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // Seed the demo (300 patients), then set the sandbox up from the command line.
     drop(sb.demo_with_env(300, &env));
-    sb.add_user("res2", "researcher", &["main", "north"], "research-two-pass", &[]);
+    sb.add_user(
+        "res2",
+        "researcher",
+        &["main", "north"],
+        "research-two-pass",
+        &[],
+    );
 
     // Refused at install, before compiling: a component importing more than the research
     // world (the clinical fixture `evil` reads identified records, writes, publishes, calls
     // out), whatever its manifest says.
     let evil = &packages().evil;
-    let e = osler_err(&sb, &["plugin", "install", "--sandbox", &evil.display().to_string()]);
+    let e = osler_err(
+        &sb,
+        &[
+            "plugin",
+            "install",
+            "--sandbox",
+            &evil.display().to_string(),
+        ],
+    );
     assert!(
-        e.contains("a research plugin may ask only for the capabilities kv and patients.deidentified"),
+        e.contains(
+            "a research plugin may ask only for the capabilities kv and patients.deidentified"
+        ),
         "{e}"
     );
     let disguised = repackage(sb.root(), evil, "evil-disguised", |m| {
         let m = set_key(m, "capabilities", r#"["kv", "patients.deidentified"]"#);
-        let m: Vec<&str> = m.lines().filter(|l| !l.starts_with("outbound = ")).collect();
-        m.join("\n").split("[events]").next().expect("manifest").to_string()
+        let m: Vec<&str> = m
+            .lines()
+            .filter(|l| !l.starts_with("outbound = "))
+            .collect();
+        m.join("\n")
+            .split("[events]")
+            .next()
+            .expect("manifest")
+            .to_string()
     });
     let e = osler_err(
         &sb,
-        &["plugin", "install", "--sandbox", &disguised.display().to_string()],
+        &[
+            "plugin",
+            "install",
+            "--sandbox",
+            &disguised.display().to_string(),
+        ],
     );
     assert!(e.contains("a research plugin may import only"), "{e}");
 
@@ -90,8 +120,18 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
     let cohort_s = cohort.display().to_string();
     let out = sb.osler_ok(
         &[
-            "plugin", "install", "--sandbox", &cohort_s, "--researcher", "researcher",
-            "--site", "main", "--fuel", &fuel, "--threshold", "5",
+            "plugin",
+            "install",
+            "--sandbox",
+            &cohort_s,
+            "--researcher",
+            "researcher",
+            "--site",
+            "main",
+            "--fuel",
+            &fuel,
+            "--threshold",
+            "5",
         ],
         &env,
     );
@@ -101,8 +141,16 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
     });
     sb.osler_ok(
         &[
-            "plugin", "install", "--sandbox", &cohort_b.display().to_string(),
-            "--researcher", "researcher", "--researcher", "res2", "--site", "main",
+            "plugin",
+            "install",
+            "--sandbox",
+            &cohort_b.display().to_string(),
+            "--researcher",
+            "researcher",
+            "--researcher",
+            "res2",
+            "--site",
+            "main",
         ],
         &env,
     );
@@ -117,9 +165,13 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
 
     // Three patients of the test's own in X0A, identified in every way a chart can be.
     let mut ids = Vec::new();
-    for (i, (family, born)) in [("Qaqqaq", "1930-02-01"), ("Anawak", "1971-05-06"), ("Kusugak", "1988-09-10")]
-        .into_iter()
-        .enumerate()
+    for (i, (family, born)) in [
+        ("Qaqqaq", "1930-02-01"),
+        ("Anawak", "1971-05-06"),
+        ("Kusugak", "1988-09-10"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let p = json!({
             "resourceType": "Patient",
@@ -140,37 +192,76 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
         // Administrators see every run's record, but cannot run it.
         ("an administrator", &admin, "cohort", 200),
         ("a researcher not named", &res2_main, "cohort", 404),
-        ("a named researcher at another site", &res2_north, "cohort-b", 404),
+        (
+            "a named researcher at another site",
+            &res2_north,
+            "cohort-b",
+            404,
+        ),
     ] {
         let r = api.post(&run_path(plugin), token, &count).await;
         assert_eq!(r.status, 404, "{who}: {}", r.text);
         let r = api.get(&run_path(plugin), token).await;
         assert_eq!(r.status, lists, "{who} lists runs: {}", r.text);
     }
-    api.get("/api/v1/admin/plugins/cohort", &admin).await.expect(404);
+    api.get("/api/v1/admin/plugins/cohort", &admin)
+        .await
+        .expect(404);
     assert_eq!(api.get("/plugins/cohort/", &admin).await.status, 404);
     let mine = api.get("/api/v1/research", &researcher).await.expect(200);
-    let names: Vec<&str> = mine.json.as_array().expect("list").iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let names: Vec<&str> = mine
+        .json
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["cohort", "cohort-b"]);
-    assert_eq!(api.get("/api/v1/research", &lee).await.expect(200).json, json!([]));
-    assert_eq!(api.get("/api/v1/research", &res2_north).await.expect(200).json, json!([]));
+    assert_eq!(
+        api.get("/api/v1/research", &lee).await.expect(200).json,
+        json!([])
+    );
+    assert_eq!(
+        api.get("/api/v1/research", &res2_north)
+            .await
+            .expect(200)
+            .json,
+        json!([])
+    );
 
     // What it sees: de-identified records only; a real id finds nothing; publishing is denied.
     let probe = json!({"parameters": {"mode": "probe", "postalPrefix": "X0A", "realId": ids[1]}});
-    let run = api.post(&run_path("cohort"), &researcher, &probe).await.expect(201).json;
+    let run = api
+        .post(&run_path("cohort"), &researcher, &probe)
+        .await
+        .expect(201)
+        .json;
     let records = rows(&run, "record");
     assert_eq!(records.len(), 3, "{run}");
     let mut pseudonyms_a = Vec::new();
     for r in &records {
         let seen = r[2]["value"].as_str().expect("record text");
-        for secret in ["Qaqqaq", "Anawak", "Kusugak", "Ningiukulu", "867-555", "Tundra", "Iqaluit", "0H0", "\"NU\""] {
+        for secret in [
+            "Qaqqaq",
+            "Anawak",
+            "Kusugak",
+            "Ningiukulu",
+            "867-555",
+            "Tundra",
+            "Iqaluit",
+            "0H0",
+            "\"NU\"",
+        ] {
             assert!(!seen.contains(secret), "{secret} leaked: {seen}");
         }
         for id in &ids {
             assert!(!seen.contains(id.as_str()), "a real id leaked: {seen}");
         }
         for i in 0..3 {
-            assert!(!seen.contains(&hcn(170 + i)), "a health card leaked: {seen}");
+            assert!(
+                !seen.contains(&hcn(170 + i)),
+                "a health card leaked: {seen}"
+            );
         }
         let rec: Value = serde_json::from_str(seen).expect("JSON");
         assert_eq!(rec["address"], json!([{"postalCode": "X0A"}]));
@@ -179,87 +270,196 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
             // Born 1930: over 89, grouped.
             None => assert_eq!(rec["extension"][0]["valueString"], "90+", "{rec}"),
         }
-        assert_eq!(r[3]["value"], r[2]["value"], "get by pseudonym gives the same record");
+        assert_eq!(
+            r[3]["value"], r[2]["value"],
+            "get by pseudonym gives the same record"
+        );
         pseudonyms_a.push(r[1]["value"].as_str().expect("pseudonym").to_string());
     }
-    assert_eq!(cell(&run, "real-id", 2)["value"], "error not-found", "{run}");
+    assert_eq!(
+        cell(&run, "real-id", 2)["value"],
+        "error not-found",
+        "{run}"
+    );
     assert_eq!(cell(&run, "publish", 2)["value"], "error denied", "{run}");
     assert_eq!(cell(&run, "kv", 2)["value"], "stored (was empty)", "{run}");
     assert_eq!(run["patientsRead"], 303);
 
     // Pseudonyms: stable across runs, different for another research plugin.
-    let again = api.post(&run_path("cohort"), &researcher, &probe).await.expect(201).json;
-    let pseudonyms_again: Vec<String> = rows(&again, "record").iter().map(|r| r[1]["value"].as_str().unwrap().to_string()).collect();
+    let again = api
+        .post(&run_path("cohort"), &researcher, &probe)
+        .await
+        .expect(201)
+        .json;
+    let pseudonyms_again: Vec<String> = rows(&again, "record")
+        .iter()
+        .map(|r| r[1]["value"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(pseudonyms_again, pseudonyms_a);
-    let other = api.post(&run_path("cohort-b"), &researcher, &probe).await.expect(201).json;
-    let pseudonyms_b: Vec<String> = rows(&other, "record").iter().map(|r| r[1]["value"].as_str().unwrap().to_string()).collect();
+    let other = api
+        .post(&run_path("cohort-b"), &researcher, &probe)
+        .await
+        .expect(201)
+        .json;
+    let pseudonyms_b: Vec<String> = rows(&other, "record")
+        .iter()
+        .map(|r| r[1]["value"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(pseudonyms_b.len(), 3);
-    assert!(pseudonyms_b.iter().all(|p| !pseudonyms_a.contains(p)), "{pseudonyms_a:?} {pseudonyms_b:?}");
+    assert!(
+        pseudonyms_b.iter().all(|p| !pseudonyms_a.contains(p)),
+        "{pseudonyms_a:?} {pseudonyms_b:?}"
+    );
 
     // Deterministic: the same parameters and time on the same data, the same table and fuel.
     let fixed = json!({"parameters": {}, "asOf": "2026-06-01T12:00:00Z"});
-    let one = api.post(&run_path("cohort"), &researcher, &fixed).await.expect(201).json;
-    let two = api.post(&run_path("cohort"), &researcher, &fixed).await.expect(201).json;
+    let one = api
+        .post(&run_path("cohort"), &researcher, &fixed)
+        .await
+        .expect(201)
+        .json;
+    let two = api
+        .post(&run_path("cohort"), &researcher, &fixed)
+        .await
+        .expect(201)
+        .json;
     assert_eq!(one["result"], two["result"]);
     assert_eq!(one["fuelUsed"], two["fuelUsed"]);
     assert_eq!(one["peakMemoryBytes"], two["peakMemoryBytes"]);
     assert!(one["fuelUsed"].as_u64().unwrap() > 0);
     // Its clock read the run's time.
     assert_eq!(cell(&one, "clock", 2)["value"], 1_780_315_200_000.0);
-    assert_eq!(cell(&one, "all", 1), &json!({"type": "count", "value": 303}));
+    assert_eq!(
+        cell(&one, "all", 1),
+        &json!({"type": "count", "value": 303})
+    );
     println!(
         "research figures: a cohort count over {} patients used {} fuel, {} bytes of memory, {} ms",
         one["patientsRead"], one["fuelUsed"], one["peakMemoryBytes"], one["durationMs"]
     );
 
     // Small cells: 3 in X0A is suppressed under the threshold of 5, and shown without one.
-    let small = api.post(&run_path("cohort"), &researcher, &count).await.expect(201).json;
-    assert_eq!(cell(&small, "all", 1), &json!({"type": "suppressed"}), "{small}");
+    let small = api
+        .post(&run_path("cohort"), &researcher, &count)
+        .await
+        .expect(201)
+        .json;
+    assert_eq!(
+        cell(&small, "all", 1),
+        &json!({"type": "suppressed"}),
+        "{small}"
+    );
     assert_eq!(cell(&small, "female", 1), &json!({"type": "suppressed"}));
     assert_eq!(small["threshold"], 5);
     assert!(small["suppressed"].as_u64().unwrap() >= 1);
-    assert!(!small["result"].to_string().contains("\"value\":3"), "{small}");
-    let shown = api.post(&run_path("cohort-b"), &res2_main, &count).await.expect(201).json;
-    assert_eq!(cell(&shown, "all", 1), &json!({"type": "count", "value": 3}));
+    assert!(
+        !small["result"].to_string().contains("\"value\":3"),
+        "{small}"
+    );
+    let shown = api
+        .post(&run_path("cohort-b"), &res2_main, &count)
+        .await
+        .expect(201)
+        .json;
+    assert_eq!(
+        cell(&shown, "all", 1),
+        &json!({"type": "count", "value": 3})
+    );
 
     // The researcher's pages: their plugins, a run's result with its figures; nobody else's.
     let page = api.get("/research", &researcher).await.expect(200);
-    assert!(page.text.contains("Cohort counter (test fixture)"), "{}", page.text);
+    assert!(
+        page.text.contains("Cohort counter (test fixture)"),
+        "{}",
+        page.text
+    );
     let page = api
-        .get(&format!("/research/cohort/runs/{}", small["id"].as_str().unwrap()), &researcher)
+        .get(
+            &format!("/research/cohort/runs/{}", small["id"].as_str().unwrap()),
+            &researcher,
+        )
         .await
         .expect(200);
-    assert!(page.text.contains("suppressed") && page.text.contains("Patients read"), "{}", page.text);
+    assert!(
+        page.text.contains("suppressed") && page.text.contains("Patients read"),
+        "{}",
+        page.text
+    );
     assert_eq!(api.get("/research/cohort", &lee).await.status, 404);
 
     // Fuel: a run that loops is stopped at its budget, which the error states; the host
     // keeps serving (the next run works).
     let burn = api
-        .post(&run_path("cohort"), &researcher, &json!({"parameters": {"mode": "burn"}}))
+        .post(
+            &run_path("cohort"),
+            &researcher,
+            &json!({"parameters": {"mode": "burn"}}),
+        )
         .await;
     assert_eq!(burn.status, 422, "{}", burn.text);
     assert_eq!(burn.error_code(), "fuel-exhausted");
     assert!(burn.text.contains(&FUEL.to_string()), "{}", burn.text);
     api.get("/healthz", "").await.expect(200);
-    api.post(&run_path("cohort"), &researcher, &count).await.expect(201);
+    api.post(&run_path("cohort"), &researcher, &count)
+        .await
+        .expect(201);
 
     // The records: the researcher sees their own runs, administrators everyone's.
-    let theirs = api.get(&run_path("cohort-b"), &researcher).await.expect(200).json;
-    assert!(theirs.as_array().unwrap().iter().all(|r| r["user"] == "researcher"));
-    let all_b = api.get(&run_path("cohort-b"), &admin).await.expect(200).json;
-    assert!(all_b.as_array().unwrap().iter().any(|r| r["user"] == "res2"));
-    let runs = api.get(&run_path("cohort"), &researcher).await.expect(200).json;
-    let failed = runs.as_array().unwrap().iter().find(|r| r["outcome"] == "fuel-exhausted").expect("the burnt run");
+    let theirs = api
+        .get(&run_path("cohort-b"), &researcher)
+        .await
+        .expect(200)
+        .json;
+    assert!(
+        theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["user"] == "researcher")
+    );
+    let all_b = api
+        .get(&run_path("cohort-b"), &admin)
+        .await
+        .expect(200)
+        .json;
+    assert!(
+        all_b
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["user"] == "res2")
+    );
+    let runs = api
+        .get(&run_path("cohort"), &researcher)
+        .await
+        .expect(200)
+        .json;
+    let failed = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["outcome"] == "fuel-exhausted")
+        .expect("the burnt run");
     assert_eq!(failed["fuelUsed"].as_u64(), Some(FUEL));
     assert_eq!(failed["budget"]["fuel"].as_u64(), Some(FUEL));
     let id = failed["id"].as_str().unwrap();
-    api.get(&format!("{}/{id}", run_path("cohort")), &researcher).await.expect(200);
-    api.get(&format!("{}/{id}", run_path("cohort")), &res2_main).await.expect(404);
+    api.get(&format!("{}/{id}", run_path("cohort")), &researcher)
+        .await
+        .expect(200);
+    api.get(&format!("{}/{id}", run_path("cohort")), &res2_main)
+        .await
+        .expect(404);
 
     // And each run is on the audit trail with its figures.
     let trail = api.audit_all(&admin, "actor=researcher").await;
-    let run_entries: Vec<&Value> = trail.iter().filter(|e| e["action"] == "research.run").collect();
-    assert_eq!(run_entries.len(), runs.as_array().unwrap().len() + theirs.as_array().unwrap().len());
+    let run_entries: Vec<&Value> = trail
+        .iter()
+        .filter(|e| e["action"] == "research.run")
+        .collect();
+    assert_eq!(
+        run_entries.len(),
+        runs.as_array().unwrap().len() + theirs.as_array().unwrap().len()
+    );
     let burnt = run_entries
         .iter()
         .find(|e| e["resource"] == format!("ResearchRun/{id}"))
@@ -277,23 +477,49 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
     assert_eq!(burnt["outcome"], "failure");
 
     // Removed with its storage: reinstalled, it starts empty.
-    let r = api.send(reqwest::Method::DELETE, "/api/v1/admin/research/cohort", crate::support::Auth::Bearer(&admin), None, &[]).await;
+    let r = api
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/admin/research/cohort",
+            crate::support::Auth::Bearer(&admin),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    api.post(&run_path("cohort"), &researcher, &probe).await.expect(404);
+    api.post(&run_path("cohort"), &researcher, &probe)
+        .await
+        .expect(404);
     reinstall(&api, &admin, &cohort).await;
-    let fresh = api.post(&run_path("cohort"), &researcher, &probe).await.expect(201).json;
-    assert_eq!(cell(&fresh, "kv", 2)["value"], "stored (was empty)", "{fresh}");
+    let fresh = api
+        .post(&run_path("cohort"), &researcher, &probe)
+        .await
+        .expect(201)
+        .json;
+    assert_eq!(
+        cell(&fresh, "kv", 2)["value"],
+        "stored (was empty)",
+        "{fresh}"
+    );
 }
 
 async fn reinstall(api: &Api, admin: &str, package: &Path) {
     let bytes = std::fs::read(package).expect("package");
     let res = reqwest::Client::new()
-        .post(format!("{}/api/v1/admin/research?researchers=researcher&sites=main", api.base))
+        .post(format!(
+            "{}/api/v1/admin/research?researchers=researcher&sites=main",
+            api.base
+        ))
         .bearer_auth(admin)
         .header("content-type", "application/octet-stream")
         .body(bytes)
         .send()
         .await
         .expect("install");
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        201,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
 }

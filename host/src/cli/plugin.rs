@@ -255,11 +255,21 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                     v.id,
                     v.version,
                     v.signed_by.as_deref().unwrap_or("unsigned"),
-                    if v.researchers.is_empty() { "nobody yet".into() } else { v.researchers.join(", ") },
-                    if v.sites.is_empty() { "no site yet".into() } else { v.sites.join(", ") },
+                    if v.researchers.is_empty() {
+                        "nobody yet".into()
+                    } else {
+                        v.researchers.join(", ")
+                    },
+                    if v.sites.is_empty() {
+                        "no site yet".into()
+                    } else {
+                        v.sites.join(", ")
+                    },
                     v.fuel,
                     v.memory_mib,
-                    v.threshold.map(|t| t.to_string()).unwrap_or_else(|| "off".into()),
+                    v.threshold
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "off".into()),
                 );
             }
             PluginCmd::Install {

@@ -100,11 +100,12 @@ async fn start_run(
         .as_of
         .as_deref()
         .map(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(
+                |_| {
                     ApiError::invalid("asOf must be an RFC 3339 time, e.g. 2026-12-01T09:00:00Z")
                         .field("asOf")
-                })
+                },
+            )
         })
         .transpose()?;
     let person = super::plugins::person(&app, &caller, &site);

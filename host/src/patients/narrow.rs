@@ -199,10 +199,7 @@ pub fn deidentify(p: &Patient, pseudonym: &str, today: time::Date) -> serde_json
         })
         .find(|fsa| fsa.len() == 3 && fsa.chars().all(|c| c.is_ascii_alphanumeric()))
     {
-        o.insert(
-            "address".into(),
-            serde_json::json!([{ "postalCode": fsa }]),
-        );
+        o.insert("address".into(), serde_json::json!([{ "postalCode": fsa }]));
     }
     let languages: Vec<serde_json::Value> = p
         .communication
@@ -274,8 +271,17 @@ mod tests {
         let d = deidentify(&p, "p-1", today());
         let text = d.to_string();
         for secret in [
-            "real-id", "9876543217", "Tremblay", "Jeanne", "613-555", "Main", "Ottawa", "0B1",
-            "Quebec", "06-15", "2020",
+            "real-id",
+            "9876543217",
+            "Tremblay",
+            "Jeanne",
+            "613-555",
+            "Main",
+            "Ottawa",
+            "0B1",
+            "Quebec",
+            "06-15",
+            "2020",
         ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
@@ -284,10 +290,7 @@ mod tests {
         assert_eq!(d["address"], serde_json::json!([{"postalCode": "K1A"}]));
         assert_eq!(d["gender"], "female");
         assert_eq!(d["deceasedBoolean"], true);
-        assert_eq!(
-            d["communication"][0]["language"]["coding"][0]["code"],
-            "fr"
-        );
+        assert_eq!(d["communication"][0]["language"]["coding"][0]["code"], "fr");
     }
 
     #[test]

@@ -298,11 +298,7 @@ impl Plugins {
 
     /// Whether a research plugin holds the id `id`.
     fn research_installed(&self, id: &str) -> bool {
-        self.inner
-            .research
-            .installed_ids()
-            .iter()
-            .any(|i| i == id)
+        self.inner.research.installed_ids().iter().any(|i| i == id)
     }
 
     fn require(&self, id: &str) -> Result<Arc<Loaded>, PluginError> {

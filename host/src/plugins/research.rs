@@ -234,7 +234,10 @@ pub enum ResearchError {
     Busy(String),
     /// The run happened, was recorded, and did not succeed.
     #[error("{message}")]
-    Failed { run: Box<RunRecord>, message: String },
+    Failed {
+        run: Box<RunRecord>,
+        message: String,
+    },
     #[error(transparent)]
     Plugin(#[from] PluginError),
 }
@@ -258,7 +261,12 @@ pub struct State {
 impl State {
     /// The ids of the installed research plugins.
     pub(super) fn installed_ids(&self) -> Vec<String> {
-        self.installed.read().expect("lock").keys().cloned().collect()
+        self.installed
+            .read()
+            .expect("lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
@@ -302,8 +310,13 @@ impl Plugins {
         bytes: &[u8],
         sha: &str,
         manifest: &Manifest,
-    ) -> Result<(BTreeSet<super::manifest::Capability>, bindings::ResearchPre<Sandbox>), String>
-    {
+    ) -> Result<
+        (
+            BTreeSet<super::manifest::Capability>,
+            bindings::ResearchPre<Sandbox>,
+        ),
+        String,
+    > {
         let capabilities = inspect::check_research(bytes, manifest)?;
         let runtime = self.research_runtime()?;
         let (component, _) = runtime
@@ -314,8 +327,8 @@ impl Plugins {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| format!("cannot link the component: {e:#}"))?;
-        let pre = bindings::ResearchPre::new(pre)
-            .map_err(|e| format!("not a research plugin: {e:#}"))?;
+        let pre =
+            bindings::ResearchPre::new(pre).map_err(|e| format!("not a research plugin: {e:#}"))?;
         Ok((capabilities, pre))
     }
 
@@ -363,11 +376,11 @@ impl Plugins {
     /// Load the installed research plugins (at start-up, after the clinical ones). One that
     /// fails is kept with its reason; the others load. Returns (loaded, failed).
     pub fn load_research(&self) -> anyhow::Result<(usize, usize)> {
-        let rows = self
-            .inner
-            .services
-            .storage
-            .scan(Tree::ResearchPlugins, b"", None, usize::MAX)?;
+        let rows =
+            self.inner
+                .services
+                .storage
+                .scan(Tree::ResearchPlugins, b"", None, usize::MAX)?;
         let (mut ok, mut failed) = (0, 0);
         let mut map = BTreeMap::new();
         for (_, v) in rows {
@@ -494,7 +507,7 @@ impl Plugins {
             && old.stored.sha256 == sha
             && old.stored.settings == settings
         {
-            return Ok(self.research_view(&old));
+            return Ok(self.research_view(old));
         }
         let this = self.clone();
         let (component, m2, sha2) = (pkg.component.clone(), manifest.clone(), sha.clone());
@@ -630,11 +643,7 @@ impl Plugins {
         ));
         self.inner.services.audit.commit_with(&b, ev).await?;
         self.forget_usage(&ns);
-        self.research()
-            .installed
-            .write()
-            .expect("lock")
-            .remove(id);
+        self.research().installed.write().expect("lock").remove(id);
         let _ = std::fs::remove_dir_all(self.inner.data_dir.join("research").join(id));
         Ok(())
     }
@@ -655,7 +664,9 @@ impl Plugins {
             researchers: s.researchers.clone(),
             sites: s.sites.clone(),
             fuel: s.fuel.unwrap_or(self.inner.limits.research.fuel),
-            memory_mib: s.memory_mib.unwrap_or(self.inner.limits.research.memory_mib),
+            memory_mib: s
+                .memory_mib
+                .unwrap_or(self.inner.limits.research.memory_mib),
             threshold: s.threshold,
             status: match &p.ready {
                 Ok(_) => "ready".into(),
@@ -691,7 +702,7 @@ impl Plugins {
     fn placed_for(p: &Installed, ctx: &Ctx) -> bool {
         let s = &p.stored.settings;
         ctx.roles.contains(&Role::Researcher)
-            && s.researchers.iter().any(|r| *r == ctx.user)
+            && s.researchers.contains(&ctx.user)
             && ctx.site.as_ref().is_some_and(|site| s.sites.contains(site))
     }
 
@@ -899,13 +910,7 @@ impl Plugins {
         let fuel_left = store.get_fuel().unwrap_or(0);
         let fuel_used = budget.fuel.saturating_sub(fuel_left);
         let peak = store.data().limits.held() as u64;
-        let patients_read = store
-            .data()
-            .tally
-            .deidentified
-            .lock()
-            .expect("lock")
-            .len() as u64;
+        let patients_read = store.data().tally.deidentified.lock().expect("lock").len() as u64;
         // What the run read is on the audit trail, durably, before anything of it is shown.
         store
             .data()

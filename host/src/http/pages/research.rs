@@ -77,7 +77,9 @@ fn cell_html(c: &Cell) -> String {
         Cell::Number(x) => format!("<td class=\"num\">{x}</td>"),
         Cell::Text(s) => format!("<td>{}</td>", esc(s)),
         Cell::Empty => "<td></td>".into(),
-        Cell::Suppressed => "<td class=\"num\" title=\"below the small-cell threshold\">suppressed</td>".into(),
+        Cell::Suppressed => {
+            "<td class=\"num\" title=\"below the small-cell threshold\">suppressed</td>".into()
+        }
     }
 }
 

@@ -177,7 +177,11 @@ impl deid::Host for PatientsView<'_> {
             // need not wait for durability.
             let mut remember = Batch::new();
             let mut patients = Vec::new();
-            let today = self.cx.call.as_of.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+            let today = self
+                .cx
+                .call
+                .as_of
+                .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
             let mut read = self.cx.tally.deidentified.lock().expect("lock");
             for (id, p) in &page.patients {
                 let name = self.pseudonym(id);

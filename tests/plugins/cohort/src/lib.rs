@@ -88,7 +88,12 @@ fn probe(params: &Value) -> Result<Table, Error> {
             Ok(q) => q.to_string(),
             Err(e) => format!("error {}", e.code()),
         };
-        rows.push(vec![text("record"), text(id), text(p.to_string()), text(again)]);
+        rows.push(vec![
+            text("record"),
+            text(id),
+            text(p.to_string()),
+            text(again),
+        ]);
     }
     if let Some(real) = params["realId"].as_str() {
         let answer = match patients::deidentified::get(real) {
@@ -105,7 +110,12 @@ fn probe(params: &Value) -> Result<Table, Error> {
         Ok(()) => "published".to_string(),
         Err(e) => format!("error {}", e.code()),
     };
-    rows.push(vec![text("publish"), Cell::Empty, text(publish), Cell::Empty]);
+    rows.push(vec![
+        text("publish"),
+        Cell::Empty,
+        text(publish),
+        Cell::Empty,
+    ]);
     let before = match kv::get::<String>("own") {
         Ok(Some(v)) => format!("was {v}"),
         Ok(None) => "was empty".to_string(),
