@@ -372,6 +372,37 @@ async fn research_sandbox_isolates_deidentifies_meters_and_records_every_run() {
         &json!({"type": "count", "value": 3})
     );
 
+    // An administrator turns small-cell protection on for cohort-b: the same count is now
+    // suppressed (budgets and researchers as set; absent ones fall back to the defaults).
+    let set = api
+        .put(
+            "/api/v1/admin/research/cohort-b",
+            &admin,
+            &json!({"researchers": ["researcher", "res2"], "sites": ["main"], "threshold": 5}),
+            None,
+        )
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(
+        (set["threshold"].as_u64(), set["fuel"].as_u64()),
+        (Some(5), Some(1_000_000_000))
+    );
+    let now_small = api
+        .post(&run_path("cohort-b"), &res2_main, &count)
+        .await
+        .expect(201)
+        .json;
+    assert_eq!(cell(&now_small, "all", 1), &json!({"type": "suppressed"}));
+    api.put(
+        "/api/v1/admin/research/cohort-b",
+        &lee,
+        &json!({"threshold": 1}),
+        None,
+    )
+    .await
+    .expect(403);
+
     // The researcher's pages: their plugins, a run's result with its figures; nobody else's.
     let page = api.get("/research", &researcher).await.expect(200);
     assert!(
