@@ -64,6 +64,7 @@ pub mod kv;
 pub mod log;
 pub mod patient_data;
 pub mod patients;
+pub mod research;
 
 pub use error::Error;
 pub use router::{Handler, Params, Router};

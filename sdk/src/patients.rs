@@ -98,8 +98,11 @@ pub fn find_by_health_card(
 
 /// De-identified records for research (capability `patients.deidentified`).
 ///
-/// No names, identifiers, contact details or address; the birth date is cut to the year.
-/// Each record's `id` is a pseudonym, stable for this plugin and meaningless to any other.
+/// No names, identifiers, contact details, address lines or city; the birth date is cut to
+/// the year (and dropped for anyone 90 or older, who get the age group `90+` in the extension
+/// `urn:osler:fhir:age-group`); of the address, the postal code's first three characters;
+/// languages as codes only. Each record's `id` is a pseudonym, stable for this plugin and
+/// meaningless to any other.
 pub mod deidentified {
     use serde_json::Value;
 

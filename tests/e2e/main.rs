@@ -25,6 +25,7 @@ mod polyglot;
 mod prescribing;
 mod prescription_safety;
 mod registry;
+mod research;
 mod scheduling;
 mod schemathesis;
 mod search;

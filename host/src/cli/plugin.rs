@@ -28,6 +28,25 @@ pub enum PluginCmd {
         /// in place of a signed plugin of the same id.
         #[arg(long)]
         force: bool,
+        /// Install a research plugin (package file, unsigned or self-signed) into the research
+        /// sandbox, for the researchers (--researcher) at the sites (--site) named.
+        #[arg(long, conflicts_with_all = ["dev", "force"])]
+        sandbox: bool,
+        /// With --sandbox: a researcher who may run it (repeat for several).
+        #[arg(long = "researcher", requires = "sandbox")]
+        researchers: Vec<String>,
+        /// With --sandbox: a site it runs at (repeat for several).
+        #[arg(long = "site", requires = "sandbox")]
+        sites: Vec<String>,
+        /// With --sandbox: the fuel of one run (default plugins.research.fuel).
+        #[arg(long, requires = "sandbox")]
+        fuel: Option<u64>,
+        /// With --sandbox: the memory of one run in MiB (default plugins.research.memory_mib).
+        #[arg(long, requires = "sandbox")]
+        memory_mib: Option<u64>,
+        /// With --sandbox: suppress counts below this in its results (small-cell protection).
+        #[arg(long, requires = "sandbox")]
+        threshold: Option<u64>,
     },
     /// Search the configured registries.
     Search { text: String },
@@ -119,8 +138,13 @@ pub enum PluginCmd {
         #[arg(required = true)]
         settings: Vec<String>,
     },
-    /// Remove a plugin (its stored data stays, for a reinstall).
-    Remove { id: String },
+    /// Remove a plugin (its stored data stays, for a reinstall); with --sandbox, a research
+    /// plugin, whose storage is wiped with it.
+    Remove {
+        id: String,
+        #[arg(long)]
+        sandbox: bool,
+    },
     /// Create a new plugin crate from the SDK's template.
     New {
         /// Plugin id: lowercase letters, digits and '-'.
@@ -205,7 +229,52 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
     let p = &app.plugins;
     rt.block_on(async {
         match cmd {
-            PluginCmd::Install { spec, dev, force } => {
+            PluginCmd::Install {
+                spec,
+                sandbox: true,
+                researchers,
+                sites,
+                fuel,
+                memory_mib,
+                threshold,
+                ..
+            } => {
+                let bytes = std::fs::read(&spec)
+                    .with_context(|| format!("cannot read the package {spec}"))?;
+                let settings = crate::plugins::research::Settings {
+                    researchers,
+                    sites,
+                    fuel,
+                    memory_mib,
+                    threshold,
+                };
+                let v = p.install_research(&ctx, &bytes, settings).await?;
+                println!(
+                    "Installed research plugin {} {} in the sandbox ({}), for {} at {}; fuel {} \
+                     and {} MiB per run; small-cell threshold {}.",
+                    v.id,
+                    v.version,
+                    v.signed_by.as_deref().unwrap_or("unsigned"),
+                    if v.researchers.is_empty() {
+                        "nobody yet".into()
+                    } else {
+                        v.researchers.join(", ")
+                    },
+                    if v.sites.is_empty() {
+                        "no site yet".into()
+                    } else {
+                        v.sites.join(", ")
+                    },
+                    v.fuel,
+                    v.memory_mib,
+                    v.threshold
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "off".into()),
+                );
+            }
+            PluginCmd::Install {
+                spec, dev, force, ..
+            } => {
                 if dev {
                     let bytes = std::fs::read(&spec)
                         .with_context(|| format!("cannot read the package {spec}"))?;
@@ -399,7 +468,11 @@ pub fn run(config: impl FnOnce() -> anyhow::Result<Config>, cmd: PluginCmd) -> a
                 set_config(p, &ctx, &id, &site, &settings).await?;
                 println!("Settings of {id} at {site} changed.");
             }
-            PluginCmd::Remove { id } => {
+            PluginCmd::Remove { id, sandbox: true } => {
+                p.remove_research(&ctx, &id).await?;
+                println!("Removed research plugin {id} and wiped its storage.");
+            }
+            PluginCmd::Remove { id, .. } => {
                 p.remove(&ctx, &id).await?;
                 println!("Removed {id}. Its stored data is kept for a reinstall.");
             }
@@ -876,7 +949,13 @@ pub fn pack_component(
 /// JavaScript or Python component). Linking against the host's interfaces happens at install,
 /// where the component is compiled anyway.
 fn check_component(bytes: &[u8], m: &Manifest) -> Result<(), String> {
-    crate::plugins::inspect::check(bytes, m).map(|_| ())
+    use crate::plugins::inspect;
+    if inspect::is_research(bytes) {
+        // A research plugin: the checks `osler plugin install --sandbox` makes.
+        inspect::check_research(bytes, m).map(|_| ())
+    } else {
+        inspect::check(bytes, m).map(|_| ())
+    }
 }
 
 /// Whether `rustup` reports the wasm32-wasip2 target as installed (plugins build for it).

@@ -72,6 +72,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(query_audit))
         .routes(routes!(verify_audit))
         .merge(super::plugins::admin_router())
+        .merge(super::research::router())
 }
 
 /// The client address of a request (see [`source_of`] for proxies).

@@ -236,6 +236,14 @@ impl Shell {
                         }),
                 );
             }
+            if !app.plugins.research_for(&ctx).is_empty() {
+                nav.push(NavItem {
+                    title: "Research".into(),
+                    href: "/research".into(),
+                    admin: false,
+                    plugin: None,
+                });
+            }
             if may_administer(&caller) {
                 nav.push(NavItem {
                     title: "Administration".into(),

@@ -88,12 +88,14 @@ impl Patients {
         })
     }
 
-    /// One de-identified record by its pseudonym. `resolve` maps a pseudonym back to an id.
+    /// One de-identified record by its pseudonym (`id` is the patient it stands for, as the
+    /// caller resolved it), with ages computed on `as_of` (today when `None`).
     pub async fn deidentified_get(
         &self,
         ctx: &Ctx,
         pseudonym: &str,
         id: Option<&str>,
+        as_of: Option<time::Date>,
     ) -> Result<serde_json::Value, PatientError> {
         const ACTION: &str = "patient.deidentified";
         let need = Need::Permission(Permission::PatientsDeidentified);
@@ -105,7 +107,11 @@ impl Patients {
         match found {
             Some((id, p)) => {
                 self.audited(ctx, ACTION, "success", Some(id)).await?;
-                Ok(deidentify(&p, pseudonym))
+                Ok(deidentify(
+                    &p,
+                    pseudonym,
+                    as_of.unwrap_or_else(|| time::OffsetDateTime::now_utc().date()),
+                ))
             }
             None => Err(PatientError::NotFound(pseudonym.into())),
         }
@@ -127,9 +133,22 @@ fn matches(p: &Patient, version_code: &str, birth_date: &str) -> bool {
     bool::from(v & b)
 }
 
-/// A patient with nothing that identifies them: no names, identifiers, contact details,
-/// address or practitioner; birth date cut to the year; the id replaced by a pseudonym.
-pub fn deidentify(p: &Patient, pseudonym: &str) -> serde_json::Value {
+/// The extension that stands for the birth date of a patient who is (or may be) 90 or older.
+pub const AGE_GROUP_EXTENSION: &str = "urn:osler:fhir:age-group";
+
+/// A patient with nothing that identifies them, by the research sandbox's rules:
+///
+/// - no names, identifiers (health card, chart numbers), telecom, address lines, city or
+///   practitioner; the id replaced by `pseudonym`;
+/// - the birth date cut to its year, and dropped for anyone who is (or, from a partial date,
+///   may be) 90 or older on `today`, who gets the age group `90+` instead;
+/// - of the address, only the first three characters of the postal code (the forward sortation
+///   area, e.g. `K1A`), upper case, spaces removed;
+/// - free text dropped: languages keep their coded system and code only; the date of death is
+///   dropped (that the patient died is kept).
+///
+/// Gender and whether the chart is active are kept.
+pub fn deidentify(p: &Patient, pseudonym: &str, today: time::Date) -> serde_json::Value {
     let mut out = serde_json::json!({
         "resourceType": "Patient",
         "id": pseudonym,
@@ -144,10 +163,22 @@ pub fn deidentify(p: &Patient, pseudonym: &str) -> serde_json::Value {
         o.insert("gender".into(), g.clone().into());
     }
     if let Some(b) = &p.birth_date {
-        o.insert(
-            "birthDate".into(),
-            b.chars().take(4).collect::<String>().into(),
-        );
+        match oldest_age(b, today) {
+            Some(age) if age < 90 => {
+                o.insert(
+                    "birthDate".into(),
+                    b.chars().take(4).collect::<String>().into(),
+                );
+            }
+            Some(_) => {
+                o.insert(
+                    "extension".into(),
+                    serde_json::json!([{"url": AGE_GROUP_EXTENSION, "valueString": "90+"}]),
+                );
+            }
+            // Not a date: nothing of it is passed on.
+            None => {}
+        }
     }
     if p.deceased_boolean == Some(true) || p.deceased_date_time.is_some() {
         o.insert("deceasedBoolean".into(), true.into());
@@ -155,11 +186,143 @@ pub fn deidentify(p: &Patient, pseudonym: &str) -> serde_json::Value {
     if let Some(a) = p.active {
         o.insert("active".into(), a.into());
     }
-    if !p.communication.is_empty() {
-        o.insert(
-            "communication".into(),
-            serde_json::to_value(&p.communication).unwrap_or_default(),
-        );
+    if let Some(fsa) = p
+        .address
+        .iter()
+        .filter_map(|a| a.postal_code.as_deref())
+        .map(|pc| {
+            pc.chars()
+                .filter(|c| !c.is_whitespace())
+                .take(3)
+                .collect::<String>()
+                .to_uppercase()
+        })
+        .find(|fsa| fsa.len() == 3 && fsa.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        o.insert("address".into(), serde_json::json!([{ "postalCode": fsa }]));
+    }
+    let languages: Vec<serde_json::Value> = p
+        .communication
+        .iter()
+        .filter_map(|c| {
+            let coding: Vec<serde_json::Value> = c
+                .language
+                .coding
+                .iter()
+                .filter(|k| k.code.is_some())
+                .map(|k| serde_json::json!({"system": k.system, "code": k.code}))
+                .collect();
+            (!coding.is_empty()).then(|| {
+                let mut v = serde_json::json!({"language": {"coding": coding}});
+                if let Some(pref) = c.preferred {
+                    v["preferred"] = pref.into();
+                }
+                v
+            })
+        })
+        .collect();
+    if !languages.is_empty() {
+        o.insert("communication".into(), languages.into());
     }
     out
+}
+
+/// The oldest the patient born on `birth` (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`) can be on
+/// `today`; `None` when it is not a date.
+fn oldest_age(birth: &str, today: time::Date) -> Option<i32> {
+    let mut parts = birth.splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: Option<u8> = parts.next().map(str::parse).transpose().ok()?;
+    let day: Option<u8> = parts.next().map(str::parse).transpose().ok()?;
+    let mut age = today.year() - year;
+    // Not yet had this year's birthday (only when the date says so for certain).
+    if let (Some(m), Some(d)) = (month, day)
+        && (today.month() as u8, today.day()) < (m, d)
+    {
+        age -= 1;
+    }
+    Some(age)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patients::fhir::{Address, CodeableConcept, Coding, Communication};
+
+    fn today() -> time::Date {
+        time::macros::date!(2026 - 12 - 02)
+    }
+
+    #[test]
+    fn nothing_identifying_is_left() {
+        let p: Patient = serde_json::from_value(serde_json::json!({
+            "resourceType": "Patient",
+            "id": "real-id",
+            "identifier": [{"system": "https://fhir.infoway-inforoute.ca/NamingSystem/ca-on-patient-hcn", "value": "9876543217"}],
+            "name": [{"family": "Tremblay", "given": ["Jeanne"]}],
+            "telecom": [{"system": "phone", "value": "613-555-0100"}],
+            "gender": "female",
+            "birthDate": "1970-06-15",
+            "address": [{"line": ["1 Main St"], "city": "Ottawa", "state": "ON", "postalCode": "k1a 0b1"}],
+            "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fr", "display": "French"}], "text": "French, Quebec"}, "preferred": true}],
+            "deceasedDateTime": "2020-01-01"
+        }))
+        .expect("a patient");
+        let d = deidentify(&p, "p-1", today());
+        let text = d.to_string();
+        for secret in [
+            "real-id",
+            "9876543217",
+            "Tremblay",
+            "Jeanne",
+            "613-555",
+            "Main",
+            "Ottawa",
+            "0B1",
+            "Quebec",
+            "06-15",
+            "2020",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(d["id"], "p-1");
+        assert_eq!(d["birthDate"], "1970");
+        assert_eq!(d["address"], serde_json::json!([{"postalCode": "K1A"}]));
+        assert_eq!(d["gender"], "female");
+        assert_eq!(d["deceasedBoolean"], true);
+        assert_eq!(d["communication"][0]["language"]["coding"][0]["code"], "fr");
+    }
+
+    #[test]
+    fn ages_over_89_are_grouped() {
+        let mut p = Patient {
+            birth_date: Some("1936-12-03".into()),
+            ..Default::default()
+        };
+        // 89 until tomorrow: the year stays.
+        assert_eq!(deidentify(&p, "x", today())["birthDate"], "1936");
+        p.birth_date = Some("1936-12-02".into());
+        let d = deidentify(&p, "x", today());
+        assert!(d.get("birthDate").is_none());
+        assert_eq!(d["extension"][0]["valueString"], "90+");
+        // A year alone that may make them 90 is grouped.
+        p.birth_date = Some("1936".into());
+        assert!(deidentify(&p, "x", today()).get("birthDate").is_none());
+        p.address = vec![Address {
+            postal_code: Some("K1".into()),
+            ..Default::default()
+        }];
+        p.communication = vec![Communication {
+            language: CodeableConcept {
+                coding: vec![Coding {
+                    display: Some("free text only".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            preferred: None,
+        }];
+        let d = deidentify(&p, "x", today());
+        assert!(d.get("address").is_none() && d.get("communication").is_none());
+    }
 }

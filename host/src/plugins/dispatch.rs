@@ -118,6 +118,7 @@ impl Plugins {
             config,
             depth,
             event_depth,
+            as_of: None,
         })
     }
 

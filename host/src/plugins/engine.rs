@@ -19,6 +19,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// no plugin holds a worker thread longer than this.
 pub const TICK: Duration = Duration::from_millis(10);
 
+/// How often (in fuel) a research run yields to the async runtime.
+pub const FUEL_YIELD: u64 = 1_000_000;
+
 /// Limits of one sandbox (one request to one plugin). `[plugins]` in `osler.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,6 +68,44 @@ pub struct Limits {
     pub cache_dir: Option<PathBuf>,
     /// Accept unsigned (development) packages. Every such install is marked and audited.
     pub allow_unsigned: bool,
+    /// The research sandbox: defaults and maxima of the budgets an administrator sets per
+    /// research plugin (`[plugins.research]`).
+    pub research: ResearchLimits,
+}
+
+/// Budgets of research runs. An administrator sets a fuel budget and a memory limit per
+/// research plugin, up to these maxima; a plugin without its own uses the defaults.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResearchLimits {
+    /// Fuel of one run when the administrator set none (about one WebAssembly instruction
+    /// per unit).
+    pub fuel: u64,
+    /// The most fuel an administrator may give one run.
+    pub max_fuel: u64,
+    /// Linear memory of one run when the administrator set none, in MiB.
+    pub memory_mib: u64,
+    /// The most memory an administrator may give one run, in MiB.
+    pub max_memory_mib: u64,
+    /// Wall-clock time one run may take, in milliseconds, whatever fuel it has left (a
+    /// backstop: fuel is what ends a run deterministically).
+    pub timeout_ms: u64,
+    /// Research runs that may run at once across the host; a run beyond it waits (up to
+    /// `timeout_ms`), then is refused as busy.
+    pub concurrent: u32,
+}
+
+impl Default for ResearchLimits {
+    fn default() -> Self {
+        Self {
+            fuel: 1_000_000_000,
+            max_fuel: 20_000_000_000,
+            memory_mib: 32,
+            max_memory_mib: 256,
+            timeout_ms: 60_000,
+            concurrent: 2,
+        }
+    }
 }
 
 /// A plugin's storage quota.
@@ -96,6 +137,7 @@ impl Default for Limits {
             event_retry_ms: 1_000,
             cache_dir: None,
             allow_unsigned: false,
+            research: ResearchLimits::default(),
         }
     }
 }
@@ -209,6 +251,40 @@ impl Runtime {
             cache_dir,
             engine_hash,
             stop,
+        })
+    }
+
+    /// The research sandbox's engine: its own, configured for fuel and determinism, so that the
+    /// clinical engine above stays as fast as it is. Fuel metering (`consume_fuel`) ends a run
+    /// at its budget and counts what it used; NaNs are canonicalised and relaxed SIMD is
+    /// deterministic, so a float computation gives the same bits on every machine; no threads
+    /// or shared memory (wasmtime is built without them). Instances are allocated on demand (runs are few; the pool is the
+    /// clinical engine's). Fuel, not the epoch, interrupts a run, and it yields to the async
+    /// runtime every [`FUEL_YIELD`] units so that it never holds a worker thread.
+    pub fn research(limits: &Limits, data_dir: &Path) -> anyhow::Result<Runtime> {
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true);
+        cfg.consume_fuel(true);
+        cfg.cranelift_nan_canonicalization(true);
+        cfg.relaxed_simd_deterministic(true);
+        // No threads or shared memory: this wasmtime is built without the `threads` feature.
+        cfg.max_wasm_stack(1 << 20);
+        cfg.async_stack_size(4 << 20);
+        cfg.parallel_compilation(true);
+        cfg.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+        let engine = Engine::new(&cfg).map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;
+        let mut h = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_hash = format!("{:016x}", h.finish());
+        let cache_dir = limits
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("cache"));
+        Ok(Runtime {
+            engine,
+            cache_dir,
+            engine_hash,
+            stop: Arc::new(AtomicBool::new(false)),
         })
     }
 

@@ -339,6 +339,13 @@ pub fn check(bytes: &[u8], m: &Manifest) -> Result<Shape, String> {
                 "handler" => has_handler = true,
                 "event-handler" => handles_events = true,
                 "chart" if api_has(&v, iface) => has_panels = true,
+                "research-run" => {
+                    return Err(format!(
+                        "the component exports `{name}`: it is a research plugin, which runs \
+                         only in the research sandbox; an administrator installs it for named \
+                         researchers with `osler plugin install --sandbox`"
+                    ));
+                }
                 _ => {
                     return Err(format!(
                         "the component exports `{name}`; a plugin exports only handler, \
@@ -410,4 +417,168 @@ pub fn check(bytes: &[u8], m: &Manifest) -> Result<Shape, String> {
         ));
     }
     Ok(shape)
+}
+
+/// WASI packages a research plugin may import: what Rust's standard library and other
+/// language runtimes import whatever the plugin does. Its clocks read the run's time, its
+/// random numbers are seeded from the run, and it has no files, environment or stdio. Unlike a
+/// clinical plugin, it may not import `wasi:sockets` even to be refused: it never calls out.
+const RESEARCH_WASI: &[&str] = &[
+    "wasi:cli",
+    "wasi:io",
+    "wasi:clocks",
+    "wasi:random",
+    "wasi:filesystem",
+];
+
+/// The `osler:plugin` interfaces a research plugin may import (the `research` world).
+pub const RESEARCH_IMPORTS: &[&str] = &["types", "log", "config", "kv", "patients-deidentified"];
+
+/// The capabilities a research plugin may use: those of [`RESEARCH_IMPORTS`].
+pub const RESEARCH_CAPABILITIES: &[Capability] =
+    &[Capability::Kv, Capability::PatientsDeidentified];
+
+/// Whether the component in `bytes` exports `osler:plugin/research-run` (a research plugin).
+pub fn is_research(bytes: &[u8]) -> bool {
+    let Ok(DecodedWasm::Component(resolve, world)) = decode(bytes) else {
+        return false;
+    };
+    resolve.worlds[world].exports.iter().any(|(key, item)| {
+        matches!(interface_name(&resolve, item, key, "exports"), Ok(Some((name, _)))
+            if split(&name).is_some_and(|(pkg, iface, _)| pkg == "osler:plugin" && iface == "research-run"))
+    })
+}
+
+/// Check a research (sandbox) component against its manifest, before anything is compiled:
+/// it imports only the `research` world's interfaces (`log`, `config`, `kv`,
+/// `patients-deidentified`) and WASI's basics, exports only `osler:plugin/research-run@0.2.0`,
+/// and its manifest asks for nothing else (no other capabilities, outbound origins,
+/// interfaces, events, pages or panels). Returns the capabilities it imports.
+pub fn check_research(bytes: &[u8], m: &Manifest) -> Result<BTreeSet<Capability>, String> {
+    let (resolve, world) = match decode(bytes) {
+        Ok(DecodedWasm::Component(r, w)) => (r, w),
+        Ok(DecodedWasm::WitPackage(..)) => {
+            return Err("this is a WIT package, not a component".into());
+        }
+        Err(e) => {
+            return Err(format!(
+                "not a valid WebAssembly component (build it with `cargo build --target \
+                 wasm32-wasip2`): {e:#}"
+            ));
+        }
+    };
+    let api = semver::Version::new(0, 2, 0);
+    if !m.api.matches(&api) {
+        return Err(format!(
+            "a research plugin targets osler:plugin/research@{api}, but its manifest says api = \
+             \"{}\"",
+            m.api
+        ));
+    }
+    let mut problems = Vec::new();
+    if !m.outbound.is_empty() {
+        problems.push("outbound origins");
+    }
+    if !m.exports.is_empty() || !m.imports.is_empty() {
+        problems.push("[exports] or [imports] of plugin interfaces");
+    }
+    if !m.subscribe.is_empty() {
+        problems.push("event subscriptions");
+    }
+    if !m.nav.is_empty() || !m.panels.is_empty() {
+        problems.push("pages or chart panels");
+    }
+    if let Some(c) = m
+        .capabilities
+        .iter()
+        .find(|c| !RESEARCH_CAPABILITIES.contains(c))
+    {
+        return Err(format!(
+            "a research plugin may ask only for the capabilities kv and patients.deidentified; \
+             its manifest asks for \"{c}\""
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(format!(
+            "a research plugin's manifest may not declare {}",
+            problems.join(", ")
+        ));
+    }
+    let w = &resolve.worlds[world];
+    let mut imported = BTreeSet::new();
+    for (key, item) in &w.imports {
+        let Some((name, _)) = interface_name(&resolve, item, key, "imports")? else {
+            continue;
+        };
+        let Some((pkg, iface, version)) = split(&name) else {
+            return Err(format!(
+                "the component imports `{name}`, which is not an interface"
+            ));
+        };
+        if pkg.starts_with("wasi:") {
+            if !RESEARCH_WASI.contains(&pkg) {
+                return Err(format!(
+                    "the component imports `{name}`; a research plugin gets no {pkg}: it never \
+                     calls out"
+                ));
+            }
+            continue;
+        }
+        if pkg != "osler:plugin" {
+            return Err(format!(
+                "the component imports `{name}`; a research plugin may not call other plugins"
+            ));
+        }
+        if version.as_ref() != Some(&api) {
+            return Err(format!(
+                "the component imports `{name}`; a research plugin uses osler:plugin@{api}"
+            ));
+        }
+        if !RESEARCH_IMPORTS.contains(&iface) {
+            return Err(format!(
+                "the component imports `{name}`; a research plugin may import only {} — it sees \
+                 the de-identified patient view and its own storage, and cannot read identified \
+                 records, write patient data, publish events or call out",
+                RESEARCH_IMPORTS.join(", ")
+            ));
+        }
+        if let Some(cap) = capability_for(iface) {
+            if !m.capabilities.contains(&cap) {
+                return Err(format!(
+                    "the component imports `{name}` but its manifest does not declare the \
+                     capability \"{cap}\""
+                ));
+            }
+            imported.insert(cap);
+        }
+    }
+    let mut exports_research = false;
+    for (key, item) in &w.exports {
+        let Some((name, _)) = interface_name(&resolve, item, key, "exports")? else {
+            continue;
+        };
+        match split(&name) {
+            Some(("osler:plugin", "research-run", Some(v))) if v == api => exports_research = true,
+            _ => {
+                return Err(format!(
+                    "the component exports `{name}`; a research plugin exports only \
+                     osler:plugin/research-run@{api}"
+                ));
+            }
+        }
+    }
+    if !exports_research {
+        return Err(format!(
+            "the component does not export osler:plugin/research-run@{api}; is it a research \
+             plugin (world osler:plugin/research)?"
+        ));
+    }
+    if let Some(extra) = m.capabilities.iter().find(|c| !imported.contains(c)) {
+        return Err(format!(
+            "the manifest declares the capability \"{extra}\" but the component does not import \
+             osler:plugin/{}; declare only the capabilities the component uses",
+            super::manifest::interface_of(*extra)
+        ));
+    }
+    Ok(imported)
 }

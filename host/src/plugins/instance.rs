@@ -197,6 +197,13 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// The linear memory this store holds now (it only grows: its peak).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+}
+
 impl Drop for Limiter {
     fn drop(&mut self) {
         self.budget.give_back(self.held);

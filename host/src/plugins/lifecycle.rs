@@ -141,7 +141,10 @@ impl Plugins {
             map.insert(loaded.record.id.clone(), Arc::new(loaded));
         }
         *self.inner.installed.write().expect("lock") = map;
-        Ok((ok, compiled, failed))
+        // Research plugins load after the clinical ones, on their own engine; one that fails
+        // is kept with its reason, like a clinical plugin.
+        let (_, research_failed) = self.load_research()?;
+        Ok((ok, compiled, failed + research_failed))
     }
 
     pub(super) fn load(&self, record: Record) -> (Loaded, bool) {
@@ -273,6 +276,11 @@ impl Plugins {
         let manifest =
             Manifest::parse(&pkg.manifest).map_err(|e| PluginError::Invalid(e.to_string()))?;
         let id = manifest.id.clone();
+        if self.research_installed(&id) {
+            return Err(PluginError::Conflict(format!(
+                "a research plugin '{id}' is installed; a clinical plugin needs an id of its own"
+            )));
+        }
         let sha = hex::encode(Sha256::digest(&pkg.component));
         let this = self.clone();
         let (component, manifest2) = (pkg.component.clone(), manifest.clone());
@@ -588,7 +596,7 @@ impl Plugins {
     }
 }
 
-fn write_durable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_durable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("component paths have a parent");
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;

@@ -12,7 +12,9 @@
 //! - [`instance`]: running a call in a fresh sandbox, linking plugin-to-plugin imports;
 //! - [`v0_1`]: the bindings of `osler:plugin@0.1.0`; [`latest`]: the types the rest of the
 //!   host uses, whatever version a plugin was built against;
-//! - [`registry`]: installing from signed registries.
+//! - [`registry`]: installing from signed registries;
+//! - [`research`]: the research sandbox — a second trust tier of untrusted plugins run by
+//!   named researchers on de-identified data, on an engine of its own (fuel, determinism).
 //!
 //! A plugin's lifecycle (OpenMRS's, made loud): *installed* (its record and component are
 //! stored), then *ready* or *failed* with a reason (checked and compiled at start-up or install;
@@ -35,6 +37,7 @@ pub mod manifest;
 pub mod package;
 pub mod quota;
 pub mod registry;
+pub mod research;
 pub mod sandbox;
 pub mod site;
 pub mod v0_1;
@@ -167,6 +170,7 @@ struct Inner {
     memory: Arc<MemoryBudget>,
     http: OnceLock<reqwest::Client>,
     secret: Vec<u8>,
+    research: research::State,
 }
 
 fn now() -> String {
@@ -211,6 +215,7 @@ impl Plugins {
                 audit_rate: PerMinute::default(),
                 http: OnceLock::new(),
                 secret,
+                research: research::State::default(),
             }),
         })
     }
@@ -289,6 +294,11 @@ impl Plugins {
 
     fn get(&self, id: &str) -> Option<Arc<Loaded>> {
         self.inner.installed.read().expect("lock").get(id).cloned()
+    }
+
+    /// Whether a research plugin holds the id `id`.
+    fn research_installed(&self, id: &str) -> bool {
+        self.inner.research.installed_ids().iter().any(|i| i == id)
     }
 
     fn require(&self, id: &str) -> Result<Arc<Loaded>, PluginError> {

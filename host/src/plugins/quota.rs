@@ -99,6 +99,11 @@ impl Plugins {
         Ok(u)
     }
 
+    /// Forget the cached usage of `id` (its storage was wiped).
+    pub(crate) fn forget_usage(&self, id: &str) {
+        self.inner.quotas.plugins.lock().expect("lock").remove(id);
+    }
+
     /// A plugin's storage use and quota.
     pub fn storage_use(&self, id: &str) -> Result<StorageView, StorageError> {
         let (max_bytes, max_keys) = self.runtime_limits().quota_of(id);

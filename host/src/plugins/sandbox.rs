@@ -47,6 +47,9 @@ pub struct Call {
     /// How many events deep: 0 for a request; an event published by a handler of an event at
     /// depth `n` is at depth `n + 1`.
     pub event_depth: u8,
+    /// The date de-identified records are computed at (ages over 89 grouped): a research
+    /// run's own date, so that the run can be repeated exactly; today when `None`.
+    pub as_of: Option<time::Date>,
 }
 
 impl Call {
@@ -103,12 +106,14 @@ impl Person {
 }
 
 /// What one sandbox has done that is limited per call: audit entries written, events
-/// published, and the patients it found (a plugin may name those in an audit entry).
+/// published, the patients it found (a plugin may name those in an audit entry), and the
+/// patients whose de-identified records it read (a research run's record counts them).
 #[derive(Default)]
 pub struct Tally {
     pub audit_entries: AtomicU32,
     pub events: AtomicU32,
     pub found: Mutex<BTreeSet<String>>,
+    pub deidentified: Mutex<BTreeSet<String>>,
 }
 
 /// Chart reads whose audit entries are recorded but not yet on disk; see [`Cx::reads_durable`].
@@ -149,9 +154,18 @@ impl WasiView for Sandbox {
 
 impl Sandbox {
     pub fn new(host: Plugins, call: Arc<Call>) -> Sandbox {
+        let memory = host.runtime_limits().memory_bytes();
+        // Nothing is inherited or granted: no preopened directories, no environment, no
+        // arguments, no network, stdio connected to nothing.
+        Sandbox::with_wasi(host, call, WasiCtx::builder().build(), memory)
+    }
+
+    /// A sandbox with its own WASI context and linear-memory limit (a research run's: clocks
+    /// fixed to the run's time, random numbers seeded from the run).
+    pub fn with_wasi(host: Plugins, call: Arc<Call>, wasi: WasiCtx, memory: usize) -> Sandbox {
         let limits = host.runtime_limits();
         let store_limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes())
+            .memory_size(memory)
             .table_elements(20_000)
             .instances(limits.core_instances as usize + 16)
             .tables(32)
@@ -166,9 +180,7 @@ impl Sandbox {
         Sandbox {
             host,
             call,
-            // Nothing is inherited or granted: no preopened directories, no environment, no
-            // arguments, no network, stdio connected to nothing.
-            wasi: WasiCtx::builder().build(),
+            wasi,
             table: ResourceTable::new(),
             limits: store_limits,
             reads,

@@ -76,11 +76,15 @@ pub enum Tree {
     EventQueue,
     /// The same key → an event whose delivery failed every attempt, for an administrator.
     EventParked,
+    /// Research (sandbox) plugin id → its record: package, researchers, sites, budgets.
+    ResearchPlugins,
+    /// Run id (time-ordered) → the record of one research run.
+    ResearchRuns,
 }
 
 impl Tree {
     /// Every tree. The position is the tree's code in the write-ahead log: append only.
-    pub const ALL: [Tree; 18] = [
+    pub const ALL: [Tree; 20] = [
         Tree::Meta,
         Tree::Patients,
         Tree::PatientNames,
@@ -99,6 +103,8 @@ impl Tree {
         Tree::Bindings,
         Tree::EventQueue,
         Tree::EventParked,
+        Tree::ResearchPlugins,
+        Tree::ResearchRuns,
     ];
 
     pub fn name(self) -> &'static str {
@@ -121,6 +127,8 @@ impl Tree {
             Tree::Bindings => "plugins.bindings",
             Tree::EventQueue => "plugins.events",
             Tree::EventParked => "plugins.events-parked",
+            Tree::ResearchPlugins => "research.plugins",
+            Tree::ResearchRuns => "research.runs",
         }
     }
 

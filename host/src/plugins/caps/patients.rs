@@ -177,15 +177,23 @@ impl deid::Host for PatientsView<'_> {
             // need not wait for durability.
             let mut remember = Batch::new();
             let mut patients = Vec::new();
+            let today = self
+                .cx
+                .call
+                .as_of
+                .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+            let mut read = self.cx.tally.deidentified.lock().expect("lock");
             for (id, p) in &page.patients {
                 let name = self.pseudonym(id);
-                patients.push(deidentify(p, &name).to_string());
+                patients.push(deidentify(p, &name, today).to_string());
+                read.insert(id.clone());
                 remember.put(
                     Tree::Pseudonyms,
                     key(&[self.cx.id().as_bytes(), name.as_bytes()]),
                     id.as_bytes().to_vec(),
                 );
             }
+            drop(read);
             if let Err(e) = self.storage.apply(&remember) {
                 tracing::warn!(error = %e, "cannot remember pseudonyms");
             }
@@ -212,9 +220,13 @@ impl deid::Host for PatientsView<'_> {
                 .filter(|id| self.pseudonym(id) == pseudonym);
             let v = self
                 .patients
-                .deidentified_get(self.cx.ctx(), &pseudonym, id.as_deref())
+                .deidentified_get(self.cx.ctx(), &pseudonym, id.as_deref(), self.cx.call.as_of)
                 .await;
-            Ok(v.map_err(error_of)?.to_string())
+            let v = v.map_err(error_of)?;
+            if let Some(id) = id {
+                self.cx.tally.deidentified.lock().expect("lock").insert(id);
+            }
+            Ok(v.to_string())
         }
         .await)
     }
