@@ -353,8 +353,16 @@ async fn an_access_is_audited_at_the_site_it_was_made_from() {
         .into_iter()
         .filter(|e| e["action"] == "patient.read")
         .collect();
-    let sites: Vec<&str> = reads.iter().map(|e| e["site"].as_str().unwrap()).collect();
-    assert_eq!(sites, ["north", "north"], "{reads:?}");
+    let sites = |outcome: &str| -> Vec<&str> {
+        reads
+            .iter()
+            .filter(|e| e["outcome"] == outcome)
+            .map(|e| e["site"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(sites("success"), ["north", "north"], "{reads:?}");
+    // The refusal is on the trail too, with the site the request claimed.
+    assert_eq!(sites("denied"), ["elsewhere"], "{reads:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -695,12 +695,19 @@ async fn a_chart_registered_at_one_site_is_the_same_chart_at_every_site() {
     let site_of = |actor: &str, action: &str| -> Vec<String> {
         trail
             .iter()
-            .filter(|e| e["actor"] == actor && e["action"] == action)
+            .filter(|e| e["actor"] == actor && e["action"] == action && e["outcome"] == "success")
             .map(|e| e["site"].as_str().unwrap_or("").to_string())
             .collect()
     };
     assert_eq!(site_of("nurse.kim", "patient.create"), ["main"]);
     assert_eq!(site_of("drpatel", "patient.read"), ["north"]);
+    // The refused read is recorded too, with the site it claimed.
+    let refused: Vec<&str> = trail
+        .iter()
+        .filter(|e| e["actor"] == "drpatel" && e["outcome"] == "denied")
+        .map(|e| e["site"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(refused, ["main"]);
     assert_eq!(site_of("drpatel", "patient.update"), ["north"]);
     assert_eq!(site_of("drpatel", "patient.search"), ["north"]);
 }

@@ -72,7 +72,9 @@ pub async fn uniform(State(app): State<App>, req: Request, next: Next) -> Respon
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
+        // A page is the shell's answer to a browser that asked for one (`shell::browser_errors`):
+        // the same error, as a page.
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
     if !api || json || !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
