@@ -193,8 +193,8 @@ try {
   assert.match(await banner.innerText(), /Female/);
   assert.match(await banner.innerText(), new RegExp(`${CARD.slice(0, 4)} ${CARD.slice(4, 7)} ${CARD.slice(7)} KT`));
   assert.match(await banner.innerText(), new RegExp(`Chart\\s*${chartNumber}`));
-  assert.match(await page.locator('main').innerText(), /M5S 1G4/);
-  assert.match(await page.locator('main').innerText(), /Dr\. Amelia Lee/);
+  assert.match(await page.locator('main').first().innerText(), /M5S 1G4/);
+  assert.match(await page.locator('main').first().innerText(), /Dr\. Amelia Lee/);
   await shot(page, 'chart-after-registration');
 
   // ---------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ try {
   assert.match(await mine.locator('.diff').innerText(), /On file now: 416-555-0100/);
   await shot(mine, 'edit-stale-explained');
   await submit(mine, 'Save changes');
-  const facts = await mine.locator('main').innerText();
+  const facts = await mine.locator('main').first().innerText();
   assert.match(facts, /adaeze@example\.org/);
   assert.match(facts, /647-555-0199/);
   assert.match(facts, /416-555-0177/);
@@ -341,7 +341,7 @@ try {
   await doc.goto(chartUrl);
   const panel = (id) => doc.locator(`section.panel[data-panel=${id}]`);
   // A panel's content is in its own shadow root (locators pierce it; innerText does not).
-  const inPanel = (id) => panel(id).locator('main').innerText();
+  const inPanel = (id) => panel(id).locator('main').first().innerText();
   await panel('notes').waitFor();
   assert.match(await inPanel('notes'), /No notes yet/);
   assert.match(await inPanel('measurements'), /No measurements yet/);
