@@ -15,6 +15,7 @@ pub fn render(panel: &str, patient: &str) -> Result<String, Error> {
     match panel {
         "allergies" => Ok(allergies(patient, &model::allergies(patient)?)),
         "medications" => Ok(medications(patient, &model::prescriptions(patient)?)),
+        "allergy-flag" => Ok(allergy_flag(&model::allergies(patient)?)),
         other => Err(Error::not_found(format!(
             "prescribing has no panel '{other}'"
         ))),
@@ -27,6 +28,32 @@ fn link(patient: &str, text: &str) -> String {
         html::escape(patient),
         html::escape(text)
     )
+}
+
+/// The patient banner's allergies flag (a panel in the `banner` slot: one line the host shows
+/// after the title "Allergies"): the active allergies, most severe first, as an alert; when
+/// none is recorded, a warning that says so — prescribing records allergies, not their
+/// absence, so it never claims "none known".
+pub fn allergy_flag(all: &[Allergy]) -> String {
+    let mut active: Vec<&Allergy> = all.iter().filter(|a| a.status == "active").collect();
+    if active.is_empty() {
+        return "warning: none recorded".to_string();
+    }
+    let rank = |s: &str| match s {
+        "severe" => 0,
+        "moderate" => 1,
+        "mild" => 2,
+        _ => 3,
+    };
+    active.sort_by_key(|a| rank(&a.severity));
+    let names: Vec<String> = active
+        .iter()
+        .map(|a| match a.severity.as_str() {
+            "" | "no-reaction" => a.allergen.clone(),
+            sev => format!("{} ({sev})", a.allergen),
+        })
+        .collect();
+    format!("alert: {}", names.join(", "))
 }
 
 /// The active allergies. "None recorded" is not "no known allergies": it says only that none
@@ -123,5 +150,37 @@ mod tests {
         let none = allergies("p1", &[allergy("latex", "resolved")]);
         assert!(none.contains("No allergies recorded."), "{none}");
         assert!(!none.contains("<script"));
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+
+    fn allergy(allergen: &str, severity: &str, status: &str) -> Allergy {
+        Allergy {
+            id: String::new(),
+            kind: "free-text".into(),
+            allergen: allergen.into(),
+            reaction: String::new(),
+            severity: severity.into(),
+            onset: String::new(),
+            status: status.into(),
+            recorded_by: String::new(),
+            recorded_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_banner_flag_names_active_allergies_most_severe_first_and_never_claims_none_known() {
+        assert_eq!(allergy_flag(&[]), "warning: none recorded");
+        assert_eq!(
+            allergy_flag(&[
+                allergy("sulfa", "moderate", "active"),
+                allergy("penicillin", "severe", "active"),
+                allergy("latex", "mild", "resolved")
+            ]),
+            "alert: penicillin (severe), sulfa (moderate)"
+        );
     }
 }
