@@ -49,10 +49,8 @@ pub async fn banner_flags(app: &App, caller: &Caller, patient: &Patient) -> Vec<
         .await
         .into_iter()
         .filter_map(|r| {
-            let href = Some(format!(
-                "/patients/{id}#panel-{}-{}",
-                r.panel.plugin, r.panel.panel
-            ));
+            // The chart, where the plugin's panels are (a banner panel has no place of its own).
+            let href = Some(format!("/patients/{id}"));
             match r.html {
                 Ok(text) => parse_flag(&r.panel.title, &text).map(|(label, level)| Flag {
                     label,
