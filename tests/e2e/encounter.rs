@@ -24,7 +24,11 @@ async fn note_reads(api: &Api, admin: &str, pid: &str) -> Vec<Value> {
 async fn notes_are_signed_locked_amended_audited_and_kept_from_other_roles() {
     let pkg = package("plugins/encounter");
     let sb = Sandbox::new();
-    let env = plugin_env();
+    // Every patient-data read and write waits for its durable audit entry, and the plugin
+    // deadline is wall time: on a shared disk stalling for seconds under the parallel suite,
+    // a 5 s deadline failed a plain edit once. These tests are about notes, not deadlines.
+    let mut env = plugin_env();
+    env.push(("OSLER_PLUGINS__TIMEOUT_MS", "20000".to_string()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = sb.demo_with_env(2, &env);
     let api = server.api();
@@ -495,7 +499,11 @@ async fn the_chart_composes_the_sites_panels_in_its_order_and_survives_failing_o
         package("tests/plugins/faulty"),
     );
     let sb = Sandbox::new();
-    let env = plugin_env();
+    // Every patient-data read and write waits for its durable audit entry, and the plugin
+    // deadline is wall time: on a shared disk stalling for seconds under the parallel suite,
+    // a 5 s deadline failed a plain edit once. These tests are about notes, not deadlines.
+    let mut env = plugin_env();
+    env.push(("OSLER_PLUGINS__TIMEOUT_MS", "20000".to_string()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = sb.demo_with_env(2, &env);
     let api = server.api();
