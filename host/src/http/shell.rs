@@ -412,20 +412,9 @@ impl Shell {
 pub fn host_html(status: StatusCode, html: String) -> Response {
     let mut res = (status, axum::response::Html(html)).into_response();
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(HOST_CSP),
-    );
+    // The host CSP, nosniff, frame and referrer headers come from the router's
+    // `security_headers` layer, which every answer passes.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
     res
 }
 
