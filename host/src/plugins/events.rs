@@ -352,6 +352,16 @@ impl Plugins {
             if !in_flight.lock().expect("lock").insert(group.clone()) {
                 continue;
             }
+            // The scan above may predate a delivery that finished since: it removed this
+            // entry, then released the group. Deliver only what is still queued, as it is now
+            // (otherwise the same event runs twice).
+            let current = storage.get(Tree::EventQueue, &k);
+            if !matches!(&current, Ok(Some(now_v)) if *now_v == v) {
+                in_flight.lock().expect("lock").remove(&group);
+                current?;
+                wait = Duration::ZERO;
+                continue;
+            }
             let this = self.clone();
             let in_flight = in_flight.clone();
             tokio::spawn(async move {
