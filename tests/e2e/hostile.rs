@@ -472,7 +472,16 @@ async fn a_plugins_csrf_token_opens_neither_the_hosts_forms_nor_another_plugins(
 
 #[tokio::test]
 async fn a_scan_of_large_values_stays_within_its_page_size() {
-    let c = clinic(&[("OSLER_PLUGINS__STORAGE_MIB", "512")], &["kv"]).await;
+    // This test is about memory, not time: the plugin's deadline counts the host's durable
+    // writes (25 MB a request), which a busy shared disk can stretch past the default 5 s.
+    let c = clinic(
+        &[
+            ("OSLER_PLUGINS__STORAGE_MIB", "512"),
+            ("OSLER_PLUGINS__TIMEOUT_MS", "60000"),
+        ],
+        &["kv"],
+    )
+    .await;
     let api = &c.api;
     // 150 values of 1,000,000 bytes, one write each, 25 writes a request.
     for i in 0..6 {
