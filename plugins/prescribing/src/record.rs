@@ -47,10 +47,10 @@ pub fn medication(rx: &Prescription) -> wit::Medication {
         din: rx.drug.din.as_deref().and_then(some),
         atc: rx.drug.atc.as_deref().and_then(some),
         strength: rx.strength.clone(),
-        sig: if rx.sig_text.is_empty() {
-            rx.directions.clone()
-        } else {
+        sig: if rx.directions.trim().is_empty() {
             rx.sig_text.clone()
+        } else {
+            rx.directions.clone()
         },
         instructions: rx.instructions.clone(),
         start: date(&rx.written),
