@@ -137,15 +137,9 @@ async fn medications_allergies_and_problems_are_read_for_the_person_served() {
     // The patient's record: two medications (one then stopped), an allergy, two problems
     // (one resolved).
     let ramipril = prescribe(&c, &own, RAMIPRIL, "1 cap PO OD").await;
-    let rx = ramipril["prescriptions"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let rx = ramipril["prescription"]["id"].as_str().unwrap().to_string();
     let statin = prescribe(&c, &own, ATORVASTATIN, "1 tab PO QHS").await;
-    let stopped = statin["prescriptions"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let stopped = statin["prescription"]["id"].as_str().unwrap().to_string();
     api.post(
         &format!("/plugins/prescribing/api/patients/{own}/prescriptions/{stopped}/discontinue"),
         &c.lee,
