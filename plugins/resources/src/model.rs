@@ -530,7 +530,7 @@ pub fn tag_matches(r: &Resource, filter: &str) -> bool {
     let by_condition = || condition_match(&r.conditions, value).is_some();
     let by_specialty = || {
         let v = words(value).join(" ");
-        r.specialties.iter().any(|s| *s == v)
+        r.specialties.contains(&v)
     };
     match kind.as_str() {
         "atc" => by_atc(),
