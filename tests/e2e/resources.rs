@@ -123,7 +123,7 @@ async fn medications_allergies_and_problems_are_read_for_the_person_served() {
     let nurse = api.login(demo::NURSE.0, demo::NURSE.1).await;
     let desk = api.login(demo::RECEPTION.0, demo::RECEPTION.1).await;
     let me = api.login(demo::PATIENT.0, demo::PATIENT.1).await;
-    let find = |i: usize| {
+    let find = |i: u64| {
         let (api, lee) = (api.clone(), c.lee.clone());
         async move {
             let found = api
@@ -572,7 +572,10 @@ async fn a_sites_library_is_searched_shown_beside_prescriptions_and_on_the_chart
         .unwrap();
     assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
-    assert!(text.contains("url: only http and https links"), "{text}");
+    assert!(
+        text.contains("url: a web address starting with https:// or http://"),
+        "{text}"
+    );
     assert!(text.contains(r#"role="alert""#));
     assert!(
         text.contains(r#"value="Sneaky""#),
