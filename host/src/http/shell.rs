@@ -223,6 +223,18 @@ impl Shell {
                     plugin: None,
                 });
             }
+            let patient_pages = if ctx.can(Permission::PatientsReadOwn)
+                && !ctx.can(Permission::PatientsRead)
+                && caller.user.patient.is_some()
+            {
+                vec![
+                    ("My contact details", "/me/contact"),
+                    ("Sharing", "/me/shares"),
+                    ("Who looked", "/me/access"),
+                ]
+            } else {
+                Vec::new()
+            };
             if let Some(site) = caller.site.as_deref() {
                 nav.extend(
                     app.plugins
@@ -236,6 +248,12 @@ impl Shell {
                         }),
                 );
             }
+            nav.extend(patient_pages.into_iter().map(|(title, href)| NavItem {
+                title: title.into(),
+                href: href.into(),
+                admin: false,
+                plugin: None,
+            }));
             if !app.plugins.research_for(&ctx).is_empty() {
                 nav.push(NavItem {
                     title: "Research".into(),
