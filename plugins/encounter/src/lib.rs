@@ -36,9 +36,13 @@
 //!
 //! Chart panels: `notes` (recent notes and open ticklers), `cpp`, `measurements` (the latest
 //! of each).
+//!
+//! It exports `osler:encounter/problems@0.1.0` ([`problems`]): the patient's active problems
+//! (unresolved ongoing concerns, with their ICD-10-CA codes), for physicians and nurses.
 
 pub mod model;
 pub mod pages;
+pub mod problems;
 pub mod store;
 
 use osler_sdk::{Error, Params, Plugin, Request, Response, Router, context};
@@ -47,6 +51,13 @@ use serde_json::json;
 
 use model::*;
 use store::clinical;
+
+mod bindings {
+    osler_sdk::generate!({
+        path: ["../../wit/v0.2.0", "wit"],
+        world: "osler:encounter/encounter@0.1.0",
+    });
+}
 
 struct Encounter;
 
@@ -106,7 +117,7 @@ impl Plugin for Encounter {
     }
 }
 
-osler_sdk::export_plugin!(Encounter);
+osler_sdk::export_plugin!(Encounter with_bindings bindings);
 
 // The JSON API.
 

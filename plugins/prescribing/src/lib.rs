@@ -5,6 +5,9 @@
 //! checks interactions and allergies through it; when it is not enabled or fails, the
 //! prescription is still written, marked `unchecked` in the answer, the record and the printed
 //! page, and the fact is audited. See README.md for routes, settings and storage.
+//!
+//! It exports `osler:prescribing/record@0.1.0` ([`record`]): a patient's active medications
+//! and allergies, for other plugins, read as the person they serve.
 
 mod checks;
 pub mod dispense;
@@ -12,6 +15,7 @@ pub mod events;
 pub mod model;
 mod pages;
 pub mod panels;
+pub mod record;
 pub mod settings;
 pub mod sig;
 
@@ -28,7 +32,7 @@ use crate::model::{Allergy, Change, Checks, Component, Drug, PartFill, Prescript
 mod bindings {
     osler_sdk::generate!({
         path: ["../../wit/v0.2.0", "wit"],
-        world: "osler:prescribing/prescribing",
+        world: "osler:prescribing/prescribing@0.1.0",
     });
 }
 
