@@ -133,6 +133,20 @@ async fn dispatch(
     if let Some(refused) = super::shell::confine_kiosk(&app, &caller, &id, &parts) {
         return Ok(refused);
     }
+    if super::shell::is_patient(&caller.user)
+        && !app
+            .plugins
+            .nav(&site, &caller.user.roles)
+            .iter()
+            .any(|n| n.plugin == id)
+    {
+        // A patient account uses only the plugins that offer patients a page at this site;
+        // every other plugin's routes are the clinic's.
+        let check = crate::access::Check::new("plugin.request", crate::access::Need::Nothing)
+            .resource(format!("plugin/{id}"));
+        let reason = format!("the plugin '{id}' offers no pages to patients");
+        return Err(app.gate.deny(&caller.ctx(), check, reason).await.into());
+    }
     let plugin = match app.plugins.enabled(&id, &site) {
         Ok(p) => p,
         Err(Unavailable::NotEnabled) => {

@@ -286,7 +286,12 @@ pub async fn redeem(
         ..Default::default()
     };
     // Counted against the address (as a failure until it succeeds), like a sign-in.
-    let attempt = match app.throttle.begin("activation", source, None) {
+    // Per address: a name shared by everyone would let one guesser lock all patients out.
+    let subject = match source {
+        Some(ip) => format!("activation\0{ip}"),
+        None => "activation".into(),
+    };
+    let attempt = match app.throttle.begin(&subject, source, None) {
         Ok(a) => a,
         Err(AuthError::Locked(s)) => {
             app.audit

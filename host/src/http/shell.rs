@@ -58,6 +58,11 @@ pub fn is_kiosk(user: &User) -> bool {
     !user.roles.is_empty() && user.roles.iter().all(|r| *r == Role::Kiosk)
 }
 
+/// A patient's own account: the `patient` role and no other.
+pub fn is_patient(user: &User) -> bool {
+    !user.roles.is_empty() && user.roles.iter().all(|r| *r == Role::Patient)
+}
+
 /// Where a kiosk account lives: the first plugin page offered to its roles at its site, or
 /// the host's notice that none is enabled there.
 pub fn kiosk_home(app: &App, caller: &Caller) -> String {

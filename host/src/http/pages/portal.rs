@@ -536,17 +536,30 @@ async fn contact_submit(page: Page, Form(f): Form<ContactForm>) -> Response {
 // ---------------------------------------------------------------------------------------------
 // Shares
 
-#[derive(Deserialize, Default)]
+/// The share form: `section` repeats (`plugin/panel`, one per chosen section), so it is read
+/// as pairs rather than through serde.
+#[derive(Default)]
 struct ShareForm {
-    #[serde(default)]
     csrf: String,
-    /// `plugin/panel`, one per chosen section (repeated field).
-    #[serde(default)]
     section: Vec<String>,
-    #[serde(default)]
     days: String,
-    #[serde(default)]
     recipient: String,
+}
+
+impl ShareForm {
+    fn parse(body: &[u8]) -> ShareForm {
+        let mut f = ShareForm::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            match k.as_ref() {
+                "csrf" => f.csrf = v.into_owned(),
+                "section" => f.section.push(v.into_owned()),
+                "days" => f.days = v.into_owned(),
+                "recipient" => f.recipient = v.into_owned(),
+                _ => {}
+            }
+        }
+        f
+    }
 }
 
 fn base_url(app: &App, headers: &HeaderMap) -> String {
@@ -698,7 +711,8 @@ async fn again(page: &Page, msg: String) -> Response {
     page.render(StatusCode::BAD_REQUEST, "Sharing my record", None, &html)
 }
 
-async fn share_submit(page: Page, Form(f): Form<ShareForm>) -> Response {
+async fn share_submit(page: Page, body: axum::body::Bytes) -> Response {
+    let f = ShareForm::parse(&body);
     if let Err(e) = page.check_csrf(&f.csrf) {
         return e.into_response();
     }
