@@ -604,4 +604,19 @@ mod tests {
         assert!(!permissions_of(&[Role::Researcher]).contains(&PatientsRead));
         assert_eq!(permissions_of(&[Role::Kiosk]), vec![PatientsMatch]);
     }
+
+    #[test]
+    fn a_patient_may_change_only_their_own_contact_details() {
+        let me = Ctx::person("sam", vec![Role::Patient], None, Some("p1".into()), None);
+        let contact = |id| Check::new("patient.update", Need::Contact(id));
+        assert!(Gate::refusal(&me, &contact("p1")).is_none());
+        assert!(Gate::refusal(&me, &contact("p2")).is_some());
+        let write = Check::new("patient.update", Need::Permission(PatientsWrite));
+        assert!(Gate::refusal(&me, &write).is_some());
+        let desk = Ctx::person("desk", vec![Role::Reception], None, None, None);
+        assert!(Gate::refusal(&desk, &contact("p2")).is_none());
+        assert!(desk.can(PatientAccounts));
+        let nurse = Ctx::person("kim", vec![Role::Nurse], None, None, None);
+        assert!(!nurse.can(PatientAccounts));
+    }
 }

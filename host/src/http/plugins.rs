@@ -134,14 +134,16 @@ async fn dispatch(
         return Ok(refused);
     }
     if super::shell::is_patient(&caller.user)
+        && super::shell::wants_html(&parts)
         && !app
             .plugins
             .nav(&site, &caller.user.roles)
             .iter()
             .any(|n| n.plugin == id)
     {
-        // A patient account uses only the plugins that offer patients a page at this site;
-        // every other plugin's routes are the clinic's.
+        // A patient's browser uses only the plugins that offer patients a page at this site;
+        // every other plugin's pages are the clinic's. (A program using a patient's token is
+        // held to the patient's permissions, as everywhere.)
         let check = crate::access::Check::new("plugin.request", crate::access::Need::Nothing)
             .resource(format!("plugin/{id}"));
         let reason = format!("the plugin '{id}' offers no pages to patients");

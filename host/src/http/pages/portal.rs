@@ -329,6 +329,48 @@ struct ContactForm {
 }
 
 impl ContactForm {
+    /// What is wrong with the form, in words for the patient (empty: nothing).
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (label, v) in [("Home phone", &self.phone), ("Mobile phone", &self.mobile)] {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            let digits = v.chars().filter(char::is_ascii_digit).count();
+            let ok_chars = v
+                .chars()
+                .all(|c| c.is_ascii_digit() || " -().+x".contains(c));
+            if !ok_chars || !(7..=15).contains(&digits) {
+                out.push(format!(
+                    "{label}: write a phone number, e.g. 613-555-0100 (7 to 15 digits)"
+                ));
+            }
+        }
+        let email = self.email.trim();
+        if !email.is_empty() {
+            let ok = email.len() <= 254
+                && !email.chars().any(char::is_whitespace)
+                && email
+                    .split_once('@')
+                    .is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.'));
+            if !ok {
+                out.push("Email: write an address like name@example.org".into());
+            }
+        }
+        for (label, v, max) in [
+            ("Street address", &self.line, 200),
+            ("City", &self.city, 100),
+            ("Province", &self.province, 40),
+            ("Postal code", &self.postal_code, 20),
+        ] {
+            if v.trim().chars().count() > max {
+                out.push(format!("{label}: at most {max} characters"));
+            }
+        }
+        out
+    }
+
     fn of(p: &Patient) -> ContactForm {
         let a = p.address.first().cloned().unwrap_or_default();
         ContactForm {
@@ -493,6 +535,10 @@ async fn contact_submit(page: Page, Form(f): Form<ContactForm>) -> Response {
             &contact_form_html(&page.csrf(), f, &errors, ""),
         )
     };
+    let problems = f.problems();
+    if !problems.is_empty() {
+        return again(problems, StatusCode::BAD_REQUEST, &f);
+    }
     match page
         .app
         .patients
