@@ -28,6 +28,7 @@ mod prescribing;
 mod prescription_safety;
 mod registry;
 mod research;
+mod resources;
 mod scheduling;
 mod schemathesis;
 mod search;

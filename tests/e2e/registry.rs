@@ -842,8 +842,12 @@ async fn only_the_publisher_owning_an_interface_package_can_provide_it() {
     let reg = Reg::new(&sb);
     let drugref = package("plugins/drugref");
     let prescribing = package("plugins/prescribing");
+    // Prescribing also imports `osler:resources/lookup`, whose provider imports encounter's
+    // `problems`: a registry install brings in a provider for every import.
+    let resources = package("plugins/resources");
+    let encounter = package("plugins/encounter");
 
-    // The first-party publisher owns its plugin ids and `osler:drugref`.
+    // The first-party publisher owns its plugin ids and the interface packages they export.
     let osler_key = sb.root().join("osler-project.pem");
     let osler_pub = sb.osler_ok(&["keys", "generate", "--out", s(&osler_key)], &[]);
     let add = |name: &str, key: &str, plugins: &str, interfaces: &str| {
@@ -869,8 +873,8 @@ async fn only_the_publisher_owning_an_interface_package_can_provide_it() {
     let out = add(
         "Osler project",
         osler_pub.trim(),
-        "drugref,prescribing",
-        "osler:drugref",
+        "drugref,prescribing,resources,encounter",
+        "osler:drugref,osler:prescribing,osler:resources,osler:encounter",
     );
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stdout);
@@ -890,7 +894,7 @@ async fn only_the_publisher_owning_an_interface_package_can_provide_it() {
     // lets it export `osler:drugref`.
     let out = add("Mallory", &mallory_pub, "bad-drugref", "");
     assert!(out.status.success(), "{out:?}");
-    for p in [&drugref, &prescribing] {
+    for p in [&drugref, &prescribing, &resources, &encounter] {
         let out = reg.publish_as(&sb, p, &osler_key, "Osler project");
         assert!(
             out.status.success(),
@@ -953,7 +957,9 @@ async fn only_the_publisher_owning_an_interface_package_can_provide_it() {
         .expect(404);
 
     // Prescribing imports `osler:drugref/lookup`: the provider brought in with it is the
-    // owner's drugref, not the hijacker listed first.
+    // owner's drugref, not the hijacker listed first (and, for its other import, the
+    // resources plugin with encounter, which resources imports; prescribing's own `record`,
+    // which resources imports too, is the plugin being installed: a cycle planned once).
     let r = install(&api, &admin, "prescribing", false)
         .await
         .expect(200);
@@ -963,7 +969,12 @@ async fn only_the_publisher_owning_an_interface_package_can_provide_it() {
         .iter()
         .map(|x| x["plugin"]["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["drugref", "prescribing"], "{}", r.text);
+    assert_eq!(
+        ids,
+        ["drugref", "encounter", "resources", "prescribing"],
+        "{}",
+        r.text
+    );
     assert_eq!(
         r.json["results"][0]["plugin"]["origin"]["publisher"],
         "Osler project"

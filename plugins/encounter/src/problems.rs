@@ -46,3 +46,44 @@ impl wit::Guest for crate::Encounter {
         Ok(active(&store::cpp(&patient)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Stamp;
+
+    fn item(id: &str, section: &str, code: Option<&str>, resolved: bool) -> Item {
+        let stamp = Stamp {
+            user: "drlee".into(),
+            name: "Dr. Lee".into(),
+            at: "2026-03-04T10:00:00".into(),
+        };
+        Item {
+            id: id.into(),
+            section: section.into(),
+            text: format!("item {id}"),
+            code: code.map(str::to_string),
+            since: Some("2019".into()),
+            added: stamp.clone(),
+            resolved: resolved.then_some(stamp),
+        }
+    }
+
+    #[test]
+    fn active_problems_are_the_unresolved_ongoing_concerns_oldest_first() {
+        let items = [
+            item("000003", "concerns", None, false),
+            item("000001", "concerns", Some("I10"), false),
+            item("000002", "concerns", Some("J45"), true),
+            item("000004", "medical", Some("E11"), false),
+        ];
+        let list = active(&items);
+        let ids: Vec<&str> = list.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["000001", "000003"]);
+        assert_eq!(list[0].icd10ca.as_deref(), Some("I10"));
+        assert_eq!(list[0].description, "item 000001");
+        assert_eq!(list[0].since.as_deref(), Some("2019"));
+        assert_eq!(list[0].added, "2026-03-04");
+        assert_eq!(list[1].icd10ca, None);
+    }
+}

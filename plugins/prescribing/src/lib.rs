@@ -296,7 +296,7 @@ fn now_local() -> String {
     clock::now().local
 }
 
-fn valid_atc(code: &str) -> Option<String> {
+pub(crate) fn valid_atc(code: &str) -> Option<String> {
     let c = code.trim().to_ascii_uppercase();
     let b = c.as_bytes();
     let ok = [1, 3, 4, 5, 7].contains(&b.len())

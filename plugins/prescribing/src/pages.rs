@@ -5,6 +5,7 @@ use osler_sdk::{Error, Params, Request, Response, html, patients};
 use serde::Deserialize;
 
 use crate::bindings::osler::drugref::lookup;
+use crate::bindings::osler::resources::lookup as resources;
 use crate::model::{self, Checks, Prescription};
 use crate::settings::{self, Clinic, Prescriber};
 use crate::{AllergyInput, Outcome, PartFillInput, RxInput, checks::UNCHECKED};
@@ -348,6 +349,7 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
     if active.is_empty() {
         body += r#"<p class="muted">None.</p>"#;
     }
+    let mut classes = ClassResources::default();
     for rx in &active {
         body += &format!(
             r#"<article class="card"><p><strong>{}</strong> {} — {} <span class="muted">({})</span></p><p class="muted">{} · {}{} · {} {}</p>"#,
@@ -369,6 +371,7 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
             if rx.external { "prescribed by" } else { "by" },
             e(&rx.prescriber_name),
         );
+        body += &classes.html(rx);
         if physician {
             body += &format!(
                 r#"<form method="post" action="{base}/rx/{id}/renew">{csrf}<label for="ov-{id}">Override reason (if the checks require one)</label><input id="ov-{id}" name="override_reason"><button type="submit">Renew</button></form>
@@ -429,6 +432,64 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
         Response::html(status, html::page(&format!("Prescribing · {name}"), &body))
             .about_patient(pid),
     )
+}
+
+/// "Resources for this drug class" beside a medication: what the clinical resources plugin
+/// (`osler:resources/lookup`) lists for its ATC code, asked once per code on a page. Nothing
+/// when the drug has no ATC code, or when no resources plugin is bound at the site
+/// (`unavailable`): prescribing works as without it. Any other failure is said in one line.
+#[derive(Default)]
+struct ClassResources {
+    asked: Vec<(String, Result<Vec<resources::Entry>, Error>)>,
+}
+
+impl ClassResources {
+    /// How many links beside one medication.
+    const SHOWN: usize = 4;
+
+    fn html(&mut self, rx: &Prescription) -> String {
+        let Some(atc) = rx.drug.atc.as_deref().and_then(crate::valid_atc) else {
+            return String::new();
+        };
+        if !self.asked.iter().any(|(a, _)| *a == atc) {
+            let found = resources::for_atc(&atc, None);
+            self.asked.push((atc.clone(), found));
+        }
+        let Some((_, found)) = self.asked.iter().find(|(a, _)| *a == atc) else {
+            return String::new();
+        };
+        match found {
+            Err(Error::Unavailable(_)) => String::new(),
+            Err(err) => format!(
+                r#"<p class="muted noprint">Resources for this drug class: unavailable ({}).</p>"#,
+                e(err.message())
+            ),
+            Ok(list) if list.is_empty() => String::new(),
+            Ok(list) => {
+                let links: Vec<String> = list
+                    .iter()
+                    .take(Self::SHOWN)
+                    .map(|r| {
+                        format!(
+                            r#"<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>{}"#,
+                            e(&r.url),
+                            e(&r.title),
+                            if r.audience == resources::Audience::Patient {
+                                " (for patients)"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .collect();
+                format!(
+                    r#"<p class="noprint resources">Resources for this drug class ({}): {}</p>"#,
+                    e(&atc),
+                    links.join(" · ")
+                )
+            }
+        }
+    }
 }
 
 fn prescribe_html(req: &Request, base: &str, notice: &Notice) -> String {
