@@ -117,6 +117,8 @@ async fn clinic() -> Clinic {
         &["kv", "patients.read", "patient-data", "events.publish"],
     )
     .await;
+    api.install_enabled(&admin, &package("plugins/resources"), "main", &["kv"])
+        .await;
     api.install_enabled(&admin, &package("plugins/phr"), "main", &["patients.read"])
         .await;
     Clinic {
@@ -317,6 +319,10 @@ async fn a_patient_activates_their_account_and_sees_only_their_own_record() {
     assert!(mine.text.contains("Dr. Amelia Lee"));
     assert!(mine.text.to_lowercase().contains("levothyroxine"), "{}", mine.text);
     assert!(mine.text.contains("penicillin") && mine.text.contains("hives"));
+    // The clinic's patient-audience reading for the medication's class (H03A), not the
+    // clinicians' guideline.
+    assert!(mine.text.contains("MedlinePlus: Hypothyroidism"), "{}", mine.text);
+    assert!(!mine.text.contains("American Thyroid Association"));
     assert!(!mine.text.contains("Okafor"));
 
     // Another patient's id, anywhere: refused, and the attempt is on that patient's trail.
@@ -672,6 +678,7 @@ async fn an_expired_code_is_refused_and_sections_say_unavailable_without_their_p
     assert!(mine.text.contains("Appointments are unavailable"), "{}", mine.text);
     assert!(mine.text.contains("Medications are unavailable"));
     assert!(mine.text.contains("Allergies are unavailable"));
+    assert!(mine.text.contains("Reading suggestions are unavailable"));
     let r = kenji.get("/plugins/phr/request").await.expect(200);
     let csrf = hidden_field(&r.text, "_csrf").unwrap();
     let r = kenji

@@ -20,8 +20,9 @@ use osler_sdk::{Error, Params, Plugin, Request, Response, Router, html, patients
 use serde::Deserialize;
 
 use crate::bindings::osler::prescribing::record;
+use crate::bindings::osler::resources::lookup;
 use crate::bindings::osler::scheduling::{appointments, requests};
-use crate::render::{Allergy, Med, Visit};
+use crate::render::{Allergy, Link, Med, Visit};
 
 mod bindings {
     osler_sdk::generate!({
@@ -198,6 +199,41 @@ fn allergies_section(id: &str) -> Result<String, Error> {
     }
 }
 
+/// The clinic's patient-audience resources about the drug classes of the patient's active
+/// medications (at most ten, each once).
+fn resources_section(id: &str) -> Result<String, Error> {
+    let meds = match record::active_medications(id) {
+        Ok(m) => m,
+        Err(Error::Unavailable(_)) => return Ok(render::unavailable("Reading suggestions are")),
+        Err(e) => return Err(e),
+    };
+    let mut links: Vec<Link> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut classes: Vec<String> = meds.into_iter().filter_map(|m| m.atc).collect();
+    classes.sort();
+    classes.dedup();
+    for atc in classes {
+        let found = match lookup::for_atc(&atc, Some(lookup::Audience::Patient)) {
+            Ok(f) => f,
+            Err(Error::Unavailable(_)) => {
+                return Ok(render::unavailable("Reading suggestions are"));
+            }
+            Err(Error::Invalid(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        for r in found {
+            if links.len() < 10 && seen.insert(r.id.clone()) {
+                links.push(Link {
+                    title: r.title,
+                    url: r.url,
+                    summary: r.summary,
+                });
+            }
+        }
+    }
+    Ok(render::resources(&links))
+}
+
 /// A section, or what went wrong with it, in its place.
 fn or_failed(section: Result<String, Error>, what: &str) -> String {
     section.unwrap_or_else(|err| {
@@ -236,6 +272,7 @@ fn home(req: &Request, _: &Params) -> Result<Response, Error> {
          <section class=\"card\" id=\"section-medications\"><h2>Medications</h2>{}</section>\
          <section class=\"card\" id=\"section-allergies\"><h2>Allergies</h2>{}</section>\
          </div>\
+         <section class=\"card\" id=\"section-resources\"><h2>Reading from your clinic</h2>{}</section>\
          <section class=\"card\"><h2>My record, my choice</h2>\
          <p><a href=\"/me/shares\">Share part of my record</a> with another clinician, for a \
          time you choose. <a href=\"/me/access\">See who looked at my record</a>.</p></section>",
@@ -244,6 +281,7 @@ fn home(req: &Request, _: &Params) -> Result<Response, Error> {
         pending,
         or_failed(medications_section(&own.id), "Medications are"),
         or_failed(allergies_section(&own.id), "Allergies are"),
+        or_failed(resources_section(&own.id), "Reading suggestions are"),
     );
     Ok(Response::html(200, html::page("My health", &body)))
 }

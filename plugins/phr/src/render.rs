@@ -228,6 +228,36 @@ pub fn allergies(list: &[Allergy]) -> String {
     format!("<ul id=\"allergies\">{rows}</ul>")
 }
 
+/// One resource, as the resources interface gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
+    pub summary: String,
+}
+
+/// The clinic's patient-audience resources: plain links, opened without a referrer.
+pub fn resources(links: &[Link]) -> String {
+    if links.is_empty() {
+        return "<p class=\"muted\">The clinic has no reading suggested for your medications.</p>"
+            .into();
+    }
+    let rows: String = links
+        .iter()
+        .filter(|l| l.url.starts_with("https://") || l.url.starts_with("http://"))
+        .map(|l| {
+            format!(
+                "<li class=\"resource\"><a href=\"{}\" rel=\"noopener noreferrer\">{}</a> \
+                 <span class=\"muted\">{}</span></li>",
+                e(&l.url),
+                e(&l.title),
+                e(&l.summary)
+            )
+        })
+        .collect();
+    format!("<ul id=\"resources\">{rows}</ul>")
+}
+
 /// A request to the clinic, as the patient wrote it.
 pub fn requests(list: &[(String, String)]) -> String {
     if list.is_empty() {
