@@ -97,10 +97,7 @@ struct Clinic {
 async fn clinic() -> Clinic {
     let sb = Sandbox::new();
     let mut env = plugin_env();
-    env.push((
-        "OSLER_PORTAL__SHARE_MAX_SECONDS",
-        SHARE_SECONDS.to_string(),
-    ));
+    env.push(("OSLER_PORTAL__SHARE_MAX_SECONDS", SHARE_SECONDS.to_string()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = sb.demo_with_env(2, &env);
     let api = server.api();
@@ -180,7 +177,11 @@ async fn create_account(c: &Clinic, pid: &str, username: &str) -> String {
         token: c.reception.clone(),
     };
     let chart = desk.get(&format!("/patients/{pid}")).await.expect(200);
-    assert!(chart.text.contains("Create patient account"), "{}", chart.text);
+    assert!(
+        chart.text.contains("Create patient account"),
+        "{}",
+        chart.text
+    );
     let r = desk
         .post(
             &format!("/patients/{pid}/account"),
@@ -265,12 +266,30 @@ async fn a_patient_activates_their_account_and_sees_only_their_own_record() {
     let r = activate(&c.api, &code, "1980-06-16", "a long new password").await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("birth date does not match"), "{}", r.text);
-    let r = activate(&c.api, "AAAA-BBBB-CCCC-DDDD", "1980-06-15", "a long new password").await;
+    let r = activate(
+        &c.api,
+        "AAAA-BBBB-CCCC-DDDD",
+        "1980-06-15",
+        "a long new password",
+    )
+    .await;
     assert_eq!(r.status, 403, "{}", r.text);
-    assert!(c.api.try_login("marie.t", "a long new password").await.status == 401);
+    assert!(
+        c.api
+            .try_login("marie.t", "a long new password")
+            .await
+            .status
+            == 401
+    );
 
     // The right birth date (and the code typed in lower case) sets the password.
-    let r = activate(&c.api, &code.to_lowercase(), "1980-06-15", "a long new password").await;
+    let r = activate(
+        &c.api,
+        &code.to_lowercase(),
+        "1980-06-15",
+        "a long new password",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("marie.t"));
     // Single use.
@@ -315,13 +334,25 @@ async fn a_patient_activates_their_account_and_sees_only_their_own_record() {
     // Their record: appointment, medication, allergy.
     let mine = marie.get("/plugins/phr/").await.expect(200);
     assert!(mine.text.contains("Marie Tremblay"), "{}", mine.text);
-    assert!(mine.text.contains(DAY) && mine.text.contains("09:00"), "{}", mine.text);
+    assert!(
+        mine.text.contains(DAY) && mine.text.contains("09:00"),
+        "{}",
+        mine.text
+    );
     assert!(mine.text.contains("Dr. Amelia Lee"));
-    assert!(mine.text.to_lowercase().contains("levothyroxine"), "{}", mine.text);
+    assert!(
+        mine.text.to_lowercase().contains("levothyroxine"),
+        "{}",
+        mine.text
+    );
     assert!(mine.text.contains("penicillin") && mine.text.contains("hives"));
     // The clinic's patient-audience reading for the medication's class (H03A), not the
     // clinicians' guideline.
-    assert!(mine.text.contains("MedlinePlus: Hypothyroidism"), "{}", mine.text);
+    assert!(
+        mine.text.contains("MedlinePlus: Hypothyroidism"),
+        "{}",
+        mine.text
+    );
     assert!(!mine.text.contains("American Thyroid Association"));
     assert!(!mine.text.contains("Okafor"));
 
@@ -349,7 +380,10 @@ async fn a_patient_activates_their_account_and_sees_only_their_own_record() {
     }
     let r = c
         .api
-        .get(&format!("/plugins/prescribing/api/patients/{other}"), &token)
+        .get(
+            &format!("/plugins/prescribing/api/patients/{other}"),
+            &token,
+        )
         .await;
     assert!(r.status == 403 || r.status == 404, "{}", r.text);
     let after = audit_of(&c, &other)
@@ -456,7 +490,11 @@ async fn a_patient_activates_their_account_and_sees_only_their_own_record() {
     let r = marie
         .post(
             "/me/contact",
-            &[("version", "2"), ("phone", "613-555-0142"), ("email", "not an email")],
+            &[
+                ("version", "2"),
+                ("phone", "613-555-0142"),
+                ("email", "not an email"),
+            ],
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
@@ -509,7 +547,11 @@ async fn a_share_shows_only_its_sections_until_revoked_or_expired_and_every_view
 
     // Share medications and allergies only.
     let page = ebba.get("/me/shares").await.expect(200);
-    assert!(page.text.contains("Medications and allergies"), "{}", page.text);
+    assert!(
+        page.text.contains("Medications and allergies"),
+        "{}",
+        page.text
+    );
     let r = ebba
         .post(
             "/me/shares",
@@ -541,21 +583,33 @@ async fn a_share_shows_only_its_sections_until_revoked_or_expired_and_every_view
             .await
         }
     };
-    let seen = open("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0").await.expect(200);
-    assert!(seen.text.to_lowercase().contains("levothyroxine"), "{}", seen.text);
+    let seen = open("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0")
+        .await
+        .expect(200);
+    assert!(
+        seen.text.to_lowercase().contains("levothyroxine"),
+        "{}",
+        seen.text
+    );
     assert!(seen.text.contains("penicillin"));
     assert!(seen.text.contains("as of"));
-    assert!(!seen.text.contains("Lindqvist"), "demographics were not chosen");
+    assert!(
+        !seen.text.contains("Lindqvist"),
+        "demographics were not chosen"
+    );
     assert!(!seen.text.contains(DAY), "appointments were not chosen");
     assert_eq!(seen.header("referrer-policy"), Some("no-referrer"));
     assert!(seen.header("cache-control").unwrap().contains("no-store"));
     assert!(seen.header("x-robots-tag").unwrap().contains("noindex"));
     // A guessed token finds nothing.
     let r = Resp::read(
-        anon.get(format!("{}/share/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", c.api.base))
-            .send()
-            .await
-            .unwrap(),
+        anon.get(format!(
+            "{}/share/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            c.api.base
+        ))
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(r.status, 404);
@@ -586,8 +640,16 @@ async fn a_share_shows_only_its_sections_until_revoked_or_expired_and_every_view
 
     // Another patient cannot revoke it (or see it): not theirs.
     let trail = audit_of(&c, &me).await;
-    assert!(trail.iter().any(|e| e["action"] == "share.view" && e["outcome"] == "success"));
-    assert!(trail.iter().any(|e| e["action"] == "share.view" && e["outcome"] == "denied"));
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["action"] == "share.view" && e["outcome"] == "success")
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["action"] == "share.view" && e["outcome"] == "denied")
+    );
 
     // A share lasts at most the clinic's maximum (here 20 s): then it is gone.
     let r = ebba
@@ -603,7 +665,9 @@ async fn a_share_shows_only_its_sections_until_revoked_or_expired_and_every_view
         .expect(201);
     let link = hidden_value(&r.text).expect("the link");
     let url = format!("{}{}", c.api.base, &link[link.find("/share/").unwrap()..]);
-    let seen = Resp::read(anon.get(&url).send().await.unwrap()).await.expect(200);
+    let seen = Resp::read(anon.get(&url).send().await.unwrap())
+        .await
+        .expect(200);
     assert!(seen.text.contains("Lindqvist"), "{}", seen.text);
     assert!(seen.text.contains(DAY));
     assert!(!seen.text.to_lowercase().contains("levothyroxine"));
@@ -675,7 +739,11 @@ async fn an_expired_code_is_refused_and_sections_say_unavailable_without_their_p
     };
     let mine = kenji.get("/plugins/phr/").await.expect(200);
     assert!(mine.text.contains("Kenji Nakamura"), "{}", mine.text);
-    assert!(mine.text.contains("Appointments are unavailable"), "{}", mine.text);
+    assert!(
+        mine.text.contains("Appointments are unavailable"),
+        "{}",
+        mine.text
+    );
     assert!(mine.text.contains("Medications are unavailable"));
     assert!(mine.text.contains("Allergies are unavailable"));
     assert!(mine.text.contains("Reading suggestions are unavailable"));

@@ -133,10 +133,7 @@ fn code_ops(app: &App, b: &mut Batch, username: &str, patient: &str, by: &str) -
         issued_by: by.into(),
         failures: 0,
     };
-    if let Ok(Some(old)) = app
-        .storage
-        .get(Tree::Portal, &current_code_key(username))
-    {
+    if let Ok(Some(old)) = app.storage.get(Tree::Portal, &current_code_key(username)) {
         b.delete(Tree::Portal, old);
     }
     let key = activation_key(&code);
@@ -343,7 +340,11 @@ pub async fn redeem(
             b.delete(Tree::Portal, current_code_key(&a.username));
             "wrong birth date; the code is now void"
         } else {
-            b.put(Tree::Portal, key.clone(), serde_json::to_vec(&a).expect("ser"));
+            b.put(
+                Tree::Portal,
+                key.clone(),
+                serde_json::to_vec(&a).expect("ser"),
+            );
             "wrong birth date"
         };
         // A concurrent attempt changed the record: that one counted; this one is refused.
@@ -366,7 +367,9 @@ pub async fn redeem(
     let username = a.username.clone();
     let (_, mut b) = match app.accounts.change_user(&username, |u| {
         if u.patient.as_deref() != Some(patient.as_str()) {
-            return Err(AuthError::Invalid("the account is not this patient's".into()));
+            return Err(AuthError::Invalid(
+                "the account is not this patient's".into(),
+            ));
         }
         u.password_hash = hash;
         Ok(())
@@ -585,9 +588,9 @@ pub async fn revoke_share(app: &App, ctx: &Ctx, id: &str) -> Result<Share, ApiEr
         ev.resource = Some(format!("Share/{id}"));
         match app.commit_audited(&b, ev).await {
             Ok(()) => return Ok(share),
-            Err(crate::audit::AuditError::Storage(
-                crate::storage::StorageError::Conflict { .. },
-            )) => continue,
+            Err(crate::audit::AuditError::Storage(crate::storage::StorageError::Conflict {
+                ..
+            })) => continue,
             Err(e) => return Err(e.into()),
         }
     }
@@ -689,9 +692,9 @@ pub async fn open_share(
         ev.outcome = "success".into();
         match app.commit_audited(&b, ev).await {
             Ok(()) => return Ok(Some(share)),
-            Err(crate::audit::AuditError::Storage(
-                crate::storage::StorageError::Conflict { .. },
-            )) => continue,
+            Err(crate::audit::AuditError::Storage(crate::storage::StorageError::Conflict {
+                ..
+            })) => continue,
             Err(e) => return Err(e.into()),
         }
     }

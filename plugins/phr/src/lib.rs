@@ -329,7 +329,10 @@ struct RequestForm {
 
 fn request_form(req: &Request, _: &Params) -> Result<Response, Error> {
     let body = request_page(req, None, &RequestForm::default());
-    Ok(Response::html(200, html::page("Request an appointment", &body)))
+    Ok(Response::html(
+        200,
+        html::page("Request an appointment", &body),
+    ))
 }
 
 fn request_post(req: &Request, _: &Params) -> Result<Response, Error> {

@@ -73,7 +73,12 @@ fn address(p: &Value) -> Option<String> {
     }
     let mut parts: Vec<String> = a["line"]
         .as_array()
-        .map(|l| l.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     let place: Vec<&str> = ["city", "state", "postalCode"]
         .iter()
@@ -87,9 +92,10 @@ fn address(p: &Value) -> Option<String> {
 
 fn health_card(p: &Value) -> Option<String> {
     p["identifier"].as_array()?.iter().find_map(|i| {
-        (i["system"].as_str() == Some("https://fhir.infoway-inforoute.ca/NamingSystem/ca-on-patient-hcn"))
-            .then(|| i["value"].as_str().map(String::from))
-            .flatten()
+        (i["system"].as_str()
+            == Some("https://fhir.infoway-inforoute.ca/NamingSystem/ca-on-patient-hcn"))
+        .then(|| i["value"].as_str().map(String::from))
+        .flatten()
     })
 }
 
@@ -273,9 +279,7 @@ pub fn requests(list: &[(String, String)]) -> String {
             )
         })
         .collect();
-    format!(
-        "<p>Waiting for the clinic to book:</p><ul id=\"requests\">{rows}</ul>"
-    )
+    format!("<p>Waiting for the clinic to book:</p><ul id=\"requests\">{rows}</ul>")
 }
 
 /// The note a request carries to the waiting list.

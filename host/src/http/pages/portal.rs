@@ -152,7 +152,11 @@ fn code_page(page: &Page, id: &str, username: &str, code: &str) -> Response {
     )
 }
 
-async fn create_account(page: Page, Path(id): Path<String>, Form(f): Form<AccountForm>) -> Response {
+async fn create_account(
+    page: Page,
+    Path(id): Path<String>,
+    Form(f): Form<AccountForm>,
+) -> Response {
     if let Err(e) = page.check_csrf(&f.csrf) {
         return e.into_response();
     }
@@ -351,9 +355,12 @@ impl ContactForm {
         if !email.is_empty() {
             let ok = email.len() <= 254
                 && !email.chars().any(char::is_whitespace)
-                && email
-                    .split_once('@')
-                    .is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !host.starts_with('.') && !host.ends_with('.'));
+                && email.split_once('@').is_some_and(|(user, host)| {
+                    !user.is_empty()
+                        && host.contains('.')
+                        && !host.starts_with('.')
+                        && !host.ends_with('.')
+                });
             if !ok {
                 out.push("Email: write an address like name@example.org".into());
             }
@@ -485,8 +492,20 @@ fn contact_form_html(csrf: &str, f: &ContactForm, errors: &[String], notice: &st
         field("email", "Email", &f.email, "email", "email"),
         field("line", "Street address", &f.line, "text", "street-address"),
         field("city", "City", &f.city, "text", "address-level2"),
-        field("province", "Province", &f.province, "text", "address-level1"),
-        field("postal_code", "Postal code", &f.postal_code, "text", "postal-code"),
+        field(
+            "province",
+            "Province",
+            &f.province,
+            "text",
+            "address-level1"
+        ),
+        field(
+            "postal_code",
+            "Postal code",
+            &f.postal_code,
+            "text",
+            "postal-code"
+        ),
     )
 }
 
@@ -775,7 +794,11 @@ async fn share_submit(page: Page, body: axum::body::Bytes) -> Response {
     };
     let recipient = f.recipient.trim();
     if recipient.chars().count() > 100 {
-        return again(&page, "The name of whom it is for is at most 100 characters.".into()).await;
+        return again(
+            &page,
+            "The name of whom it is for is at most 100 characters.".into(),
+        )
+        .await;
     }
     let caller = page.caller();
     let Some(site) = caller.site.clone() else {
@@ -788,15 +811,29 @@ async fn share_submit(page: Page, body: axum::body::Bytes) -> Response {
             .iter()
             .find(|o| format!("{}/{}", o.plugin, o.panel) == *s)
         {
-            Some(o) if !chosen.iter().any(|c: &crate::plugins::views::PanelRef| c.plugin == o.plugin && c.panel == o.panel) => {
+            Some(o)
+                if !chosen.iter().any(|c: &crate::plugins::views::PanelRef| {
+                    c.plugin == o.plugin && c.panel == o.panel
+                }) =>
+            {
                 chosen.push(o.clone())
             }
             Some(_) => {}
-            None => return again(&page, "That part of the record cannot be shared here.".into()).await,
+            None => {
+                return again(
+                    &page,
+                    "That part of the record cannot be shared here.".into(),
+                )
+                .await;
+            }
         }
     }
     if chosen.is_empty() {
-        return again(&page, "Choose at least one part of your record to share.".into()).await;
+        return again(
+            &page,
+            "Choose at least one part of your record to share.".into(),
+        )
+        .await;
     }
     // Rendered now, for the patient, each in its plugin's sandbox (checked and audited like
     // a chart panel): what the share shows is what the patient saw when making it.
@@ -949,8 +986,14 @@ fn share_document(status: StatusCode, title: &str, main: &str) -> Response {
     );
     let mut res = crate::http::shell::host_html(status, html);
     let h = res.headers_mut();
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert("x-robots-tag", HeaderValue::from_static("noindex, nofollow"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "x-robots-tag",
+        HeaderValue::from_static("noindex, nofollow"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
@@ -1010,7 +1053,11 @@ async fn access_page(page: Page) -> Response {
     let zone = clinic_zone(app);
     let when = |t: &str| {
         t.parse::<jiff::Timestamp>()
-            .map(|ts| ts.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+            .map(|ts| {
+                ts.to_zoned(zone.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
             .unwrap_or_else(|_| t.to_string())
     };
     let mut names = std::collections::HashMap::new();
