@@ -689,7 +689,7 @@ fn hidden_value(html: &str) -> Option<String> {
 async fn an_expired_code_is_refused_and_sections_say_unavailable_without_their_plugins() {
     let sb = Sandbox::new();
     let mut env = plugin_env();
-    env.push(("OSLER_PORTAL__ACTIVATION_SECONDS", "2".to_string()));
+    env.push(("OSLER_PORTAL__ACTIVATION_SECONDS", "5".to_string()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let server = sb.demo_with_env(1, &env);
     let api = server.api();
@@ -713,7 +713,7 @@ async fn an_expired_code_is_refused_and_sections_say_unavailable_without_their_p
         lee: String::new(),
     };
     let code = create_account(&c, &me, "kenji").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let r = activate(&api, &code, "1966-09-30", "kenji's long password").await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(r.text.contains("expired"), "{}", r.text);
