@@ -85,7 +85,7 @@ async fn a_patient_uses_their_own_record_in_chromium() {
     api.post(
         &format!("/plugins/prescribing/api/patients/{pid}/allergies"),
         &lee,
-        &json!({"kind": "ingredient", "allergen": "penicillin", "reaction": "hives"}),
+        &json!({"kind": "ingredient", "allergen": "penicillin", "reaction": "hives", "severity": "moderate"}),
     )
     .await
     .expect(201);

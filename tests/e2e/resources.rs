@@ -123,7 +123,7 @@ async fn medications_allergies_and_problems_are_read_for_the_person_served() {
     let nurse = api.login(demo::NURSE.0, demo::NURSE.1).await;
     let desk = api.login(demo::RECEPTION.0, demo::RECEPTION.1).await;
     let me = api.login(demo::PATIENT.0, demo::PATIENT.1).await;
-    let find = |i: usize| {
+    let find = |i: u64| {
         let (api, lee) = (api.clone(), c.lee.clone());
         async move {
             let found = api

@@ -642,6 +642,14 @@ fn base_url(app: &App, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// The longest share anyone may ask for, in days; a clinic may allow less.
+const MAX_SHARE_DAYS: u64 = 90;
+
+/// The longest share this clinic allows, in whole days (at least 1).
+fn max_share_days(app: &App) -> u64 {
+    (app.config.portal.share_max_seconds / 86_400).clamp(1, MAX_SHARE_DAYS)
+}
+
 async fn shares_html(page: &Page, error: Option<&str>, created: Option<(&Share, &str)>) -> String {
     let app = &page.app;
     let c = page.caller();
@@ -672,7 +680,8 @@ async fn shares_html(page: &Page, error: Option<&str>, created: Option<(&Share, 
     if let Some(e) = error {
         out.push_str(&error_p(e));
     }
-    let max_days = (app.config.portal.share_max_seconds / 86_400).max(1);
+    let max_days = max_share_days(app);
+    let default_days = max_days.min(7);
     if sections.is_empty() {
         out.push_str(
             "<section class=\"card\"><p class=\"muted\">Nothing can be shared at this clinic \
@@ -698,7 +707,7 @@ async fn shares_html(page: &Page, error: Option<&str>, created: Option<(&Share, 
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <fieldset><legend>What to share</legend>{boxes}</fieldset>\
              <label for=\"days\">For how many days (1 to {max_days})</label>\
-             <input id=\"days\" name=\"days\" type=\"number\" min=\"1\" max=\"{max_days}\" value=\"7\" required>\
+             <input id=\"days\" name=\"days\" type=\"number\" min=\"1\" max=\"{max_days}\" value=\"{default_days}\" required>\
              <label for=\"recipient\">For whom (optional)</label>\
              <input id=\"recipient\" name=\"recipient\" maxlength=\"100\" placeholder=\"e.g. Dr. Chen, walk-in clinic\">\
              <p class=\"muted small\">The person with the link sees what you chose, as it is \
@@ -785,12 +794,12 @@ async fn share_submit(page: Page, body: axum::body::Bytes) -> Response {
         Ok(id) => id,
         Err(r) => return r,
     };
+    // A share asked for longer than the clinic allows is cut to its maximum (the page then
+    // says until when it works).
+    let max = max_share_days(&page.app);
     let days: u64 = match f.days.trim().parse() {
-        Ok(d) if d >= 1 && d <= (page.app.config.portal.share_max_seconds / 86_400).max(1) => d,
-        _ => {
-            let max = (page.app.config.portal.share_max_seconds / 86_400).max(1);
-            return again(&page, format!("Choose from 1 to {max} days.")).await;
-        }
+        Ok(d) if (1..=MAX_SHARE_DAYS).contains(&d) => d,
+        _ => return again(&page, format!("Choose from 1 to {max} days.")).await,
     };
     let recipient = f.recipient.trim();
     if recipient.chars().count() > 100 {
