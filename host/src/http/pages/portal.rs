@@ -291,13 +291,17 @@ async fn activate_submit(
 // ---------------------------------------------------------------------------------------------
 // A patient's own pages
 
-/// The signed-in patient's own record id, or the refusal page.
-fn own(page: &Page) -> Result<String, Response> {
+/// The signed-in patient's own record id (`None`: not a patient; see [`not_a_patient`]).
+fn own(page: &Page) -> Option<String> {
     let c = page.caller();
     match (&c.user.patient, c.ctx().can(Permission::PatientsReadOwn)) {
-        (Some(p), true) => Ok(p.clone()),
-        _ => Err(page.refuse("This page is for patients, about their own record.")),
+        (Some(p), true) => Some(p.clone()),
+        _ => None,
     }
+}
+
+fn not_a_patient(page: &Page) -> Response {
+    page.refuse("This page is for patients, about their own record.")
 }
 
 fn first_telecom<'a>(p: &'a Patient, system: &str, mobile: bool) -> Option<&'a str> {
@@ -510,9 +514,8 @@ fn contact_form_html(csrf: &str, f: &ContactForm, errors: &[String], notice: &st
 }
 
 async fn contact_page(page: Page) -> Response {
-    let id = match own(&page) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = own(&page) else {
+        return not_a_patient(&page);
     };
     let p = match page.app.patients.get(&page.caller().ctx(), &id).await {
         Ok(p) => p,
@@ -536,9 +539,8 @@ async fn contact_submit(page: Page, Form(f): Form<ContactForm>) -> Response {
     if let Err(e) = page.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    let id = match own(&page) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = own(&page) else {
+        return not_a_patient(&page);
     };
     let ctx = page.caller().ctx();
     let stored = match page.app.patients.get(&ctx, &id).await {
@@ -773,8 +775,8 @@ async fn shares_html(page: &Page, error: Option<&str>, created: Option<(&Share, 
 }
 
 async fn shares_page(page: Page) -> Response {
-    if let Err(r) = own(&page) {
-        return r;
+    if own(&page).is_none() {
+        return not_a_patient(&page);
     }
     let html = shares_html(&page, None, None).await;
     page.render(StatusCode::OK, "Sharing my record", None, &html)
@@ -790,9 +792,8 @@ async fn share_submit(page: Page, body: axum::body::Bytes) -> Response {
     if let Err(e) = page.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    let patient = match own(&page) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(patient) = own(&page) else {
+        return not_a_patient(&page);
     };
     // A share asked for longer than the clinic allows is cut to its maximum (the page then
     // says until when it works).
@@ -894,8 +895,8 @@ async fn revoke_submit(page: Page, Path(id): Path<String>, Form(f): Form<CsrfOnl
     if let Err(e) = page.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    if let Err(r) = own(&page) {
-        return r;
+    if own(&page).is_none() {
+        return not_a_patient(&page);
     }
     match portal::revoke_share(&page.app, &page.caller().ctx(), &id).await {
         Ok(_) => Redirect::to("/me/shares").into_response(),
@@ -1028,9 +1029,8 @@ fn access_kind(action: &str) -> &'static str {
 }
 
 async fn access_page(page: Page) -> Response {
-    let patient = match own(&page) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(patient) = own(&page) else {
+        return not_a_patient(&page);
     };
     let app = &page.app;
     let me = page.caller().user.username.clone();
