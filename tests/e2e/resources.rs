@@ -572,7 +572,10 @@ async fn a_sites_library_is_searched_shown_beside_prescriptions_and_on_the_chart
         .unwrap();
     assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
-    assert!(text.contains("url: only http and https links"), "{text}");
+    assert!(
+        text.contains("url: a web address starting with https:// or http://"),
+        "{text}"
+    );
     assert!(text.contains(r#"role="alert""#));
     assert!(
         text.contains(r#"value="Sneaky""#),
