@@ -235,7 +235,7 @@ async fn medications_allergies_and_problems_are_read_for_the_person_served() {
 
     // A patient reads their own medications and allergies, and nobody else's.
     let mine = api.get(&reader("medications", &own), &me).await.expect(200);
-    assert_eq!(ids(&mine), [rx.clone()]);
+    assert_eq!(ids(&mine), std::slice::from_ref(&rx));
     api.get(&reader("allergies", &own), &me).await.expect(200);
     for what in ["medications", "allergies"] {
         let r = api.get(&reader(what, &other), &me).await;
@@ -425,7 +425,10 @@ async fn a_sites_library_is_searched_shown_beside_prescriptions_and_on_the_chart
     api.put(&format!("{search}/{own_id}"), &c.admin, &edited, None)
         .await
         .expect(200);
-    assert_eq!(at("main", "q=titration+ARB").await, [own_id.clone()]);
+    assert_eq!(
+        at("main", "q=titration+ARB").await,
+        std::slice::from_ref(&own_id)
+    );
     assert!(at("main", "atc=C09CA01").await.contains(&own_id));
 
     // Pinned at main, a seed entry comes first there, and only there.
