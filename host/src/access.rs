@@ -90,6 +90,13 @@ pub enum Permission {
     /// Find a patient's id by health card number and birth date, and nothing more.
     #[serde(rename = "patients.match")]
     PatientsMatch,
+    /// Change the contact details (phones, email, address) of one's own patient record, and
+    /// nothing else of it.
+    #[serde(rename = "patients.contact-own")]
+    PatientsContactOwn,
+    /// Create a patient's own account (linked to their chart) and issue its activation code.
+    #[serde(rename = "patients.accounts")]
+    PatientAccounts,
     /// Query the audit trail.
     #[serde(rename = "audit.read")]
     AuditRead,
@@ -112,6 +119,8 @@ impl Permission {
             Permission::PatientsReadOwn => "patients.read-own",
             Permission::PatientsDeidentified => "patients.deidentified",
             Permission::PatientsMatch => "patients.match",
+            Permission::PatientsContactOwn => "patients.contact-own",
+            Permission::PatientAccounts => "patients.accounts",
             Permission::AuditRead => "audit.read",
             Permission::UsersManage => "users.manage",
             Permission::SitesManage => "sites.manage",
@@ -128,14 +137,23 @@ use Permission::*;
 pub const ROLE_PERMISSIONS: &[(Role, &[Permission])] = &[
     (
         Role::Admin,
-        &[AuditRead, UsersManage, SitesManage, PluginsManage],
+        &[
+            AuditRead,
+            UsersManage,
+            SitesManage,
+            PluginsManage,
+            PatientAccounts,
+        ],
     ),
     (Role::Physician, &[PatientsRead, PatientsWrite]),
     (Role::Nurse, &[PatientsRead, PatientsWrite]),
-    (Role::Reception, &[PatientsRead, PatientsWrite]),
+    (
+        Role::Reception,
+        &[PatientsRead, PatientsWrite, PatientAccounts],
+    ),
     (Role::Kiosk, &[PatientsMatch]),
     (Role::Researcher, &[PatientsDeidentified]),
-    (Role::Patient, &[PatientsReadOwn]),
+    (Role::Patient, &[PatientsReadOwn, PatientsContactOwn]),
 ];
 
 pub fn permissions_of(roles: &[Role]) -> Vec<Permission> {
@@ -373,6 +391,9 @@ pub enum Need<'a> {
     /// Reading one patient's chart: `patients.read`, or `patients.read-own` when it is the
     /// person's own record.
     Chart(&'a str),
+    /// Changing one patient's contact details: `patients.write`, or `patients.contact-own`
+    /// when it is the person's own record.
+    Contact(&'a str),
 }
 
 /// One question for the [`Gate`]: may the caller do `action`?
@@ -489,6 +510,12 @@ impl Gate {
                     || (ctx.can(Permission::PatientsReadOwn) && ctx.patient.as_deref() == Some(id)),
                 Permission::PatientsRead.as_str().to_string(),
             ),
+            Need::Contact(id) => (
+                ctx.can(Permission::PatientsWrite)
+                    || (ctx.can(Permission::PatientsContactOwn)
+                        && ctx.patient.as_deref() == Some(id)),
+                Permission::PatientsWrite.as_str().to_string(),
+            ),
         };
         if allowed {
             return None;
@@ -548,6 +575,7 @@ fn describe(action: &str) -> &str {
     match action {
         "patient.create" | "patient.import" => "create patient records",
         "patient.update" => "change patient records",
+        "patient.account" => "create patient accounts",
         "patient.search" => "search patient records",
         "patient.read" => "read this patient record",
         "patient.match" => "match a health card to a patient",
@@ -575,5 +603,20 @@ mod tests {
         assert!(!permissions_of(&[Role::Reception]).contains(&AuditRead));
         assert!(!permissions_of(&[Role::Researcher]).contains(&PatientsRead));
         assert_eq!(permissions_of(&[Role::Kiosk]), vec![PatientsMatch]);
+    }
+
+    #[test]
+    fn a_patient_may_change_only_their_own_contact_details() {
+        let me = Ctx::person("sam", vec![Role::Patient], None, Some("p1".into()), None);
+        let contact = |id| Check::new("patient.update", Need::Contact(id));
+        assert!(Gate::refusal(&me, &contact("p1")).is_none());
+        assert!(Gate::refusal(&me, &contact("p2")).is_some());
+        let write = Check::new("patient.update", Need::Permission(PatientsWrite));
+        assert!(Gate::refusal(&me, &write).is_some());
+        let desk = Ctx::person("desk", vec![Role::Reception], None, None, None);
+        assert!(Gate::refusal(&desk, &contact("p2")).is_none());
+        assert!(desk.can(PatientAccounts));
+        let nurse = Ctx::person("kim", vec![Role::Nurse], None, None, None);
+        assert!(!nurse.can(PatientAccounts));
     }
 }

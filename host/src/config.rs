@@ -27,6 +27,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Patient search limits.
     pub patients: PatientsConfig,
+    /// Patients' own accounts: activation codes and shares of their record.
+    pub portal: PortalConfig,
     /// Signed checkpoints of the audit trail, and where else they go.
     pub audit: crate::audit::AuditConfig,
     /// The clinic's IANA time zone, e.g. `America/Toronto`; plugins see local time in it.
@@ -142,6 +144,25 @@ impl Default for PatientsConfig {
     }
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// How long a patient's activation code stays valid, in seconds (14 days).
+    pub activation_seconds: u64,
+    /// The longest a patient's share of their record may last, in seconds (90 days). A share
+    /// asked for longer is cut to this; a clinic may set it lower.
+    pub share_max_seconds: u64,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            activation_seconds: 14 * 24 * 3600,
+            share_max_seconds: 90 * 24 * 3600,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -152,6 +173,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             storage: StorageConfig::default(),
             patients: PatientsConfig::default(),
+            portal: PortalConfig::default(),
             audit: Default::default(),
             timezone: "America/Toronto".into(),
             plugins: Default::default(),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod frame;
 pub mod pages;
 pub mod plugins;
+pub mod portal;
 pub mod research;
 pub mod shell;
 pub mod uniform;

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod patients;
+pub mod portal;
 pub mod research;
 pub mod sites;
 pub mod users;
@@ -46,6 +47,7 @@ pub fn router() -> Router<App> {
         .route("/kiosk", get(kiosk))
         .route("/admin", get(admin_index))
         .merge(patients::router())
+        .merge(portal::router())
         .merge(research::router())
         .merge(users::router())
         .merge(sites::router())

@@ -133,6 +133,22 @@ async fn dispatch(
     if let Some(refused) = super::shell::confine_kiosk(&app, &caller, &id, &parts) {
         return Ok(refused);
     }
+    if super::shell::is_patient(&caller.user)
+        && super::shell::wants_html(&parts)
+        && !app
+            .plugins
+            .nav(&site, &caller.user.roles)
+            .iter()
+            .any(|n| n.plugin == id)
+    {
+        // A patient's browser uses only the plugins that offer patients a page at this site;
+        // every other plugin's pages are the clinic's. (A program using a patient's token is
+        // held to the patient's permissions, as everywhere.)
+        let check = crate::access::Check::new("plugin.request", crate::access::Need::Nothing)
+            .resource(format!("plugin/{id}"));
+        let reason = format!("the plugin '{id}' offers no pages to patients");
+        return Err(app.gate.deny(&caller.ctx(), check, reason).await.into());
+    }
     let plugin = match app.plugins.enabled(&id, &site) {
         Ok(p) => p,
         Err(Unavailable::NotEnabled) => {

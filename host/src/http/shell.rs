@@ -58,6 +58,11 @@ pub fn is_kiosk(user: &User) -> bool {
     !user.roles.is_empty() && user.roles.iter().all(|r| *r == Role::Kiosk)
 }
 
+/// A patient's own account: the `patient` role and no other.
+pub fn is_patient(user: &User) -> bool {
+    !user.roles.is_empty() && user.roles.iter().all(|r| *r == Role::Patient)
+}
+
 /// Where a kiosk account lives: the first plugin page offered to its roles at its site, or
 /// the host's notice that none is enabled there.
 pub fn kiosk_home(app: &App, caller: &Caller) -> String {
@@ -223,6 +228,18 @@ impl Shell {
                     plugin: None,
                 });
             }
+            let patient_pages = if ctx.can(Permission::PatientsReadOwn)
+                && !ctx.can(Permission::PatientsRead)
+                && caller.user.patient.is_some()
+            {
+                vec![
+                    ("My contact details", "/me/contact"),
+                    ("Sharing", "/me/shares"),
+                    ("Who looked", "/me/access"),
+                ]
+            } else {
+                Vec::new()
+            };
             if let Some(site) = caller.site.as_deref() {
                 nav.extend(
                     app.plugins
@@ -236,6 +253,12 @@ impl Shell {
                         }),
                 );
             }
+            nav.extend(patient_pages.into_iter().map(|(title, href)| NavItem {
+                title: title.into(),
+                href: href.into(),
+                admin: false,
+                plugin: None,
+            }));
             if !app.plugins.research_for(&ctx).is_empty() {
                 nav.push(NavItem {
                     title: "Research".into(),

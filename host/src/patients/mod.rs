@@ -183,6 +183,22 @@ pub struct SearchPage {
     pub next: Option<String>,
 }
 
+/// Who made a record's latest change.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ChangedBy {
+    pub user: String,
+    /// Their roles, comma-separated, as in the audit trail.
+    pub role: String,
+    /// The version they made.
+    pub version: u64,
+}
+
+fn changed_by_key(id: &str) -> Vec<u8> {
+    let mut k = b"c".to_vec();
+    k.extend(id.as_bytes());
+    k
+}
+
 /// The patient service.
 #[derive(Clone)]
 pub struct Patients {
@@ -481,11 +497,55 @@ impl Patients {
         &self,
         ctx: &Ctx,
         id: &str,
-        mut p: Patient,
+        p: Patient,
         expected_version: u64,
     ) -> Result<Patient, PatientError> {
-        const ACTION: &str = "patient.update";
         let need = Need::Permission(Permission::PatientsWrite);
+        self.update_as(ctx, id, p, expected_version, need).await
+    }
+
+    /// Change only the contact details of a record — its phones and emails (`telecom`) and
+    /// its addresses — keeping everything else as stored. Allowed to those who may change
+    /// records (`patients.write`) and to a patient for their own record
+    /// (`patients.contact-own`). The same validation, concurrency check and audit entry
+    /// (`patient.update`, naming the person) as [`Patients::update`], so the record's history
+    /// shows who made the change.
+    pub async fn update_contact(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        expected_version: u64,
+        telecom: Vec<fhir::ContactPoint>,
+        address: Vec<fhir::Address>,
+    ) -> Result<Patient, PatientError> {
+        // Ask the gate first, so that a refusal never reveals whether the record exists.
+        self.allow(
+            ctx,
+            Check::new("patient.update", Need::Contact(id)).patient(id),
+        )
+        .await?;
+        let mut p = match self.load(id)? {
+            Some((p, _)) => p,
+            None => Patient {
+                resource_type: "Patient".into(),
+                ..Default::default()
+            },
+        };
+        p.telecom = telecom;
+        p.address = address;
+        self.update_as(ctx, id, p, expected_version, Need::Contact(id))
+            .await
+    }
+
+    async fn update_as(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        mut p: Patient,
+        expected_version: u64,
+        need: Need<'_>,
+    ) -> Result<Patient, PatientError> {
+        const ACTION: &str = "patient.update";
         self.allow(ctx, Check::new(ACTION, need).patient(id))
             .await?;
         let Some((old, old_bytes)) = self.load(id)? else {
@@ -568,6 +628,16 @@ impl Patients {
             id.as_bytes(),
             serde_json::to_vec(&p).expect("serialise"),
         );
+        let author = ChangedBy {
+            user: ctx.user.clone(),
+            role: ctx.role_string(),
+            version: current + 1,
+        };
+        b.put(
+            Tree::Portal,
+            changed_by_key(id),
+            serde_json::to_vec(&author).expect("serialise"),
+        );
         match self
             .audit
             .record_with(&b, self.event(ctx, ACTION, "success", Some(id)))
@@ -585,6 +655,16 @@ impl Patients {
         }
         self.storage.durable().await?;
         Ok(p)
+    }
+
+    /// Who made the record's latest change through [`Patients::update`] (or
+    /// [`Patients::update_contact`]), if any since this was recorded: for the chart's "changed
+    /// by". Not an access to the record, so not audited.
+    pub fn changed_by(&self, id: &str) -> Result<Option<ChangedBy>, PatientError> {
+        Ok(self
+            .storage
+            .get(Tree::Portal, &changed_by_key(id))?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
     /// The id of the chart holding identifier `system|value`, from the identifier index alone

@@ -169,6 +169,10 @@ pub enum Slot {
     /// or is late, the banner says "<title>: unavailable", never nothing, so that a missing
     /// allergies flag cannot read as "no known allergies".
     Banner,
+    /// A section a patient can put in a share of their own record (`/me/shares`): HTML, like
+    /// a chart panel, rendered for the patient when they create the share and kept as it was
+    /// then. Never shown on the chart.
+    Share,
 }
 
 impl Slot {
@@ -188,7 +192,8 @@ pub struct Panel {
     /// Roles that see the panel; everyone who may read the chart when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<Role>>,
-    /// `chart` (the default) or `banner` (a flag on the patient banner; see [`Slot`]).
+    /// `chart` (the default), `banner` (a flag on the patient banner) or `share` (a section
+    /// of a patient's share of their record); see [`Slot`].
     #[serde(default, skip_serializing_if = "Slot::is_chart")]
     pub slot: Slot,
 }

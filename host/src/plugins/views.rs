@@ -248,6 +248,12 @@ impl Plugins {
         self.slot(site, Some(roles), Slot::Banner)
     }
 
+    /// The sections a patient may put in a share of their record (panels in the `share`
+    /// slot) of the plugins enabled and ready at `site` that `roles` may see, in order.
+    pub fn share_sections(&self, site: &str, roles: &[Role]) -> Vec<PanelRef> {
+        self.slot(site, Some(roles), Slot::Share)
+    }
+
     fn slot(&self, site: &str, roles: Option<&[Role]>, slot: Slot) -> Vec<PanelRef> {
         let installed = self.inner.installed.read().expect("lock");
         let state = self.inner.state.read().expect("lock");

@@ -80,11 +80,15 @@ pub enum Tree {
     ResearchPlugins,
     /// Run id (time-ordered) → the record of one research run.
     ResearchRuns,
+    /// Patients' own access: `a` + sha256(activation code) → activation; `u` + user name →
+    /// its current activation key; `s` + sha256(share token) → share; `p` + patient id, 0,
+    /// share id → the share's key; `c` + patient id → who made the record's latest change.
+    Portal,
 }
 
 impl Tree {
     /// Every tree. The position is the tree's code in the write-ahead log: append only.
-    pub const ALL: [Tree; 20] = [
+    pub const ALL: [Tree; 21] = [
         Tree::Meta,
         Tree::Patients,
         Tree::PatientNames,
@@ -105,6 +109,7 @@ impl Tree {
         Tree::EventParked,
         Tree::ResearchPlugins,
         Tree::ResearchRuns,
+        Tree::Portal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -129,6 +134,7 @@ impl Tree {
             Tree::EventParked => "plugins.events-parked",
             Tree::ResearchPlugins => "research.plugins",
             Tree::ResearchRuns => "research.runs",
+            Tree::Portal => "portal",
         }
     }
 

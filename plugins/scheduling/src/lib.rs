@@ -10,6 +10,7 @@ pub mod api;
 pub mod events;
 pub mod model;
 pub mod pages;
+pub mod requests;
 pub mod store;
 pub mod txn;
 
@@ -163,6 +164,22 @@ impl wit::Guest for Scheduling {
     fn upcoming(patient: String, limit: u32) -> Result<Vec<wit::Appointment>, Error> {
         let (list, found) = upcoming_at(&context::site(), &patient, limit)?;
         Ok(found.into_iter().map(|a| summary(&list, a)).collect())
+    }
+}
+
+impl bindings::exports::osler::scheduling::requests::Guest for Scheduling {
+    fn request(
+        patient: String,
+        note: String,
+    ) -> Result<bindings::exports::osler::scheduling::requests::AppointmentRequest, Error> {
+        requests::request(patient, note)
+    }
+
+    fn pending(
+        patient: String,
+    ) -> Result<Vec<bindings::exports::osler::scheduling::requests::AppointmentRequest>, Error>
+    {
+        requests::pending(patient)
     }
 }
 

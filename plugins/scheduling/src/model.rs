@@ -492,6 +492,9 @@ pub struct WaitEntry {
     /// The site's local date it was added.
     pub added: String,
     pub added_by: String,
+    /// Put there by the patient themself (through `osler:scheduling/requests`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub patient_request: bool,
 }
 
 /// A waiting list's name: a short slug, since it is part of keys and paths.

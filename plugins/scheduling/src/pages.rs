@@ -362,7 +362,15 @@ pub fn waitlist_page(req: &Request, _: &Params) -> Result<Response, Error> {
                     r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><form method="post" action="{HOME}waitlist/remove">{}<input type="hidden" name="list" value="{}"><input type="hidden" name="id" value="{}"><button type="submit" class="link">Remove</button></form></td></tr>"#,
                     i + 1,
                     e(names.get(&w.patient).unwrap_or(&w.patient)),
-                    e(&w.note),
+                    if w.patient_request {
+                        format!(
+                            r#"<span class="badge" title="asked for by {}">Patient request</span> {}"#,
+                            e(&w.added_by),
+                            e(&w.note)
+                        )
+                    } else {
+                        e(&w.note)
+                    },
                     e(&w.added),
                     html::csrf_field(c),
                     e(&w.list),

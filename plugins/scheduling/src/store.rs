@@ -823,6 +823,21 @@ pub fn add_to_waitlist(
     by: &str,
     today: &str,
 ) -> Result<WaitEntry, Error> {
+    add_entry(site, list, patient, note, position, by, today, false)
+}
+
+/// [`add_to_waitlist`], marking the entry as the patient's own request when `patient_request`.
+#[allow(clippy::too_many_arguments)]
+pub fn add_entry(
+    site: &str,
+    list: &str,
+    patient: &str,
+    note: &str,
+    position: Option<u32>,
+    by: &str,
+    today: &str,
+    patient_request: bool,
+) -> Result<WaitEntry, Error> {
     check_list_name(list)?;
     check_ref("patient", patient)?;
     let note = text("note", note, 500)?;
@@ -847,6 +862,7 @@ pub fn add_to_waitlist(
             position: position.unwrap_or(n),
             added: today.to_string(),
             added_by: by.to_string(),
+            patient_request,
         };
         txn.create(&key(site, &format!("wait/{list}/{id}")), &entry)?;
         txn.put(

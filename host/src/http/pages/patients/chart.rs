@@ -54,7 +54,12 @@ fn local_time(zone: &jiff::tz::TimeZone, t: &str) -> String {
 }
 
 /// The demographics of a chart, every part of the record.
-fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone) -> String {
+fn demographics(
+    p: &Patient,
+    today: jiff::civil::Date,
+    zone: &jiff::tz::TimeZone,
+    changed_by: Option<&str>,
+) -> String {
     let mut identity = String::new();
     for n in &p.name {
         let label = match n.r#use.as_deref() {
@@ -191,7 +196,7 @@ fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone
     }
 
     let record = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         fact(
             "Status",
             if p.active == Some(false) {
@@ -209,6 +214,9 @@ fn demographics(p: &Patient, today: jiff::civil::Date, zone: &jiff::tz::TimeZone
                 .map(|t| local_time(zone, t))
                 .unwrap_or_default()
         ),
+        changed_by
+            .map(|who| fact("Changed by", who))
+            .unwrap_or_default(),
     );
     format!(
         "<div class=\"grid two\">\
@@ -297,6 +305,22 @@ fn render_panels(panels: &[Panel]) -> String {
     out
 }
 
+/// Who made the record's latest change, with their role: "Sam Patient (patient)".
+fn last_changed_by(app: &App, patient: &str, p: &Patient) -> Option<String> {
+    let c = app.patients.changed_by(patient).ok().flatten()?;
+    if c.version != version_of(p) {
+        return None;
+    }
+    let name = app
+        .accounts
+        .get(&c.user)
+        .ok()
+        .flatten()
+        .and_then(|u| u.display_name)
+        .unwrap_or_else(|| c.user.clone());
+    Some(format!("{name} ({})", c.role.replace(',', ", ")))
+}
+
 pub(super) async fn chart(
     page: Page,
     Path(id): Path<String>,
@@ -334,8 +358,17 @@ pub(super) async fn chart(
         } else {
             String::new()
         },
-        demographics(&p, today, &clinic_zone(&page.app)),
+        demographics(
+            &p,
+            today,
+            &clinic_zone(&page.app),
+            last_changed_by(&page.app, &id, &p).as_deref()
+        ),
         render_panels(&chart_panels(&page.app, &page, &id).await)
+    );
+    let body = format!(
+        "{body}{}",
+        crate::http::pages::portal::account_card(&page.app, &page, &p, &id)
     );
     page.render(
         StatusCode::OK,

@@ -163,6 +163,11 @@ fn results_table(patients: &[Patient], today: jiff::civil::Date, can_write: bool
 }
 
 async fn search(page: Page, Query(f): Query<SearchForm>) -> Response {
+    // Not even the empty form for those who may not search (a patient, an administrator);
+    // the search itself goes through the gate, audited.
+    if let Some(refused) = page.refusal("patient.search", Permission::PatientsRead) {
+        return refused;
+    }
     let ctx = page.caller().ctx();
     let can_write = ctx.can(Permission::PatientsWrite);
     let mut body = format!(
