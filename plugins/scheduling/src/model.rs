@@ -274,6 +274,42 @@ impl DayTemplate {
     }
 }
 
+/// Slot length on the grid of a provider who works without a template.
+pub const DEFAULT_SLOT: u16 = 15;
+
+/// The bookable slots of a provider's day, as the appointment book shows them: the
+/// template's slots that lie inside the day's hours, or, without a template, the hours cut
+/// into [`DEFAULT_SLOT`]-minute slots (a shorter last slot where an interval ends off the
+/// 15-minute mark). No hours (a day off, a holiday): no slots. `code` is `' '` for slots
+/// that come from the hours alone.
+pub fn day_slots(hours: &[Hours], template: Option<&[Slot]>) -> Vec<Slot> {
+    let mut spans: Vec<(u16, u16)> = hours.iter().filter_map(|h| h.span("hours").ok()).collect();
+    spans.sort();
+    match template {
+        Some(slots) => slots
+            .iter()
+            .filter(|s| spans.iter().any(|&(a, b)| a <= s.start && s.end <= b))
+            .cloned()
+            .collect(),
+        None => {
+            let mut out = Vec::new();
+            for (a, b) in spans {
+                let mut at = a;
+                while at < b {
+                    let end = (at + DEFAULT_SLOT).min(b);
+                    out.push(Slot {
+                        code: ' ',
+                        start: at,
+                        end,
+                    });
+                    at = end;
+                }
+            }
+            out
+        }
+    }
+}
+
 /// The template slot an appointment starting at `start` falls in.
 pub fn slot_at(slots: &[Slot], start: u16) -> Option<&Slot> {
     slots.iter().find(|s| s.start <= start && start < s.end)
@@ -290,6 +326,17 @@ pub fn template_day(s: &str) -> Result<String, Error> {
             "day: {s:?} is neither a date (YYYY-MM-DD) nor a weekday (mon … sun)"
         ))
     })
+}
+
+/// The Monday of the week `d` is in.
+pub fn monday_of(d: Date) -> Date {
+    let back = i64::from(d.weekday().number_days_from_monday());
+    d.checked_sub(time::Duration::days(back)).unwrap_or(d)
+}
+
+/// `d` moved by `days` (clamped to the calendar's range).
+pub fn add_days(d: Date, days: i64) -> Date {
+    d.checked_add(time::Duration::days(days)).unwrap_or(d)
 }
 
 /// `mon` … `sun` for a date.
@@ -428,9 +475,42 @@ pub struct Appointment {
     pub booked_by: String,
     pub booked_at: String,
     pub history: Vec<StatusChange>,
+    /// Every reschedule, oldest first (absent in appointments stored before moves existed).
+    #[serde(default)]
+    pub moves: Vec<Move>,
+}
+
+/// Where and when an appointment is (or was): provider, date, start and end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub provider: String,
+    pub date: String,
+    pub start: String,
+    pub end: String,
+}
+
+/// One reschedule of an appointment: from where to where, who moved it and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    pub from: Place,
+    pub to: Place,
+    /// The user name.
+    pub by: String,
+    /// The site's local time, `YYYY-MM-DDTHH:MM:SS`.
+    pub at: String,
 }
 
 impl Appointment {
+    /// Where it is now.
+    pub fn place(&self) -> Place {
+        Place {
+            provider: self.provider.clone(),
+            date: self.date.clone(),
+            start: self.start.clone(),
+            end: self.end.clone(),
+        }
+    }
+
     pub fn span(&self) -> (u16, u16) {
         (
             parse_hm("start", &self.start).unwrap_or(0),
