@@ -519,6 +519,66 @@ impl Appointment {
     }
 }
 
+/// The place an appointment would move to: the same length at `start` on `date` with
+/// `provider`. Refused: a cancelled appointment (`cancelled`: whether its status is one),
+/// a start off the 5-minute grid, a move past midnight, a move to where it already is.
+pub fn move_target(
+    a: &Appointment,
+    cancelled: bool,
+    provider: &str,
+    date: Date,
+    start: u16,
+) -> Result<Place, Error> {
+    if cancelled {
+        return Err(Error::conflict(format!(
+            "appointment {} is cancelled; book a new one instead of moving it",
+            a.id
+        )));
+    }
+    let (s0, e0) = a.span();
+    let end = start + (e0 - s0);
+    if !start.is_multiple_of(GRANULE) {
+        return Err(Error::invalid(format!(
+            "start: appointments start on a {GRANULE}-minute grid"
+        )));
+    }
+    if end > DAY {
+        return Err(Error::invalid(format!(
+            "start: the appointment ({} minutes) would run past midnight",
+            e0 - s0
+        )));
+    }
+    let to = Place {
+        provider: provider.to_string(),
+        date: date_str(date),
+        start: hm(start),
+        end: hm(end),
+    };
+    if to == a.place() {
+        return Err(Error::invalid(
+            "start: the appointment is already at that time; choose another slot",
+        ));
+    }
+    Ok(to)
+}
+
+/// Whether a time already taken by appointment `other` may be booked (or moved onto): only
+/// where the site allows double booking. `Ok(true)`: it is a double booking.
+pub fn overlap_rule(
+    other: Option<&str>,
+    double_booking: bool,
+    what: impl FnOnce() -> String,
+) -> Result<bool, Error> {
+    match other {
+        None => Ok(false),
+        Some(_) if double_booking => Ok(true),
+        Some(o) => Err(Error::conflict(format!(
+            "{} overlaps appointment {o}; this site does not allow double booking",
+            what()
+        ))),
+    }
+}
+
 /// What occupies one granule of a provider's day.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Occupancy {
@@ -689,6 +749,108 @@ mod tests {
             slots: "1X".into(),
         };
         assert!(bad.layout(&codes()).is_err());
+    }
+
+    #[test]
+    fn the_book_shows_template_slots_inside_the_hours_or_the_hours_in_15_minutes() {
+        let h = |a: &str, b: &str| Hours {
+            start: a.into(),
+            end: b.into(),
+        };
+        // Without a template: 15-minute slots, a shorter last one where the hours end.
+        let hours = [h("13:00", "13:40"), h("09:00", "09:30")];
+        let slots = day_slots(&hours, None);
+        let spans: Vec<(u16, u16)> = slots.iter().map(|s| (s.start, s.end)).collect();
+        assert_eq!(
+            spans,
+            [(540, 555), (555, 570), (780, 795), (795, 810), (810, 820)]
+        );
+        assert!(slots.iter().all(|s| s.code == ' '));
+        // A template: its own slot lengths, only the slots inside the hours.
+        let t = DayTemplate {
+            start: "08:30".into(),
+            slots: "1P11".into(),
+        };
+        let laid = t.layout(&codes()).unwrap();
+        let shown = day_slots(&[h("09:00", "10:00")], Some(&laid));
+        let spans: Vec<(char, u16, u16)> = shown.iter().map(|s| (s.code, s.start, s.end)).collect();
+        assert_eq!(
+            spans,
+            [('1', 555, 570), ('1', 570, 585)],
+            "the 08:30 slot and the P from 08:45 are not inside the hours"
+        );
+        let shown = day_slots(&[h("08:00", "12:00")], Some(&laid));
+        assert_eq!(shown.len(), 4);
+        assert_eq!((shown[1].start, shown[1].end), (525, 555), "P is 30 minutes");
+        // No hours (a day off): nothing to book, template or not.
+        assert!(day_slots(&[], Some(&laid)).is_empty());
+        assert!(day_slots(&[], None).is_empty());
+    }
+
+    fn appt(start: &str, end: &str) -> Appointment {
+        Appointment {
+            id: "drlee-20300107-1".into(),
+            site: "main".into(),
+            provider: "drlee".into(),
+            provider_name: "Dr. Lee".into(),
+            patient: Some("p1".into()),
+            name: None,
+            date: "2030-01-07".into(),
+            start: start.into(),
+            end: end.into(),
+            appt_type: None,
+            code: None,
+            reason: String::new(),
+            notes: String::new(),
+            status: TO_DO.into(),
+            double_booked: false,
+            booked_by: "reception".into(),
+            booked_at: "2029-12-01T10:00:00".into(),
+            history: vec![],
+            moves: vec![],
+        }
+    }
+
+    #[test]
+    fn a_move_keeps_the_length_and_refuses_what_cannot_be() {
+        let a = appt("09:00", "09:20");
+        let day = parse_date("d", "2030-01-08").unwrap();
+        let to = move_target(&a, false, "nurse.kim", day, 14 * 60).unwrap();
+        assert_eq!(
+            to,
+            Place {
+                provider: "nurse.kim".into(),
+                date: "2030-01-08".into(),
+                start: "14:00".into(),
+                end: "14:20".into(),
+            }
+        );
+        let e = move_target(&a, true, "drlee", day, 600).unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)) && e.message().contains("cancelled"));
+        let e = move_target(&a, false, "drlee", day, 601).unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)) && e.message().contains("grid"));
+        let e = move_target(&a, false, "drlee", day, 23 * 60 + 50).unwrap_err();
+        assert!(e.message().contains("past midnight"), "{}", e.message());
+        let same = parse_date("d", "2030-01-07").unwrap();
+        let e = move_target(&a, false, "drlee", same, 540).unwrap_err();
+        assert!(e.message().contains("already at that time"));
+        // The same time with another provider, or another time the same day, is a move.
+        assert!(move_target(&a, false, "nurse.kim", same, 540).is_ok());
+        assert!(move_target(&a, false, "drlee", same, 545).is_ok());
+    }
+
+    #[test]
+    fn an_occupied_time_is_refused_unless_the_site_allows_double_booking() {
+        let what = || "09:00 to 09:15 on 2030-01-07".to_string();
+        assert!(!overlap_rule(None, false, what).unwrap());
+        assert!(overlap_rule(Some("drlee-20300107-2"), true, what).unwrap());
+        let e = overlap_rule(Some("drlee-20300107-2"), false, what).unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)));
+        assert_eq!(
+            e.message(),
+            "09:00 to 09:15 on 2030-01-07 overlaps appointment drlee-20300107-2; this site does \
+             not allow double booking"
+        );
     }
 
     #[test]

@@ -644,11 +644,6 @@ pub fn reschedule(b: &Booker, id: &str, input: &MoveInput) -> Result<Moved, Erro
     check_ref("id", id)?;
     let list = statuses(b.site)?;
     let (_, current) = appointment(&mut Txn::new(), b.site, id)?;
-    if is_cancelled(&list, &current.status) {
-        return Err(Error::conflict(format!(
-            "appointment {id} is cancelled; book a new one instead of moving it"
-        )));
-    }
     let provider_user = match input.provider.as_deref().map(str::trim) {
         Some(p) if !p.is_empty() => p.to_string(),
         _ => current.provider.clone(),
@@ -656,31 +651,16 @@ pub fn reschedule(b: &Booker, id: &str, input: &MoveInput) -> Result<Moved, Erro
     let provider_name = provider(&provider_user)?.display_name;
     let date = parse_date("date", input.date.trim())?;
     let start = parse_hm("start", input.start.trim())?;
+    let to = move_target(
+        &current,
+        is_cancelled(&list, &current.status),
+        &provider_user,
+        date,
+        start,
+    )?;
     let (s0, e0) = current.span();
-    let end = start + (e0 - s0);
-    if !start.is_multiple_of(GRANULE) {
-        return Err(Error::invalid(format!(
-            "start: appointments start on a {GRANULE}-minute grid"
-        )));
-    }
-    if end > DAY {
-        return Err(Error::invalid(format!(
-            "start: the appointment ({} minutes) would run past midnight",
-            e0 - s0
-        )));
-    }
-    let d = date_str(date);
-    let to = Place {
-        provider: provider_user.clone(),
-        date: d.clone(),
-        start: hm(start),
-        end: hm(end),
-    };
-    if to == current.place() {
-        return Err(Error::invalid(
-            "start: the appointment is already at that time; choose another slot",
-        ));
-    }
+    let end = e0 - s0 + start;
+    let d = to.date.clone();
     let slot = placement(
         b.site,
         &mut Calendar::default(),
@@ -739,16 +719,13 @@ pub fn reschedule(b: &Booker, id: &str, input: &MoveInput) -> Result<Moved, Erro
             .flat_map(|(_, o)| &o.appointments)
             .next()
             .cloned();
-        if let Some(other) = &other
-            && !b.double_booking
-        {
-            return Err(Error::conflict(format!(
-                "{} to {} on {d} overlaps appointment {other} of {provider_name}; this site \
-                 does not allow double booking",
+        let double = overlap_rule(other.as_deref(), b.double_booking, || {
+            format!(
+                "{} to {} on {d} with {provider_name}",
                 hm(start),
                 hm(end)
-            )));
-        }
+            )
+        })?;
         let mut warnings = Vec::new();
         a.code = None;
         if let Some((code, limit, kind)) = &slot {
@@ -784,7 +761,7 @@ pub fn reschedule(b: &Booker, id: &str, input: &MoveInput) -> Result<Moved, Erro
         a.date = d.clone();
         a.start = hm(start);
         a.end = hm(end);
-        a.double_booked = other.is_some();
+        a.double_booked = double;
         a.moves.push(Move {
             from: from.clone(),
             to: a.place(),
