@@ -191,7 +191,7 @@ pub fn patient_link(a: &Appointment, names: &HashMap<String, String>) -> String 
                 e(&name)
             )
         }
-        (None, Some(n)) => format!("{} <span class=\"muted\">(not registered)</span>", e(n)),
+        (None, Some(n)) => format!("{} (not registered)", e(n)),
         _ => String::new(),
     }
 }
