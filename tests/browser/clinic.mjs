@@ -286,8 +286,24 @@ try {
   await submit(mine, 'Save changes');
 
   // ---------------------------------------------------------------------------------------
-  step('reception books the patient by clicking a free slot on the grid');
+  step('reception sets Dr. Lee\'s hours in the schedule\'s set-up');
   await mine.locator('header.shell nav').getByRole('link', { name: 'Schedule' }).click();
+  await mine.waitForURL('**/plugins/scheduling/');
+  await mine.getByRole('link', { name: /^Set-up/ }).click();
+  await mine.waitForURL('**/plugins/scheduling/setup/hours');
+  assert.equal(await mine.inputValue('#h-who'), 'drlee');
+  // All day, every day: the script runs at any hour.
+  await mine.fill('#d1', '00:00-12:00, 11:00-24:00');
+  await submit(mine, 'Save hours');
+  assert.match(await mine.locator('.plugin-frame [role=alert]').first().innerText(), /Nothing was saved: Monday: 00:00-12:00 overlaps 11:00-24:00/);
+  await shot(mine, 'setup-hours-refused');
+  for (let d = 1; d <= 7; d++) await mine.fill(`#d${d}`, '00:00-24:00');
+  await submit(mine, 'Save hours');
+  assert.match(await mine.locator('.plugin-frame [role=status]').first().innerText(), /Hours saved/);
+  assert.equal(await mine.inputValue('#d3'), '00:00-24:00');
+
+  step('reception books the patient by clicking a free slot on the grid');
+  await mine.getByRole('link', { name: 'Back to the schedule' }).click();
   await mine.waitForURL('**/plugins/scheduling/');
   const grid = mine.locator('table.grid');
   assert.match(await grid.locator('thead').innerText(), /Dr\. Amelia Lee/);
