@@ -716,7 +716,12 @@ async fn form(c: &Clinic, token: &str, path: &str, body: &str) -> (u16, String, 
 async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
     let c = clinic().await;
     c.api
-        .install_enabled(&c.admin, &package("tests/plugins/listener"), "main", &["kv"])
+        .install_enabled(
+            &c.admin,
+            &package("tests/plugins/listener"),
+            "main",
+            &["kv"],
+        )
         .await;
     c.always_available().await;
     let p = c
@@ -728,18 +733,22 @@ async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
         .await;
     let pid = id_of(&p);
     let booked = c
-        .book(json!({"provider": "drlee", "patient": pid, "date": DAY, "start": "09:00",
-                     "minutes": 15, "reason": "follow-up"}))
+        .book(
+            json!({"provider": "drlee", "patient": pid, "date": DAY, "start": "09:00",
+                     "minutes": 15, "reason": "follow-up"}),
+        )
         .await
         .expect(201);
     let id = booked.json["appointment"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    c.book(json!({"provider": "drlee", "name": "Walk-in Visitor", "date": DAY,
-                  "start": "09:30", "minutes": 15}))
-        .await
-        .expect(201);
+    c.book(
+        json!({"provider": "drlee", "name": "Walk-in Visitor", "date": DAY,
+                  "start": "09:30", "minutes": 15}),
+    )
+    .await
+    .expect(201);
     let mv = |body: Value| {
         let path = format!("{SCHED}/appointments/{id}/move");
         let api = c.api.clone();
@@ -763,17 +772,24 @@ async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
     let moved = mv(json!({"date": DAY, "start": "10:00"})).await.expect(200);
     assert_eq!(moved.json["appointment"]["id"], id.as_str());
     assert_eq!(moved.json["appointment"]["start"], "10:00");
-    assert_eq!(moved.json["appointment"]["end"], "10:15", "the length is kept");
+    assert_eq!(
+        moved.json["appointment"]["end"], "10:15",
+        "the length is kept"
+    );
     assert_eq!(times(&c.day("drlee", DAY).await), ["09:30", "10:00"]);
     // Its old time is free again.
-    c.book(json!({"provider": "drlee", "name": "Another Visitor", "date": DAY,
-                  "start": "09:00", "minutes": 15}))
-        .await
-        .expect(201);
+    c.book(
+        json!({"provider": "drlee", "name": "Another Visitor", "date": DAY,
+                  "start": "09:00", "minutes": 15}),
+    )
+    .await
+    .expect(201);
 
     // To another day: gone from the first, on the second, in the patient's list.
     let next = "2030-01-08";
-    mv(json!({"date": next, "start": "14:00"})).await.expect(200);
+    mv(json!({"date": next, "start": "14:00"}))
+        .await
+        .expect(200);
     assert_eq!(times(&c.day("drlee", DAY).await), ["09:00", "09:30"]);
     assert_eq!(times(&c.day("drlee", next).await), ["14:00"]);
     let a = c
@@ -789,11 +805,18 @@ async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
     assert_eq!(moves[1]["to"]["date"], next);
     assert_eq!(moves[1]["by"], "reception");
     assert!(moves[1]["at"].as_str().unwrap().len() >= 19);
-    assert_eq!(a.json["history"].as_array().unwrap().len(), 1, "status kept");
+    assert_eq!(
+        a.json["history"].as_array().unwrap().len(),
+        1,
+        "status kept"
+    );
     assert_eq!(a.json["reason"], "follow-up");
     let mine = c
         .api
-        .get(&format!("{SCHED}/patients/{pid}/appointments"), &c.reception)
+        .get(
+            &format!("{SCHED}/patients/{pid}/appointments"),
+            &c.reception,
+        )
         .await
         .expect(200);
     let dates: Vec<&str> = mine
@@ -808,22 +831,28 @@ async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
     // The appointment's page shows where it came from, who moved it and the move form.
     let page = c
         .api
-        .get(&format!("/plugins/scheduling/appointments/{id}"), &c.reception)
+        .get(
+            &format!("/plugins/scheduling/appointments/{id}"),
+            &c.reception,
+        )
         .await
         .expect(200);
     assert!(page.text.contains("Moves"), "{}", page.text);
     assert!(
-        page.text.contains("2030-01-07 09:00–09:15") && page.text.contains("2030-01-08 14:00–14:15"),
+        page.text.contains("2030-01-07 09:00–09:15")
+            && page.text.contains("2030-01-08 14:00–14:15"),
         "{}",
         page.text
     );
     assert!(page.text.contains(&format!("href=\"/patients/{pid}\"")));
 
     // The page's move form: refused onto an occupied slot (shown in the page), else moved.
-    c.book(json!({"provider": "drlee", "name": "Third Visitor", "date": next,
-                  "start": "15:00", "minutes": 30}))
-        .await
-        .expect(201);
+    c.book(
+        json!({"provider": "drlee", "name": "Third Visitor", "date": next,
+                  "start": "15:00", "minutes": 30}),
+    )
+    .await
+    .expect(201);
     let (status, text, _) = form(
         &c,
         &c.reception,
@@ -832,7 +861,10 @@ async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
     )
     .await;
     assert_eq!(status, 409, "{text}");
-    assert!(text.contains("Not moved") && text.contains("overlaps"), "{text}");
+    assert!(
+        text.contains("Not moved") && text.contains("overlaps"),
+        "{text}"
+    );
     assert_eq!(times(&c.day("drlee", next).await), ["14:00", "15:00"]);
     let (status, text, location) = form(
         &c,
@@ -856,7 +888,9 @@ async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
         )
         .await
         .expect(200);
-    let r = mv(json!({"date": next, "start": "17:00"})).await.expect(409);
+    let r = mv(json!({"date": next, "start": "17:00"}))
+        .await
+        .expect(409);
     assert!(r.text.contains("cancelled"), "{}", r.text);
 
     // Each move was announced, for the receptionist, with where it was before.
@@ -889,7 +923,10 @@ async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
     assert_eq!(first["payload"]["previous"]["start"], "09:00");
     assert_eq!(first["payload"]["previous"]["date"], DAY);
     assert_eq!(moves[2]["payload"]["start"], "16:00");
-    assert!(!first.to_string().contains("follow-up"), "no reason in events");
+    assert!(
+        !first.to_string().contains("follow-up"),
+        "no reason in events"
+    );
 }
 
 #[tokio::test]
@@ -914,13 +951,18 @@ async fn the_appointment_book_grid_week_and_patient_search() {
     c.put("/codes/2", json!({"name": "Twenty", "minutes": 20}))
         .await
         .expect(200);
-    c.put("/templates/drlee/mon", json!({"start": "09:00", "slots": "222"}))
-        .await
-        .expect(200);
-    c.book(json!({"provider": "drlee", "patient": pid, "date": DAY, "start": "09:20",
-                  "minutes": 20, "reason": "rash"}))
-        .await
-        .expect(201);
+    c.put(
+        "/templates/drlee/mon",
+        json!({"start": "09:00", "slots": "222"}),
+    )
+    .await
+    .expect(200);
+    c.book(
+        json!({"provider": "drlee", "patient": pid, "date": DAY, "start": "09:20",
+                  "minutes": 20, "reason": "rash"}),
+    )
+    .await
+    .expect(201);
 
     let grid = c
         .api
@@ -930,7 +972,10 @@ async fn the_appointment_book_grid_week_and_patient_search() {
     let g = &grid.text;
     // Rows are the template's slots; the booked one links the patient to the chart.
     for t in ["09:00", "09:20", "09:40"] {
-        assert!(g.contains(&format!("<th class=\"time\" scope=\"row\">{t}</th>")), "{t}: {g}");
+        assert!(
+            g.contains(&format!("<th class=\"time\" scope=\"row\">{t}</th>")),
+            "{t}: {g}"
+        );
     }
     assert!(!g.contains("scope=\"row\">09:15<"), "20-minute slots: {g}");
     assert!(g.contains(&format!("href=\"/patients/{pid}\"")), "{g}");
@@ -943,9 +988,18 @@ async fn the_appointment_book_grid_week_and_patient_search() {
         "{g}"
     );
     // Previous and next day, today, the date picker and the week.
-    assert!(g.contains("?date=2030-01-06") && g.contains("?date=2030-01-08"), "{g}");
-    assert!(g.contains("<input type=\"date\" id=\"date\" name=\"date\""), "{g}");
-    assert!(g.contains(&format!("week?provider=drlee&amp;date={DAY}")), "{g}");
+    assert!(
+        g.contains("?date=2030-01-06") && g.contains("?date=2030-01-08"),
+        "{g}"
+    );
+    assert!(
+        g.contains("<input type=\"date\" id=\"date\" name=\"date\""),
+        "{g}"
+    );
+    assert!(
+        g.contains(&format!("week?provider=drlee&amp;date={DAY}")),
+        "{g}"
+    );
 
     // The week: Monday's template slots and Tuesday's hours in 15-minute slots.
     let week = c
@@ -960,8 +1014,14 @@ async fn the_appointment_book_grid_week_and_patient_search() {
     for d in ["Mon 7 Jan", "Tue 8 Jan", "Sun 13 Jan"] {
         assert!(w.contains(d), "{d}: {w}");
     }
-    assert!(w.contains("scope=\"row\">09:15<"), "Tuesday's 15-minute slots: {w}");
-    assert!(w.contains("date=2030-01-08&amp;start=09:15&amp;minutes=15"), "{w}");
+    assert!(
+        w.contains("scope=\"row\">09:15<"),
+        "Tuesday's 15-minute slots: {w}"
+    );
+    assert!(
+        w.contains("date=2030-01-08&amp;start=09:15&amp;minutes=15"),
+        "{w}"
+    );
     assert!(w.contains("Lindqvist, Tove"), "{w}");
 
     // The booking form finds the patient by name and by chart number and offers to choose.
@@ -1000,7 +1060,9 @@ async fn the_appointment_book_grid_week_and_patient_search() {
         .expect(200);
     assert!(chosen.text.contains("Booking for"), "{}", chosen.text);
     assert!(
-        chosen.text.contains(&format!("name=\"patient\" value=\"{pid}\"")),
+        chosen
+            .text
+            .contains(&format!("name=\"patient\" value=\"{pid}\"")),
         "{}",
         chosen.text
     );
@@ -1015,7 +1077,11 @@ async fn the_appointment_book_grid_week_and_patient_search() {
         )
         .await
         .expect(200);
-    assert!(sheet.text.contains(&format!("href=\"/patients/{pid}\"")), "{}", sheet.text);
+    assert!(
+        sheet.text.contains(&format!("href=\"/patients/{pid}\"")),
+        "{}",
+        sheet.text
+    );
 
     // A holiday closes the day on the grid.
     c.put("/holidays/2030-01-08", json!({"name": "Staff training"}))
@@ -1026,7 +1092,11 @@ async fn the_appointment_book_grid_week_and_patient_search() {
         .get("/plugins/scheduling/?date=2030-01-08", &c.reception)
         .await
         .expect(200);
-    assert!(grid.text.contains("Clinic holiday: Staff training"), "{}", grid.text);
+    assert!(
+        grid.text.contains("Clinic holiday: Staff training"),
+        "{}",
+        grid.text
+    );
     assert!(!grid.text.contains("class=\"slot-free\""), "{}", grid.text);
 }
 
@@ -1052,7 +1122,10 @@ async fn hours_templates_codes_types_and_holidays_are_set_in_forms() {
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("Nothing was saved"), "{text}");
     assert!(text.contains("Tuesday: \"9 to 5\""), "{text}");
-    assert!(text.contains("value=\"9 to 5\""), "what was typed is kept: {text}");
+    assert!(
+        text.contains("value=\"9 to 5\""),
+        "what was typed is kept: {text}"
+    );
     assert_eq!(weekly().await, json!({"days": {}}));
     let (status, text, _) = form(
         &c,
@@ -1079,14 +1152,22 @@ async fn hours_templates_codes_types_and_holidays_are_set_in_forms() {
     assert!(w["days"].get("2").is_none());
     let page = c.api.get(&location, &c.reception).await.expect(200);
     assert!(page.text.contains("Hours saved"), "{}", page.text);
-    assert!(page.text.contains("value=\"09:00-12:00, 13:00-17:00\""), "{}", page.text);
+    assert!(
+        page.text.contains("value=\"09:00-12:00, 13:00-17:00\""),
+        "{}",
+        page.text
+    );
     // A nurse may read the set-up but not change it.
     let nurse = c.api.login(demo::NURSE.0, demo::NURSE.1).await;
     let (status, _, _) = form(&c, &nurse, "setup/hours", "provider=drlee&d1=").await;
     assert_eq!(status, 403);
     assert_eq!(weekly().await, w);
     // Every form carries the session's CSRF token.
-    let page = c.api.get("/plugins/scheduling/setup/hours", &c.reception).await.expect(200);
+    let page = c
+        .api
+        .get("/plugins/scheduling/setup/hours", &c.reception)
+        .await
+        .expect(200);
     assert!(page.text.contains("name=\"_csrf\""), "{}", page.text);
 
     // Slot codes and types.
@@ -1099,7 +1180,11 @@ async fn hours_templates_codes_types_and_holidays_are_set_in_forms() {
     .await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("minutes: a multiple of 5"), "{text}");
-    let codes = c.api.get(&format!("{SCHED}/codes"), &c.reception).await.expect(200);
+    let codes = c
+        .api
+        .get(&format!("{SCHED}/codes"), &c.reception)
+        .await
+        .expect(200);
     assert_eq!(codes.json, json!([]));
     let (status, _, _) = form(
         &c,
@@ -1109,16 +1194,28 @@ async fn hours_templates_codes_types_and_holidays_are_set_in_forms() {
     )
     .await;
     assert_eq!(status, 303);
-    let codes = c.api.get(&format!("{SCHED}/codes"), &c.reception).await.expect(200);
+    let codes = c
+        .api
+        .get(&format!("{SCHED}/codes"), &c.reception)
+        .await
+        .expect(200);
     assert_eq!(codes.json[0]["minutes"], 15);
     assert_eq!(codes.json[0]["limitPerDay"], 8);
     assert_eq!(codes.json[0]["limitType"], "block");
-    let (status, text, _) = form(&c, &c.reception, "setup/types", "name=Physical&minutes=abc").await;
+    let (status, text, _) =
+        form(&c, &c.reception, "setup/types", "name=Physical&minutes=abc").await;
     assert_eq!(status, 400);
-    assert!(text.contains("minutes: \"abc\" is not a whole number"), "{text}");
+    assert!(
+        text.contains("minutes: \"abc\" is not a whole number"),
+        "{text}"
+    );
     let (status, _, _) = form(&c, &c.reception, "setup/types", "name=Physical&minutes=30").await;
     assert_eq!(status, 303);
-    let types = c.api.get(&format!("{SCHED}/types"), &c.reception).await.expect(200);
+    let types = c
+        .api
+        .get(&format!("{SCHED}/types"), &c.reception)
+        .await
+        .expect(200);
     assert_eq!(types.json, json!([{"name": "Physical", "minutes": 30}]));
 
     // Templates: an unknown code is refused; one code repeated until a time lays out a day.
@@ -1152,22 +1249,54 @@ async fn hours_templates_codes_types_and_holidays_are_set_in_forms() {
     );
     let page = c
         .api
-        .get("/plugins/scheduling/setup/templates?provider=drlee", &c.reception)
+        .get(
+            "/plugins/scheduling/setup/templates?provider=drlee",
+            &c.reception,
+        )
         .await
         .expect(200);
-    assert!(page.text.contains("09:00–12:00: 12 × Regular"), "{}", page.text);
-    let (status, _, _) = form(&c, &c.reception, "setup/templates/delete", "provider=drlee&day=mon").await;
+    assert!(
+        page.text.contains("09:00–12:00: 12 × Regular"),
+        "{}",
+        page.text
+    );
+    let (status, _, _) = form(
+        &c,
+        &c.reception,
+        "setup/templates/delete",
+        "provider=drlee&day=mon",
+    )
+    .await;
     assert_eq!(status, 303);
     template().await.expect(404);
 
     // Holidays: a bad date is refused; a holiday is listed and stops bookings that day.
-    let (status, text, _) = form(&c, &c.reception, "setup/holidays", "date=2030-13-01&name=Nope").await;
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/holidays",
+        "date=2030-13-01&name=Nope",
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(text.contains("date: \"2030-13-01\" is not a date"), "{text}");
-    let (status, text, _) = form(&c, &c.reception, "setup/holidays", &format!("date={DAY}&name=")).await;
+    assert!(
+        text.contains("date: \"2030-13-01\" is not a date"),
+        "{text}"
+    );
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/holidays",
+        &format!("date={DAY}&name="),
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(text.contains("name: must not be empty"), "{text}");
-    let list = c.api.get(&format!("{SCHED}/holidays"), &c.reception).await.expect(200);
+    let list = c
+        .api
+        .get(&format!("{SCHED}/holidays"), &c.reception)
+        .await
+        .expect(200);
     assert_eq!(list.json, json!([]));
     let (status, _, _) = form(
         &c,
@@ -1178,15 +1307,25 @@ async fn hours_templates_codes_types_and_holidays_are_set_in_forms() {
     .await;
     assert_eq!(status, 303);
     let r = c
-        .book(json!({"provider": "drlee", "name": "Someone", "date": DAY, "start": "09:00",
-                     "minutes": 15}))
+        .book(
+            json!({"provider": "drlee", "name": "Someone", "date": DAY, "start": "09:00",
+                     "minutes": 15}),
+        )
         .await
         .expect(409);
     assert!(r.text.contains("Winter closure"), "{}", r.text);
-    let (status, _, _) = form(&c, &c.reception, "setup/holidays/delete", &format!("date={DAY}")).await;
+    let (status, _, _) = form(
+        &c,
+        &c.reception,
+        "setup/holidays/delete",
+        &format!("date={DAY}"),
+    )
+    .await;
     assert_eq!(status, 303);
-    c.book(json!({"provider": "drlee", "name": "Someone", "date": DAY, "start": "09:00",
-                  "minutes": 15}))
-        .await
-        .expect(201);
+    c.book(
+        json!({"provider": "drlee", "name": "Someone", "date": DAY, "start": "09:00",
+                  "minutes": 15}),
+    )
+    .await
+    .expect(201);
 }

@@ -36,6 +36,11 @@ pub fn long_date(d: Date) -> String {
     format!("{} {} {} {}", d.weekday(), d.day(), d.month(), d.year())
 }
 
+/// A stored local time (`2026-12-02T08:04:52`) as people read it: `2026-12-02 08:04`.
+fn when(local: &str) -> String {
+    local.get(..16).unwrap_or(local).replacen('T', " ", 1)
+}
+
 /// "Wed 2 Dec".
 fn short_date(d: Date) -> String {
     let w = d.weekday().to_string();
@@ -212,7 +217,9 @@ pub fn grid_html(
         })
         .collect();
     let (rows, cells) = layout(&shapes);
-    let mut out = String::from(r#"<div class="grid-wrap"><table class="grid"><thead><tr><th class="time">Time</th>"#);
+    let mut out = String::from(
+        r#"<div class="grid-wrap"><table class="grid"><thead><tr><th class="time">Time</th>"#,
+    );
     for col in columns {
         out += &format!("<th>{}</th>", col.header);
     }
@@ -249,7 +256,9 @@ pub fn grid_html(
                             .collect::<String>()
                     )
                 }
-                Cell::Slot(start, end, code) => slot_html(c, col, start, end, code, list, names, moving),
+                Cell::Slot(start, end, code) => {
+                    slot_html(c, col, start, end, code, list, names, moving)
+                }
             };
         }
         out += "</tr>";
@@ -404,7 +413,8 @@ fn tools(req: &Request, date: &str) -> String {
         e(date)
     );
     if may_configure(req).is_ok() {
-        out += &format!(r#" · <a href="{HOME}setup">Set-up: hours, templates, codes, holidays</a>"#);
+        out +=
+            &format!(r#" · <a href="{HOME}setup">Set-up: hours, templates, codes, holidays</a>"#);
     }
     out + "</p>"
 }
@@ -430,7 +440,14 @@ pub fn day_grid(req: &Request, _: &Params) -> Result<Response, Error> {
             e(&p.display_name),
             e(&p.user),
         );
-        columns.push(column(&c.site, &mut cal, &p.user, &p.display_name, date, header)?);
+        columns.push(column(
+            &c.site,
+            &mut cal,
+            &p.user,
+            &p.display_name,
+            date,
+            header,
+        )?);
     }
     let names = names_of(c, &columns);
     let mv_hidden = moving
@@ -471,10 +488,9 @@ pub fn week(req: &Request, _: &Params) -> Result<Response, Error> {
     let providers = store::providers()?;
     let provider = match req.query_param("provider").filter(|p| !p.is_empty()) {
         Some(p) => p,
-        None => providers
-            .first()
-            .map(|p| p.user.clone())
-            .ok_or_else(|| Error::not_found("no providers (physicians or nurses) work at this site"))?,
+        None => providers.first().map(|p| p.user.clone()).ok_or_else(|| {
+            Error::not_found("no providers (physicians or nurses) work at this site")
+        })?,
     };
     let person = store::provider(&provider)?;
     let list = store::statuses(&c.site)?;
@@ -493,7 +509,14 @@ pub fn week(req: &Request, _: &Params) -> Result<Response, Error> {
             date_str(day),
             e(&short_date(day))
         );
-        columns.push(column(&c.site, &mut cal, &provider, &person.display_name, day, header)?);
+        columns.push(column(
+            &c.site,
+            &mut cal,
+            &provider,
+            &person.display_name,
+            day,
+            header,
+        )?);
     }
     let names = names_of(c, &columns);
     let p = e(&provider);
@@ -591,7 +614,7 @@ fn render_appointment(
             ""
         },
         e(&a.booked_by),
-        e(&a.booked_at),
+        e(&when(&a.booked_at)),
         e(&a.provider),
         e(&a.date),
         e(&a.date),
@@ -603,7 +626,11 @@ fn render_appointment(
             opts += &format!(
                 r#"<option value="{}"{}>{}</option>"#,
                 e(&x.user),
-                if x.user == a.provider { " selected" } else { "" },
+                if x.user == a.provider {
+                    " selected"
+                } else {
+                    ""
+                },
                 e(&x.display_name)
             );
         }
@@ -652,7 +679,13 @@ fn render_appointment(
             } else {
                 p.provider.clone()
             };
-            format!("{} {}–{} · {}", e(&p.date), e(&p.start), e(&p.end), e(&name))
+            format!(
+                "{} {}–{} · {}",
+                e(&p.date),
+                e(&p.start),
+                e(&p.end),
+                e(&name)
+            )
         };
         for m in &a.moves {
             out += &format!(
@@ -660,7 +693,7 @@ fn render_appointment(
                 place(&m.from),
                 place(&m.to),
                 e(&m.by),
-                e(&m.at)
+                e(&when(&m.at))
             );
         }
         out += "</tbody></table>";
@@ -671,7 +704,7 @@ fn render_appointment(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             e(&label(&h.status)),
             e(&h.by),
-            e(&h.at)
+            e(&when(&h.at))
         );
     }
     out += "</tbody></table></section>";
@@ -740,7 +773,11 @@ mod tests {
         assert_eq!(rows, vec![540, 555, 600]);
         assert_eq!(
             cells[0],
-            vec![Cell::Slot(540, 555, ' '), Cell::Slot(555, 570, ' '), Cell::Off]
+            vec![
+                Cell::Slot(540, 555, ' '),
+                Cell::Slot(555, 570, ' '),
+                Cell::Off
+            ]
         );
         assert_eq!(
             cells[1],

@@ -781,7 +781,11 @@ mod tests {
         );
         let shown = day_slots(&[h("08:00", "12:00")], Some(&laid));
         assert_eq!(shown.len(), 4);
-        assert_eq!((shown[1].start, shown[1].end), (525, 555), "P is 30 minutes");
+        assert_eq!(
+            (shown[1].start, shown[1].end),
+            (525, 555),
+            "P is 30 minutes"
+        );
         // No hours (a day off): nothing to book, template or not.
         assert!(day_slots(&[], Some(&laid)).is_empty());
         assert!(day_slots(&[], None).is_empty());

@@ -256,10 +256,7 @@ fn patient_part(req: &Request, f: &BookForm) -> Result<(String, bool), Error> {
         ("type", &f.appt_type),
         ("reason", &f.reason),
     ] {
-        hidden += &format!(
-            r#"<input type="hidden" name="{k}" value="{}">"#,
-            e(v)
-        );
+        hidden += &format!(r#"<input type="hidden" name="{k}" value="{}">"#, e(v));
     }
     let mut out = format!(
         r#"<section class="card" aria-labelledby="who-h"><h2 id="who-h">Patient</h2>

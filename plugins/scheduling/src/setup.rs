@@ -28,7 +28,10 @@ pub fn set_holiday(site: &str, date: &str, name: &str) -> Result<Holiday, Error>
     if name.is_empty() {
         return Err(Error::invalid("name: must not be empty"));
     }
-    let h = Holiday { date: d.clone(), name };
+    let h = Holiday {
+        date: d.clone(),
+        name,
+    };
     kv::put(&key(site, &format!("holiday/{d}")), &h)?;
     Ok(h)
 }
@@ -145,6 +148,9 @@ mod tests {
         assert!(e.message().contains("before the end"), "{}", e.message());
         let e = parse_day_hours("wed", "09:00-12:00, 11:00-13:00").unwrap_err();
         assert!(e.message().contains("overlaps"), "{}", e.message());
-        assert!(parse_day_hours("thu", "09:03-12:00").is_err(), "off the grid");
+        assert!(
+            parse_day_hours("thu", "09:03-12:00").is_err(),
+            "off the grid"
+        );
     }
 }

@@ -393,7 +393,14 @@ fn render_templates(
         } else {
             codes
                 .values()
-                .map(|c| format!("<code>{}</code> {} ({} min)", e(&c.code), e(&c.name), c.minutes))
+                .map(|c| {
+                    format!(
+                        "<code>{}</code> {} ({} min)",
+                        e(&c.code),
+                        e(&c.name),
+                        c.minutes
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" · ")
         };
@@ -561,7 +568,12 @@ pub fn codes(req: &Request, _: &Params) -> Result<Response, Error> {
     render_codes(req, 200, &msg, &f)
 }
 
-fn render_codes(req: &Request, status: u16, message: &str, f: &CodeForm) -> Result<Response, Error> {
+fn render_codes(
+    req: &Request,
+    status: u16,
+    message: &str,
+    f: &CodeForm,
+) -> Result<Response, Error> {
     let c = req.caller();
     let codes = store::codes(&c.site)?;
     let configure = may_configure(req).is_ok();
@@ -619,8 +631,16 @@ fn render_codes(req: &Request, status: u16, message: &str, f: &CodeForm) -> Resu
             e(&f.minutes),
             e(&f.colour),
             e(&f.limit),
-            if f.limit_type != "block" { " selected" } else { "" },
-            if f.limit_type == "block" { " selected" } else { "" },
+            if f.limit_type != "block" {
+                " selected"
+            } else {
+                ""
+            },
+            if f.limit_type == "block" {
+                " selected"
+            } else {
+                ""
+            },
         );
     }
     page(req, "codes", status, message, &body)
@@ -640,7 +660,11 @@ pub fn codes_post(req: &Request, _: &Params) -> Result<Response, Error> {
         let limit_type = match f.limit_type.as_str() {
             "block" => LimitType::Block,
             "warn" | "" => LimitType::Warn,
-            other => return Err(Error::invalid(format!("limit_type: {other:?} is not warn or block"))),
+            other => {
+                return Err(Error::invalid(format!(
+                    "limit_type: {other:?} is not warn or block"
+                )));
+            }
         };
         let code = SlotCode {
             code: f.code.trim().to_string(),
@@ -701,7 +725,12 @@ pub fn types(req: &Request, _: &Params) -> Result<Response, Error> {
     render_types(req, 200, &msg, &TypeForm::default())
 }
 
-fn render_types(req: &Request, status: u16, message: &str, f: &TypeForm) -> Result<Response, Error> {
+fn render_types(
+    req: &Request,
+    status: u16,
+    message: &str,
+    f: &TypeForm,
+) -> Result<Response, Error> {
     let c = req.caller();
     let types = store::types(&c.site)?;
     let mut body = String::from(

@@ -330,7 +330,15 @@ pub fn plan(
     let notes = text("notes", &input.notes, 2000)?;
 
     let d = date_str(date);
-    let slot = placement(b.site, cal, &input.provider, &provider_name, date, start, end)?;
+    let slot = placement(
+        b.site,
+        cal,
+        &input.provider,
+        &provider_name,
+        date,
+        start,
+        end,
+    )?;
     Ok(Plan {
         appt: Appointment {
             id: String::new(),
@@ -720,11 +728,7 @@ pub fn reschedule(b: &Booker, id: &str, input: &MoveInput) -> Result<Moved, Erro
             .next()
             .cloned();
         let double = overlap_rule(other.as_deref(), b.double_booking, || {
-            format!(
-                "{} to {} on {d} with {provider_name}",
-                hm(start),
-                hm(end)
-            )
+            format!("{} to {} on {d} with {provider_name}", hm(start), hm(end))
         })?;
         let mut warnings = Vec::new();
         a.code = None;
