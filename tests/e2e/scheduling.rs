@@ -1005,7 +1005,7 @@ async fn the_appointment_book_grid_week_and_patient_search() {
     let week = c
         .api
         .get(
-            &format!("/plugins/scheduling/week?provider=drlee&date=2030-01-09"),
+            "/plugins/scheduling/week?provider=drlee&date=2030-01-09",
             &c.reception,
         )
         .await
