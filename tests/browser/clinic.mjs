@@ -11,10 +11,14 @@
 // The steps: reception registers a patient (a wrong check digit is flagged before submit and,
 // with scripts off, refused by the server), is warned of possible duplicates, finds the patient
 // and opens the chart, edits it while someone else saves it (nothing is lost), marks a chart
-// inactive; errors are pages; plugin pages sit in the shell and print without it; the kiosk
-// account cannot leave its screen; the physician opens the chart, records a blood pressure
+// inactive; books them by clicking a free slot on the appointment grid (finding them with the
+// booking form's patient search) and moves the appointment to another slot (its page keeps
+// the move); errors are pages; plugin pages sit in the shell and print without it; the kiosk
+// checks the patient in and cannot leave its screen; the physician opens the day sheet,
+// follows its link to the chart, records a blood pressure
 // (an impossible one is refused), writes and signs a SOAP note, amends it and sees its
-// history, and finds both on the chart's panels; a plugin whose panels fail shows them
+// history, and finds both on the chart's panels; prescribes from the chart, overriding a major
+// interaction with a reason, and prints the prescription (print media, and a PDF); a plugin whose panels fail shows them
 // "unavailable" and, disabled, shows none; the administrator adds a user, changes and
 // disables them, and filters the audit trail.
 
@@ -282,6 +286,87 @@ try {
   await submit(mine, 'Save changes');
 
   // ---------------------------------------------------------------------------------------
+  step('reception sets Dr. Lee\'s hours in the schedule\'s set-up');
+  await mine.locator('header.shell nav').getByRole('link', { name: 'Schedule' }).click();
+  await mine.waitForURL('**/plugins/scheduling/');
+  await mine.getByRole('link', { name: /^Set-up/ }).click();
+  await mine.waitForURL('**/plugins/scheduling/setup/hours');
+  assert.equal(await mine.inputValue('#h-who'), 'drlee');
+  // All day, every day: the script runs at any hour.
+  await mine.fill('#d1', '00:00-12:00, 11:00-24:00');
+  await submit(mine, 'Save hours');
+  assert.match(await mine.locator('.plugin-frame [role=alert]').first().innerText(), /Nothing was saved: Monday: 00:00-12:00 overlaps 11:00-24:00/);
+  await shot(mine, 'setup-hours-refused');
+  for (let d = 1; d <= 7; d++) await mine.fill(`#d${d}`, '00:00-24:00');
+  await submit(mine, 'Save hours');
+  assert.match(await mine.locator('.plugin-frame [role=status]').first().innerText(), /Hours saved/);
+  assert.equal(await mine.inputValue('#d3'), '00:00-24:00');
+
+  step('reception books the patient by clicking a free slot on the grid');
+  await mine.getByRole('link', { name: 'Back to the schedule' }).click();
+  await mine.waitForURL('**/plugins/scheduling/');
+  const grid = mine.locator('table.grid');
+  assert.match(await grid.locator('thead').innerText(), /Dr\. Amelia Lee/);
+  assert.ok(await mine.getByRole('link', { name: 'Next day →' }).isVisible());
+  assert.ok(await mine.getByRole('link', { name: 'Today' }).isVisible());
+  // The site's clock, and a free slot of Dr. Lee's today close enough for the kiosk (it takes
+  // check-ins from two hours before an appointment to three after).
+  const settings = await (await mine.request.get('/plugins/scheduling/api/settings')).json();
+  const nowMin = Number(settings.now.slice(11, 13)) * 60 + Number(settings.now.slice(14, 16));
+  const minutes = (hhmm) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+  const free = await mine.locator(`a.slot-free[data-provider=drlee][data-date="${settings.today}"]`)
+    .evaluateAll((as) => as.map((a) => a.dataset.start));
+  const later = free.filter((t) => minutes(t) >= nowMin + 10 && minutes(t) <= nowMin + 100);
+  const earlier = free.filter((t) => minutes(t) < nowMin + 10 && minutes(t) >= nowMin - 150).reverse();
+  const slots = later.length >= 2 ? later : earlier;
+  assert.ok(slots.length >= 2, `two free slots near ${settings.now}: ${free}`);
+  const [bookAt, moveTo] = later.length >= 2 ? [slots[0], slots[1]] : [slots[1], slots[0]];
+  await shot(mine, 'appointment-book-grid');
+  await mine.locator(`a.slot-free[data-provider=drlee][data-date="${settings.today}"][data-start="${bookAt}"]`).click();
+  await mine.waitForURL('**/plugins/scheduling/book?**');
+  assert.equal(await mine.inputValue('#start'), bookAt, 'the slot\'s time is filled in');
+  assert.equal(await mine.inputValue('#date'), settings.today);
+  assert.equal(await mine.inputValue('#provider'), 'drlee');
+  await mine.fill('#q', 'okonkwo adaeze');
+  await submit(mine, 'Find patient');
+  const match = mine.locator('table.matches tbody tr', { hasText: 'Okonkwo, Adaeze Ngozi' }).filter({ hasText: chartNumber });
+  assert.equal(await match.count(), 1);
+  await shot(mine, 'booking-patient-search');
+  await match.getByRole('link', { name: 'Choose' }).click();
+  await mine.waitForLoadState('load');
+  assert.match(await mine.locator('#chosen-patient').innerText(), /Booking for Okonkwo, Adaeze Ngozi/);
+  assert.equal(await mine.inputValue('#start'), bookAt, 'the slot is kept while choosing');
+  await mine.fill('#reason', 'Headaches');
+  await submit(mine, 'Book');
+  assert.match(await mine.locator('.plugin-frame [role=status]').first().innerText(),
+    new RegExp(`Booked ${settings.today} ${bookAt}`));
+  await shot(mine, 'booked');
+  await mine.getByRole('link', { name: 'Schedule' }).last().click();
+  await mine.waitForURL('**/plugins/scheduling/?date=**');
+  const booked = mine.locator('table.grid .appt', { hasText: 'Okonkwo, Adaeze Ngozi' });
+  assert.equal(await booked.count(), 1, 'the grid shows the booking');
+  assert.match(await booked.innerText(), /Headaches/);
+
+  step('reception reschedules the appointment; its page keeps the move');
+  await booked.getByRole('link', { name: 'details' }).click();
+  await mine.waitForURL('**/plugins/scheduling/appointments/**');
+  const appointmentUrl = new URL(mine.url()).pathname;
+  await mine.getByRole('link', { name: 'Choose a free slot on the schedule' }).click();
+  await mine.waitForURL('**move=**');
+  assert.match(await mine.locator('.plugin-frame [role=status]').first().innerText(), /Moving Okonkwo, Adaeze Ngozi/);
+  await shot(mine, 'reschedule-choose-slot');
+  await Promise.all([
+    mine.waitForURL(`**${appointmentUrl}?moved=1`),
+    mine.getByRole('button', { name: `Move here: ${settings.today} ${moveTo} with Dr. Amelia Lee` }).click(),
+  ]);
+  assert.match(await mine.locator('.plugin-frame [role=status]').first().innerText(),
+    new RegExp(`Moved to ${settings.today} ${moveTo}`));
+  const moves = await mine.locator('section[aria-labelledby=moves-h] tbody tr').allInnerTexts();
+  assert.equal(moves.length, 1, `${moves}`);
+  assert.match(moves[0], new RegExp(`${settings.today} ${bookAt}.*${settings.today} ${moveTo}.*reception`, 's'));
+  await shot(mine, 'rescheduled-history');
+
+  // ---------------------------------------------------------------------------------------
   step('errors are pages in the shell');
   let res = await mine.goto('/plugins/no-such-plugin/');
   assert.equal(res.status(), 404);
@@ -319,7 +404,7 @@ try {
   await mine.emulateMedia({ media: 'screen' });
 
   // ---------------------------------------------------------------------------------------
-  step('the kiosk cannot leave its screen');
+  step('the kiosk checks the patient in and cannot leave its screen');
   const kioskContext = await newContext();
   const kiosk = await signIn(kioskContext, USERS.kiosk, '/plugins/kiosk/');
   assert.equal(await kiosk.locator('header.shell nav').count(), 0, 'no navigation');
@@ -327,6 +412,14 @@ try {
   assert.equal(await kiosk.getByRole('button', { name: 'Sign out' }).count(), 0, 'no sign-out');
   assert.ok(await kiosk.getByLabel('Health card number').isVisible());
   await shot(kiosk, 'kiosk-screen');
+  // The patient booked this morning checks in.
+  await kiosk.fill('#health-card', CARD);
+  await kiosk.fill('#version-code', 'KT');
+  await kiosk.fill('#birth-date', BORN);
+  await submit(kiosk, 'Check in');
+  assert.match(await kiosk.locator('[role=status]', { hasText: 'checked in' }).innerText(),
+    new RegExp(`You are checked in for ${moveTo} with Dr\\. Amelia Lee`));
+  await shot(kiosk, 'kiosk-checked-in');
   for (const where of ['/', '/patients', `${chartUrl}`, '/admin/users', '/plugins/scheduling/',
     '/plugins/prescribing/', '/kiosk', '/plugins/no-such-plugin/']) {
     await kiosk.goto(where);
@@ -335,10 +428,17 @@ try {
   await kioskContext.close();
 
   // ---------------------------------------------------------------------------------------
-  step('the physician opens the chart: demographics and the encounter panels');
+  step('the physician opens the day sheet and the chart from it: the encounter panels');
   const clinic = await newContext();
   const doc = await signIn(clinic, USERS.physician, '/');
-  await doc.goto(chartUrl);
+  await doc.locator('header.shell nav').getByRole('link', { name: 'Schedule' }).click();
+  await doc.getByRole('link', { name: 'Dr. Amelia Lee' }).first().click();
+  await doc.waitForURL('**/plugins/scheduling/day**');
+  const line = doc.locator('table.sheet tbody tr', { hasText: 'Okonkwo, Adaeze Ngozi' });
+  assert.match(await line.innerText(), /Here/, 'checked in at the kiosk');
+  await shot(doc, 'day-sheet-physician');
+  await line.getByRole('link', { name: 'Okonkwo, Adaeze Ngozi' }).click();
+  await doc.waitForURL(`**${chartUrl}`);
   const panel = (id) => doc.locator(`section.panel[data-panel=${id}]`);
   // A panel's content is in its own shadow root (locators pierce it; innerText does not).
   const inPanel = (id) => panel(id).locator('main').first().innerText();
@@ -401,6 +501,47 @@ try {
   assert.match(await inPanel('measurements'), /138\/86 mmHg/);
   assert.match(await inPanel('measurements'), /25\.7/);
   await shot(doc, 'chart-with-panels');
+
+  step('the physician prescribes from the chart, overriding an interaction');
+  await panel('medications').getByRole('link', { name: 'Medication list and prescribing' }).click();
+  await doc.waitForURL(`**/plugins/prescribing/patients/${patientId}**`);
+  const prescribe = async (query, din, sig, extra = {}) => {
+    await doc.fill('#q', query);
+    await submit(doc, 'Search the drug reference');
+    await doc.locator(`input[name=din][value="${din}"]`).check();
+    await doc.fill('#p-sig', sig);
+    for (const [k, v] of Object.entries(extra)) await doc.fill(k, v);
+    await submit(doc, 'Prescribe');
+  };
+  await prescribe('ibuprofen', '99000031', '1 tab PO TID x 7 days');
+  assert.match(await doc.locator('.plugin-frame [role=status]').first().innerText(), /Prescribed Ibuprofen/);
+  await prescribe('warf', '99000011', '1 tab PO OD', { '#p-qty': '30 tablets' });
+  const checks = await doc.locator('.plugin-frame section[aria-label=Checks]').innerText();
+  assert.match(checks, /override reason required/);
+  assert.match(checks, /interaction/i);
+  assert.match(await doc.locator('.plugin-frame [role=alert]').first().innerText(), /give an override reason/);
+  assert.ok(await doc.locator('input[name=din][value="99000011"]').isChecked(), 'the drug stays chosen');
+  await shot(doc, 'prescribe-interaction-warning');
+  await doc.fill('#p-ov', 'Ibuprofen stops in 7 days; INR check booked');
+  await submit(doc, 'Prescribe');
+  const done = await doc.locator('.plugin-frame [role=status]').first().innerText();
+  assert.match(done, /Prescribed Warfarin/);
+  assert.match(done, /Override reason: Ibuprofen stops in 7 days/);
+  await shot(doc, 'prescribed-with-override');
+
+  step('the physician prints the prescription');
+  await doc.getByRole('link', { name: 'Print active prescriptions' }).click();
+  await doc.waitForURL(`**/plugins/prescribing/patients/${patientId}/print`);
+  await doc.emulateMedia({ media: 'print' });
+  assert.equal(await doc.locator('header.shell nav').isVisible(), false, 'no navigation on paper');
+  assert.equal(await doc.locator('header.shell .who').isVisible(), false, 'no user menu on paper');
+  const paper = await doc.locator('.plugin-frame main').first().innerText();
+  assert.match(paper, /Warfarin/);
+  assert.match(paper, /Ibuprofen/);
+  assert.match(paper, /OKONKWO|Okonkwo/);
+  await shot(doc, 'prescription-print');
+  await doc.pdf({ path: path.join(shots, 'prescription.pdf'), format: 'Letter' });
+  await doc.emulateMedia({ media: 'screen' });
 
   step('a failing panel shows "unavailable"; a disabled plugin\'s panels disappear');
   const ops = await newContext();

@@ -688,3 +688,644 @@ async fn the_kiosk_says_check_in_is_unavailable_without_scheduling() {
     let page = c.api.get("/plugins/kiosk/", &c.kiosk).await.expect(503);
     assert!(page.text.contains("unavailable"), "{}", page.text);
 }
+
+/// A form post as a browser sends it (the bearer token stands in for the session and its
+/// CSRF token): the status, the body and where it redirects to.
+async fn form(c: &Clinic, token: &str, path: &str, body: &str) -> (u16, String, String) {
+    let r = c
+        .api
+        .client
+        .post(format!("{}/plugins/scheduling/{path}", c.api.base))
+        .bearer_auth(token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, r.text().await.unwrap(), location)
+}
+
+#[tokio::test]
+async fn an_appointment_moves_keeping_its_history_and_announces_the_move() {
+    let c = clinic().await;
+    c.api
+        .install_enabled(
+            &c.admin,
+            &package("tests/plugins/listener"),
+            "main",
+            &["kv"],
+        )
+        .await;
+    c.always_available().await;
+    let p = c
+        .api
+        .create(
+            &c.reception,
+            &patient("Moreau", "Lucie", "1968-03-09", &hcn(21)),
+        )
+        .await;
+    let pid = id_of(&p);
+    let booked = c
+        .book(
+            json!({"provider": "drlee", "patient": pid, "date": DAY, "start": "09:00",
+                     "minutes": 15, "reason": "follow-up"}),
+        )
+        .await
+        .expect(201);
+    let id = booked.json["appointment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.book(
+        json!({"provider": "drlee", "name": "Walk-in Visitor", "date": DAY,
+                  "start": "09:30", "minutes": 15}),
+    )
+    .await
+    .expect(201);
+    let mv = |body: Value| {
+        let path = format!("{SCHED}/appointments/{id}/move");
+        let api = c.api.clone();
+        let token = c.reception.clone();
+        async move { api.post(&path, &token, &body).await }
+    };
+
+    // Onto an occupied slot: refused, and nothing moves.
+    let r = mv(json!({"date": DAY, "start": "09:35"})).await.expect(409);
+    assert!(r.text.contains("overlaps appointment"), "{}", r.text);
+    assert_eq!(times(&c.day("drlee", DAY).await), ["09:00", "09:30"]);
+    // Bad input: refused, naming the field.
+    let r = mv(json!({"date": DAY, "start": "09:07"})).await.expect(400);
+    assert!(r.text.contains("start"), "{}", r.text);
+    let r = mv(json!({"date": "2030-02-30", "start": "09:00"}))
+        .await
+        .expect(400);
+    assert!(r.text.contains("date"), "{}", r.text);
+
+    // To a free time: the same appointment, with the move in its history.
+    let moved = mv(json!({"date": DAY, "start": "10:00"})).await.expect(200);
+    assert_eq!(moved.json["appointment"]["id"], id.as_str());
+    assert_eq!(moved.json["appointment"]["start"], "10:00");
+    assert_eq!(
+        moved.json["appointment"]["end"], "10:15",
+        "the length is kept"
+    );
+    assert_eq!(times(&c.day("drlee", DAY).await), ["09:30", "10:00"]);
+    // Its old time is free again.
+    c.book(
+        json!({"provider": "drlee", "name": "Another Visitor", "date": DAY,
+                  "start": "09:00", "minutes": 15}),
+    )
+    .await
+    .expect(201);
+
+    // To another day: gone from the first, on the second, in the patient's list.
+    let next = "2030-01-08";
+    mv(json!({"date": next, "start": "14:00"}))
+        .await
+        .expect(200);
+    assert_eq!(times(&c.day("drlee", DAY).await), ["09:00", "09:30"]);
+    assert_eq!(times(&c.day("drlee", next).await), ["14:00"]);
+    let a = c
+        .api
+        .get(&format!("{SCHED}/appointments/{id}"), &c.reception)
+        .await
+        .expect(200);
+    let moves = a.json["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 2, "{}", a.text);
+    assert_eq!(moves[0]["from"]["start"], "09:00");
+    assert_eq!(moves[0]["to"]["start"], "10:00");
+    assert_eq!(moves[1]["from"]["date"], DAY);
+    assert_eq!(moves[1]["to"]["date"], next);
+    assert_eq!(moves[1]["by"], "reception");
+    assert!(moves[1]["at"].as_str().unwrap().len() >= 19);
+    assert_eq!(
+        a.json["history"].as_array().unwrap().len(),
+        1,
+        "status kept"
+    );
+    assert_eq!(a.json["reason"], "follow-up");
+    let mine = c
+        .api
+        .get(
+            &format!("{SCHED}/patients/{pid}/appointments"),
+            &c.reception,
+        )
+        .await
+        .expect(200);
+    let dates: Vec<&str> = mine
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates, [next]);
+
+    // The appointment's page shows where it came from, who moved it and the move form.
+    let page = c
+        .api
+        .get(
+            &format!("/plugins/scheduling/appointments/{id}"),
+            &c.reception,
+        )
+        .await
+        .expect(200);
+    assert!(page.text.contains("Moves"), "{}", page.text);
+    assert!(
+        page.text.contains("2030-01-07 09:00–09:15")
+            && page.text.contains("2030-01-08 14:00–14:15"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(&format!("href=\"/patients/{pid}\"")));
+
+    // The page's move form: refused onto an occupied slot (shown in the page), else moved.
+    c.book(
+        json!({"provider": "drlee", "name": "Third Visitor", "date": next,
+                  "start": "15:00", "minutes": 30}),
+    )
+    .await
+    .expect(201);
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        &format!("appointments/{id}/move"),
+        &format!("provider=drlee&date={next}&start=15%3A10"),
+    )
+    .await;
+    assert_eq!(status, 409, "{text}");
+    assert!(
+        text.contains("Not moved") && text.contains("overlaps"),
+        "{text}"
+    );
+    assert_eq!(times(&c.day("drlee", next).await), ["14:00", "15:00"]);
+    let (status, text, location) = form(
+        &c,
+        &c.reception,
+        &format!("appointments/{id}/move"),
+        &format!("provider=drlee&date={next}&start=16%3A00"),
+    )
+    .await;
+    assert_eq!(status, 303, "{text}");
+    assert_eq!(
+        location,
+        format!("/plugins/scheduling/appointments/{id}?moved=1")
+    );
+
+    // A cancelled appointment is not moved.
+    c.api
+        .post(
+            &format!("{SCHED}/appointments/{id}/status"),
+            &c.reception,
+            &json!({"status": "C"}),
+        )
+        .await
+        .expect(200);
+    let r = mv(json!({"date": next, "start": "17:00"}))
+        .await
+        .expect(409);
+    assert!(r.text.contains("cancelled"), "{}", r.text);
+
+    // Each move was announced, for the receptionist, with where it was before.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let moves = loop {
+        let r = c
+            .api
+            .get("/plugins/listener/events", &c.reception)
+            .await
+            .expect(200);
+        let got: Vec<Value> = r.json["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["topic"] == "scheduling.appointment.rescheduled")
+            .collect();
+        if got.len() >= 3 {
+            break got;
+        }
+        assert!(std::time::Instant::now() < until, "{got:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(moves.len(), 3, "{moves:?}");
+    let first = &moves[0];
+    assert_eq!(first["servedBy"], "reception");
+    assert_eq!(first["payload"]["appointment"], id.as_str());
+    assert_eq!(first["payload"]["patient"], pid.as_str());
+    assert_eq!(first["payload"]["start"], "10:00");
+    assert_eq!(first["payload"]["previous"]["start"], "09:00");
+    assert_eq!(first["payload"]["previous"]["date"], DAY);
+    assert_eq!(moves[2]["payload"]["start"], "16:00");
+    assert!(
+        !first.to_string().contains("follow-up"),
+        "no reason in events"
+    );
+}
+
+#[tokio::test]
+async fn the_appointment_book_grid_week_and_patient_search() {
+    let c = clinic().await;
+    let p = c
+        .api
+        .create(
+            &c.reception,
+            &patient("Lindqvist", "Tove", "1990-06-14", &hcn(22)),
+        )
+        .await;
+    let pid = id_of(&p);
+    // Monday 09:00-10:00 in 20-minute template slots; Tuesday 09:00-09:30 without one.
+    c.put(
+        "/availability/drlee",
+        json!({"days": {"1": [{"start": "09:00", "end": "10:00"}],
+                        "2": [{"start": "09:00", "end": "09:30"}]}}),
+    )
+    .await
+    .expect(200);
+    c.put("/codes/2", json!({"name": "Twenty", "minutes": 20}))
+        .await
+        .expect(200);
+    c.put(
+        "/templates/drlee/mon",
+        json!({"start": "09:00", "slots": "222"}),
+    )
+    .await
+    .expect(200);
+    c.book(
+        json!({"provider": "drlee", "patient": pid, "date": DAY, "start": "09:20",
+                  "minutes": 20, "reason": "rash"}),
+    )
+    .await
+    .expect(201);
+
+    let grid = c
+        .api
+        .get(&format!("/plugins/scheduling/?date={DAY}"), &c.reception)
+        .await
+        .expect(200);
+    let g = &grid.text;
+    // Rows are the template's slots; the booked one links the patient to the chart.
+    for t in ["09:00", "09:20", "09:40"] {
+        assert!(
+            g.contains(&format!("<th class=\"time\" scope=\"row\">{t}</th>")),
+            "{t}: {g}"
+        );
+    }
+    assert!(!g.contains("scope=\"row\">09:15<"), "20-minute slots: {g}");
+    assert!(g.contains(&format!("href=\"/patients/{pid}\"")), "{g}");
+    assert!(g.contains("Lindqvist, Tove") && g.contains("rash"), "{g}");
+    // Free slots link to the booking form, prefilled.
+    assert!(
+        g.contains(&format!(
+            "/plugins/scheduling/book?provider=drlee&amp;date={DAY}&amp;start=09:40&amp;minutes=20"
+        )),
+        "{g}"
+    );
+    // Previous and next day, today, the date picker and the week.
+    assert!(
+        g.contains("?date=2030-01-06") && g.contains("?date=2030-01-08"),
+        "{g}"
+    );
+    assert!(
+        g.contains("<input type=\"date\" id=\"date\" name=\"date\""),
+        "{g}"
+    );
+    assert!(
+        g.contains(&format!("week?provider=drlee&amp;date={DAY}")),
+        "{g}"
+    );
+
+    // The week: Monday's template slots and Tuesday's hours in 15-minute slots.
+    let week = c
+        .api
+        .get(
+            "/plugins/scheduling/week?provider=drlee&date=2030-01-09",
+            &c.reception,
+        )
+        .await
+        .expect(200);
+    let w = &week.text;
+    for d in ["Mon 7 Jan", "Tue 8 Jan", "Sun 13 Jan"] {
+        assert!(w.contains(d), "{d}: {w}");
+    }
+    assert!(
+        w.contains("scope=\"row\">09:15<"),
+        "Tuesday's 15-minute slots: {w}"
+    );
+    assert!(
+        w.contains("date=2030-01-08&amp;start=09:15&amp;minutes=15"),
+        "{w}"
+    );
+    assert!(w.contains("Lindqvist, Tove"), "{w}");
+
+    // The booking form finds the patient by name and by chart number and offers to choose.
+    let chart = p["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["system"] == "urn:osler:chart-number")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for q in ["lindq", chart.as_str()] {
+        let page = c
+            .api
+            .get(
+                &format!("/plugins/scheduling/book?provider=drlee&date={DAY}&start=09:40&minutes=20&q={q}"),
+                &c.reception,
+            )
+            .await
+            .expect(200);
+        assert!(page.text.contains("Lindqvist, Tove"), "{q}: {}", page.text);
+        assert!(
+            page.text.contains(&format!("patient={pid}")),
+            "{q}: {}",
+            page.text
+        );
+    }
+    let chosen = c
+        .api
+        .get(
+            &format!("/plugins/scheduling/book?provider=drlee&date={DAY}&start=09:40&minutes=20&patient={pid}"),
+            &c.reception,
+        )
+        .await
+        .expect(200);
+    assert!(chosen.text.contains("Booking for"), "{}", chosen.text);
+    assert!(
+        chosen
+            .text
+            .contains(&format!("name=\"patient\" value=\"{pid}\"")),
+        "{}",
+        chosen.text
+    );
+    assert!(chosen.text.contains("value=\"09:40\""), "{}", chosen.text);
+
+    // The day sheet links each patient to the chart.
+    let sheet = c
+        .api
+        .get(
+            &format!("/plugins/scheduling/day?provider=drlee&date={DAY}"),
+            &c.reception,
+        )
+        .await
+        .expect(200);
+    assert!(
+        sheet.text.contains(&format!("href=\"/patients/{pid}\"")),
+        "{}",
+        sheet.text
+    );
+
+    // A holiday closes the day on the grid.
+    c.put("/holidays/2030-01-08", json!({"name": "Staff training"}))
+        .await
+        .expect(200);
+    let grid = c
+        .api
+        .get("/plugins/scheduling/?date=2030-01-08", &c.reception)
+        .await
+        .expect(200);
+    assert!(
+        grid.text.contains("Clinic holiday: Staff training"),
+        "{}",
+        grid.text
+    );
+    assert!(!grid.text.contains("class=\"slot-free\""), "{}", grid.text);
+}
+
+#[tokio::test]
+async fn hours_templates_codes_types_and_holidays_are_set_in_forms() {
+    let c = clinic().await;
+    let weekly = || async {
+        c.api
+            .get(&format!("{SCHED}/availability/drlee"), &c.reception)
+            .await
+            .expect(200)
+            .json
+    };
+
+    // Hours: bad input is shown in the page, with what was typed, and nothing is saved.
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/hours",
+        "provider=drlee&d1=09%3A00-12%3A00&d2=9+to+5&d3=&d4=&d5=&d6=&d7=",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("Nothing was saved"), "{text}");
+    assert!(text.contains("Tuesday: \"9 to 5\""), "{text}");
+    assert!(
+        text.contains("value=\"9 to 5\""),
+        "what was typed is kept: {text}"
+    );
+    assert_eq!(weekly().await, json!({"days": {}}));
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/hours",
+        "provider=drlee&d1=13%3A00-17%3A00%2C+09%3A00-12%3A00&d2=12%3A00-09%3A00",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("before the end"), "{text}");
+    assert_eq!(weekly().await, json!({"days": {}}));
+    // Good input: saved, and the page says so.
+    let (status, _, location) = form(
+        &c,
+        &c.reception,
+        "setup/hours",
+        "provider=drlee&d1=09%3A00-12%3A00%2C+13%3A00-17%3A00&d3=08%3A00-12%3A00",
+    )
+    .await;
+    assert_eq!(status, 303);
+    let w = weekly().await;
+    assert_eq!(w["days"]["1"][1], json!({"start": "13:00", "end": "17:00"}));
+    assert_eq!(w["days"]["3"][0], json!({"start": "08:00", "end": "12:00"}));
+    assert!(w["days"].get("2").is_none());
+    let page = c.api.get(&location, &c.reception).await.expect(200);
+    assert!(page.text.contains("Hours saved"), "{}", page.text);
+    assert!(
+        page.text.contains("value=\"09:00-12:00, 13:00-17:00\""),
+        "{}",
+        page.text
+    );
+    // A nurse may read the set-up but not change it.
+    let nurse = c.api.login(demo::NURSE.0, demo::NURSE.1).await;
+    let (status, _, _) = form(&c, &nurse, "setup/hours", "provider=drlee&d1=").await;
+    assert_eq!(status, 403);
+    assert_eq!(weekly().await, w);
+    // Every form carries the session's CSRF token.
+    let page = c
+        .api
+        .get("/plugins/scheduling/setup/hours", &c.reception)
+        .await
+        .expect(200);
+    assert!(page.text.contains("name=\"_csrf\""), "{}", page.text);
+
+    // Slot codes and types.
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/codes",
+        "code=1&name=Regular&minutes=7&colour=%23dfe9f5&limit=&limit_type=warn",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("minutes: a multiple of 5"), "{text}");
+    let codes = c
+        .api
+        .get(&format!("{SCHED}/codes"), &c.reception)
+        .await
+        .expect(200);
+    assert_eq!(codes.json, json!([]));
+    let (status, _, _) = form(
+        &c,
+        &c.reception,
+        "setup/codes",
+        "code=1&name=Regular&minutes=15&colour=%23DFE9F5&limit=8&limit_type=block",
+    )
+    .await;
+    assert_eq!(status, 303);
+    let codes = c
+        .api
+        .get(&format!("{SCHED}/codes"), &c.reception)
+        .await
+        .expect(200);
+    assert_eq!(codes.json[0]["minutes"], 15);
+    assert_eq!(codes.json[0]["limitPerDay"], 8);
+    assert_eq!(codes.json[0]["limitType"], "block");
+    let (status, text, _) =
+        form(&c, &c.reception, "setup/types", "name=Physical&minutes=abc").await;
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("minutes: \"abc\" is not a whole number"),
+        "{text}"
+    );
+    let (status, _, _) = form(&c, &c.reception, "setup/types", "name=Physical&minutes=30").await;
+    assert_eq!(status, 303);
+    let types = c
+        .api
+        .get(&format!("{SCHED}/types"), &c.reception)
+        .await
+        .expect(200);
+    assert_eq!(types.json, json!([{"name": "Physical", "minutes": 30}]));
+
+    // Templates: an unknown code is refused; one code repeated until a time lays out a day.
+    let template = || async {
+        c.api
+            .get(&format!("{SCHED}/templates/drlee/mon"), &c.reception)
+            .await
+    };
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/templates",
+        "provider=drlee&day=mon&date=&start=09%3A00&slots=1X&until=",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("no slot code 'X'"), "{text}");
+    assert!(text.contains("value=\"1X\""), "{text}");
+    template().await.expect(404);
+    let (status, _, _) = form(
+        &c,
+        &c.reception,
+        "setup/templates",
+        "provider=drlee&day=mon&date=&start=09%3A00&slots=1&until=12%3A00",
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        template().await.expect(200).json,
+        json!({"start": "09:00", "slots": "111111111111"})
+    );
+    let page = c
+        .api
+        .get(
+            "/plugins/scheduling/setup/templates?provider=drlee",
+            &c.reception,
+        )
+        .await
+        .expect(200);
+    assert!(
+        page.text.contains("09:00–12:00: 12 × Regular"),
+        "{}",
+        page.text
+    );
+    let (status, _, _) = form(
+        &c,
+        &c.reception,
+        "setup/templates/delete",
+        "provider=drlee&day=mon",
+    )
+    .await;
+    assert_eq!(status, 303);
+    template().await.expect(404);
+
+    // Holidays: a bad date is refused; a holiday is listed and stops bookings that day.
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/holidays",
+        "date=2030-13-01&name=Nope",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("date: \"2030-13-01\" is not a date"),
+        "{text}"
+    );
+    let (status, text, _) = form(
+        &c,
+        &c.reception,
+        "setup/holidays",
+        &format!("date={DAY}&name="),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(text.contains("name: must not be empty"), "{text}");
+    let list = c
+        .api
+        .get(&format!("{SCHED}/holidays"), &c.reception)
+        .await
+        .expect(200);
+    assert_eq!(list.json, json!([]));
+    let (status, _, _) = form(
+        &c,
+        &c.reception,
+        "setup/holidays",
+        &format!("date={DAY}&name=Winter+closure"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let r = c
+        .book(
+            json!({"provider": "drlee", "name": "Someone", "date": DAY, "start": "09:00",
+                     "minutes": 15}),
+        )
+        .await
+        .expect(409);
+    assert!(r.text.contains("Winter closure"), "{}", r.text);
+    let (status, _, _) = form(
+        &c,
+        &c.reception,
+        "setup/holidays/delete",
+        &format!("date={DAY}"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    c.book(
+        json!({"provider": "drlee", "name": "Someone", "date": DAY, "start": "09:00",
+                  "minutes": 15}),
+    )
+    .await
+    .expect(201);
+}

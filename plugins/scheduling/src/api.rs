@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::model::*;
+use crate::setup;
 use crate::store::{self, Booker, key};
 
 fn site(req: &Request) -> &str {
@@ -13,7 +14,7 @@ fn site(req: &Request) -> &str {
 
 /// Changing how the site's schedule works (statuses, codes, templates, availability,
 /// holidays, types) is for reception, physicians and administrators; nurses book and read.
-fn may_configure(req: &Request) -> Result<(), Error> {
+pub fn may_configure(req: &Request) -> Result<(), Error> {
     let c = req.caller();
     if ["reception", "physician", "admin"]
         .iter()
@@ -70,21 +71,13 @@ pub fn providers(_: &Request, _: &Params) -> Result<Response, Error> {
 // Availability
 
 pub fn get_weekly(req: &Request, p: &Params) -> Result<Response, Error> {
-    check_ref("provider", &p["provider"])?;
-    let w: Weekly =
-        kv::get(&key(site(req), &format!("avail/{}/week", p["provider"])))?.unwrap_or_default();
-    ok(&w)
+    ok(&setup::weekly(site(req), &p["provider"])?)
 }
 
 pub fn put_weekly(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
-    store::provider(&p["provider"])?;
     let w: Weekly = req.json()?;
-    w.validate()?;
-    kv::put(
-        &key(site(req), &format!("avail/{}/week", p["provider"])),
-        &w,
-    )?;
+    setup::set_weekly(site(req), &p["provider"], &w)?;
     ok(&w)
 }
 
@@ -118,11 +111,7 @@ pub fn delete_override(req: &Request, p: &Params) -> Result<Response, Error> {
 // Holidays
 
 pub fn holidays(req: &Request, _: &Params) -> Result<Response, Error> {
-    let list: Vec<Holiday> = kv::scan_all(&key(site(req), "holiday/"))?
-        .into_iter()
-        .map(|(_, h)| h)
-        .collect();
-    ok(&list)
+    ok(&setup::holidays(site(req))?)
 }
 
 #[derive(Deserialize)]
@@ -132,24 +121,14 @@ struct HolidayIn {
 
 pub fn put_holiday(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
-    let d = date_str(parse_date("date", &p["date"])?);
+    parse_date("date", &p["date"])?;
     let h: HolidayIn = req.json()?;
-    let name = text("name", &h.name, 80)?;
-    if name.is_empty() {
-        return Err(Error::invalid("name: must not be empty"));
-    }
-    let h = Holiday {
-        date: d.clone(),
-        name,
-    };
-    kv::put(&key(site(req), &format!("holiday/{d}")), &h)?;
-    ok(&h)
+    ok(&setup::set_holiday(site(req), &p["date"], &h.name)?)
 }
 
 pub fn delete_holiday(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
-    let d = date_str(parse_date("date", &p["date"])?);
-    kv::delete(&key(site(req), &format!("holiday/{d}")))?;
+    setup::delete_holiday(site(req), &p["date"])?;
     Ok(Response::empty(204))
 }
 
@@ -181,42 +160,32 @@ pub fn put_code(req: &Request, p: &Params) -> Result<Response, Error> {
         limit_per_day: c.limit_per_day,
         limit_type: c.limit_type.unwrap_or(LimitType::Warn),
     };
-    code.validate()?;
-    kv::put(&key(site(req), &format!("code/{}", code.code)), &code)?;
+    setup::set_code(site(req), &code)?;
     ok(&code)
 }
 
 pub fn delete_code(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
-    check_code(&p["code"])?;
-    kv::delete(&key(site(req), &format!("code/{}", p["code"])))?;
+    setup::delete_code(site(req), &p["code"])?;
     Ok(Response::empty(204))
 }
 
-fn template_key(req: &Request, p: &Params) -> Result<String, Error> {
-    check_ref("provider", &p["provider"])?;
-    let day = template_day(&p["day"])?;
-    Ok(key(site(req), &format!("template/{}/{day}", p["provider"])))
-}
-
 pub fn get_template(req: &Request, p: &Params) -> Result<Response, Error> {
-    let t: DayTemplate = kv::get(&template_key(req, p)?)?
+    let t = setup::template(site(req), &p["provider"], &p["day"])?
         .ok_or_else(|| Error::not_found("no template for that day"))?;
     ok(&t)
 }
 
 pub fn put_template(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
-    store::provider(&p["provider"])?;
     let t: DayTemplate = req.json()?;
-    t.layout(&store::codes(site(req))?)?;
-    kv::put(&template_key(req, p)?, &t)?;
+    setup::set_template(site(req), &p["provider"], &p["day"], &t)?;
     ok(&t)
 }
 
 pub fn delete_template(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
-    kv::delete(&template_key(req, p)?)?;
+    setup::delete_template(site(req), &p["provider"], &p["day"])?;
     Ok(Response::empty(204))
 }
 
@@ -233,22 +202,8 @@ struct TypeIn {
 
 pub fn put_type(req: &Request, p: &Params) -> Result<Response, Error> {
     may_configure(req)?;
-    let name = p["name"].trim();
-    if name.is_empty() || name.chars().count() > 40 || name.contains('/') {
-        return Err(Error::invalid("name: 1 to 40 characters, no '/'"));
-    }
     let t: TypeIn = req.json()?;
-    if t.minutes == 0 || !t.minutes.is_multiple_of(GRANULE) || t.minutes > MAX_MINUTES {
-        return Err(Error::invalid(format!(
-            "minutes: a multiple of {GRANULE} up to {MAX_MINUTES}"
-        )));
-    }
-    let t = ApptType {
-        name: name.to_string(),
-        minutes: t.minutes,
-    };
-    kv::put(&key(site(req), &format!("type/{name}")), &t)?;
-    ok(&t)
+    ok(&setup::set_type(site(req), &p["name"], t.minutes)?)
 }
 
 pub fn statuses(req: &Request, _: &Params) -> Result<Response, Error> {
@@ -342,6 +297,14 @@ fn with_fhir(list: &[Status], a: &Appointment) -> serde_json::Value {
     let mut v = serde_json::to_value(a).unwrap_or_default();
     v["fhirStatus"] = json!(store::status_of(list, &a.status).map(|s| s.fhir.clone()));
     v
+}
+
+/// `POST /api/appointments/{id}/move`: reschedules, keeping the appointment's history.
+pub fn reschedule(req: &Request, p: &Params) -> Result<Response, Error> {
+    let input: store::MoveInput = req.json()?;
+    let now = clock::now();
+    let moved = store::reschedule(&booker(req, &now.local), &p["id"], &input)?;
+    ok(&moved)
 }
 
 #[derive(Deserialize)]

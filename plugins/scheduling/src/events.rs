@@ -8,13 +8,15 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{Appointment, Status};
+use crate::model::{Appointment, Place, Status};
 use crate::store;
 
 /// An appointment was booked (through the API or the booking form; not by an import).
 pub const BOOKED: &str = "scheduling.appointment.booked";
 /// An appointment was cancelled (its status became one the site counts as cancelled).
 pub const CANCELLED: &str = "scheduling.appointment.cancelled";
+/// An appointment was moved to another time, day or provider.
+pub const RESCHEDULED: &str = "scheduling.appointment.rescheduled";
 /// An appointment's status changed otherwise (arrived, in room, done, no-show, …).
 pub const STATUS_CHANGED: &str = "scheduling.appointment.status-changed";
 
@@ -58,4 +60,17 @@ pub fn status_changed(list: &[Status], a: &Appointment, from: &str) -> (&'static
         STATUS_CHANGED
     };
     (topic, p)
+}
+
+/// The event of `a`'s move from `from` (its place now is the new one).
+pub fn rescheduled(list: &[Status], a: &Appointment, from: &Place) -> (&'static str, Value) {
+    let mut p = payload(list, a);
+    p["previous"] = json!({
+        "provider": from.provider,
+        "date": from.date,
+        "start": from.start,
+        "end": from.end,
+    });
+    p["doubleBooked"] = json!(a.double_booked);
+    (RESCHEDULED, p)
 }

@@ -8,9 +8,12 @@
 
 pub mod api;
 pub mod events;
+pub mod grid;
 pub mod model;
 pub mod pages;
 pub mod requests;
+pub mod setup;
+pub mod setup_pages;
 pub mod store;
 pub mod txn;
 
@@ -38,11 +41,28 @@ impl Plugin for Scheduling {
         }
         Router::new()
             // Pages.
-            .get("/", pages::home)
+            .get("/", grid::day_grid)
+            .get("/week", grid::week)
             .get("/day", pages::day_sheet)
             .get("/book", pages::book_form)
             .post("/book", pages::book_post)
+            .get("/appointments/{id}", grid::appointment_page)
             .post("/appointments/{id}/status", pages::status_post)
+            .post("/appointments/{id}/move", grid::move_post)
+            .get("/setup", setup_pages::index)
+            .get("/setup/hours", setup_pages::hours)
+            .post("/setup/hours", setup_pages::hours_post)
+            .get("/setup/templates", setup_pages::templates)
+            .post("/setup/templates", setup_pages::templates_post)
+            .post("/setup/templates/delete", setup_pages::templates_delete)
+            .get("/setup/codes", setup_pages::codes)
+            .post("/setup/codes", setup_pages::codes_post)
+            .post("/setup/codes/delete", setup_pages::codes_delete)
+            .get("/setup/types", setup_pages::types)
+            .post("/setup/types", setup_pages::types_post)
+            .get("/setup/holidays", setup_pages::holidays)
+            .post("/setup/holidays", setup_pages::holidays_post)
+            .post("/setup/holidays/delete", setup_pages::holidays_delete)
             .get("/waitlist", pages::waitlist_page)
             .post("/waitlist", pages::waitlist_add)
             .post("/waitlist/remove", pages::waitlist_remove)
@@ -74,6 +94,7 @@ impl Plugin for Scheduling {
             .post("/api/appointments/import", api::import)
             .get("/api/appointments/{id}", api::appointment)
             .post("/api/appointments/{id}/status", api::set_status)
+            .post("/api/appointments/{id}/move", api::reschedule)
             .get("/api/day/{date}", api::group_day)
             .get("/api/day/{provider}/{date}", api::day)
             .get(

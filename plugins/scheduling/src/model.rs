@@ -274,6 +274,42 @@ impl DayTemplate {
     }
 }
 
+/// Slot length on the grid of a provider who works without a template.
+pub const DEFAULT_SLOT: u16 = 15;
+
+/// The bookable slots of a provider's day, as the appointment book shows them: the
+/// template's slots that lie inside the day's hours, or, without a template, the hours cut
+/// into [`DEFAULT_SLOT`]-minute slots (a shorter last slot where an interval ends off the
+/// 15-minute mark). No hours (a day off, a holiday): no slots. `code` is `' '` for slots
+/// that come from the hours alone.
+pub fn day_slots(hours: &[Hours], template: Option<&[Slot]>) -> Vec<Slot> {
+    let mut spans: Vec<(u16, u16)> = hours.iter().filter_map(|h| h.span("hours").ok()).collect();
+    spans.sort();
+    match template {
+        Some(slots) => slots
+            .iter()
+            .filter(|s| spans.iter().any(|&(a, b)| a <= s.start && s.end <= b))
+            .cloned()
+            .collect(),
+        None => {
+            let mut out = Vec::new();
+            for (a, b) in spans {
+                let mut at = a;
+                while at < b {
+                    let end = (at + DEFAULT_SLOT).min(b);
+                    out.push(Slot {
+                        code: ' ',
+                        start: at,
+                        end,
+                    });
+                    at = end;
+                }
+            }
+            out
+        }
+    }
+}
+
 /// The template slot an appointment starting at `start` falls in.
 pub fn slot_at(slots: &[Slot], start: u16) -> Option<&Slot> {
     slots.iter().find(|s| s.start <= start && start < s.end)
@@ -290,6 +326,17 @@ pub fn template_day(s: &str) -> Result<String, Error> {
             "day: {s:?} is neither a date (YYYY-MM-DD) nor a weekday (mon … sun)"
         ))
     })
+}
+
+/// The Monday of the week `d` is in.
+pub fn monday_of(d: Date) -> Date {
+    let back = i64::from(d.weekday().number_days_from_monday());
+    d.checked_sub(time::Duration::days(back)).unwrap_or(d)
+}
+
+/// `d` moved by `days` (clamped to the calendar's range).
+pub fn add_days(d: Date, days: i64) -> Date {
+    d.checked_add(time::Duration::days(days)).unwrap_or(d)
 }
 
 /// `mon` … `sun` for a date.
@@ -428,14 +475,107 @@ pub struct Appointment {
     pub booked_by: String,
     pub booked_at: String,
     pub history: Vec<StatusChange>,
+    /// Every reschedule, oldest first (absent in appointments stored before moves existed).
+    #[serde(default)]
+    pub moves: Vec<Move>,
+}
+
+/// Where and when an appointment is (or was): provider, date, start and end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub provider: String,
+    pub date: String,
+    pub start: String,
+    pub end: String,
+}
+
+/// One reschedule of an appointment: from where to where, who moved it and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    pub from: Place,
+    pub to: Place,
+    /// The user name.
+    pub by: String,
+    /// The site's local time, `YYYY-MM-DDTHH:MM:SS`.
+    pub at: String,
 }
 
 impl Appointment {
+    /// Where it is now.
+    pub fn place(&self) -> Place {
+        Place {
+            provider: self.provider.clone(),
+            date: self.date.clone(),
+            start: self.start.clone(),
+            end: self.end.clone(),
+        }
+    }
+
     pub fn span(&self) -> (u16, u16) {
         (
             parse_hm("start", &self.start).unwrap_or(0),
             parse_hm("end", &self.end).unwrap_or(0),
         )
+    }
+}
+
+/// The place an appointment would move to: the same length at `start` on `date` with
+/// `provider`. Refused: a cancelled appointment (`cancelled`: whether its status is one),
+/// a start off the 5-minute grid, a move past midnight, a move to where it already is.
+pub fn move_target(
+    a: &Appointment,
+    cancelled: bool,
+    provider: &str,
+    date: Date,
+    start: u16,
+) -> Result<Place, Error> {
+    if cancelled {
+        return Err(Error::conflict(format!(
+            "appointment {} is cancelled; book a new one instead of moving it",
+            a.id
+        )));
+    }
+    let (s0, e0) = a.span();
+    let end = start + (e0 - s0);
+    if !start.is_multiple_of(GRANULE) {
+        return Err(Error::invalid(format!(
+            "start: appointments start on a {GRANULE}-minute grid"
+        )));
+    }
+    if end > DAY {
+        return Err(Error::invalid(format!(
+            "start: the appointment ({} minutes) would run past midnight",
+            e0 - s0
+        )));
+    }
+    let to = Place {
+        provider: provider.to_string(),
+        date: date_str(date),
+        start: hm(start),
+        end: hm(end),
+    };
+    if to == a.place() {
+        return Err(Error::invalid(
+            "start: the appointment is already at that time; choose another slot",
+        ));
+    }
+    Ok(to)
+}
+
+/// Whether a time already taken by appointment `other` may be booked (or moved onto): only
+/// where the site allows double booking. `Ok(true)`: it is a double booking.
+pub fn overlap_rule(
+    other: Option<&str>,
+    double_booking: bool,
+    what: impl FnOnce() -> String,
+) -> Result<bool, Error> {
+    match other {
+        None => Ok(false),
+        Some(_) if double_booking => Ok(true),
+        Some(o) => Err(Error::conflict(format!(
+            "{} overlaps appointment {o}; this site does not allow double booking",
+            what()
+        ))),
     }
 }
 
@@ -612,6 +752,112 @@ mod tests {
             slots: "1X".into(),
         };
         assert!(bad.layout(&codes()).is_err());
+    }
+
+    #[test]
+    fn the_book_shows_template_slots_inside_the_hours_or_the_hours_in_15_minutes() {
+        let h = |a: &str, b: &str| Hours {
+            start: a.into(),
+            end: b.into(),
+        };
+        // Without a template: 15-minute slots, a shorter last one where the hours end.
+        let hours = [h("13:00", "13:40"), h("09:00", "09:30")];
+        let slots = day_slots(&hours, None);
+        let spans: Vec<(u16, u16)> = slots.iter().map(|s| (s.start, s.end)).collect();
+        assert_eq!(
+            spans,
+            [(540, 555), (555, 570), (780, 795), (795, 810), (810, 820)]
+        );
+        assert!(slots.iter().all(|s| s.code == ' '));
+        // A template: its own slot lengths, only the slots inside the hours.
+        let t = DayTemplate {
+            start: "08:30".into(),
+            slots: "1P11".into(),
+        };
+        let laid = t.layout(&codes()).unwrap();
+        let shown = day_slots(&[h("09:00", "10:00")], Some(&laid));
+        let spans: Vec<(char, u16, u16)> = shown.iter().map(|s| (s.code, s.start, s.end)).collect();
+        assert_eq!(
+            spans,
+            [('1', 555, 570), ('1', 570, 585)],
+            "the 08:30 slot and the P from 08:45 are not inside the hours"
+        );
+        let shown = day_slots(&[h("08:00", "12:00")], Some(&laid));
+        assert_eq!(shown.len(), 4);
+        assert_eq!(
+            (shown[1].start, shown[1].end),
+            (525, 555),
+            "P is 30 minutes"
+        );
+        // No hours (a day off): nothing to book, template or not.
+        assert!(day_slots(&[], Some(&laid)).is_empty());
+        assert!(day_slots(&[], None).is_empty());
+    }
+
+    fn appt(start: &str, end: &str) -> Appointment {
+        Appointment {
+            id: "drlee-20300107-1".into(),
+            site: "main".into(),
+            provider: "drlee".into(),
+            provider_name: "Dr. Lee".into(),
+            patient: Some("p1".into()),
+            name: None,
+            date: "2030-01-07".into(),
+            start: start.into(),
+            end: end.into(),
+            appt_type: None,
+            code: None,
+            reason: String::new(),
+            notes: String::new(),
+            status: TO_DO.into(),
+            double_booked: false,
+            booked_by: "reception".into(),
+            booked_at: "2029-12-01T10:00:00".into(),
+            history: vec![],
+            moves: vec![],
+        }
+    }
+
+    #[test]
+    fn a_move_keeps_the_length_and_refuses_what_cannot_be() {
+        let a = appt("09:00", "09:20");
+        let day = parse_date("d", "2030-01-08").unwrap();
+        let to = move_target(&a, false, "nurse.kim", day, 14 * 60).unwrap();
+        assert_eq!(
+            to,
+            Place {
+                provider: "nurse.kim".into(),
+                date: "2030-01-08".into(),
+                start: "14:00".into(),
+                end: "14:20".into(),
+            }
+        );
+        let e = move_target(&a, true, "drlee", day, 600).unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)) && e.message().contains("cancelled"));
+        let e = move_target(&a, false, "drlee", day, 601).unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)) && e.message().contains("grid"));
+        let e = move_target(&a, false, "drlee", day, 23 * 60 + 50).unwrap_err();
+        assert!(e.message().contains("past midnight"), "{}", e.message());
+        let same = parse_date("d", "2030-01-07").unwrap();
+        let e = move_target(&a, false, "drlee", same, 540).unwrap_err();
+        assert!(e.message().contains("already at that time"));
+        // The same time with another provider, or another time the same day, is a move.
+        assert!(move_target(&a, false, "nurse.kim", same, 540).is_ok());
+        assert!(move_target(&a, false, "drlee", same, 545).is_ok());
+    }
+
+    #[test]
+    fn an_occupied_time_is_refused_unless_the_site_allows_double_booking() {
+        let what = || "09:00 to 09:15 on 2030-01-07".to_string();
+        assert!(!overlap_rule(None, false, what).unwrap());
+        assert!(overlap_rule(Some("drlee-20300107-2"), true, what).unwrap());
+        let e = overlap_rule(Some("drlee-20300107-2"), false, what).unwrap_err();
+        assert!(matches!(e, Error::Conflict(_)));
+        assert_eq!(
+            e.message(),
+            "09:00 to 09:15 on 2030-01-07 overlaps appointment drlee-20300107-2; this site does \
+             not allow double booking"
+        );
     }
 
     #[test]

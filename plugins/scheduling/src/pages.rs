@@ -1,7 +1,7 @@
 //! Server-rendered pages: the schedule (providers side by side), a printable day sheet, the
 //! booking form and the waiting lists. Plain HTML and forms, no scripts.
 
-use osler_sdk::{Error, Params, Request, Response, clock, html};
+use osler_sdk::{Error, Params, Request, Response, clock, html, patients};
 use serde::Deserialize;
 
 use crate::HOME;
@@ -35,65 +35,6 @@ fn status_select(list: &[Status], current: &str) -> String {
     out + "</select>"
 }
 
-fn who(a: &Appointment, names: &std::collections::HashMap<String, String>) -> String {
-    match (&a.patient, &a.name) {
-        (Some(p), _) => names
-            .get(p)
-            .cloned()
-            .unwrap_or_else(|| format!("Patient {p}")),
-        (None, Some(n)) => format!("{n} (not registered)"),
-        _ => String::new(),
-    }
-}
-
-/// `GET /`: every provider's day side by side, with links to each day sheet.
-pub fn home(req: &Request, _: &Params) -> Result<Response, Error> {
-    let c = req.caller();
-    let date = date_param(req)?;
-    let list = store::statuses(&c.site)?;
-    let providers = store::providers()?;
-    let mut out = format!(
-        r#"<form method="get" action="{HOME}" class="card"><label for="date">Date</label><input type="date" id="date" name="date" value="{}"><button type="submit">Show</button></form>
-<p><a href="{HOME}book?date={}">Book an appointment</a> · <a href="{HOME}waitlist">Waiting lists</a></p>"#,
-        e(&date),
-        e(&date)
-    );
-    if providers.is_empty() {
-        out += r#"<p class="muted">No providers (physicians or nurses) work at this site.</p>"#;
-    }
-    out += r#"<div style="display:flex;gap:1rem;flex-wrap:wrap">"#;
-    for p in &providers {
-        let appts = store::day(&c.site, &p.user, &date, false)?;
-        let names = store::patient_names(&appts, c.can("patients.read"));
-        out += &format!(
-            r#"<section class="card" style="flex:1;min-width:14rem"><h2><a href="{HOME}day?provider={}&amp;date={}">{}</a></h2>"#,
-            e(&p.user),
-            e(&date),
-            e(&p.display_name)
-        );
-        if appts.is_empty() {
-            out += r#"<p class="muted">Nothing booked.</p>"#;
-        }
-        out += "<ul>";
-        for a in &appts {
-            let label = store::status_of(&list, &a.status)
-                .map(|s| s.label.clone())
-                .unwrap_or_default();
-            out += &format!(
-                "<li>{}–{} {} <span class=\"muted\">{}</span></li>",
-                e(&a.start),
-                e(&a.end),
-                e(&who(a, &names)),
-                e(&label)
-            );
-        }
-        out += "</ul></section>";
-    }
-    out += "</div>";
-    let title = format!("Schedule · {} · {date}", c.site_name);
-    Ok(Response::html(200, html::page(&title, &out)))
-}
-
 /// `GET /day?provider=&date=`: the printable day sheet, in time order, without cancelled
 /// appointments; a status form per appointment on screen.
 pub fn day_sheet(req: &Request, _: &Params) -> Result<Response, Error> {
@@ -104,18 +45,27 @@ pub fn day_sheet(req: &Request, _: &Params) -> Result<Response, Error> {
     let appts = store::day(&c.site, &provider, &date, false)?;
     let names = store::patient_names(&appts, c.can("patients.read"));
     let list = store::statuses(&c.site)?;
+    let d = parse_date("date", &date)?;
     let mut out = format!(
-        r#"<style>@media print{{header,form,.noprint{{display:none}}main{{max-width:none}}}}</style>
-<p class="noprint"><a href="{HOME}?date={}">Back to the schedule</a></p>
-<p>{} · {}</p>"#,
+        r#"<style>.sheet td form{{display:flex;gap:.3rem;margin:.2rem 0 0}}.sheet td form select{{width:auto;height:2rem;padding:.1rem .3rem}}.sheet td form button{{margin:0;padding:.15rem .6rem}}
+@media print{{form,.noprint{{display:none!important}}.sheet th,.sheet td{{font-size:10pt;padding:2pt 4pt}}.sheet tr{{break-inside:avoid}}}}</style>
+<nav class="noprint" aria-label="Days"><a href="{HOME}?date={}">Back to the schedule</a> · <a href="{HOME}day?provider={}&amp;date={}">← Previous day</a> · <a href="{HOME}day?provider={}&amp;date={}">Next day →</a> · <a href="{HOME}week?provider={}&amp;date={}">Week</a></nav>
+<p>{} · {} · {}</p>"#,
+        e(&date),
+        e(&provider),
+        date_str(crate::model::add_days(d, -1)),
+        e(&provider),
+        date_str(crate::model::add_days(d, 1)),
+        e(&provider),
         e(&date),
         e(&c.site_name),
-        e(&date)
+        e(&person.display_name),
+        e(&crate::grid::long_date(d))
     );
     if appts.is_empty() {
         out += r#"<p class="muted">No appointments.</p>"#;
     } else {
-        out += "<table><thead><tr><th>Time</th><th>Patient</th><th>Type</th><th>Reason</th><th>Status</th></tr></thead><tbody>";
+        out += r#"<table class="sheet"><thead><tr><th>Time</th><th>Patient</th><th>Type</th><th>Reason</th><th>Status</th></tr></thead><tbody>"#;
         for a in &appts {
             let label = store::status_of(&list, &a.status)
                 .map(|s| s.label.clone())
@@ -126,11 +76,12 @@ pub fn day_sheet(req: &Request, _: &Params) -> Result<Response, Error> {
                 ""
             };
             out += &format!(
-                r#"<tr><td>{}–{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}<form method="post" action="{HOME}appointments/{}/status" class="noprint">{}{}<button type="submit">Set</button></form></td></tr>"#,
+                r#"<tr><td>{}–{}</td><td>{}{} <a class="noprint small" href="{HOME}appointments/{}">details</a></td><td>{}</td><td>{}</td><td>{}<form method="post" action="{HOME}appointments/{}/status" class="noprint">{}{}<button type="submit">Set</button></form></td></tr>"#,
                 e(&a.start),
                 e(&a.end),
-                e(&who(a, &names)),
+                crate::grid::patient_link(a, &names),
                 double,
+                e(&a.id),
                 e(a.appt_type.as_deref().unwrap_or("")),
                 e(&a.reason),
                 e(&label),
@@ -150,6 +101,8 @@ pub fn status_post(req: &Request, p: &Params) -> Result<Response, Error> {
     #[derive(Deserialize)]
     struct F {
         status: String,
+        #[serde(default)]
+        back: String,
     }
     let f: F = req.form()?;
     let now = clock::now();
@@ -160,6 +113,12 @@ pub fn status_post(req: &Request, p: &Params) -> Result<Response, Error> {
         &req.caller().user,
         &now.local,
     )?;
+    if f.back == "appointment" {
+        return Ok(Response::redirect_see_other(&format!(
+            "{HOME}appointments/{}",
+            a.id
+        )));
+    }
     Ok(Response::redirect_see_other(&format!(
         "{HOME}day?provider={}&date={}",
         a.provider, a.date
@@ -185,15 +144,151 @@ fn none_if_empty(s: &str) -> Option<String> {
     Some(s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// `GET /book`: the booking form.
+/// `GET /book?provider=&date=&start=&minutes=&q=&patient=`: the booking form, prefilled from
+/// the grid's free slot; `q` searches registered patients by name or chart number (through
+/// the host, audited), `patient` is the one chosen from the results.
 pub fn book_form(req: &Request, _: &Params) -> Result<Response, Error> {
+    let q = |k: &str| req.query_param(k).unwrap_or_default();
     let form = BookForm {
         date: date_param(req)?,
-        provider: req.query_param("provider").unwrap_or_default(),
-        minutes: "15".into(),
+        provider: q("provider"),
+        start: q("start"),
+        minutes: none_if_empty(&q("minutes")).unwrap_or_else(|| "15".into()),
+        patient: q("patient"),
+        appt_type: q("type"),
+        reason: q("reason"),
         ..Default::default()
     };
     render_book(req, 200, None, &form)
+}
+
+/// The chart number of a FHIR Patient, if it has one.
+fn chart_number(p: &serde_json::Value) -> Option<String> {
+    p["identifier"].as_array()?.iter().find_map(|i| {
+        (i["system"] == CHART_SYSTEM)
+            .then(|| i["value"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// The identifier system of chart numbers.
+const CHART_SYSTEM: &str = "urn:osler:chart-number";
+
+/// Registered patients matching `q`: by chart number when it is all digits, else by name
+/// (every word a prefix of a name word). At most 20.
+pub fn find_patients(q: &str) -> Result<Vec<serde_json::Value>, Error> {
+    let q = q.trim();
+    let digits: String = q.chars().filter(|c| !c.is_whitespace()).collect();
+    let search = if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        patients::Search {
+            identifier: Some(format!("{CHART_SYSTEM}|{digits}")),
+            count: Some(20),
+            ..Default::default()
+        }
+    } else {
+        if q.chars().count() > 100 {
+            return Err(Error::invalid("q: at most 100 characters"));
+        }
+        patients::Search {
+            name: Some(q.to_string()),
+            count: Some(20),
+            ..Default::default()
+        }
+    };
+    Ok(patients::search(&search)?.patients)
+}
+
+/// The booking page's query string for `f` with another `patient` (and no search).
+fn book_link(f: &BookForm, patient: &str) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("provider", &f.provider),
+        ("date", &f.date),
+        ("start", &f.start),
+        ("minutes", &f.minutes),
+        ("type", &f.appt_type),
+        ("reason", &f.reason),
+    ] {
+        if !v.is_empty() {
+            q.append_pair(k, v);
+        }
+    }
+    if !patient.is_empty() {
+        q.append_pair("patient", patient);
+    }
+    format!("{HOME}book?{}", q.finish())
+}
+
+/// The "Patient" part of the booking page: the chosen patient, or a search and its results.
+fn patient_part(req: &Request, f: &BookForm) -> Result<(String, bool), Error> {
+    let c = req.caller();
+    let may_read = c.can("patients.read");
+    let chosen = match none_if_empty(&f.patient) {
+        Some(id) if may_read && check_ref("patient", &id).is_ok() => match patients::get(&id) {
+            Ok(p) => Some((id, p)),
+            Err(Error::NotFound(_)) => None,
+            Err(err) => return Err(err),
+        },
+        _ => None,
+    };
+    if let Some((id, p)) = chosen {
+        let born = p["birthDate"].as_str().unwrap_or("");
+        let chart = chart_number(&p).unwrap_or_default();
+        return Ok((
+            format!(
+                r#"<section class="card" aria-labelledby="who-h"><h2 id="who-h">Patient</h2><p id="chosen-patient">Booking for <a href="/patients/{}"><strong>{}</strong></a> · born {} · chart {} <a class="noprint" href="{}">Choose someone else</a></p></section>"#,
+                e(&id),
+                e(&store::display_name(&p)),
+                e(born),
+                e(&chart),
+                e(&book_link(f, "")),
+            ),
+            true,
+        ));
+    }
+    let q = req.query_param("q").unwrap_or_default();
+    let mut hidden = String::new();
+    for (k, v) in [
+        ("provider", &f.provider),
+        ("date", &f.date),
+        ("start", &f.start),
+        ("minutes", &f.minutes),
+        ("type", &f.appt_type),
+        ("reason", &f.reason),
+    ] {
+        hidden += &format!(r#"<input type="hidden" name="{k}" value="{}">"#, e(v));
+    }
+    let mut out = format!(
+        r#"<section class="card" aria-labelledby="who-h"><h2 id="who-h">Patient</h2>
+<form method="get" action="{HOME}book" role="search" class="find">{hidden}<label for="q">Find a registered patient: name or chart number</label><div class="row"><input id="q" name="q" value="{}" maxlength="100" autocomplete="off"><button type="submit">Find patient</button></div></form>"#,
+        e(&q)
+    );
+    if !may_read {
+        out += r#"<p class="muted">You may not read patient records: book by name below.</p>"#;
+    } else if !q.trim().is_empty() {
+        let found = find_patients(&q)?;
+        if found.is_empty() {
+            out += &format!(
+                r#"<p class="muted" role="status">No registered patient matches “{}”. <a href="/patients/new">Register a new patient</a>, or book by name below.</p>"#,
+                e(q.trim())
+            );
+        } else {
+            out += r#"<table class="matches"><thead><tr><th>Name</th><th>Born</th><th>Chart</th><th></th></tr></thead><tbody>"#;
+            for p in &found {
+                let id = p["id"].as_str().unwrap_or("");
+                out += &format!(
+                    r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td><a class="button secondary choose" href="{}">Choose</a></td></tr>"#,
+                    e(&store::display_name(p)),
+                    e(p["birthDate"].as_str().unwrap_or("")),
+                    e(&chart_number(p).unwrap_or_default()),
+                    e(&book_link(f, id)),
+                );
+            }
+            out += "</tbody></table>";
+        }
+    }
+    out += "</section>";
+    Ok((out, false))
 }
 
 fn render_book(
@@ -205,10 +300,14 @@ fn render_book(
     let c = req.caller();
     let providers = store::providers()?;
     let types = store::types(&c.site)?;
-    let mut out = String::new();
+    let mut out = String::from(
+        r#"<style>.find .row{display:flex;gap:.5rem}.find .row button{margin:0}table.matches .button{margin:0;padding:.2rem .7rem}</style>"#,
+    );
     if let Some(m) = message {
         out += &m;
     }
+    let (who, chosen) = patient_part(req, f)?;
+    out += &who;
     let mut opts = String::new();
     for p in &providers {
         opts += &format!(
@@ -236,26 +335,36 @@ fn render_book(
             t.minutes
         );
     }
+    let who_field = if chosen {
+        format!(
+            r#"<input type="hidden" name="patient" value="{}"><input type="hidden" name="name" value="">"#,
+            e(f.patient.trim())
+        )
+    } else {
+        format!(
+            r#"<input type="hidden" name="patient" value="">
+<label for="name">Not registered yet? Their name</label><input id="name" name="name" maxlength="120" value="{}">"#,
+            e(&f.name)
+        )
+    };
     out += &format!(
-        r#"<form method="post" action="{HOME}book" class="card">{}
+        r#"<form method="post" action="{HOME}book" class="card" aria-label="Booking">{}
+{who_field}
 <label for="provider">Provider</label><select id="provider" name="provider">{opts}</select>
-<label for="patient">Patient id</label><input id="patient" name="patient" value="{}">
-<label for="name">…or the name of someone not yet registered</label><input id="name" name="name" value="{}">
 <label for="date">Date</label><input type="date" id="date" name="date" required value="{}">
 <label for="start">Start</label><input type="time" id="start" name="start" step="300" required value="{}">
 <label for="minutes">Minutes (empty: the type's duration)</label><input type="number" id="minutes" name="minutes" min="5" step="5" value="{}">
 <label for="type">Type</label><select id="type" name="type">{type_opts}</select>
 <label for="reason">Reason</label><input id="reason" name="reason" maxlength="200" value="{}">
 <label for="notes">Notes</label><textarea id="notes" name="notes" rows="3" maxlength="2000">{}</textarea>
-<button type="submit">Book</button></form>"#,
+<button type="submit">Book</button> <a href="{HOME}?date={}">Back to the schedule</a></form>"#,
         html::csrf_field(c),
-        e(&f.patient),
-        e(&f.name),
         e(&f.date),
         e(&f.start),
         e(&f.minutes),
         e(&f.reason),
         e(&f.notes),
+        e(&f.date),
     );
     Ok(Response::html(
         status,
@@ -317,7 +426,9 @@ pub fn book_post(req: &Request, _: &Params) -> Result<Response, Error> {
                 );
             }
             out += &format!(
-                r#"<p><a href="{HOME}day?provider={}&amp;date={}">Day sheet</a> · <a href="{HOME}book?date={}">Book another</a></p>"#,
+                r#"<p><a href="{HOME}appointments/{}">The appointment</a> · <a href="{HOME}?date={}">Schedule</a> · <a href="{HOME}day?provider={}&amp;date={}">Day sheet</a> · <a href="{HOME}book?date={}">Book another</a></p>"#,
+                e(&a.id),
+                e(&a.date),
                 e(&a.provider),
                 e(&a.date),
                 e(&a.date)
@@ -507,6 +618,7 @@ mod tests {
             booked_by: "reception".into(),
             booked_at: "2029-12-01T10:00:00".into(),
             history: vec![],
+            moves: vec![],
         };
         let html = upcoming_panel(&list, &[a]);
         assert!(

@@ -330,36 +330,15 @@ pub fn plan(
     let notes = text("notes", &input.notes, 2000)?;
 
     let d = date_str(date);
-    if let Some(h) = cal.holiday(b.site, &d)? {
-        return Err(Error::conflict(format!(
-            "{d} is a clinic holiday ({}): nothing can be booked",
-            h.name
-        )));
-    }
-    let hours = cal.hours(b.site, &input.provider, date)?;
-    if !within(&hours, start, end) {
-        return Err(Error::conflict(format!(
-            "{} to {} on {d} is outside {provider_name}'s availability",
-            hm(start),
-            hm(end)
-        )));
-    }
-    // The template slot the start falls in: its code is counted per day, against its limit.
-    let slot = match cal.template(b.site, &input.provider, date)? {
-        Some(t) => {
-            let codes = cal.codes(b.site)?;
-            let slots = t.layout(&codes)?;
-            slot_at(&slots, start).map(|s| {
-                let c = &codes[&s.code];
-                (
-                    c.code.clone(),
-                    c.limit_per_day.unwrap_or(u32::MAX),
-                    c.limit_type,
-                )
-            })
-        }
-        None => None,
-    };
+    let slot = placement(
+        b.site,
+        cal,
+        &input.provider,
+        &provider_name,
+        date,
+        start,
+        end,
+    )?;
     Ok(Plan {
         appt: Appointment {
             id: String::new(),
@@ -384,10 +363,56 @@ pub fn plan(
                 by: b.user.to_string(),
                 at: b.now_local.to_string(),
             }],
+            moves: Vec::new(),
         },
         start,
         end,
         slot,
+    })
+}
+
+/// The rules of where an appointment may be, which do not depend on other appointments: not
+/// a clinic holiday, inside the provider's hours that day. Returns the template slot the start
+/// falls in: its code, daily limit (`u32::MAX`: none) and the limit's type.
+pub fn placement(
+    site: &str,
+    cal: &mut Calendar,
+    provider: &str,
+    provider_name: &str,
+    date: time::Date,
+    start: u16,
+    end: u16,
+) -> Result<Option<(String, u32, LimitType)>, Error> {
+    let d = date_str(date);
+    if let Some(h) = cal.holiday(site, &d)? {
+        return Err(Error::conflict(format!(
+            "{d} is a clinic holiday ({}): nothing can be booked",
+            h.name
+        )));
+    }
+    let hours = cal.hours(site, provider, date)?;
+    if !within(&hours, start, end) {
+        return Err(Error::conflict(format!(
+            "{} to {} on {d} is outside {provider_name}'s availability",
+            hm(start),
+            hm(end)
+        )));
+    }
+    // The template slot the start falls in: its code is counted per day, against its limit.
+    Ok(match cal.template(site, provider, date)? {
+        Some(t) => {
+            let codes = cal.codes(site)?;
+            let slots = t.layout(&codes)?;
+            slot_at(&slots, start).map(|s| {
+                let c = &codes[&s.code];
+                (
+                    c.code.clone(),
+                    c.limit_per_day.unwrap_or(u32::MAX),
+                    c.limit_type,
+                )
+            })
+        }
+        None => None,
     })
 }
 
@@ -596,6 +621,177 @@ pub fn change_status(
     });
     txn.publish(events::status_changed(list, a, &from));
     txn.put(dk, a)
+}
+
+/// Where to move an appointment: a date and start, and another provider if not the same.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MoveInput {
+    /// Another provider's user name; empty or absent: the same provider.
+    pub provider: Option<String>,
+    pub date: String,
+    pub start: String,
+}
+
+/// The answer to a reschedule.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Moved {
+    pub appointment: Appointment,
+    pub double_booked: bool,
+    /// Limits that were passed where the site only warns.
+    pub warnings: Vec<String>,
+}
+
+/// Moves (reschedules) appointment `id` to another time, day or provider, keeping its id,
+/// status, duration and history, and adding the move to its `moves`. The new place must pass
+/// the booking rules (holiday, hours, blocks, overlap unless double booking, a blocking daily
+/// limit); a cancelled appointment is not moved. The old time is freed and the new one taken
+/// in one atomic batch, with the `rescheduled` event.
+pub fn reschedule(b: &Booker, id: &str, input: &MoveInput) -> Result<Moved, Error> {
+    check_ref("id", id)?;
+    let list = statuses(b.site)?;
+    let (_, current) = appointment(&mut Txn::new(), b.site, id)?;
+    let provider_user = match input.provider.as_deref().map(str::trim) {
+        Some(p) if !p.is_empty() => p.to_string(),
+        _ => current.provider.clone(),
+    };
+    let provider_name = provider(&provider_user)?.display_name;
+    let date = parse_date("date", input.date.trim())?;
+    let start = parse_hm("start", input.start.trim())?;
+    let to = move_target(
+        &current,
+        is_cancelled(&list, &current.status),
+        &provider_user,
+        date,
+        start,
+    )?;
+    let (s0, e0) = current.span();
+    let end = e0 - s0 + start;
+    let d = to.date.clone();
+    let slot = placement(
+        b.site,
+        &mut Calendar::default(),
+        &provider_user,
+        &provider_name,
+        date,
+        start,
+        end,
+    )?;
+    let site = b.site;
+    let (appointment, warnings) = txn::run(|txn| {
+        let (old_dk, mut a) = appointment(txn, site, id)?;
+        if is_cancelled(&list, &a.status) {
+            return Err(Error::conflict(format!(
+                "appointment {id} is cancelled; book a new one instead of moving it"
+            )));
+        }
+        if a.span() != (s0, e0) {
+            return Err(Error::conflict(format!(
+                "appointment {id} changed while it was being moved; try again"
+            )));
+        }
+        let from = a.place();
+        // Free the old time and its place in the slot code's count.
+        for g in granules(s0, e0) {
+            let k = occ_key(site, &a.provider, &a.date, g);
+            let mut occ: Occupancy = txn.get(&k)?.unwrap_or_default();
+            occ.appointments.retain(|x| x != &a.id);
+            if occ.is_empty() {
+                txn.delete(&k);
+            } else {
+                txn.put(&k, &occ)?;
+            }
+        }
+        if let Some(code) = &a.code {
+            let ck = key(site, &format!("count/{}/{}/{code}", a.provider, a.date));
+            let n: u32 = txn.get(&ck)?.unwrap_or(0);
+            txn.put(&ck, &n.saturating_sub(1))?;
+        }
+        // Take the new time, by the booking rules.
+        let mut occupied = Vec::new();
+        for g in granules(start, end) {
+            let occ: Occupancy = txn
+                .get(&occ_key(site, &provider_user, &d, g))?
+                .unwrap_or_default();
+            if let Some(block) = &occ.block {
+                return Err(Error::conflict(format!(
+                    "{} on {d} is blocked for {provider_name} (do not book: {block})",
+                    hm(g)
+                )));
+            }
+            occupied.push((g, occ));
+        }
+        let other = occupied
+            .iter()
+            .flat_map(|(_, o)| &o.appointments)
+            .next()
+            .cloned();
+        let double = overlap_rule(other.as_deref(), b.double_booking, || {
+            format!("{} to {} on {d} with {provider_name}", hm(start), hm(end))
+        })?;
+        let mut warnings = Vec::new();
+        a.code = None;
+        if let Some((code, limit, kind)) = &slot {
+            let ck = key(site, &format!("count/{provider_user}/{d}/{code}"));
+            let n: u32 = txn.get(&ck)?.unwrap_or(0);
+            if n >= *limit {
+                let msg = format!(
+                    "{provider_name} already has {n} appointment(s) in '{code}' slots on {d}; \
+                     the limit is {limit}"
+                );
+                match kind {
+                    LimitType::Block => return Err(Error::conflict(msg)),
+                    LimitType::Warn => warnings.push(msg),
+                }
+            }
+            txn.put(&ck, &(n + 1))?;
+            a.code = Some(code.clone());
+        }
+        for (g, mut occ) in occupied {
+            occ.appointments.push(a.id.clone());
+            txn.put(&occ_key(site, &provider_user, &d, g), &occ)?;
+        }
+        // Re-index: the day sheet, the id's pointer, the patient's list.
+        txn.delete(&old_dk);
+        if let Some(patient) = &a.patient {
+            txn.delete(&key(
+                site,
+                &format!("patient/{patient}/{}T{}/{}", a.date, hm_key(s0), a.id),
+            ));
+        }
+        a.provider = provider_user.clone();
+        a.provider_name = provider_name.clone();
+        a.date = d.clone();
+        a.start = hm(start);
+        a.end = hm(end);
+        a.double_booked = double;
+        a.moves.push(Move {
+            from: from.clone(),
+            to: a.place(),
+            by: b.user.to_string(),
+            at: b.now_local.to_string(),
+        });
+        let dk = day_key(site, &provider_user, &d, start, &a.id);
+        txn.put(&dk, &a)?;
+        txn.put(&key(site, &format!("appt/{}", a.id)), &dk)?;
+        if let Some(patient) = &a.patient {
+            txn.put(
+                &key(
+                    site,
+                    &format!("patient/{patient}/{d}T{}/{}", hm_key(start), a.id),
+                ),
+                &dk,
+            )?;
+        }
+        txn.publish(events::rescheduled(&list, &a, &from));
+        Ok((a, warnings))
+    })?;
+    Ok(Moved {
+        double_booked: appointment.double_booked,
+        appointment,
+        warnings,
+    })
 }
 
 /// A provider's appointments on `date` in time order, from the day index.
