@@ -16,8 +16,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{env_num, percentile};
@@ -25,17 +23,6 @@ use osler_host::access::Role;
 use osler_host::config::Config;
 use osler_host::plugins::manifest::Capability;
 use serde_json::{Value, json};
-
-/// The `osler` binary without this benchmark's own `OSLER_BENCH_*` settings.
-fn osler_command() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_osler"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OSLER_BENCH_") {
-            c.env_remove(&k);
-        }
-    }
-    c
-}
 
 /// Thirty seed products of the drug reference (distinct ingredients, no two the same DIN).
 const DINS: [&str; 30] = [
@@ -123,24 +110,8 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no patient"))?
     };
 
-    let mut child = osler_command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("OSLER_PLUGINS__CACHE_DIR", &cache)
-        .env("OSLER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("osler serve did not start"))??;
-        if let Some(a) = line.split("Osler is listening on ").nth(1) {
-            break a.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = common::Server::start(&data, &cache)?;
+    let base = server.base.clone();
 
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async move {
@@ -260,7 +231,6 @@ fn main() -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     result
 }

@@ -23,42 +23,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{env_num, percentile};
+use common::{env_num, percentile, rss_mib};
 use osler_host::access::Role;
 use osler_host::config::Config;
 use osler_host::plugins::manifest::Capability;
 use serde_json::{Value, json};
-
-/// Resident memory of a process, in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-/// The `osler` binary without this benchmark's own `OSLER_BENCH_*` settings.
-fn osler_command() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_osler"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OSLER_BENCH_") {
-            c.env_remove(&k);
-        }
-    }
-    c
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Op {
@@ -305,25 +278,9 @@ fn main() -> anyhow::Result<()> {
         ids
     };
 
-    let mut child = osler_command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("OSLER_PLUGINS__CACHE_DIR", &cache)
-        .env("OSLER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("osler serve did not start"))??;
-        if let Some(a) = line.split("Osler is listening on ").nth(1) {
-            break a.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = common::Server::start(&data, &cache)?;
+    let pid = server.pid();
+    let base = server.base.clone();
 
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(async move {
@@ -452,8 +409,7 @@ fn main() -> anyhow::Result<()> {
         );
         anyhow::Ok(failures.load(Ordering::Relaxed))
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let failures = result?;
     anyhow::ensure!(failures == 0, "{failures} requests failed");
     Ok(())

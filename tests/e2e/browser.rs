@@ -13,18 +13,7 @@ use crate::support::{Sandbox, demo, package, plugin_env, workspace};
 
 #[tokio::test]
 async fn a_clinic_morning_in_chromium() {
-    let dir = workspace().join("tests").join("browser");
-    assert!(
-        dir.join("node_modules").join("playwright-core").is_dir(),
-        "the browser tests are not installed: run `npm ci --prefix tests/browser` in the \
-         workspace root (needs Node.js), then run the tests again"
-    );
-    let chromium = std::env::var("OSLER_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "no Chromium at {chromium}: install Debian's (`apt-get install chromium`) or point \
-         OSLER_CHROMIUM at one"
-    );
+    ready();
 
     let sb = Sandbox::new();
     let env = plugin_env();
@@ -57,12 +46,40 @@ async fn a_clinic_morning_in_chromium() {
         .await
         .expect(201);
 
-    let shots = workspace().join("target").join("browser");
+    run_script("clinic.mjs", &server.base, "browser", &[]).await;
+}
+
+/// Checks that the browser suite can run here (playwright-core installed, a Chromium), with a
+/// message saying what to install when not.
+pub fn ready() {
+    let dir = workspace().join("tests").join("browser");
+    assert!(
+        dir.join("node_modules").join("playwright-core").is_dir(),
+        "the browser tests are not installed: run `npm ci --prefix tests/browser` in the \
+         workspace root (needs Node.js), then run the tests again"
+    );
+    let chromium = chromium();
+    assert!(
+        Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: install Debian's (`apt-get install chromium`) or point \
+         OSLER_CHROMIUM at one"
+    );
+}
+
+fn chromium() -> String {
+    std::env::var("OSLER_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// Runs `tests/browser/<script> <base> <screenshot dir> <args…>` with Node.js and asserts that
+/// every step passed; screenshots go to `target/<shots>/`.
+pub async fn run_script(script: &str, base: &str, shots: &str, args: &[&str]) {
+    let shots = workspace().join("target").join(shots);
     let out = tokio::process::Command::new("node")
-        .arg(dir.join("clinic.mjs"))
-        .arg(&server.base)
+        .arg(workspace().join("tests").join("browser").join(script))
+        .arg(base)
         .arg(&shots)
-        .env("OSLER_CHROMIUM", &chromium)
+        .args(args)
+        .env("OSLER_CHROMIUM", chromium())
         .output()
         .await
         .unwrap_or_else(|e| panic!("cannot run `node` ({e}): install Node.js"));
@@ -74,7 +91,7 @@ async fn a_clinic_morning_in_chromium() {
     println!("{text}");
     assert!(
         out.status.success(),
-        "the browser suite failed ({}); screenshots in {}:\n{text}",
+        "the browser script {script} failed ({}); screenshots in {}:\n{text}",
         out.status,
         shots.display()
     );

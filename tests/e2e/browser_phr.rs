@@ -6,26 +6,13 @@
 //! Needs what the clinic-day browser suite needs (see `browser.rs`): Node.js,
 //! `npm ci --prefix tests/browser` and Chromium.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
-use crate::support::{Sandbox, demo, hcn, id_of, package, patient, plugin_env, workspace};
+use crate::support::{Sandbox, demo, hcn, id_of, package, patient, plugin_env};
 
 #[tokio::test]
 async fn a_patient_uses_their_own_record_in_chromium() {
-    let dir = workspace().join("tests").join("browser");
-    assert!(
-        dir.join("node_modules").join("playwright-core").is_dir(),
-        "the browser tests are not installed: run `npm ci --prefix tests/browser` in the \
-         workspace root (needs Node.js), then run the tests again"
-    );
-    let chromium = std::env::var("OSLER_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "no Chromium at {chromium}: install Debian's (`apt-get install chromium`) or point \
-         OSLER_CHROMIUM at one"
-    );
+    crate::browser::ready();
 
     let sb = Sandbox::new();
     let env = plugin_env();
@@ -90,28 +77,11 @@ async fn a_patient_uses_their_own_record_in_chromium() {
     .await
     .expect(201);
 
-    let shots = workspace().join("target").join("browser-phr");
-    let out = tokio::process::Command::new("node")
-        .arg(dir.join("phr.mjs"))
-        .arg(&server.base)
-        .arg(&shots)
-        .arg(&pid)
-        .arg(born)
-        .env("OSLER_CHROMIUM", &chromium)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run `node` ({e}): install Node.js"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(
-        out.status.success(),
-        "the browser suite failed ({}); screenshots in {}:\n{text}",
-        out.status,
-        shots.display()
-    );
-    assert!(text.contains("all steps passed"), "{text}");
+    crate::browser::run_script(
+        "phr.mjs",
+        &server.base,
+        "browser-phr",
+        &[pid.as_str(), born],
+    )
+    .await;
 }

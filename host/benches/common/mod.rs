@@ -124,3 +124,75 @@ pub fn person(user: &str, roles: &[&str], permissions: &[&str]) -> Person {
         session_csrf: None,
     }
 }
+
+/// Resident memory of a process, in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// The real `osler serve` (this build's binary) on a free loopback port, killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// e.g. `http://127.0.0.1:41234`.
+    pub base: String,
+}
+
+impl Server {
+    /// Serve the clinic in `data` with compiled plugins cached in `cache`; the benchmark's own
+    /// `OSLER_BENCH_*` settings are not passed on, and the server logs warnings only.
+    pub fn start(data: &Path, cache: &Path) -> anyhow::Result<Self> {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut c = Command::new(env!("CARGO_BIN_EXE_osler"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OSLER_BENCH_") {
+                c.env_remove(&k);
+            }
+        }
+        let mut child = c
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("OSLER_PLUGINS__CACHE_DIR", cache)
+            .env("OSLER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let base = loop {
+            match lines.next() {
+                Some(line) => {
+                    if let Some(a) = line?.split("Osler is listening on ").nth(1) {
+                        break a.trim().to_string();
+                    }
+                }
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    anyhow::bail!("osler serve did not start");
+                }
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { child, base })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
