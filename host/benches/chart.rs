@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use common::{env_num, percentile};
 use osler_host::access::Role;
-use osler_host::config::Config;
 use osler_host::plugins::manifest::Capability;
 use serde_json::{Value, json};
 
@@ -81,15 +80,7 @@ fn main() -> anyhow::Result<()> {
 
     // The clinic, set up in-process, then closed for the server to open.
     let patient = {
-        let config = Config {
-            data_dir: data.clone(),
-            plugins: osler_host::plugins::engine::Limits {
-                cache_dir: Some(cache.clone()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let (app, ctx) = common::clinic(config)?;
+        let (app, ctx) = common::clinic_for_server(&data, &cache)?;
         common::user(&app, "bench.doc", vec![Role::Physician], Some("Dr. Bench"))?;
         let rt = tokio::runtime::Runtime::new()?;
         rt.block_on(async {

@@ -38,7 +38,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use common::{env_num, rss_mib};
 use osler_host::access::Role;
-use osler_host::config::Config;
 use serde_json::{Value, json};
 
 /// The same work as one Osler create, as one PostgreSQL transaction (pgbench script).
@@ -332,15 +331,7 @@ fn main() -> anyhow::Result<()> {
 
     // The clinic, set up in-process with `patients` patients, then closed for the server.
     {
-        let config = Config {
-            data_dir: data.clone(),
-            plugins: osler_host::plugins::engine::Limits {
-                cache_dir: Some(cache.clone()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let (app, ctx) = common::clinic(config)?;
+        let (app, ctx) = common::clinic_for_server(&data, &cache)?;
         common::user(&app, "bench.doc", vec![Role::Physician], Some("Dr. Bench"))?;
         let rt = tokio::runtime::Runtime::new()?;
         let started = Instant::now();

@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 
 use common::{env_num, percentile, rss_mib};
 use osler_host::access::Role;
-use osler_host::config::Config;
 use osler_host::plugins::manifest::Capability;
 use serde_json::{Value, json};
 
@@ -239,15 +238,7 @@ fn main() -> anyhow::Result<()> {
         }
     };
     let ids = {
-        let config = Config {
-            data_dir: data.clone(),
-            plugins: osler_host::plugins::engine::Limits {
-                cache_dir: Some(cache.clone()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let (app, ctx) = common::clinic(config)?;
+        let (app, ctx) = common::clinic_for_server(&data, &cache)?;
         common::user(&app, "soak.doc", vec![Role::Physician], Some("Dr. Soak"))?;
         common::user(&app, "soak.boss", vec![Role::Admin], None)?;
         let rt = tokio::runtime::Runtime::new()?;

@@ -53,6 +53,19 @@ pub fn clinic(mut config: Config) -> anyhow::Result<(App, Ctx)> {
     Ok((app, ctx))
 }
 
+/// [`clinic`] in `data`, with compiled plugins cached in `cache`: set up in-process, then
+/// dropped for [`Server::start`] to serve the same directories.
+pub fn clinic_for_server(data: &Path, cache: &Path) -> anyhow::Result<(App, Ctx)> {
+    clinic(Config {
+        data_dir: data.to_path_buf(),
+        plugins: osler_host::plugins::engine::Limits {
+            cache_dir: Some(cache.to_path_buf()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
 /// Add a user at `main`.
 pub fn user(app: &App, name: &str, roles: Vec<Role>, display: Option<&str>) -> anyhow::Result<()> {
     let (_, b) = app.accounts.new_user(
