@@ -576,6 +576,28 @@ pub fn set_status(
     })
 }
 
+/// Frees an appointment's time: its place in each slot it covers and in its slot code's count
+/// for the day (on cancelling it, or before moving it).
+fn free_time(txn: &mut Txn, a: &Appointment) -> Result<(), Error> {
+    let (start, end) = a.span();
+    for g in granules(start, end) {
+        let k = occ_key(&a.site, &a.provider, &a.date, g);
+        let mut occ: Occupancy = txn.get(&k)?.unwrap_or_default();
+        occ.appointments.retain(|x| x != &a.id);
+        if occ.is_empty() {
+            txn.delete(&k);
+        } else {
+            txn.put(&k, &occ)?;
+        }
+    }
+    if let Some(code) = &a.code {
+        let ck = key(&a.site, &format!("count/{}/{}/{code}", a.provider, a.date));
+        let n: u32 = txn.get(&ck)?.unwrap_or(0);
+        txn.put(&ck, &n.saturating_sub(1))?;
+    }
+    Ok(())
+}
+
 pub fn change_status(
     txn: &mut Txn,
     list: &[Status],
@@ -596,22 +618,7 @@ pub fn change_status(
         )));
     }
     if is_cancelled(list, status) {
-        let (start, end) = a.span();
-        for g in granules(start, end) {
-            let k = occ_key(&a.site, &a.provider, &a.date, g);
-            let mut occ: Occupancy = txn.get(&k)?.unwrap_or_default();
-            occ.appointments.retain(|x| x != &a.id);
-            if occ.is_empty() {
-                txn.delete(&k);
-            } else {
-                txn.put(&k, &occ)?;
-            }
-        }
-        if let Some(code) = &a.code {
-            let ck = key(&a.site, &format!("count/{}/{}/{code}", a.provider, a.date));
-            let n: u32 = txn.get(&ck)?.unwrap_or(0);
-            txn.put(&ck, &n.saturating_sub(1))?;
-        }
+        free_time(txn, a)?;
     }
     a.status = status.to_string();
     a.history.push(StatusChange {
@@ -692,22 +699,7 @@ pub fn reschedule(b: &Booker, id: &str, input: &MoveInput) -> Result<Moved, Erro
             )));
         }
         let from = a.place();
-        // Free the old time and its place in the slot code's count.
-        for g in granules(s0, e0) {
-            let k = occ_key(site, &a.provider, &a.date, g);
-            let mut occ: Occupancy = txn.get(&k)?.unwrap_or_default();
-            occ.appointments.retain(|x| x != &a.id);
-            if occ.is_empty() {
-                txn.delete(&k);
-            } else {
-                txn.put(&k, &occ)?;
-            }
-        }
-        if let Some(code) = &a.code {
-            let ck = key(site, &format!("count/{}/{}/{code}", a.provider, a.date));
-            let n: u32 = txn.get(&ck)?.unwrap_or(0);
-            txn.put(&ck, &n.saturating_sub(1))?;
-        }
+        free_time(txn, &a)?;
         // Take the new time, by the booking rules.
         let mut occupied = Vec::new();
         for g in granules(start, end) {
