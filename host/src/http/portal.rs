@@ -91,17 +91,21 @@ pub fn normalise_code(typed: &str) -> String {
         .collect()
 }
 
-fn activation_key(code: &str) -> Vec<u8> {
-    let mut k = b"a".to_vec();
-    k.extend(token_hash(code));
+/// A key of the portal tree: one tag byte saying what the record is, then its name.
+fn portal_key(tag: u8, name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(tag);
+    k.extend_from_slice(name);
     k
+}
+
+fn activation_key(code: &str) -> Vec<u8> {
+    portal_key(b'a', &token_hash(code))
 }
 
 /// The key naming an account's current code.
 fn current_code_key(username: &str) -> Vec<u8> {
-    let mut k = b"u".to_vec();
-    k.extend(username.as_bytes());
-    k
+    portal_key(b'u', username.as_bytes())
 }
 
 /// The account linked to `patient`, if any.
@@ -451,17 +455,23 @@ impl Share {
     pub fn live(&self, now: i64) -> bool {
         self.revoked.is_none() && self.expires > now
     }
+
+    /// The titles of the shared sections, e.g. "Medications & allergies, Appointments".
+    pub fn section_titles(&self) -> String {
+        self.sections
+            .iter()
+            .map(|x| x.title.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 fn share_key(token: &str) -> Vec<u8> {
-    let mut k = b"s".to_vec();
-    k.extend(token_hash(token));
-    k
+    portal_key(b's', &token_hash(token))
 }
 
 fn patient_prefix(patient: &str) -> Vec<u8> {
-    let mut k = b"p".to_vec();
-    k.extend(patient.as_bytes());
+    let mut k = portal_key(b'p', patient.as_bytes());
     k.push(0);
     k
 }
@@ -523,14 +533,7 @@ pub async fn create_share(
     let mut ev = ctx.event("share.create", "success");
     ev.patient = Some(patient);
     ev.resource = Some(format!("Share/{id}"));
-    ev.detail = Some(
-        share
-            .sections
-            .iter()
-            .map(|s| s.title.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    ev.detail = Some(share.section_titles());
     app.commit_audited(&b, ev).await?;
     Ok((share, token))
 }

@@ -747,12 +747,7 @@ async fn shares_html(page: &Page, error: Option<&str>, created: Option<(&Share, 
                 esc(&s.id),
                 esc(&local(app, s.created)),
                 esc(s.recipient.as_deref().unwrap_or("—")),
-                esc(&s
-                    .sections
-                    .iter()
-                    .map(|x| x.title.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")),
+                esc(&s.section_titles()),
                 esc(&state),
                 s.view_count,
                 revoke
@@ -1113,12 +1108,7 @@ async fn access_page(page: Page) -> Response {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&local(app, v.time)),
                 esc(s.recipient.as_deref().unwrap_or("someone with your link")),
-                esc(&s
-                    .sections
-                    .iter()
-                    .map(|x| x.title.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")),
+                esc(&s.section_titles()),
                 esc(&v.agent)
             )
         })
