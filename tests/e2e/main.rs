@@ -15,6 +15,7 @@ mod browser;
 mod browser_phr;
 mod durability;
 mod encounter;
+mod federation;
 mod fhir;
 mod first_party;
 mod hostile;
