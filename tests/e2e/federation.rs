@@ -292,9 +292,18 @@ async fn servers_elsewhere_reach_a_plugin_granted_inbound_as_unattended_work() {
         !serde_json::to_string(&trail).unwrap().contains("signature"),
         "the body is never audited"
     );
-    // The refused chart read is audited as the plugin's, unattended.
+    // The refused chart read is audited as the plugin's, unattended (refused for want of
+    // the unattended grant), and the read after the grant is on the patient's trail.
     assert!(
-        trail.iter().any(|e| e["outcome"] == "denied"
+        trail.iter().any(|e| e["action"] == "patient.read"
+            && e["outcome"] == "denied"
+            && e["via"] == "courier"
+            && e["resource"] == "capability/patients.read"),
+        "{trail:?}"
+    );
+    assert!(
+        trail.iter().any(|e| e["action"] == "patient.read"
+            && e["outcome"] == "success"
             && e["via"] == "courier"
             && e["patient"] == pid.as_str()),
         "{trail:?}"
