@@ -418,12 +418,12 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
     .expect(409);
     assert_eq!(r.error_code(), "override-required");
 
-    // The sharing plugin answers `unavailable` (its integrator is down): said, not silent.
+    // The sharing plugin fails (its integrator cannot be reached): said, not silent.
     c.api
         .put(
             "/plugins/remote-meds/failure",
             &c.lee,
-            &json!({"unavailable": "the integrator cannot be reached"}),
+            &json!({"internal": "the integrator cannot be reached"}),
             None,
         )
         .await
@@ -432,7 +432,7 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
     assert_eq!(checks["status"], "checked", "{checks}");
     assert_eq!(
         checks["notices"][0],
-        "medications shared by other facilities could not be checked: unavailable: the \
+        "medications shared by other facilities could not be checked: internal: the \
          integrator cannot be reached",
         "{checks}"
     );
