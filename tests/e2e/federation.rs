@@ -407,6 +407,26 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
                 && n.ends_with("not checked (no ATC code)"))),
         "{checks}"
     );
+    // The patient's page lists them, read-only, with where they come from.
+    let page = c
+        .api
+        .send(
+            Method::GET,
+            &format!("/plugins/prescribing/patients/{pid}"),
+            Auth::Cookie(&c.lee, None),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    assert!(
+        page.text.contains("Shared by other facilities")
+            && page
+                .text
+                .contains("Warfarin (shared by Harbour Street Shelter Health, as of "),
+        "{}",
+        page.text
+    );
     // Prescribing it needs an override, like a local warfarin would.
     let r = crate::prescribing::prescribe(
         &c,
@@ -448,6 +468,22 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
     c.api.disable(&c.admin, "remote-meds", "main").await;
     let checks = check(&c, &pid, IBUPROFEN).await;
     assert!(checks.get("notices").is_none(), "{checks}");
+    let page = c
+        .api
+        .send(
+            Method::GET,
+            &format!("/plugins/prescribing/patients/{pid}"),
+            Auth::Cookie(&c.lee, None),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    assert!(
+        !page.text.contains("Shared by other facilities"),
+        "{}",
+        page.text
+    );
     assert!(
         checks["warnings"]
             .as_array()

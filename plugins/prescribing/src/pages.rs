@@ -216,6 +216,46 @@ fn checks_html(drug: &str, c: &Checks) -> String {
     out
 }
 
+/// The active medications other facilities share (read-only; checked with every prescribe):
+/// nothing when CAISI is not enabled at the site, a notice when they could not be read.
+fn shared_html(shared: &crate::remote::Shared) -> String {
+    use crate::remote::{self, Shared};
+    match shared {
+        Shared::NotEnabled => String::new(),
+        Shared::Failed(m) => format!(
+            r#"<h3>Shared by other facilities</h3><p class="error" role="alert">{}</p>"#,
+            e(&capitalised(&format!(
+                "medications shared by other facilities could not be read: {m}"
+            )))
+        ),
+        Shared::Medications(list) if list.is_empty() => {
+            r#"<h3>Shared by other facilities</h3><p class="muted">None shared.</p>"#.into()
+        }
+        Shared::Medications(list) => {
+            let items: String = list
+                .iter()
+                .map(|m| {
+                    format!(
+                        r#"<li><strong>{}</strong> {} — {} <span class="muted">(since {}{})</span></li>"#,
+                        e(&remote::label(m)),
+                        e(&m.strength),
+                        e(&m.sig),
+                        e(&m.start),
+                        if m.atc.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+                            ""
+                        } else {
+                            "; no ATC code: not checked for interactions"
+                        }
+                    )
+                })
+                .collect();
+            format!(
+                r#"<h3>Shared by other facilities</h3><p class="muted">Read-only; checked with every prescription.</p><ul>{items}</ul>"#
+            )
+        }
+    }
+}
+
 /// `s` with its first letter upper case.
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
@@ -396,6 +436,7 @@ fn render(req: &Request, pid: &str, status: u16, notice: Notice) -> Result<Respo
         }
         body += "</article>";
     }
+    body += &shared_html(&crate::remote::fetch(pid));
     if physician && active.iter().any(|r| r.long_term) {
         body += &format!(
             r#"<form method="post" action="{base}/renew" class="card">{csrf}<label for="ov-all">Override reason (if the checks require one)</label><input id="ov-all" name="override_reason"><button type="submit">Renew all long-term medications</button></form>"#
