@@ -149,6 +149,15 @@ async fn a_plugin_reaches_the_origin_the_administrator_sets_and_no_other() {
         "{}",
         page.text
     );
+    // Where it is granted, the page says plainly what `inbound` means.
+    assert!(
+        page.text.contains(
+            "servers elsewhere may send requests to this plugin at this site without signing \
+             in; the plugin must authenticate them itself"
+        ),
+        "{}",
+        page.text
+    );
 }
 
 async fn inbound(
