@@ -65,8 +65,12 @@ pub struct Limits {
     /// address may make per minute, to all plugins together; beyond it, 429.
     pub inbound_per_minute: u32,
     /// The first retry of a failed event delivery waits this long, in milliseconds; each
-    /// further retry waits twice as long (five attempts, then the event is parked).
+    /// further retry waits twice as long, at most ten minutes.
     pub event_retry_ms: u64,
+    /// Delivery attempts before a failing event is parked for an administrator (20: with the
+    /// default first retry of a second, a subscriber whose far end is down keeps its events
+    /// for about an hour and three quarters before anyone has to act).
+    pub event_attempts: u32,
     /// Where compiled components are cached; `<data dir>/cache` when unset.
     pub cache_dir: Option<PathBuf>,
     /// Accept unsigned (development) packages. Every such install is marked and audited.
@@ -139,6 +143,7 @@ impl Default for Limits {
             events_per_minute: 600,
             inbound_per_minute: 600,
             event_retry_ms: 1_000,
+            event_attempts: 20,
             cache_dir: None,
             allow_unsigned: false,
             research: ResearchLimits::default(),

@@ -36,8 +36,8 @@ pub const MAX_DEPTH: u8 = 4;
 pub const MAX_PER_CALL: u32 = 16;
 /// Largest payload, bytes.
 pub const MAX_PAYLOAD: usize = 64 << 10;
-/// Delivery attempts before an event is parked.
-pub const MAX_ATTEMPTS: u32 = 5;
+/// The longest wait between two delivery attempts.
+const MAX_RETRY_DELAY_MS: i64 = 10 * 60 * 1000;
 
 /// An event as queued for one subscriber.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -450,7 +450,7 @@ impl Plugins {
             Err(reason) => {
                 pending.attempts += 1;
                 pending.last_error = Some(reason.clone());
-                let park = pending.attempts >= MAX_ATTEMPTS;
+                let park = pending.attempts >= self.runtime_limits().event_attempts.max(1);
                 let line = if park {
                     self.count(&subscriber, |s| s.parked += 1);
                     format!(
@@ -460,7 +460,8 @@ impl Plugins {
                 } else {
                     self.count(&subscriber, |s| s.retried += 1);
                     let base = self.runtime_limits().event_retry_ms.max(1) as i64;
-                    pending.not_before = now_ms() + base * (1 << (pending.attempts - 1).min(10));
+                    let wait = base.saturating_mul(1 << (pending.attempts - 1).min(20));
+                    pending.not_before = now_ms() + wait.min(MAX_RETRY_DELAY_MS);
                     format!(
                         "event {} ({}) failed (attempt {}), retried later: {reason}",
                         pending.event.id, pending.event.topic, pending.attempts
