@@ -326,10 +326,14 @@ pub enum Capability {
     Directory,
     #[serde(rename = "outbound")]
     Outbound,
+    /// Requests from servers elsewhere, with nobody signed in, reach the plugin's handler at
+    /// `/inbound/{site}/{plugin}/…` (API 0.2); the plugin authenticates them itself.
+    #[serde(rename = "inbound")]
+    Inbound,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::PatientsRead,
         Capability::PatientsWrite,
         Capability::PatientsDeidentified,
@@ -339,6 +343,7 @@ impl Capability {
         Capability::EventsPublish,
         Capability::Directory,
         Capability::Outbound,
+        Capability::Inbound,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -352,11 +357,24 @@ impl Capability {
             Capability::EventsPublish => "events.publish",
             Capability::Directory => "directory",
             Capability::Outbound => "outbound",
+            Capability::Inbound => "inbound",
         }
     }
 
     pub fn parse(s: &str) -> Option<Capability> {
         Capability::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// What granting it means, where an administrator decides, for the capabilities whose
+    /// name does not say it plainly.
+    pub fn warning(self) -> Option<&'static str> {
+        match self {
+            Capability::Inbound => Some(
+                "servers elsewhere may send requests to this plugin at this site without \
+                 signing in; the plugin must authenticate them itself",
+            ),
+            _ => None,
+        }
     }
 
     /// Whether this capability, granted for unattended use, stands in for the person's

@@ -16,6 +16,7 @@ mod browser_phr;
 mod caisi;
 mod durability;
 mod encounter;
+mod federation;
 mod fhir;
 mod first_party;
 mod hostile;

@@ -611,6 +611,11 @@ async fn print_grants(
     } else {
         let s = p.set_grants(ctx, id, site, g).await?;
         println!("{id} at {site} now has: {}", join(&s.grants));
+        for c in &s.grants {
+            if let Some(w) = c.warning() {
+                println!("  {c}: {w}");
+            }
+        }
     }
     Ok(())
 }
@@ -690,6 +695,15 @@ fn print_list(list: &[PluginView]) {
                 v.capabilities.join(", ")
             }
         );
+        if !v.outbound.is_empty() || !v.outbound_config.is_empty() {
+            let reach: Vec<String> = v
+                .outbound
+                .iter()
+                .cloned()
+                .chain(v.outbound_config.iter().map(|c| c.describe()))
+                .collect();
+            println!("  may reach (with outbound): {}", reach.join(", "));
+        }
         if !v.exports.is_empty() {
             println!("  provides: {}", v.exports.join(", "));
         }
@@ -707,6 +721,9 @@ fn print_list(list: &[PluginView]) {
                     format!("; for unattended work: {}", join(&s.unattended))
                 }
             );
+            for c in &v.outbound_config {
+                println!("    {}: {}", c.describe(), c.at(site));
+            }
             for (interface, provider) in v.bindings.get(site).into_iter().flatten() {
                 println!(
                     "    {interface} → {}",

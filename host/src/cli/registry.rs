@@ -123,9 +123,10 @@ pub fn release_info(pkg: &Package) -> anyhow::Result<ReleaseInfo> {
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect(),
+        // Only the imports installing it requires a provider for: the planner pulls those in;
+        // an optional import never pulls anything in.
         imports: m
-            .imports
-            .iter()
+            .required_imports()
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect(),
     })

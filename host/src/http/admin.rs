@@ -75,8 +75,13 @@ fn grant_form(
         .iter()
         .map(|c| {
             let ticked = on.iter().any(|g| g.as_str() == c);
+            // What a grant means, where it is not plain from its name.
+            let warning = Capability::parse(c)
+                .and_then(Capability::warning)
+                .map(|w| format!(" <span class=\"error\">({})</span>", esc(w)))
+                .unwrap_or_default();
             format!(
-                "<label><input type=\"checkbox\" name=\"capability\" value=\"{c}\"{}> {c}</label>",
+                "<label><input type=\"checkbox\" name=\"capability\" value=\"{c}\"{}> {c}{warning}</label>",
                 if ticked { " checked" } else { "" },
                 c = esc(c)
             )
@@ -211,7 +216,21 @@ fn plugin_card(
                     )
                 )
             };
-            let grants = format!("{grants}{}", binding_forms(csrf, v, &site.id, plugins));
+            let reach: String = v
+                .outbound_config
+                .iter()
+                .map(|c| {
+                    format!(
+                        "<p class=\"muted\">Outbound: {}: <b>{}</b> (set it under configuration)</p>",
+                        esc(&c.describe()),
+                        esc(&c.at(&site.id))
+                    )
+                })
+                .collect();
+            let grants = format!(
+                "{grants}{reach}{}",
+                binding_forms(csrf, v, &site.id, plugins)
+            );
             format!(
                 "<tr><th>{}</th><td>{}</td><td>{toggle}</td><td>{grants}</td></tr>",
                 esc(&site.name),
@@ -231,6 +250,18 @@ fn plugin_card(
         list(&v.exports),
         list(&v.imports)
     );
+    if !v.outbound.is_empty() || !v.outbound_config.is_empty() {
+        let reach: Vec<String> = v
+            .outbound
+            .iter()
+            .cloned()
+            .chain(v.outbound_config.iter().map(|c| c.describe()))
+            .collect();
+        facts.push_str(&format!(
+            "<p class=\"muted\">May reach (when \"outbound\" is granted): {}</p>",
+            esc(&reach.join(", "))
+        ));
+    }
     if let Some(st) = &v.storage {
         facts.push_str(&format!(
             "<p class=\"muted\">Storage: {:.1} of {} MiB, {} of {} keys</p>",

@@ -11,6 +11,7 @@ pub mod banner;
 pub mod caller;
 pub mod error;
 pub mod frame;
+pub mod inbound;
 pub mod pages;
 pub mod plugins;
 pub mod portal;
@@ -52,6 +53,7 @@ pub fn router(app: App) -> Router {
         .merge(pages::router())
         .merge(admin::router())
         .merge(plugins::router())
+        .merge(inbound::router())
         .merge(assets::router())
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))

@@ -16,6 +16,9 @@ use super::sandbox::{self, Call, Person};
 use super::{Loaded, Plugins, Status};
 use crate::access::{Acting, Check, Ctx, Need, Principal, Refusal};
 
+/// What `context.current()` says an inbound request is.
+pub const INBOUND: &str = "inbound request";
+
 /// How deep plugin-to-plugin calls may nest.
 const MAX_DEPTH: u8 = 4;
 
@@ -78,17 +81,7 @@ impl Plugins {
         event_depth: u8,
     ) -> Arc<Call> {
         let state = self.site_state(&p.manifest.id, site);
-        let mut config: BTreeMap<String, ConfigValue> = p
-            .manifest
-            .config
-            .iter()
-            .filter_map(|(k, spec)| spec.default.clone().map(|d| (k.clone(), d)))
-            .collect();
-        for (k, v) in state.config {
-            if p.manifest.config.contains_key(&k) {
-                config.insert(k, v);
-            }
-        }
+        let config = config_at(&p.manifest, &state);
         ctx.via = Some(match ctx.via.take() {
             Some(chain) => format!("{chain}>{}", p.manifest.id),
             None => p.manifest.id.clone(),
@@ -155,6 +148,43 @@ impl Plugins {
             caller: person.caller_for(&p.manifest.id),
         };
         let call = self.call_for(p.clone(), site, ctx, Some(Arc::new(person)), 0, 0);
+        match instance::run(self, call, pre, Work::Handle(request)).await? {
+            Done::Response(r) => Ok(r),
+            _ => Err(RunError::Failed("unexpected answer".into())),
+        }
+    }
+
+    /// Route a request from a server elsewhere (`/inbound/{site}/{plugin}/…`) to plugin `p`
+    /// at `site`, as unattended work (`what`: `inbound request`): nobody is signed in, so
+    /// only the capabilities granted for unattended use apply. The caller is checked (the
+    /// plugin is enabled at the site and `inbound` is granted there) by the HTTP layer.
+    pub async fn handle_inbound(
+        &self,
+        p: Arc<Loaded>,
+        site: &str,
+        req: Incoming,
+    ) -> Result<latest::Response, RunError> {
+        let Status::Ready { pre, .. } = &p.status else {
+            return Err(RunError::Failed("the plugin failed to load".into()));
+        };
+        let call = self.call_for(p.clone(), site, Ctx::unattended(site, INBOUND), None, 0, 0);
+        // Nobody signed in: the caller record names only the site.
+        let request = latest::Request {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+            caller: latest::Caller {
+                user: String::new(),
+                display_name: String::new(),
+                roles: vec![],
+                permissions: vec![],
+                site: call.site.clone(),
+                site_name: call.site_name.clone(),
+                csrf_token: String::new(),
+            },
+        };
         match instance::run(self, call, pre, Work::Handle(request)).await? {
             Done::Response(r) => Ok(r),
             _ => Err(RunError::Failed("unexpected answer".into())),
@@ -337,6 +367,25 @@ impl Plugins {
         }
         Ok(started.elapsed() / n.max(1))
     }
+}
+
+/// A plugin's configuration at a site: the administrator's values for the keys its manifest
+/// declares, the defaults for the others.
+pub(super) fn config_at(
+    m: &super::manifest::Manifest,
+    state: &super::SiteState,
+) -> BTreeMap<String, ConfigValue> {
+    let mut config: BTreeMap<String, ConfigValue> = m
+        .config
+        .iter()
+        .filter_map(|(k, spec)| spec.default.clone().map(|d| (k.clone(), d)))
+        .collect();
+    for (k, v) in &state.config {
+        if m.config.contains_key(k) {
+            config.insert(k.clone(), v.clone());
+        }
+    }
+    config
 }
 
 /// Whether an export at `have` satisfies an import of `want` (semver: same major, and for

@@ -61,6 +61,9 @@ pub struct Limits {
     pub audit_per_minute: u32,
     /// Events a plugin may publish per minute.
     pub events_per_minute: u32,
+    /// Inbound requests (`/inbound/{site}/{plugin}/…`, capability `inbound`) one source
+    /// address may make per minute, to all plugins together; beyond it, 429.
+    pub inbound_per_minute: u32,
     /// The first retry of a failed event delivery waits this long, in milliseconds; each
     /// further retry waits twice as long (five attempts, then the event is parked).
     pub event_retry_ms: u64,
@@ -134,6 +137,7 @@ impl Default for Limits {
             audit_per_call: 64,
             audit_per_minute: 3_000,
             events_per_minute: 600,
+            inbound_per_minute: 600,
             event_retry_ms: 1_000,
             cache_dir: None,
             allow_unsigned: false,

@@ -100,6 +100,11 @@ impl Shape {
         {
             caps.insert(Capability::EventsPublish);
         }
+        // Every component exports `handler`, which inbound requests reach (API 0.2: the
+        // handler tells them from a person's by `context`).
+        if self.api >= semver::Version::new(0, 2, 0) {
+            caps.insert(Capability::Inbound);
+        }
         caps
     }
 }
@@ -476,7 +481,7 @@ pub fn check_research(bytes: &[u8], m: &Manifest) -> Result<BTreeSet<Capability>
         ));
     }
     let mut problems = Vec::new();
-    if !m.outbound.is_empty() {
+    if !m.outbound.is_empty() || !m.outbound_config.is_empty() {
         problems.push("outbound origins");
     }
     if !m.exports.is_empty() || !m.imports.is_empty() {

@@ -162,8 +162,10 @@ impl Plugins {
                     api: semver::VersionReq::STAR,
                     capabilities: BTreeSet::new(),
                     outbound: vec![],
+                    outbound_config: vec![],
                     exports: BTreeMap::new(),
                     imports: BTreeMap::new(),
+                    optional_imports: BTreeSet::new(),
                     subscribe: vec![],
                     config: BTreeMap::new(),
                     nav: vec![],
@@ -331,6 +333,12 @@ impl Plugins {
                 .iter()
                 .filter(|o| !old.outbound.contains(o))
                 .map(|o| format!("outbound {o}")),
+        );
+        added.extend(
+            new.outbound_config
+                .iter()
+                .filter(|k| !old.outbound_config.contains(k))
+                .map(|k| format!("outbound to the origin set in `{k}`")),
         );
         added.extend(
             new.imports

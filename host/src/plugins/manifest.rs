@@ -29,13 +29,17 @@ pub fn interface_of(c: Capability) -> &'static str {
         Capability::EventsPublish => "events",
         Capability::Directory => "directory",
         Capability::Outbound => "outbound-http",
+        // Not a host interface: the requests reach the `handler` every plugin exports.
+        Capability::Inbound => "handler",
     }
 }
 
-/// The capability an `osler:plugin` interface needs; `None` for the free ones.
+/// The capability an `osler:plugin` interface a plugin imports needs; `None` for the free
+/// ones.
 pub fn capability_for(interface: &str) -> Option<Capability> {
     Capability::ALL
         .into_iter()
+        .filter(|c| *c != Capability::Inbound)
         .find(|c| interface_of(*c) == interface)
 }
 
@@ -147,9 +151,19 @@ pub struct Manifest {
     pub publisher: String,
     pub api: semver::VersionReq,
     pub capabilities: BTreeSet<Capability>,
+    /// The literal origins `outbound` lists, normalised (`scheme://host:port`).
     pub outbound: Vec<String>,
+    /// The configuration keys whose value's origin `outbound` allows (`"config:<key>"`
+    /// entries): each site's administrator sets where the plugin may reach.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outbound_config: Vec<String>,
     pub exports: BTreeMap<String, semver::Version>,
+    /// Every interface the plugin imports, required or optional.
     pub imports: BTreeMap<String, semver::VersionReq>,
+    /// The imports declared `optional = true`: installing the plugin never requires or pulls
+    /// in a provider for them; without one, their calls answer `unavailable`.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub optional_imports: BTreeSet<String>,
     pub subscribe: Vec<String>,
     pub config: BTreeMap<String, ConfigSpec>,
     pub nav: Vec<NavEntry>,
@@ -215,7 +229,7 @@ struct Raw {
     #[serde(default)]
     exports: BTreeMap<Spanned<String>, semver::Version>,
     #[serde(default)]
-    imports: BTreeMap<Spanned<String>, semver::VersionReq>,
+    imports: BTreeMap<Spanned<String>, RawImport>,
     #[serde(default)]
     events: RawEvents,
     #[serde(default)]
@@ -224,6 +238,23 @@ struct Raw {
     nav: Vec<Spanned<NavEntry>>,
     #[serde(default)]
     panels: Vec<Spanned<Panel>>,
+}
+
+/// An `[imports]` entry: `"iface" = "^0.1"` (required), or
+/// `"iface" = { version = "^0.1", optional = true }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawImport {
+    Required(semver::VersionReq),
+    Detailed(RawImportTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImportTable {
+    version: semver::VersionReq,
+    #[serde(default)]
+    optional: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -373,7 +404,21 @@ impl Manifest {
             .as_ref()
             .map(|c| c.get_ref().clone())
             .unwrap_or_default();
+        if let Some(caps) = raw.capabilities.as_ref().filter(|_| {
+            capabilities.contains(&Capability::Inbound)
+                && !raw.api.get_ref().matches(&semver::Version::new(0, 2, 0))
+        }) {
+            return Err(at(
+                text,
+                caps,
+                "capabilities",
+                "\"inbound\" needs api 0.2 (the handler learns from osler:plugin/context that \
+                 a request is inbound)",
+            ));
+        }
         let mut outbound = Vec::new();
+        // `"config:<key>"` entries, with where they are, checked once `config` is parsed.
+        let mut outbound_config: Vec<(String, &Spanned<String>)> = Vec::new();
         if let Some(list) = &raw.outbound {
             if !capabilities.contains(&Capability::Outbound) {
                 return Err(at(
@@ -384,14 +429,29 @@ impl Manifest {
                 ));
             }
             for o in list.get_ref() {
-                outbound.push(origin(o.get_ref()).map_err(|m| at(text, o, "outbound", m))?);
+                match o.get_ref().strip_prefix("config:") {
+                    Some(key) => {
+                        if outbound_config.iter().any(|(k, _)| k == key) {
+                            return Err(at(
+                                text,
+                                o,
+                                "outbound",
+                                format!("\"config:{key}\" is listed twice"),
+                            ));
+                        }
+                        outbound_config.push((key.to_string(), o));
+                    }
+                    None => {
+                        outbound.push(origin(o.get_ref()).map_err(|m| at(text, o, "outbound", m))?)
+                    }
+                }
             }
         }
-        if let Some(caps) = raw
-            .capabilities
-            .as_ref()
-            .filter(|_| capabilities.contains(&Capability::Outbound) && outbound.is_empty())
-        {
+        if let Some(caps) = raw.capabilities.as_ref().filter(|_| {
+            capabilities.contains(&Capability::Outbound)
+                && outbound.is_empty()
+                && outbound_config.is_empty()
+        }) {
             return Err(at(
                 text,
                 caps,
@@ -405,6 +465,7 @@ impl Manifest {
             exports.insert(k.into_inner(), v);
         }
         let mut imports = BTreeMap::new();
+        let mut optional_imports = BTreeSet::new();
         for (k, v) in raw.imports {
             valid_interface(k.get_ref()).map_err(|m| at(text, &k, "imports", m))?;
             if exports.contains_key(k.get_ref()) {
@@ -415,6 +476,15 @@ impl Manifest {
                     "a plugin cannot import what it exports",
                 ));
             }
+            let v = match v {
+                RawImport::Required(v) => v,
+                RawImport::Detailed(t) => {
+                    if t.optional {
+                        optional_imports.insert(k.get_ref().clone());
+                    }
+                    t.version
+                }
+            };
             imports.insert(k.into_inner(), v);
         }
         let mut subscribe = Vec::new();
@@ -464,6 +534,34 @@ impl Manifest {
                 },
             );
         }
+        for (key, o) in &outbound_config {
+            match config.get(key) {
+                Some(spec) if spec.ty == ConfigType::Text => {}
+                Some(_) => {
+                    return Err(at(
+                        text,
+                        *o,
+                        "outbound",
+                        format!(
+                            "\"config:{key}\": `[config.{key}]` must have type = \"text\" (its \
+                             value is the URL whose origin the plugin may reach)"
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(at(
+                        text,
+                        *o,
+                        "outbound",
+                        format!(
+                            "\"config:{key}\" names no configuration key; declare \
+                             `[config.{key}]` with type = \"text\""
+                        ),
+                    ));
+                }
+            }
+        }
+        let outbound_config = outbound_config.into_iter().map(|(k, _)| k).collect();
         let mut nav = Vec::new();
         for n in raw.nav {
             let e = n.get_ref();
@@ -512,13 +610,51 @@ impl Manifest {
             api: raw.api.into_inner(),
             capabilities,
             outbound,
+            outbound_config,
             exports,
             imports,
+            optional_imports,
             subscribe,
             config,
             nav,
             panels,
         })
+    }
+
+    /// The imports installing this plugin requires a provider for (not those declared
+    /// optional).
+    pub fn required_imports(&self) -> impl Iterator<Item = (&String, &semver::VersionReq)> {
+        self.imports
+            .iter()
+            .filter(|(k, _)| !self.optional_imports.contains(*k))
+    }
+
+    /// The origins `outbound` allows at a site whose configuration is `config`: the literal
+    /// ones, then one per `"config:<key>"` entry — the origin of the key's value, or why
+    /// there is none (the administrator has not set it, or it is not an http(s) URL).
+    pub fn outbound_at(
+        &self,
+        config: &BTreeMap<String, ConfigValue>,
+    ) -> Vec<(Option<&str>, Result<String, String>)> {
+        let mut out: Vec<(Option<&str>, Result<String, String>)> = self
+            .outbound
+            .iter()
+            .map(|o| (None, Ok(o.clone())))
+            .collect();
+        for key in &self.outbound_config {
+            let origin = match config.get(key) {
+                Some(ConfigValue::Text(v)) if !v.trim().is_empty() => {
+                    origin(v.trim()).map_err(|e| {
+                        format!("the value of `{key}` at this site is not an http(s) origin ({e})")
+                    })
+                }
+                _ => Err(format!(
+                    "the administrator has not set `{key}` at this site"
+                )),
+            };
+            out.push((Some(key.as_str()), origin));
+        }
+        out
     }
 
     /// The API version this plugin will be linked against: the newest the host has that the
@@ -602,6 +738,128 @@ roles = ["nurse"]
         let bad = GOOD.replace("\"osler:notices/board\"", "\"osler:plugin/kv\"");
         let e = Manifest::parse(&bad).unwrap_err().to_string();
         assert!(e.contains("belongs to the host"), "{e}");
+    }
+
+    #[test]
+    fn an_outbound_origin_can_be_the_one_an_administrator_sets() {
+        let with = |entries: &str, config: &str| {
+            GOOD.replace(
+                "outbound = [\"https://integrator.example:8443/path\"]",
+                &format!("outbound = [{entries}]"),
+            )
+            .replace(
+                "[config.banner]\ntype = \"text\"\ndefault = \"Welcome\"",
+                config,
+            )
+        };
+        let text = with(
+            "\"https://a.example\", \"config:integrator-url\"",
+            "[config.integrator-url]\ntype = \"text\"",
+        );
+        let m = Manifest::parse(&text).unwrap();
+        assert_eq!(m.outbound, vec!["https://a.example:443"]);
+        assert_eq!(m.outbound_config, vec!["integrator-url"]);
+
+        // At call time: the literal origin, then the configured key's, or why not.
+        let mut config = BTreeMap::new();
+        let at = m.outbound_at(&config);
+        assert_eq!(at[0], (None, Ok("https://a.example:443".into())));
+        let (key, why) = &at[1];
+        assert_eq!(*key, Some("integrator-url"));
+        assert!(
+            why.as_ref()
+                .unwrap_err()
+                .contains("has not set `integrator-url`"),
+            "{why:?}"
+        );
+        config.insert("integrator-url".into(), ConfigValue::Text("  ".into()));
+        assert!(m.outbound_at(&config)[1].1.is_err());
+        config.insert(
+            "integrator-url".into(),
+            ConfigValue::Text("ftp://files.example/".into()),
+        );
+        let why = m.outbound_at(&config)[1].1.clone().unwrap_err();
+        assert!(why.contains("not an http(s) origin"), "{why}");
+        config.insert(
+            "integrator-url".into(),
+            ConfigValue::Text("http://127.0.0.1:7001/caisi/".into()),
+        );
+        assert_eq!(
+            m.outbound_at(&config)[1].1,
+            Ok("http://127.0.0.1:7001".into())
+        );
+
+        // The key must be declared, and be text.
+        let e = Manifest::parse(&with("\"config:nowhere\"", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `outbound`")
+                && e.contains("\"config:nowhere\" names no configuration key"),
+            "{e}"
+        );
+        let e = Manifest::parse(&with(
+            "\"config:port\"",
+            "[config.port]\ntype = \"integer\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("\"config:port\"") && e.contains("type = \"text\""),
+            "{e}"
+        );
+        let e = Manifest::parse(&with(
+            "\"config:u\", \"config:u\"",
+            "[config.u]\ntype = \"text\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn inbound_needs_api_0_2() {
+        let e = Manifest::parse(
+            &GOOD.replace("\"kv\", \"outbound\"", "\"kv\", \"outbound\", \"inbound\""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"inbound\" needs api 0.2"), "{e}");
+        let m = Manifest::parse(
+            &GOOD
+                .replace("\"kv\", \"outbound\"", "\"kv\", \"outbound\", \"inbound\"")
+                .replace("api = \"^0.1\"", "api = \"^0.2\""),
+        )
+        .unwrap();
+        assert!(m.capabilities.contains(&Capability::Inbound));
+    }
+
+    #[test]
+    fn an_import_may_be_optional() {
+        let text = GOOD.replace(
+            "\"osler:scheduling/appointments\" = \"^0.1\"",
+            "\"osler:scheduling/appointments\" = \"^0.1\"\n\
+             \"osler:caisi/remote\" = { version = \"^0.1\", optional = true }\n\
+             \"osler:drugref/lookup\" = { version = \"^0.3\" }",
+        );
+        let m = Manifest::parse(&text).unwrap();
+        assert_eq!(m.imports.len(), 3);
+        assert_eq!(
+            m.optional_imports.iter().collect::<Vec<_>>(),
+            vec!["osler:caisi/remote"]
+        );
+        let required: Vec<&String> = m.required_imports().map(|(k, _)| k).collect();
+        assert_eq!(
+            required,
+            vec!["osler:drugref/lookup", "osler:scheduling/appointments"]
+        );
+        assert!(m.imports["osler:caisi/remote"].matches(&semver::Version::new(0, 1, 2)));
+
+        let bad = GOOD.replace(
+            "\"osler:scheduling/appointments\" = \"^0.1\"",
+            "\"osler:scheduling/appointments\" = { version = \"^0.1\", optinal = true }",
+        );
+        assert!(Manifest::parse(&bad).is_err());
     }
 
     #[test]

@@ -62,7 +62,7 @@ use manifest::Manifest;
 
 pub use lifecycle::{Origin, Outcome, Policy, Prepared, Record};
 pub use site::{SiteState, Unavailable};
-pub use views::{LogLine, Nav, PanelRef, PluginView, StagedView};
+pub use views::{ConfiguredOrigin, LogLine, Nav, OriginAt, PanelRef, PluginView, StagedView};
 
 /// The services of the host the plugin runtime uses: all it knows of the rest of Osler.
 #[derive(Clone)]
@@ -134,6 +134,15 @@ impl PerMinute {
     pub fn take(&self, id: &str, max: u32) -> bool {
         let minute = time::OffsetDateTime::now_utc().unix_timestamp() / 60;
         let mut map = self.0.lock().expect("lock");
+        // Keyed by anything (a source address, for inbound requests): forget past minutes
+        // before the map grows large.
+        if map.len() >= 10_000 {
+            map.retain(|_, (m, _)| *m == minute);
+            // Still that many this minute: refuse newcomers rather than grow without bound.
+            if map.len() >= 100_000 && !map.contains_key(id) {
+                return false;
+            }
+        }
         let e = map.entry(id.to_string()).or_insert((minute, 0));
         if e.0 != minute {
             *e = (minute, 0);
@@ -164,6 +173,8 @@ struct Inner {
     bus: events::Bus,
     quotas: quota::Quotas,
     audit_rate: PerMinute,
+    /// Inbound requests per source address.
+    inbound_rate: PerMinute,
     permits: tokio::sync::Semaphore,
     /// Each plugin's share of `permits`.
     plugin_permits: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
@@ -213,6 +224,7 @@ impl Plugins {
                 bus: events::Bus::default(),
                 quotas: quota::Quotas::default(),
                 audit_rate: PerMinute::default(),
+                inbound_rate: PerMinute::default(),
                 http: OnceLock::new(),
                 secret,
                 research: research::State::default(),
@@ -269,6 +281,13 @@ impl Plugins {
     }
 
     /// Audit entries each plugin recorded this minute.
+    /// Count an inbound request from `source`: `false` when it had its allowance this minute.
+    pub fn take_inbound(&self, source: &str) -> bool {
+        self.inner
+            .inbound_rate
+            .take(source, self.inner.limits.inbound_per_minute)
+    }
+
     pub(crate) fn audit_rate(&self) -> &PerMinute {
         &self.inner.audit_rate
     }

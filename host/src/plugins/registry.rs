@@ -293,9 +293,9 @@ async fn fetch(
         .iter()
         .map(|(k, v)| (k.clone(), v.to_string()))
         .collect();
+    // The index lists the imports a provider is required for (not the optional ones).
     let imports: BTreeMap<String, String> = manifest
-        .imports
-        .iter()
+        .required_imports()
         .map(|(k, v)| (k.clone(), v.to_string()))
         .collect();
     if manifest.id != *id

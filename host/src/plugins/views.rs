@@ -55,7 +55,11 @@ pub struct PluginView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staged: Option<StagedView>,
     pub capabilities: Vec<String>,
+    /// The origins the manifest lists for `outbound`.
     pub outbound: Vec<String>,
+    /// The origins each site's administrator sets (`"config:<key>"` in the manifest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outbound_config: Vec<ConfiguredOrigin>,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
     /// At each site where it is enabled: the provider each of its imports is bound to
@@ -72,6 +76,45 @@ pub struct PluginView {
     pub storage: Option<StorageView>,
     /// Its events since the server started, those waiting for it, and those parked.
     pub events: EventsView,
+}
+
+/// An outbound origin set by configuration: "the origin set in `key`", and what that is at
+/// each site where the plugin has a state.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConfiguredOrigin {
+    pub key: String,
+    /// Per site: the origin of the key's value there, or why there is none.
+    pub sites: BTreeMap<String, OriginAt>,
+}
+
+/// The origin a configuration key allows at one site.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OriginAt {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Why calls to it are refused: the key is not set, or its value is not an http(s) URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl ConfiguredOrigin {
+    /// "the origin set in `key`", for people.
+    pub fn describe(&self) -> String {
+        format!("the origin set in `{}`", self.key)
+    }
+
+    /// What it is at `site`, for people: the origin, or why there is none.
+    pub fn at(&self, site: &str) -> String {
+        match self.sites.get(site) {
+            Some(OriginAt {
+                origin: Some(o), ..
+            }) => o.clone(),
+            Some(OriginAt {
+                problem: Some(p), ..
+            }) => p.clone(),
+            _ => format!("the administrator has not set `{}` at this site", self.key),
+        }
+    }
 }
 
 /// A plugin's events, for administrators.
@@ -198,6 +241,39 @@ impl Plugins {
             Status::Failed(r) => ("failed", Some(r.clone())),
         };
         let m = &p.manifest;
+        let outbound_config = m
+            .outbound_config
+            .iter()
+            .map(|key| ConfiguredOrigin {
+                key: key.clone(),
+                sites: sites
+                    .iter()
+                    .map(|(site, st)| {
+                        let config = super::dispatch::config_at(m, st);
+                        let at = m
+                            .outbound_at(&config)
+                            .into_iter()
+                            .find(|(k, _)| *k == Some(key.as_str()))
+                            .map(|(_, o)| o);
+                        let at = match at {
+                            Some(Ok(o)) => OriginAt {
+                                origin: Some(o),
+                                problem: None,
+                            },
+                            Some(Err(e)) => OriginAt {
+                                origin: None,
+                                problem: Some(e),
+                            },
+                            None => OriginAt {
+                                origin: None,
+                                problem: None,
+                            },
+                        };
+                        (site.clone(), at)
+                    })
+                    .collect(),
+            })
+            .collect();
         Some(PluginView {
             id: m.id.clone(),
             name: m.name.clone(),
@@ -220,6 +296,7 @@ impl Plugins {
             }),
             capabilities: m.capabilities.iter().map(|c| c.to_string()).collect(),
             outbound: m.outbound.clone(),
+            outbound_config,
             exports: m.exports.iter().map(|(k, v)| format!("{k}@{v}")).collect(),
             imports: m.imports.iter().map(|(k, v)| format!("{k} {v}")).collect(),
             bindings,

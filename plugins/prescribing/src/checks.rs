@@ -1,14 +1,17 @@
 //! The checks run on every prescribe, through the drug reference's interface
-//! (`osler:drugref/lookup`): interactions with the patient's active medications, the
-//! patient's allergies, and clinicians' posts on the drug.
+//! (`osler:drugref/lookup`): interactions with the patient's active medications — their own
+//! and those other facilities share through CAISI ([`crate::remote`]) —, the patient's
+//! allergies, and clinicians' posts on the drug.
 //!
 //! When the drug reference is not enabled at the site, or fails, the checks say so plainly
 //! (`status: unchecked`) and the prescription can still be written.
 
 use osler_sdk::Error;
 
+use crate::bindings::osler::caisi::remote::RemoteMedication;
 use crate::bindings::osler::drugref::lookup;
 use crate::model::{Allergy, Checks, Drug, PostNote, Prescription, Warning};
+use crate::remote::{self, Shared};
 
 pub const UNCHECKED: &str = "Interactions and allergies were NOT checked";
 
@@ -103,16 +106,17 @@ pub fn describe(allergies: &[Allergy]) -> Vec<serde_json::Value> {
     }
 }
 
-/// Checks `drug` against the `others` (active medications) and `allergies` (the patient's
-/// active ones). `threshold` (1 to 3) hides interactions less significant than it, except
-/// that major ones are always shown.
+/// Checks `drug` against the `others` (active medications), the medications other
+/// facilities share (`shared`) and `allergies` (the patient's active ones). `threshold` (1 to
+/// 3) hides interactions less significant than it, except that major ones are always shown.
 pub fn run(
     drug: &Drug,
     others: &[&Prescription],
+    shared: &Shared,
     allergies: &[&Allergy],
     threshold: i64,
 ) -> Checks {
-    match try_run(drug, others, allergies, threshold) {
+    match try_run(drug, others, shared, allergies, threshold) {
         Ok(c) => c,
         Err(e) => Checks {
             status: "unchecked".into(),
@@ -126,9 +130,25 @@ pub fn run(
     }
 }
 
+/// The key a shared medication is checked under (never a local medication's id).
+fn remote_key(i: usize) -> String {
+    format!("shared:{i}")
+}
+
+fn remote_lookup(key: String, m: &RemoteMedication) -> lookup::Drug {
+    lookup::Drug {
+        key,
+        name: m.drug.clone(),
+        din: m.din.clone(),
+        atc: m.atc.clone(),
+        ingredients: vec![],
+    }
+}
+
 fn try_run(
     drug: &Drug,
     others: &[&Prescription],
+    shared: &Shared,
     allergies: &[&Allergy],
     threshold: i64,
 ) -> Result<Checks, Error> {
@@ -138,6 +158,32 @@ fn try_run(
     };
     let mut drugs = vec![to_lookup("new", drug)];
     drugs.extend(others.iter().map(|p| to_lookup(&p.id, &p.drug)));
+    // Shared medications with an ATC code are checked like the patient's own; the others
+    // are said to be unchecked.
+    let mut remote_named: Vec<(String, String)> = Vec::new();
+    match shared {
+        Shared::NotEnabled => {}
+        Shared::Failed(m) => checks.notices.push(remote::failure_notice(m)),
+        Shared::Medications(list) => {
+            for (i, m) in list.iter().enumerate() {
+                let label = remote::label(m);
+                if m.atc.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+                    drugs.push(remote_lookup(remote_key(i), m));
+                    remote_named.push((remote_key(i), label));
+                } else {
+                    checks
+                        .not_checked
+                        .push(format!("{label}: not checked (no ATC code)"));
+                }
+            }
+        }
+    }
+    let shared_label = |key: &str| {
+        remote_named
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, l)| l.clone())
+    };
     let report = lookup::interactions(&drugs)?;
     for lookup::NotChecked { key, reason: why } in &report.unchecked {
         if key == "new" {
@@ -148,6 +194,10 @@ fn try_run(
             checks
                 .not_checked
                 .push(format!("interactions with {}: {why}", p.drug.name));
+        } else if let Some(label) = shared_label(key) {
+            checks
+                .not_checked
+                .push(format!("interactions with {label}: {why}"));
         }
     }
     for i in report.interactions {
@@ -158,8 +208,22 @@ fn try_run(
         } else {
             continue; // between two medications already on the list
         };
-        let Some(other) = others.iter().find(|p| &p.id == other) else {
-            continue;
+        // A local medication, or one another facility shares (named with where it comes
+        // from and how old the information is).
+        let (with, message) = match others.iter().find(|p| &p.id == other) {
+            Some(p) => (
+                p.drug.name.clone(),
+                format!("{} {}", i.summary, i.comment).trim().to_string(),
+            ),
+            None => match shared_label(other) {
+                Some(label) => (
+                    label.clone(),
+                    format!("{label}: {} {}", i.summary, i.comment)
+                        .trim()
+                        .to_string(),
+                ),
+                None => continue,
+            },
         };
         let (word, level) = significance_word(i.significance);
         if level != 0 && level < 3 && i64::from(level) < threshold {
@@ -169,8 +233,8 @@ fn try_run(
         checks.warnings.push(Warning {
             kind: "interaction".into(),
             severity: word.into(),
-            with: other.drug.name.clone(),
-            message: format!("{} {}", i.summary, i.comment).trim().to_string(),
+            with,
+            message,
             blocking: level == 3,
             source: i.source.clone(),
             source_id: i.source_id.clone(),
@@ -263,7 +327,10 @@ fn try_run(
         }
     }
     // Never "no allergies found" while something could not be checked.
-    checks.message = match (checks.warnings.len(), checks.not_checked.len()) {
+    checks.message = match (
+        checks.warnings.len(),
+        checks.not_checked.len() + checks.notices.len(),
+    ) {
         (0, 0) => "Checked: no interactions or allergies found.".into(),
         (0, n) => format!(
             "Checked: no warnings, but {n} item(s) could NOT be checked: check them yourself."

@@ -16,6 +16,7 @@ pub mod model;
 mod pages;
 pub mod panels;
 pub mod record;
+pub mod remote;
 pub mod settings;
 pub mod sig;
 
@@ -792,6 +793,7 @@ fn check_and_save(
     let active_allergies: Vec<&Allergy> =
         allergies.iter().filter(|a| a.status == "active").collect();
     let threshold = threshold();
+    let shared = remote::fetch(pid);
     for rx in &mut new {
         let others: Vec<&Prescription> = list
             .iter()
@@ -799,7 +801,7 @@ fn check_and_save(
                 p.is_active() && !skip.contains(&p.id) && rx.renewed_from.as_ref() != Some(&p.id)
             })
             .collect();
-        rx.checks = checks::run(&rx.drug, &others, &active_allergies, threshold);
+        rx.checks = checks::run(&rx.drug, &others, &shared, &active_allergies, threshold);
     }
     let reason = override_reason.trim();
     if reason.chars().count() > 1000 {
@@ -888,7 +890,8 @@ pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, 
     let allergies = model::allergies(pid)?;
     let others: Vec<&Prescription> = list.iter().filter(|p| p.is_active()).collect();
     let active: Vec<&Allergy> = allergies.iter().filter(|a| a.status == "active").collect();
-    let checks = checks::run(&drug, &others, &active, threshold());
+    let shared = remote::fetch(pid);
+    let checks = checks::run(&drug, &others, &shared, &active, threshold());
     Ok((drug, checks))
 }
 

@@ -155,6 +155,10 @@ pub struct Checks {
     pub hidden: usize,
     /// Allergies or drugs that could not be checked, and why.
     pub not_checked: Vec<String>,
+    /// What could not be looked at all, e.g. "medications shared by other facilities could
+    /// not be checked: …" (the prescription proceeds; the prescriber is told).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
     /// Clinicians' posts on the drug's ATC code (title, author, trusted).
     pub posts: Vec<PostNote>,
 }

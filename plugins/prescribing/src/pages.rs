@@ -194,6 +194,12 @@ fn checks_html(drug: &str, c: &Checks) -> String {
             c.hidden
         );
     }
+    for n in &c.notices {
+        out += &format!(
+            r#"<p class="error" role="alert">{}</p>"#,
+            e(&capitalised(n))
+        );
+    }
     for n in &c.not_checked {
         out += &format!(r#"<p class="muted">Not checked: {}</p>"#, e(n));
     }
@@ -208,6 +214,15 @@ fn checks_html(drug: &str, c: &Checks) -> String {
         );
     }
     out
+}
+
+/// `s` with its first letter upper case.
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 fn drug_label(rx: &Prescription) -> String {

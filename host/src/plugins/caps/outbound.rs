@@ -1,5 +1,6 @@
 //! `outbound-http`: requests to the origins the manifest lists, when `outbound` is granted at
-//! the site. Redirects are not followed (a redirect could lead anywhere); bodies are capped.
+//! the site. A `"config:<key>"` entry allows the origin of the value the site's administrator
+//! set for `<key>` (read at each call). Redirects are not followed (a redirect could lead anywhere); bodies are capped.
 
 use std::time::Duration;
 
@@ -34,7 +35,15 @@ impl OutboundView<'_> {
     async fn send_checked(&self, req: out::Outgoing) -> Result<out::Incoming, Error> {
         self.cx.check_size("the request body", req.body.len())?;
         let target = origin(&req.url).map_err(Error::Invalid)?;
-        let listed = self.cx.call.plugin.manifest.outbound.contains(&target);
+        let allowed = self
+            .cx
+            .call
+            .plugin
+            .manifest
+            .outbound_at(&self.cx.call.config);
+        let listed = allowed
+            .iter()
+            .any(|(_, o)| o.as_ref().is_ok_and(|o| *o == target));
         let check = Check::capability("plugin.outbound", Capability::Outbound, Need::Nothing);
         self.cx.allow(check).await?;
         // Nothing read from a chart may leave before its audit entry is on disk.
@@ -44,11 +53,15 @@ impl OutboundView<'_> {
             .map_err(|_| Error::Unavailable("the audit trail cannot be written".into()))?;
         if !listed {
             let check = Check::new("plugin.outbound", Need::Nothing).resource(target.clone());
-            let reason = format!(
+            let mut reason = format!(
                 "{target} is not among the origins plugin '{}' may reach (its manifest's \
                  `outbound` list)",
                 self.cx.id()
             );
+            for why in allowed.iter().filter_map(|(_, o)| o.as_ref().err()) {
+                reason.push_str("; ");
+                reason.push_str(why);
+            }
             return Err(self.cx.deny(check, reason).await);
         }
         let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
