@@ -212,9 +212,9 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
             .install_enabled(&f.admin, &caisi, "main", FACILITY_CAPS)
             .await;
         f.config(json!({
-            "facility_name": name,
-            "integrator_url": inbound,
-            "integrator_key": i_key,
+            "facility-name": name,
+            "integrator-url": inbound,
+            "integrator-key": i_key,
         }))
         .await;
         facilities.push(f);

@@ -25,7 +25,7 @@ const BASE: &str = "/plugins/caisi";
 /// The topic published with every consent change and "share now".
 pub const CHANGED: &str = "caisi.client.changed";
 
-/// Mental-health appointment types when the site has not set `mental_health_types`.
+/// Mental-health appointment types when the site has not set `mental-health-types`.
 pub const DEFAULT_MH_TYPES: &str = "mental health,psychiatry,counselling,addictions";
 
 fn site() -> String {
@@ -38,21 +38,21 @@ fn today() -> String {
 
 /// The integrator's address and key, as this site's administrator set them.
 fn integrator() -> Result<(String, String), Error> {
-    let url = config::get_text("integrator_url").unwrap_or_default();
-    let key = config::get_text("integrator_key").unwrap_or_default();
+    let url = config::get_text("integrator-url").unwrap_or_default();
+    let key = config::get_text("integrator-key").unwrap_or_default();
     if url.trim().is_empty() || key.trim().is_empty() {
         return Err(Error::unavailable(
-            "CAISI is not set up at this site (settings integrator_url and integrator_key)",
+            "CAISI is not set up at this site (settings integrator-url and integrator-key)",
         ));
     }
     let key = crypto::parse_public(&key)
-        .map_err(|m| Error::unavailable(format!("the integrator_key setting: {m}")))?;
+        .map_err(|m| Error::unavailable(format!("the integrator-key setting: {m}")))?;
     Ok((url.trim().trim_end_matches('/').to_string(), key))
 }
 
 /// Whether this site is a facility (its integrator is set).
 pub fn configured() -> bool {
-    !config::get_text("integrator_url")
+    !config::get_text("integrator-url")
         .unwrap_or_default()
         .trim()
         .is_empty()
@@ -61,12 +61,12 @@ pub fn configured() -> bool {
 /// Send a signed request to the integrator and return its verified answer's body.
 /// `unavailable` when it cannot be reached, refuses, or answers without a valid signature.
 pub fn call(kind: &str, body: serde_json::Value, timeout_ms: u32) -> Result<serde_json::Value, Error> {
-    let (url, integrator_key) = integrator()?;
+    let (url, integrator-key) = integrator()?;
     let seed = keys::own_seed()?;
     let me = crypto::public_hex(&seed);
     let now = clock::now().epoch_millis;
     let (id, bytes, sig) =
-        protocol::seal_request(&seed, kind, &integrator_key, now, body).map_err(Error::internal)?;
+        protocol::seal_request(&seed, kind, &integrator-key, now, body).map_err(Error::internal)?;
     let res = http::send(&http::Outgoing {
         method: "POST".into(),
         url: format!("{url}/v1/message"),
@@ -86,7 +86,7 @@ pub fn call(kind: &str, body: serde_json::Value, timeout_ms: u32) -> Result<serd
             v["error"]["message"].as_str().unwrap_or("no reason given")
         )));
     }
-    protocol::open_answer(&res.body, &integrator_key, &me, &id, clock::now().epoch_millis)
+    protocol::open_answer(&res.body, &integrator-key, &me, &id, clock::now().epoch_millis)
         .map_err(Error::unavailable)
 }
 
@@ -167,12 +167,12 @@ fn set_consent(req: &Request, patient: &str, d: &Decision) -> Result<Consent, Er
             .ok_or_else(|| Error::invalid("facility: not a facility of this site's integrator"))?
     } else {
         old.as_ref()
-            .map(|c| c.facility_name.clone())
+            .map(|c| c.facility-name.clone())
             .ok_or_else(|| Error::not_found("no consent for that facility to revoke"))?
     };
     let consent = Consent {
         facility: key,
-        facility_name: name,
+        facility-name: name,
         given: d.given,
         exclude_mental_health: d.exclude_mental_health,
         expires: expires.map(str::to_string),
@@ -191,7 +191,7 @@ fn set_consent(req: &Request, patient: &str, d: &Decision) -> Result<Consent, Er
         Some(patient),
         Some(
             &json!({
-                "facility": consent.facility_name,
+                "facility": consent.facility-name,
                 "excludeMentalHealth": consent.exclude_mental_health,
                 "expires": consent.expires,
             })
@@ -340,7 +340,7 @@ fn consent_page(req: &Request, patient: &str, error: Option<&str>) -> Result<Res
         };
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{revoke}</td></tr>",
-            html::escape(&c.facility_name),
+            html::escape(&c.facility-name),
             if c.exclude_mental_health { "excluded" } else { "shared" },
             html::escape(c.expires.as_deref().unwrap_or("none")),
             html::escape(&c.set_by),
@@ -502,7 +502,7 @@ pub fn current(patient: &str) -> Result<Shared, Error> {
             })
             .collect()
     });
-    let mh_types = config::get_text("mental_health_types")
+    let mh_types = config::get_text("mental-health-types")
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_MH_TYPES.to_string());
     let appointments = match readable(appointments::upcoming(patient, 20))? {
@@ -590,7 +590,7 @@ pub fn render_shared(patient: &str, consents: &[Consent], remote: Result<Vec<Rem
     let in_force: Vec<&str> = consents
         .iter()
         .filter(|c| c.in_force(today))
-        .map(|c| c.facility_name.as_str())
+        .map(|c| c.facility-name.as_str())
         .collect();
     let mut out = format!(
         "<p>Shares with: {}. <a href=\"{BASE}/clients/{}/consent\">Consent and sharing</a></p>",

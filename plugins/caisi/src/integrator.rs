@@ -557,9 +557,9 @@ fn facilities_page(req: &Request, error: Option<&str>) -> Result<Response, Error
     }
     let body = format!(
         "{err}<section class=\"card\"><p>This integrator's public key (give it to each \
-         facility's administrator as their <code>integrator_key</code>):</p>\
+         facility's administrator as their <code>integrator-key</code>):</p>\
          <p><code id=\"integrator-key\">{me}</code></p>\
-         <p class=\"muted\">Facilities set <code>integrator_url</code> to this server's address \
+         <p class=\"muted\">Facilities set <code>integrator-url</code> to this server's address \
          followed by <code>/inbound/{site}/caisi</code>.</p></section>\
          <table><thead><tr><th>Facility</th><th>Public key</th><th></th></tr></thead>\
          <tbody>{rows}</tbody></table>\

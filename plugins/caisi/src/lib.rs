@@ -2,7 +2,7 @@
 //! information through an integrator, every message signed with the site's ed25519 key.
 //!
 //! One plugin, two roles at a site (both may be on): a **facility** (settings
-//! `integrator_url`, `integrator_key`, `facility_name`) records consent per client and remote
+//! `integrator-url`, `integrator-key`, `facility-name`) records consent per client and remote
 //! facility, sends snapshots of consented information to its integrator when prescribing,
 //! scheduling or consent change (events, so nothing is lost while the integrator is down), and
 //! shows what linked clients' other facilities share in a chart panel, read from the integrator
@@ -148,13 +148,13 @@ fn home(req: &Request, _: &Params) -> Result<Response, Error> {
             "<section class=\"card\"><h2>Facility</h2><p>This site shares consented \
              information as <strong>{}</strong> with the integrator at <code>{}</code>. Consent \
              is recorded from each client's chart (the \"Shared care (CAISI)\" panel).</p></section>",
-            html::escape(&osler_sdk::config::get_text("facility_name").unwrap_or_default()),
-            html::escape(&osler_sdk::config::get_text("integrator_url").unwrap_or_default()),
+            html::escape(&osler_sdk::config::get_text("facility-name").unwrap_or_default()),
+            html::escape(&osler_sdk::config::get_text("integrator-url").unwrap_or_default()),
         ));
     } else {
         body.push_str(
             "<p class=\"muted\">Not a facility yet: an administrator sets \
-             <code>integrator_url</code> and <code>integrator_key</code>.</p>",
+             <code>integrator-url</code> and <code>integrator-key</code>.</p>",
         );
     }
     if integrator::enabled() {

@@ -139,7 +139,7 @@ pub struct Shared {
 pub struct Consent {
     /// The remote facility's public key.
     pub facility: String,
-    pub facility_name: String,
+    pub facility-name: String,
     /// Given (true) or revoked (false).
     pub given: bool,
     /// Leave mental-health information out.
@@ -167,7 +167,7 @@ pub fn is_mental_health_atc(atc: &str) -> bool {
 }
 
 /// Whether an appointment type (as the scheduling plugin records it) is one the site's
-/// `mental_health_types` setting lists (comma-separated, compared without case).
+/// `mental-health-types` setting lists (comma-separated, compared without case).
 pub fn is_mental_health_type(kind: &str, listed: &str) -> bool {
     let k = kind.trim().to_lowercase();
     !k.is_empty()
@@ -347,7 +347,7 @@ mod tests {
     fn consent(to: &str, exclude: bool, expires: Option<&str>) -> Consent {
         Consent {
             facility: to.into(),
-            facility_name: to.into(),
+            facility-name: to.into(),
             given: true,
             exclude_mental_health: exclude,
             expires: expires.map(str::to_string),
