@@ -61,12 +61,12 @@ pub fn configured() -> bool {
 /// Send a signed request to the integrator and return its verified answer's body.
 /// `unavailable` when it cannot be reached, refuses, or answers without a valid signature.
 pub fn call(kind: &str, body: serde_json::Value, timeout_ms: u32) -> Result<serde_json::Value, Error> {
-    let (url, integrator-key) = integrator()?;
+    let (url, integrator_key) = integrator()?;
     let seed = keys::own_seed()?;
     let me = crypto::public_hex(&seed);
     let now = clock::now().epoch_millis;
     let (id, bytes, sig) =
-        protocol::seal_request(&seed, kind, &integrator-key, now, body).map_err(Error::internal)?;
+        protocol::seal_request(&seed, kind, &integrator_key, now, body).map_err(Error::internal)?;
     let res = http::send(&http::Outgoing {
         method: "POST".into(),
         url: format!("{url}/v1/message"),
@@ -86,7 +86,7 @@ pub fn call(kind: &str, body: serde_json::Value, timeout_ms: u32) -> Result<serd
             v["error"]["message"].as_str().unwrap_or("no reason given")
         )));
     }
-    protocol::open_answer(&res.body, &integrator-key, &me, &id, clock::now().epoch_millis)
+    protocol::open_answer(&res.body, &integrator_key, &me, &id, clock::now().epoch_millis)
         .map_err(Error::unavailable)
 }
 
@@ -167,12 +167,12 @@ fn set_consent(req: &Request, patient: &str, d: &Decision) -> Result<Consent, Er
             .ok_or_else(|| Error::invalid("facility: not a facility of this site's integrator"))?
     } else {
         old.as_ref()
-            .map(|c| c.facility-name.clone())
+            .map(|c| c.facility_name.clone())
             .ok_or_else(|| Error::not_found("no consent for that facility to revoke"))?
     };
     let consent = Consent {
         facility: key,
-        facility-name: name,
+        facility_name: name,
         given: d.given,
         exclude_mental_health: d.exclude_mental_health,
         expires: expires.map(str::to_string),
@@ -191,7 +191,7 @@ fn set_consent(req: &Request, patient: &str, d: &Decision) -> Result<Consent, Er
         Some(patient),
         Some(
             &json!({
-                "facility": consent.facility-name,
+                "facility": consent.facility_name,
                 "excludeMentalHealth": consent.exclude_mental_health,
                 "expires": consent.expires,
             })
@@ -340,7 +340,7 @@ fn consent_page(req: &Request, patient: &str, error: Option<&str>) -> Result<Res
         };
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{revoke}</td></tr>",
-            html::escape(&c.facility-name),
+            html::escape(&c.facility_name),
             if c.exclude_mental_health { "excluded" } else { "shared" },
             html::escape(c.expires.as_deref().unwrap_or("none")),
             html::escape(&c.set_by),
@@ -590,7 +590,7 @@ pub fn render_shared(patient: &str, consents: &[Consent], remote: Result<Vec<Rem
     let in_force: Vec<&str> = consents
         .iter()
         .filter(|c| c.in_force(today))
-        .map(|c| c.facility-name.as_str())
+        .map(|c| c.facility_name.as_str())
         .collect();
     let mut out = format!(
         "<p>Shares with: {}. <a href=\"{BASE}/clients/{}/consent\">Consent and sharing</a></p>",

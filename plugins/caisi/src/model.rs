@@ -139,7 +139,7 @@ pub struct Shared {
 pub struct Consent {
     /// The remote facility's public key.
     pub facility: String,
-    pub facility-name: String,
+    pub facility_name: String,
     /// Given (true) or revoked (false).
     pub given: bool,
     /// Leave mental-health information out.
@@ -347,7 +347,7 @@ mod tests {
     fn consent(to: &str, exclude: bool, expires: Option<&str>) -> Consent {
         Consent {
             facility: to.into(),
-            facility-name: to.into(),
+            facility_name: to.into(),
             given: true,
             exclude_mental_health: exclude,
             expires: expires.map(str::to_string),

@@ -283,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn answers_verify_against_the_integrator-key_and_the_request() {
+    fn answers_verify_against_the_integrator_key_and_the_request() {
         let (a, pa, b, pb) = keys();
         let now = 1_800_000_000_000;
         let ans = seal_answer(&b, &pa, "r1", now, serde_json::json!({"ok": true})).unwrap();
