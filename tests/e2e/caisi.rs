@@ -27,7 +27,13 @@ const LEVOTHYROXINE: &str = "99000111";
 
 /// What caisi is granted at a facility, and at the integrator (whose inbound requests run
 /// unattended with `kv` only).
-const FACILITY_CAPS: &[&str] = &["kv", "patients.read", "patient-data", "events.publish", "outbound"];
+const FACILITY_CAPS: &[&str] = &[
+    "kv",
+    "patients.read",
+    "patient-data",
+    "events.publish",
+    "outbound",
+];
 const INTEGRATOR_CAPS: &[&str] = &["kv", "inbound"];
 
 /// How long the test waits for something to arrive before failing (never an assertion on
@@ -173,8 +179,7 @@ fn client(family: &str, given: &str, card: &str) -> Value {
 }
 
 #[tokio::test]
-async fn two_facilities_share_a_linked_clients_consented_medications_through_a_signed_integrator()
- {
+async fn two_facilities_share_a_linked_clients_consented_medications_through_a_signed_integrator() {
     let (drugref, prescribing, caisi) = (
         package("plugins/drugref"),
         package("plugins/prescribing"),
@@ -204,7 +209,9 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     let mut facilities = Vec::new();
     for name in ["Harbour Street Clinic", "Eastside Shelter Health"] {
         let f = Site::start().await;
-        f.api.install_enabled(&f.admin, &drugref, "main", &["kv"]).await;
+        f.api
+            .install_enabled(&f.admin, &drugref, "main", &["kv"])
+            .await;
         f.api
             .install_enabled(&f.admin, &prescribing, "main", PRESCRIBING_CAPS)
             .await;
@@ -239,7 +246,10 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     assert!(r.text.contains("not a registered facility"), "{}", r.text);
 
     // --- The integrator's administrator registers both facilities by their public keys.
-    for (name, key) in [("Harbour Street Clinic", &a_key), ("Eastside Shelter Health", &b_key)] {
+    for (name, key) in [
+        ("Harbour Street Clinic", &a_key),
+        ("Eastside Shelter Health", &b_key),
+    ] {
         let r = i
             .api
             .post(
@@ -289,7 +299,10 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
         .iter()
         .map(|s| s["demographics"]["family"].as_str().unwrap_or_default())
         .collect();
-    assert!(names.contains(&"Smith") && names.contains(&"Smyth"), "{link}");
+    assert!(
+        names.contains(&"Smith") && names.contains(&"Smyth"),
+        "{link}"
+    );
 
     // Before confirmation, nothing is shared with B.
     let panel = shared_panel(&b.chart(&pb).await);
@@ -298,15 +311,22 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     let id = link["id"].as_str().unwrap();
     let r = i
         .api
-        .post(&format!("/plugins/caisi/api/links/{id}/confirm"), &i.admin, &json!({}))
+        .post(
+            &format!("/plugins/caisi/api/links/{id}/confirm"),
+            &i.admin,
+            &json!({}),
+        )
         .await
         .expect(200);
     assert_eq!(r.json["status"], "confirmed");
 
     // --- Warfarin prescribed at A shows in B's chart, marked with A's name and its age.
-    a.prescribe(&pa, json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30"}))
-        .await
-        .expect(201);
+    a.prescribe(
+        &pa,
+        json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30"}),
+    )
+    .await
+    .expect(201);
     let panel = eventually("A's warfarin in B's chart", || async {
         let panel = shared_panel(&b.chart(&pb).await);
         if panel.contains("Warfarin") {
@@ -321,7 +341,10 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
 
     // --- B prescribes ibuprofen: the interaction with A's warfarin is found.
     let r = b
-        .prescribe(&pb, json!({"din": IBUPROFEN, "sig": "1 tab PO TID x 7 days"}))
+        .prescribe(
+            &pb,
+            json!({"din": IBUPROFEN, "sig": "1 tab PO TID x 7 days"}),
+        )
         .await;
     let w = crate::prescribing::warnings(&r.json);
     let interaction = w
@@ -340,21 +363,27 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     assert!(status.success(), "{status:?}");
     let panel = shared_panel(&b.chart(&pb).await);
     assert!(panel.contains("unavailable"), "{panel}");
-    a.prescribe(&pa, json!({"din": LEVOTHYROXINE, "sig": "1 tab PO OD", "quantity": "30"}))
-        .await
-        .expect(201);
+    a.prescribe(
+        &pa,
+        json!({"din": LEVOTHYROXINE, "sig": "1 tab PO OD", "quantity": "30"}),
+    )
+    .await
+    .expect(201);
     let env = env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     i.server = Some(i.sb.serve_at(&i_listen, &env));
     i.admin = i.api.login(ADMIN.0, ADMIN.1).await;
-    eventually("A's levothyroxine, prescribed while the integrator was down", || async {
-        let panel = shared_panel(&b.chart(&pb).await);
-        if panel.contains("Levothyroxine") && panel.contains("Warfarin") {
-            Ok(())
-        } else {
-            Err(panel)
-        }
-    })
+    eventually(
+        "A's levothyroxine, prescribed while the integrator was down",
+        || async {
+            let panel = shared_panel(&b.chart(&pb).await);
+            if panel.contains("Levothyroxine") && panel.contains("Warfarin") {
+                Ok(())
+            } else {
+                Err(panel)
+            }
+        },
+    )
     .await;
 
     // --- A's client revokes consent for B: A's data disappears from B's view.
@@ -392,7 +421,10 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     assert_eq!(r.error_code(), "bad-signature");
 
     // --- Both refusals are in the integrator's audit trail, with reason and sender key.
-    let trail = i.api.audit_all(&i.admin, "since=2000-01-01T00:00:00Z").await;
+    let trail = i
+        .api
+        .audit_all(&i.admin, "since=2000-01-01T00:00:00Z")
+        .await;
     let refused: Vec<&Value> = trail
         .iter()
         .filter(|e| e["action"] == "caisi.message.refused")

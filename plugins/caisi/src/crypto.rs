@@ -40,8 +40,8 @@ pub fn parse_public(input: &str) -> Result<String, String> {
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_lowercase();
-    let bytes = hex::decode(&cleaned)
-        .map_err(|_| "a public key is 64 hexadecimal digits".to_string())?;
+    let bytes =
+        hex::decode(&cleaned).map_err(|_| "a public key is 64 hexadecimal digits".to_string())?;
     let arr: [u8; 32] = bytes
         .try_into()
         .map_err(|_| "a public key is 64 hexadecimal digits".to_string())?;
@@ -103,7 +103,10 @@ mod tests {
     fn public_keys_are_checked_and_canonical() {
         let seed = new_seed().unwrap();
         let key = public_hex(&seed);
-        assert_eq!(parse_public(&format!(" {} ", key.to_uppercase())).unwrap(), key);
+        assert_eq!(
+            parse_public(&format!(" {} ", key.to_uppercase())).unwrap(),
+            key
+        );
         assert!(parse_public("abc").is_err());
         // The identity point has small order.
         let mut identity = [0u8; 32];

@@ -60,7 +60,11 @@ pub fn configured() -> bool {
 
 /// Send a signed request to the integrator and return its verified answer's body.
 /// `unavailable` when it cannot be reached, refuses, or answers without a valid signature.
-pub fn call(kind: &str, body: serde_json::Value, timeout_ms: u32) -> Result<serde_json::Value, Error> {
+pub fn call(
+    kind: &str,
+    body: serde_json::Value,
+    timeout_ms: u32,
+) -> Result<serde_json::Value, Error> {
     let (url, integrator_key) = integrator()?;
     let seed = keys::own_seed()?;
     let me = crypto::public_hex(&seed);
@@ -86,8 +90,14 @@ pub fn call(kind: &str, body: serde_json::Value, timeout_ms: u32) -> Result<serd
             v["error"]["message"].as_str().unwrap_or("no reason given")
         )));
     }
-    protocol::open_answer(&res.body, &integrator_key, &me, &id, clock::now().epoch_millis)
-        .map_err(Error::unavailable)
+    protocol::open_answer(
+        &res.body,
+        &integrator_key,
+        &me,
+        &id,
+        clock::now().epoch_millis,
+    )
+    .map_err(Error::unavailable)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -111,7 +121,9 @@ fn clinician(req: &Request) -> Result<(), Error> {
     if c.has_role("physician") || c.has_role("nurse") {
         Ok(())
     } else {
-        Err(Error::denied("consent to share is recorded by a physician or nurse"))
+        Err(Error::denied(
+            "consent to share is recorded by a physician or nurse",
+        ))
     }
 }
 
@@ -133,7 +145,12 @@ fn remote_facilities() -> Result<Vec<(String, String)>, Error> {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .filter_map(|f| Some((f["key"].as_str()?.to_string(), f["name"].as_str()?.to_string())))
+        .filter_map(|f| {
+            Some((
+                f["key"].as_str()?.to_string(),
+                f["name"].as_str()?.to_string(),
+            ))
+        })
         .collect())
 }
 
@@ -147,8 +164,13 @@ struct Decision {
 fn set_consent(req: &Request, patient: &str, d: &Decision) -> Result<Consent, Error> {
     clinician(req)?;
     patients::get(patient)?;
-    let key = crypto::parse_public(&d.facility).map_err(|m| Error::invalid(format!("facility: {m}")))?;
-    let expires = d.expires.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let key =
+        crypto::parse_public(&d.facility).map_err(|m| Error::invalid(format!("facility: {m}")))?;
+    let expires = d
+        .expires
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     if let Some(e) = expires {
         if !valid_date(e) {
             return Err(Error::invalid("expires: a date, YYYY-MM-DD"));
@@ -184,10 +206,17 @@ fn set_consent(req: &Request, patient: &str, d: &Decision) -> Result<Consent, Er
     patient_data::Batch::new(patient)
         .expect_unchanged(&k, old.as_ref())
         .put(&k, &consent)
-        .publish(CHANGED, &json!({"patient": patient, "site": site(), "reason": "consent"}))
+        .publish(
+            CHANGED,
+            &json!({"patient": patient, "site": site(), "reason": "consent"}),
+        )
         .commit()?;
     audit::record(
-        if d.given { "consent.given" } else { "consent.revoked" },
+        if d.given {
+            "consent.given"
+        } else {
+            "consent.revoked"
+        },
         Some(patient),
         Some(
             &json!({
@@ -351,7 +380,11 @@ fn consent_page(req: &Request, patient: &str, error: Option<&str>) -> Result<Res
             let options: String = facs
                 .iter()
                 .map(|(k, n)| {
-                    format!("<option value=\"{}\">{}</option>", html::escape(k), html::escape(n))
+                    format!(
+                        "<option value=\"{}\">{}</option>",
+                        html::escape(k),
+                        html::escape(n)
+                    )
                 })
                 .collect();
             format!(
@@ -374,8 +407,12 @@ fn consent_page(req: &Request, patient: &str, error: Option<&str>) -> Result<Res
         ),
     };
     let notice = match req.query_param("done").as_deref() {
-        Some("saved") => "<p class=\"notice\" role=\"status\">Consent saved; the integrator is being updated.</p>",
-        Some("shared") => "<p class=\"notice\" role=\"status\">This client's information is being sent to the integrator.</p>",
+        Some("saved") => {
+            "<p class=\"notice\" role=\"status\">Consent saved; the integrator is being updated.</p>"
+        }
+        Some("shared") => {
+            "<p class=\"notice\" role=\"status\">This client's information is being sent to the integrator.</p>"
+        }
         _ => "",
     };
     let body = format!(
@@ -425,7 +462,8 @@ pub fn on_event(ev: &Event) -> Result<(), Error> {
         return Ok(());
     }
     if ev.topic.starts_with("scheduling.appointment.")
-        && let (Some(appt), Some(kind)) = (payload["appointment"].as_str(), payload["type"].as_str())
+        && let (Some(appt), Some(kind)) =
+            (payload["appointment"].as_str(), payload["type"].as_str())
     {
         let k = format!("appt-type/{appt}");
         if patient_data::get::<String>(patient, &k)?.as_deref() != Some(kind) {
@@ -465,7 +503,9 @@ fn version_for(patient: &str, event: &str) -> Result<u64, Error> {
             Err(e) => return Err(e),
         }
     }
-    Err(Error::conflict("the client's version kept changing; try again"))
+    Err(Error::conflict(
+        "the client's version kept changing; try again",
+    ))
 }
 
 /// A section the person behind the change may not read (or whose plugin is not here) is left
@@ -509,7 +549,8 @@ pub fn current(patient: &str) -> Result<Shared, Error> {
         Some(list) => {
             let mut out = Vec::new();
             for a in list {
-                let kind: Option<String> = patient_data::get(patient, &format!("appt-type/{}", a.id))?;
+                let kind: Option<String> =
+                    patient_data::get(patient, &format!("appt-type/{}", a.id))?;
                 out.push(Appointment {
                     date: a.date,
                     start: a.start,
@@ -582,11 +623,22 @@ pub fn age(now: i64, then: i64) -> String {
 
 fn as_of<T>(s: &Option<Section<T>>, now: i64) -> String {
     s.as_ref()
-        .map(|s| format!(" <span class=\"muted\">as of {}</span>", age(now, s.received)))
+        .map(|s| {
+            format!(
+                " <span class=\"muted\">as of {}</span>",
+                age(now, s.received)
+            )
+        })
         .unwrap_or_default()
 }
 
-pub fn render_shared(patient: &str, consents: &[Consent], remote: Result<Vec<Remote>, Error>, now: i64, today: &str) -> String {
+pub fn render_shared(
+    patient: &str,
+    consents: &[Consent],
+    remote: Result<Vec<Remote>, Error>,
+    now: i64,
+    today: &str,
+) -> String {
     let in_force: Vec<&str> = consents
         .iter()
         .filter(|c| c.in_force(today))
@@ -629,7 +681,10 @@ pub fn render_shared(patient: &str, consents: &[Consent], remote: Result<Vec<Rem
                 as_of(&r.demographics, now)
             ));
         }
-        out.push_str(&format!("<h4>Active medications{}</h4>", as_of(&r.medications, now)));
+        out.push_str(&format!(
+            "<h4>Active medications{}</h4>",
+            as_of(&r.medications, now)
+        ));
         match &r.medications {
             Some(m) if !m.data.is_empty() => {
                 out.push_str("<ul>");
@@ -666,7 +721,10 @@ pub fn render_shared(patient: &str, consents: &[Consent], remote: Result<Vec<Rem
             Some(_) => out.push_str("<p class=\"muted\">none recorded</p>"),
             None => out.push_str("<p class=\"muted\">not shared</p>"),
         }
-        out.push_str(&format!("<h4>Upcoming appointments{}</h4>", as_of(&r.appointments, now)));
+        out.push_str(&format!(
+            "<h4>Upcoming appointments{}</h4>",
+            as_of(&r.appointments, now)
+        ));
         match &r.appointments {
             Some(a) if !a.data.is_empty() => {
                 out.push_str("<ul>");

@@ -162,8 +162,8 @@ fn message(req: &Request) -> Result<Response, Error> {
             );
         }
     };
-    let ans = protocol::seal_answer(&seed, &env.from, &env.id, now, body)
-        .map_err(Error::internal)?;
+    let ans =
+        protocol::seal_answer(&seed, &env.from, &env.id, now, body).map_err(Error::internal)?;
     Ok(Response::json(200, &ans))
 }
 
@@ -200,7 +200,9 @@ fn check_client_id(client: &str) -> Result<(), Error> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(Error::invalid("client: 1-100 letters, digits, '-', '_', '.'"));
+        return Err(Error::invalid(
+            "client: 1-100 letters, digits, '-', '_', '.'",
+        ));
     }
     Ok(())
 }
@@ -236,8 +238,14 @@ fn receive_snapshot(fp: &str, snap: &Snapshot, now: i64) -> Result<serde_json::V
             if link.status == "proposed" {
                 b = b
                     .delete(&format!("{p}link/{}", link.id))
-                    .delete(&format!("{p}links-of/{}/{}/{}", link.a.facility, link.a.client, link.id))
-                    .delete(&format!("{p}links-of/{}/{}/{}", link.b.facility, link.b.client, link.id));
+                    .delete(&format!(
+                        "{p}links-of/{}/{}/{}",
+                        link.a.facility, link.a.client, link.id
+                    ))
+                    .delete(&format!(
+                        "{p}links-of/{}/{}/{}",
+                        link.b.facility, link.b.client, link.id
+                    ));
             }
         }
         b.commit()?;
@@ -289,12 +297,17 @@ pub struct Link {
     pub decided_at: Option<i64>,
 }
 
-fn link_id(x: &Party, y: &Party) -> String {
-    let (a, b) = if (&x.facility, &x.client) <= (&y.facility, &y.client) {
-        (x, y)
+/// The two sides in a fixed order (by facility, then client), so a pair has one link.
+fn ordered(x: &Party, y: &Party) -> (Party, Party) {
+    if (&x.facility, &x.client) <= (&y.facility, &y.client) {
+        (x.clone(), y.clone())
     } else {
-        (y, x)
-    };
+        (y.clone(), x.clone())
+    }
+}
+
+fn link_id(x: &Party, y: &Party) -> String {
+    let (a, b) = ordered(x, y);
     format!("{}.{}~{}.{}", a.facility, a.client, b.facility, b.client)
 }
 
@@ -353,26 +366,22 @@ fn propose(
         let id = link_id(&me, &them);
         let existing: Option<Link> = kv::get(&format!("{p}link/{id}"))?;
         match existing {
-            Some(l) if l.status != "proposed" => continue,
-            Some(_) | None if score < matching::PROPOSE_AT => {
-                // Below the threshold now: withdraw an earlier proposal.
-                if existing.is_some() {
-                    b = b
-                        .delete(&format!("{p}link/{id}"))
-                        .delete(&format!("{p}links-of/{fp}/{client}/{id}"))
-                        .delete(&format!("{p}links-of/{f}/{c}/{id}"));
-                }
+            // Staff decided: left as they decided.
+            Some(l) if l.status != "proposed" => {}
+            // Below the threshold (now): no proposal, and an earlier one is withdrawn.
+            Some(_) if score < matching::PROPOSE_AT => {
+                b = b
+                    .delete(&format!("{p}link/{id}"))
+                    .delete(&format!("{p}links-of/{fp}/{client}/{id}"))
+                    .delete(&format!("{p}links-of/{f}/{c}/{id}"));
             }
+            None if score < matching::PROPOSE_AT => {}
             _ => {
-                let (a, bb) = if link_id(&me, &them).starts_with(&format!("{fp}.{client}~")) {
-                    (me.clone(), them.clone())
-                } else {
-                    (them.clone(), me.clone())
-                };
+                let (first, second) = ordered(&me, &them);
                 let link = Link {
                     id: id.clone(),
-                    a,
-                    b: bb,
+                    a: first,
+                    b: second,
                     score,
                     breakdown,
                     status: "proposed".into(),
@@ -392,12 +401,7 @@ fn propose(
 
 /// What facilities share with the asking facility `asker` about its client `client`, through
 /// confirmed links only, and only views whose consent is in force today.
-fn answer_query(
-    fp: &str,
-    asker: &str,
-    client: &str,
-    now: i64,
-) -> Result<serde_json::Value, Error> {
+fn answer_query(fp: &str, asker: &str, client: &str, now: i64) -> Result<serde_json::Value, Error> {
     check_client_id(client)?;
     let today = clock::now().local.chars().take(10).collect::<String>();
     let names: std::collections::BTreeMap<String, String> = facilities()?
@@ -447,7 +451,9 @@ fn staff_admin(req: &Request) -> Result<(), Error> {
     if req.caller().has_role("admin") {
         Ok(())
     } else {
-        Err(Error::denied("registering facilities is for administrators"))
+        Err(Error::denied(
+            "registering facilities is for administrators",
+        ))
     }
 }
 
@@ -616,7 +622,10 @@ fn staff_linker(req: &Request) -> Result<(), Error> {
 }
 
 /// A link with both sides' names and demographics, for staff to decide.
-fn described(l: &Link, names: &std::collections::BTreeMap<String, String>) -> Result<serde_json::Value, Error> {
+fn described(
+    l: &Link,
+    names: &std::collections::BTreeMap<String, String>,
+) -> Result<serde_json::Value, Error> {
     let side = |p: &Party| -> Result<serde_json::Value, Error> {
         let rec: Option<ClientRecord> = kv::get(&client_key(&p.facility, &p.client))?;
         Ok(json!({
@@ -653,7 +662,10 @@ fn decide(req: &Request, id: &str, confirm: bool) -> Result<Link, Error> {
         return Err(Error::not_found("no such link"));
     };
     if old.status != "proposed" {
-        return Err(Error::conflict(format!("the link is already {}", old.status)));
+        return Err(Error::conflict(format!(
+            "the link is already {}",
+            old.status
+        )));
     }
     let mut l = old.clone();
     l.status = if confirm { "confirmed" } else { "rejected" }.into();
@@ -661,7 +673,11 @@ fn decide(req: &Request, id: &str, confirm: bool) -> Result<Link, Error> {
     l.decided_at = Some(clock::now().epoch_millis);
     kv::Batch::new().expect(&k, &old).put(&k, &l).commit()?;
     audit::record(
-        if confirm { "link.confirmed" } else { "link.rejected" },
+        if confirm {
+            "link.confirmed"
+        } else {
+            "link.rejected"
+        },
         None,
         Some(&json!({"link": l.id, "score": l.score}).to_string()),
     )?;
@@ -735,7 +751,8 @@ pub fn page_links(req: &Request, _: &Params) -> Result<Response, Error> {
     };
     let mut rows = String::new();
     for l in &links {
-        let breakdown: Breakdown = serde_json::from_value(l["breakdown"].clone()).unwrap_or_default();
+        let breakdown: Breakdown =
+            serde_json::from_value(l["breakdown"].clone()).unwrap_or_default();
         let parts: Vec<String> = breakdown
             .items()
             .iter()

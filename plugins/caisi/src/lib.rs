@@ -19,7 +19,9 @@ pub mod matching;
 pub mod model;
 pub mod protocol;
 
-use osler_sdk::{Error, Event, Params, Plugin, Request, Response, Router, clock, context, html, patients};
+use osler_sdk::{
+    Error, Event, Params, Plugin, Request, Response, Router, clock, context, html, patients,
+};
 use serde_json::json;
 
 use crate::bindings::exports::osler::caisi::remote::{self, RemoteMedication};
@@ -77,6 +79,13 @@ impl Plugin for Caisi {
             return Err(Error::not_found(format!("caisi has no panel '{panel}'")));
         }
         patients::get(patient)?;
+        if !facility::configured() {
+            return Ok(
+                "<p class=\"muted\">Shared care (CAISI) is not set up at this site: an \
+                       administrator sets its integrator-url and integrator-key.</p>"
+                    .into(),
+            );
+        }
         let consents = facility::consents(patient)?;
         let remote = facility::remote(patient, 1000);
         let now = clock::now();
@@ -96,7 +105,9 @@ impl remote::Guest for Caisi {
             return Err(Error::denied("remote medications are read for a person"));
         };
         if !(person.has_role("physician") || person.has_role("nurse")) {
-            return Err(Error::denied("remote medications are for physicians and nurses"));
+            return Err(Error::denied(
+                "remote medications are for physicians and nurses",
+            ));
         }
         // The person's right to the patient, on the patient's audit trail.
         patients::get(&patient)?;
@@ -164,5 +175,8 @@ fn home(req: &Request, _: &Params) -> Result<Response, Error> {
              <li><a href=\"{BASE}/links\">Client links</a></li></ul></section>"
         ));
     }
-    Ok(Response::html(200, html::page("Shared care (CAISI)", &body)))
+    Ok(Response::html(
+        200,
+        html::page("Shared care (CAISI)", &body),
+    ))
 }

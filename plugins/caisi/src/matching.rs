@@ -72,7 +72,9 @@ impl Breakdown {
 pub fn fold(s: &str) -> String {
     s.chars()
         .map(|c| match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'a',
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => {
+                'a'
+            }
             'ç' | 'Ç' => 'c',
             'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
             'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
@@ -88,7 +90,10 @@ pub fn fold(s: &str) -> String {
 
 /// A health card or SIN without spaces and dashes.
 fn digits(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_uppercase()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_uppercase()
 }
 
 /// The Double Metaphone codes of a folded name (primary, alternate).
@@ -136,7 +141,10 @@ pub fn score(a: &Demographics, b: &Demographics) -> Breakdown {
     Breakdown {
         health_card: when(same(&a.health_card, &b.health_card, digits), HEALTH_CARD),
         sin: when(same(&a.sin, &b.sin, digits), SIN),
-        birth_date: when(same(&a.birth_date, &b.birth_date, |s| s.trim().to_string()), BIRTH_DATE),
+        birth_date: when(
+            same(&a.birth_date, &b.birth_date, |s| s.trim().to_string()),
+            BIRTH_DATE,
+        ),
         gender: when(same(&a.gender, &b.gender, fold), GENDER),
         city: when(same(&a.city, &b.city, fold), CITY),
         province: when(same(&a.province, &b.province, fold), PROVINCE),
@@ -155,10 +163,20 @@ pub fn score(a: &Demographics, b: &Demographics) -> Breakdown {
 /// Double Metaphone code.
 pub fn blocking_keys(d: &Demographics) -> Vec<String> {
     let mut keys = Vec::new();
-    if let Some(hc) = d.health_card.as_deref().map(digits).filter(|s| !s.is_empty()) {
+    if let Some(hc) = d
+        .health_card
+        .as_deref()
+        .map(digits)
+        .filter(|s| !s.is_empty())
+    {
         keys.push(format!("hc:{hc}"));
     }
-    if let Some(b) = d.birth_date.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(b) = d
+        .birth_date
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         keys.push(format!("dob:{b}"));
     }
     let (p, _) = phonetic(&d.family);

@@ -277,7 +277,12 @@ pub struct ClientRecord {
     pub views: BTreeMap<String, StoredView>,
 }
 
-fn apply_section<T: Clone>(slot: &mut Option<Section<T>>, new: &Option<T>, v: u64, now: i64) -> bool {
+fn apply_section<T: Clone>(
+    slot: &mut Option<Section<T>>,
+    new: &Option<T>,
+    v: u64,
+    now: i64,
+) -> bool {
     let Some(data) = new else {
         return false;
     };
@@ -362,7 +367,10 @@ mod tests {
                 family: "Smith".into(),
                 ..Default::default()
             }),
-            medications: Some(vec![med("Warfarin", "B01AA03"), med("Sertraline", "N06AB06")]),
+            medications: Some(vec![
+                med("Warfarin", "B01AA03"),
+                med("Sertraline", "N06AB06"),
+            ]),
             allergies: Some(vec![]),
             appointments: Some(vec![
                 Appointment {
@@ -395,13 +403,26 @@ mod tests {
         ];
         let views = views_for(&all(), &consents, "2026-12-02");
         let names: Vec<&str> = views.iter().map(|v| v.recipient.as_str()).collect();
-        assert_eq!(names, ["a", "d"], "expired (b) and revoked (c) consents share nothing");
+        assert_eq!(
+            names,
+            ["a", "d"],
+            "expired (b) and revoked (c) consents share nothing"
+        );
         let a = &views[0].shared;
-        let meds: Vec<&str> = a.medications.as_ref().unwrap().iter().map(|m| m.drug.as_str()).collect();
+        let meds: Vec<&str> = a
+            .medications
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.drug.as_str())
+            .collect();
         assert_eq!(meds, ["Warfarin"]);
         assert_eq!(a.appointments.as_ref().unwrap().len(), 1);
         assert_eq!(views[1].shared.medications.as_ref().unwrap().len(), 2);
-        assert!(is_mental_health_type(" Counselling ", "mental health, counselling"));
+        assert!(is_mental_health_type(
+            " Counselling ",
+            "mental health, counselling"
+        ));
         assert!(!is_mental_health_type("", "mental health"));
     }
 
@@ -424,8 +445,16 @@ mod tests {
                 })
                 .collect(),
         };
-        assert!(apply(&mut rec, &snap(2, Some(vec![med("Warfarin", "B01AA03")]), &["b"]), 10));
-        assert!(!apply(&mut rec, &snap(2, Some(vec![med("Warfarin", "B01AA03")]), &["b"]), 20));
+        assert!(apply(
+            &mut rec,
+            &snap(2, Some(vec![med("Warfarin", "B01AA03")]), &["b"]),
+            10
+        ));
+        assert!(!apply(
+            &mut rec,
+            &snap(2, Some(vec![med("Warfarin", "B01AA03")]), &["b"]),
+            20
+        ));
         // A late, older snapshot (a retry that lost a race) is ignored.
         assert!(!apply(&mut rec, &snap(1, Some(vec![]), &["b", "c"]), 30));
         assert_eq!(rec.views.len(), 1);

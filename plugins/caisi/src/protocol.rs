@@ -109,12 +109,15 @@ pub fn check(
     now: i64,
     sender: impl Fn(&str) -> Sender,
 ) -> Result<Envelope, (Refusal, Option<String>)> {
-    let env: Envelope = serde_json::from_slice(raw)
-        .map_err(|e| (Refusal::Malformed(e.to_string()), None))?;
+    let env: Envelope =
+        serde_json::from_slice(raw).map_err(|e| (Refusal::Malformed(e.to_string()), None))?;
     let from = Some(env.from.clone());
     if env.caisi != VERSION {
         return Err((
-            Refusal::Malformed(format!("protocol version {} (this is {VERSION})", env.caisi)),
+            Refusal::Malformed(format!(
+                "protocol version {} (this is {VERSION})",
+                env.caisi
+            )),
             from,
         ));
     }
@@ -210,19 +213,13 @@ pub fn open_answer(
 ) -> Result<serde_json::Value, String> {
     let ans: SignedAnswer = serde_json::from_slice(raw)
         .map_err(|_| "the integrator's answer is not a signed CAISI answer".to_string())?;
-    let env = check(
-        ans.payload.as_bytes(),
-        Some(&ans.signature),
-        me,
-        now,
-        |k| {
-            if k == integrator {
-                Sender::Active
-            } else {
-                Sender::Unknown
-            }
-        },
-    )
+    let env = check(ans.payload.as_bytes(), Some(&ans.signature), me, now, |k| {
+        if k == integrator {
+            Sender::Active
+        } else {
+            Sender::Unknown
+        }
+    })
     .map_err(|(r, _)| format!("the integrator's answer was refused: {}", r.message()))?;
     if env.kind != "answer" || env.re.as_deref() != Some(re) {
         return Err("the integrator's answer is not for this request".into());
@@ -247,7 +244,13 @@ mod tests {
         let now = 1_800_000_000_000;
         let (_, bytes, sig) =
             seal_request(&a, "query", &pb, now, serde_json::json!({"client": "p1"})).unwrap();
-        let known = |k: &str| if k == pa { Sender::Active } else { Sender::Unknown };
+        let known = |k: &str| {
+            if k == pa {
+                Sender::Active
+            } else {
+                Sender::Unknown
+            }
+        };
         let env = check(&bytes, Some(&sig), &pb, now + 1000, known).unwrap();
         assert_eq!(env.body["client"], "p1");
         let refusal = |r: Result<Envelope, (Refusal, Option<String>)>| r.unwrap_err().0;
@@ -259,7 +262,10 @@ mod tests {
             refusal(check(&altered, Some(&sig), &pb, now, known)),
             Refusal::BadSignature
         );
-        assert_eq!(refusal(check(&bytes, None, &pb, now, known)), Refusal::BadSignature);
+        assert_eq!(
+            refusal(check(&bytes, None, &pb, now, known)),
+            Refusal::BadSignature
+        );
         assert_eq!(
             refusal(check(&bytes, Some(&sig), &pa, now, known)),
             Refusal::WrongRecipient
