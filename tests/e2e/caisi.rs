@@ -167,6 +167,20 @@ where
     }
 }
 
+/// A page as a browser gets it (signed in with the session cookie).
+async fn html(api: &Api, path: &str, token: &str) -> String {
+    api.send(
+        reqwest::Method::GET,
+        path,
+        Auth::Cookie(token, None),
+        None,
+        &[("accept", "text/html")],
+    )
+    .await
+    .expect(200)
+    .text
+}
+
 fn client(family: &str, given: &str, card: &str) -> Value {
     json!({
         "resourceType": "Patient",
@@ -304,9 +318,37 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
         "{link}"
     );
 
-    // Before confirmation, nothing is shared with B.
+    // The integrator's staff see the same on their pages.
+    let page = html(&i.api, "/plugins/caisi/links", &i.admin).await;
+    assert!(
+        page.contains("Smyth, Jon") && page.contains("Smith, John"),
+        "{page}"
+    );
+    assert!(page.contains("<strong>58</strong>"), "{page}");
+    let page = html(&i.api, "/plugins/caisi/facilities", &i.admin).await;
+    assert!(
+        page.contains(&i_key) && page.contains("Eastside Shelter Health"),
+        "{page}"
+    );
+
+    // Before confirmation, nothing is shared with B; the panel links to the consent page,
+    // whose form offers the other facility.
     let panel = shared_panel(&b.chart(&pb).await);
     assert!(panel.contains("No other facility shares"), "{panel}");
+    assert!(
+        panel.contains("Shares with: Harbour Street Clinic"),
+        "{panel}"
+    );
+    let consent_page = format!("/plugins/caisi/clients/{pb}/consent");
+    assert!(panel.contains(&consent_page), "{panel}");
+    let page = html(&b.api, &consent_page, &b.lee).await;
+    assert!(
+        page.contains(&format!(
+            "<option value=\"{a_key}\">Harbour Street Clinic</option>"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("name=\"_csrf\""), "{page}");
 
     let id = link["id"].as_str().unwrap();
     let r = i

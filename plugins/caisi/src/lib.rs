@@ -111,6 +111,10 @@ impl remote::Guest for Caisi {
         }
         // The person's right to the patient, on the patient's audit trail.
         patients::get(&patient)?;
+        if !facility::configured() {
+            // Not part of a CAISI network: nothing is shared with this site.
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for r in facility::remote(&patient, 3000)? {
             let Some(meds) = r.medications else { continue };
