@@ -292,9 +292,18 @@ async fn servers_elsewhere_reach_a_plugin_granted_inbound_as_unattended_work() {
         !serde_json::to_string(&trail).unwrap().contains("signature"),
         "the body is never audited"
     );
-    // The refused chart read is audited as the plugin's, unattended.
+    // The refused chart read is audited as the plugin's, unattended (refused for want of
+    // the unattended grant), and the read after the grant is on the patient's trail.
     assert!(
-        trail.iter().any(|e| e["outcome"] == "denied"
+        trail.iter().any(|e| e["action"] == "patient.read"
+            && e["outcome"] == "denied"
+            && e["via"] == "courier"
+            && e["resource"] == "capability/patients.read"),
+        "{trail:?}"
+    );
+    assert!(
+        trail.iter().any(|e| e["action"] == "patient.read"
+            && e["outcome"] == "success"
             && e["via"] == "courier"
             && e["patient"] == pid.as_str()),
         "{trail:?}"
@@ -409,12 +418,12 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
     .expect(409);
     assert_eq!(r.error_code(), "override-required");
 
-    // The sharing plugin answers `unavailable` (its integrator is down): said, not silent.
+    // The sharing plugin fails (its integrator cannot be reached): said, not silent.
     c.api
         .put(
             "/plugins/remote-meds/failure",
             &c.lee,
-            &json!({"unavailable": "the integrator cannot be reached"}),
+            &json!({"internal": "the integrator cannot be reached"}),
             None,
         )
         .await
@@ -423,7 +432,7 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
     assert_eq!(checks["status"], "checked", "{checks}");
     assert_eq!(
         checks["notices"][0],
-        "medications shared by other facilities could not be checked: unavailable: the \
+        "medications shared by other facilities could not be checked: internal: the \
          integrator cannot be reached",
         "{checks}"
     );

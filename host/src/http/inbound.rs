@@ -74,12 +74,20 @@ async fn inbound(
         None => "/".to_string(),
     };
     let method = parts.method.as_str().to_string();
+    // Whatever a sender puts in the address is kept short in the trail.
+    let short = |s: &str| -> String {
+        let mut out: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
+        if s.chars().count() > 200 {
+            out.push('…');
+        }
+        out
+    };
     let audit = |status: u16, outcome: &str| {
-        let mut ev = Ctx::unattended(&site, INBOUND).event("plugin.inbound", outcome);
+        let mut ev = Ctx::unattended(&short(&site), INBOUND).event("plugin.inbound", outcome);
         ev.source = source.clone();
-        ev.resource = Some(format!("plugin/{id}"));
-        ev.via = Some(id.clone());
-        ev.detail = Some(format!("{method} {path} → {status}"));
+        ev.resource = Some(format!("plugin/{}", short(&id)));
+        ev.via = Some(short(&id));
+        ev.detail = Some(format!("{method} {} → {status}", short(&path)));
         ev
     };
     let granted = app.sites.get(&site).ok().flatten().is_some()

@@ -2,10 +2,10 @@
 //! `osler:caisi/remote` (an optional import): checked with the patient's own on every
 //! prescribe, named with the facility and how old the information is.
 //!
-//! When no plugin provides the interface at the site (CAISI is not enabled there), the host
-//! answers `unavailable` with its own wording ("no plugin providing … is enabled", "… which is
-//! not enabled there"): nothing is said. Any other failure — CAISI enabled but its integrator
-//! unreachable, a refusal — is said to the prescriber, never taken for "none shared".
+//! `unavailable` means exactly that no enabled plugin provides the interface at the site
+//! (CAISI is not enabled there; the plugin API's meaning of the error): nothing is said. Any
+//! other error — `internal` when CAISI's integrator cannot be reached, a refusal — is said to
+//! the prescriber, never taken for "none shared".
 
 use osler_sdk::{Error, clock};
 
@@ -26,15 +26,9 @@ pub enum Shared {
 pub fn fetch(patient: &str) -> Shared {
     match remote::active_medications(patient) {
         Ok(list) => Shared::Medications(list),
-        Err(Error::Unavailable(m)) if no_provider(&m) => Shared::NotEnabled,
-        Err(e) => Shared::Failed(format!("{}: {}", e.code(), e.message())),
+        Err(Error::Unavailable(_)) => Shared::NotEnabled,
+        Err(e) => Shared::Failed(e.to_string()),
     }
-}
-
-/// Whether an `unavailable` is the host's "nothing provides it here" (the import is not
-/// bound to an enabled provider at the site), rather than the provider's own answer.
-fn no_provider(message: &str) -> bool {
-    message.starts_with("no plugin providing ") || message.ends_with("which is not enabled there")
 }
 
 /// The notice when shared medications could not be checked.
@@ -96,19 +90,5 @@ mod tests {
         assert_eq!(as_of(t, t + 30_000), "2026-12-02, just now");
         assert_eq!(as_of(t, t + 3 * 3_600_000), "2026-12-02, 3 hours ago");
         assert_eq!(as_of(t, t + 50 * 3_600_000), "2026-12-02, 2 days ago");
-    }
-
-    #[test]
-    fn only_the_hosts_no_provider_answer_is_silent() {
-        assert!(no_provider(
-            "no plugin providing osler:caisi/remote is enabled at site 'main'"
-        ));
-        assert!(no_provider(
-            "osler:caisi/remote at site 'main' is bound to 'caisi', which is not enabled there"
-        ));
-        assert!(!no_provider("the integrator cannot be reached"));
-        assert!(!no_provider(
-            "2 plugins provide osler:caisi/remote at site 'main' and none is chosen"
-        ));
     }
 }

@@ -4,7 +4,7 @@
 //! | route | does |
 //! |---|---|
 //! | `PUT /patients/{id}` | the JSON list of `{facility, drug, din?, atc?, strength, sig, start, asOf}` shared for patient `id` |
-//! | `PUT /failure` | `{"unavailable": "<message>"}`: every call answers `unavailable` with it; `{}`: answer again |
+//! | `PUT /failure` | `{"internal": "<message>"}`: every call answers `internal` with it (as CAISI does when its integrator cannot be reached); `{}`: answer again |
 
 use osler_sdk::{Error, Params, Plugin, Request, Response, Router, kv};
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ struct Shared {
 #[derive(Serialize, Deserialize, Default)]
 struct Failure {
     #[serde(default)]
-    unavailable: Option<String>,
+    internal: Option<String>,
 }
 
 struct RemoteMeds;
@@ -66,11 +66,8 @@ fn put_failure(req: &Request, _: &Params) -> Result<Response, Error> {
 
 impl wit::Guest for RemoteMeds {
     fn active_medications(patient: String) -> Result<Vec<wit::RemoteMedication>, Error> {
-        if let Some(Failure {
-            unavailable: Some(m),
-        }) = kv::get::<Failure>("failure")?
-        {
-            return Err(Error::unavailable(m));
+        if let Some(Failure { internal: Some(m) }) = kv::get::<Failure>("failure")? {
+            return Err(Error::internal(m));
         }
         let list: Vec<Shared> = kv::get(&format!("patient/{patient}"))?.unwrap_or_default();
         Ok(list
