@@ -256,7 +256,7 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
         .to_string();
 
     // Before the integrator registers A, A's signed message is refused: unknown facility.
-    let r = a.consent(&pa, &b_key, true).await.expect(503);
+    let r = a.consent(&pa, &b_key, true).await.expect(403);
     assert!(r.text.contains("not a registered facility"), "{}", r.text);
 
     // --- The integrator's administrator registers both facilities by their public keys.

@@ -41,12 +41,12 @@ fn integrator() -> Result<(String, String), Error> {
     let url = config::get_text("integrator-url").unwrap_or_default();
     let key = config::get_text("integrator-key").unwrap_or_default();
     if url.trim().is_empty() || key.trim().is_empty() {
-        return Err(Error::unavailable(
+        return Err(Error::conflict(
             "CAISI is not set up at this site (settings integrator-url and integrator-key)",
         ));
     }
     let key = crypto::parse_public(&key)
-        .map_err(|m| Error::unavailable(format!("the integrator-key setting: {m}")))?;
+        .map_err(|m| Error::conflict(format!("the integrator-key setting: {m}")))?;
     Ok((url.trim().trim_end_matches('/').to_string(), key))
 }
 
@@ -59,7 +59,9 @@ pub fn configured() -> bool {
 }
 
 /// Send a signed request to the integrator and return its verified answer's body.
-/// `unavailable` when it cannot be reached, refuses, or answers without a valid signature.
+/// `conflict` when CAISI is not set up here, `denied` when the integrator refuses the request
+/// (it records why), `internal` when it cannot be reached or answers wrongly (never
+/// `unavailable`, which the plugin API keeps for "no provider of an import").
 pub fn call(
     kind: &str,
     body: serde_json::Value,
@@ -81,14 +83,21 @@ pub fn call(
         body: bytes,
         timeout_ms: Some(timeout_ms),
     })
-    .map_err(|e| Error::unavailable(format!("the CAISI integrator cannot be reached ({e})")))?;
+    .map_err(|e| Error::internal(format!("the CAISI integrator cannot be reached ({e})")))?;
     if res.status != 200 {
         let v: serde_json::Value = serde_json::from_slice(&res.body).unwrap_or_default();
-        return Err(Error::unavailable(format!(
-            "the CAISI integrator refused the request ({}: {})",
-            res.status,
-            v["error"]["message"].as_str().unwrap_or("no reason given")
-        )));
+        let why = v["error"]["message"].as_str().unwrap_or("no reason given");
+        return Err(if (400..500).contains(&res.status) {
+            Error::denied(format!(
+                "the CAISI integrator refused the request ({}: {why})",
+                res.status
+            ))
+        } else {
+            Error::internal(format!(
+                "the CAISI integrator failed ({}: {why})",
+                res.status
+            ))
+        });
     }
     protocol::open_answer(
         &res.body,
@@ -97,7 +106,7 @@ pub fn call(
         &id,
         clock::now().epoch_millis,
     )
-    .map_err(Error::unavailable)
+    .map_err(Error::internal)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,9 +338,13 @@ pub fn post_consent(req: &Request, p: &Params) -> Result<Response, Error> {
             "{BASE}/clients/{}/consent?done=saved",
             p["patient"]
         ))),
-        Err(Error::Invalid(m) | Error::Conflict(m) | Error::Unavailable(m)) => {
-            consent_page(req, &p["patient"], Some(&m))
-        }
+        Err(
+            Error::Invalid(m)
+            | Error::Conflict(m)
+            | Error::Denied(m)
+            | Error::Internal(m)
+            | Error::Unavailable(m),
+        ) => consent_page(req, &p["patient"], Some(&m)),
         Err(e) => Err(e),
     }
 }
@@ -765,7 +778,7 @@ mod tests {
         let html = render_shared(
             "p1",
             &[],
-            Err(Error::unavailable("the CAISI integrator cannot be reached")),
+            Err(Error::internal("the CAISI integrator cannot be reached")),
             0,
             "2026-12-01",
         );
