@@ -24,6 +24,7 @@ const DRLEE: (&str, &str) = ("drlee", "osler-demo-physician");
 const WARFARIN: &str = "99000011";
 const IBUPROFEN: &str = "99000031";
 const LEVOTHYROXINE: &str = "99000111";
+const SERTRALINE: &str = "99000131";
 
 /// What caisi is granted at a facility, and at the integrator (whose inbound requests run
 /// unattended with `kv` only).
@@ -114,11 +115,16 @@ impl Site {
     }
 
     async fn consent(&self, patient: &str, facility: &str, given: bool) -> Resp {
+        self.consent_with(patient, json!({"facility": facility, "given": given}))
+            .await
+    }
+
+    async fn consent_with(&self, patient: &str, body: Value) -> Resp {
         self.api
             .put(
                 &format!("/plugins/caisi/api/clients/{patient}/consent"),
                 &self.lee,
-                &json!({"facility": facility, "given": given}),
+                &body,
                 None,
             )
             .await
@@ -286,8 +292,15 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
         .expect(400);
     assert!(bad.text.contains("key:"), "{}", bad.text);
 
-    // --- Consent at both, each for the other.
-    a.consent(&pa, &b_key, true).await.expect(200);
+    // --- Consent at both, each for the other; at A without mental-health information.
+    let r = a
+        .consent_with(
+            &pa,
+            json!({"facility": b_key, "given": true, "excludeMentalHealth": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.json["facilityName"], "Eastside Shelter Health");
     b.consent(&pb, &a_key, true).await.expect(200);
 
     // --- The integrator proposes the link, with its score and breakdown.
@@ -362,13 +375,31 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
         .expect(200);
     assert_eq!(r.json["status"], "confirmed");
 
-    // --- Warfarin prescribed at A shows in B's chart, marked with A's name and its age.
+    // --- Warfarin prescribed at A shows in B's chart, marked with A's name and its age;
+    // sertraline (ATC N06, mental-health information) does not.
     a.prescribe(
         &pa,
-        json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30"}),
+        json!({"din": SERTRALINE, "sig": "1 cap PO OD", "quantity": "30"}),
     )
     .await
     .expect(201);
+    let r = a
+        .prescribe(
+            &pa,
+            json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30"}),
+        )
+        .await;
+    if r.status == 409 {
+        a.prescribe(
+            &pa,
+            json!({"din": WARFARIN, "sig": "1 tab PO OD", "quantity": "30",
+                   "overrideReason": "INR monitored"}),
+        )
+        .await
+        .expect(201);
+    } else {
+        r.expect(201);
+    }
     let panel = eventually("A's warfarin in B's chart", || async {
         let panel = shared_panel(&b.chart(&pb).await);
         if panel.contains("Warfarin") {
@@ -380,6 +411,7 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     .await;
     assert!(panel.contains("From Harbour Street Clinic"), "{panel}");
     assert!(panel.contains("as of"), "{panel}");
+    assert!(!panel.contains("Sertraline"), "{panel}");
 
     // --- B prescribes ibuprofen: the interaction with A's warfarin is found.
     let r = b
