@@ -494,7 +494,28 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(r.error_code(), "bad-signature");
 
-    // --- Both refusals are in the integrator's audit trail, with reason and sender key.
+    // --- The integrator's administrator removes B: B's questions are refused from then on,
+    // and B's chart panel says so instead of showing nothing.
+    let fp = &b_key[..16];
+    let r = i
+        .api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/plugins/caisi/api/facilities/{fp}"),
+            Auth::Bearer(&i.admin),
+            None,
+            &[],
+        )
+        .await
+        .expect(200);
+    assert!(r.json["removedAt"].is_i64(), "{}", r.text);
+    let panel = shared_panel(&b.chart(&pb).await);
+    assert!(
+        panel.contains("unavailable") && panel.contains("removed"),
+        "{panel}"
+    );
+
+    // --- The refusals are in the integrator's audit trail, with reason and sender key.
     let trail = i
         .api
         .audit_all(&i.admin, "since=2000-01-01T00:00:00Z")
@@ -511,6 +532,13 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     };
     assert!(has("unknown-facility", &a_key), "{refused:?}");
     assert!(has("bad-signature", &a_key), "{refused:?}");
+    assert!(has("removed-facility", &b_key), "{refused:?}");
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["action"] == "caisi.facility.removed"),
+        "the removal is audited"
+    );
     assert!(
         trail.iter().any(|e| e["action"] == "caisi.link.confirmed"),
         "the confirmation is audited"
