@@ -6,10 +6,12 @@
 //! What a user would notice: keys exchanged through the admins' JSON; a facility the
 //! integrator does not know is refused; the same person at A and B with different spellings
 //! is proposed as a link with its score and breakdown; staff confirm it; warfarin prescribed at
-//! A shows in B's chart panel (source and age) and B's ibuprofen gets an interaction warning
-//! from it; changes made at A while the integrator is down arrive after it restarts on the
-//! same address; revoking A's consent removes A's data from B's view; a bad signature is
-//! refused; every refusal is in the integrator's audit trail.
+//! A shows in B's chart panel (source and age) while A's sertraline (mental health, left out by
+//! the consent) does not; appointments reception books at A arrive (not the counselling one)
+//! without losing A's medications; B's ibuprofen gets an interaction warning from A's
+//! warfarin; changes made at A while the integrator is down arrive after it restarts on the
+//! same address; revoking A's consent removes A's data from B's view; a bad signature and a
+//! removed facility are refused; every refusal is in the integrator's audit trail.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ use crate::support::{Api, Auth, Resp, Sandbox, Server, hcn, package, plugin_env}
 
 const ADMIN: (&str, &str) = ("admin", "osler-demo-admin");
 const DRLEE: (&str, &str) = ("drlee", "osler-demo-physician");
+const RECEPTION: (&str, &str) = ("reception", "osler-demo-reception");
 
 const WARFARIN: &str = "99000011";
 const IBUPROFEN: &str = "99000031";
@@ -36,6 +39,7 @@ const FACILITY_CAPS: &[&str] = &[
     "outbound",
 ];
 const INTEGRATOR_CAPS: &[&str] = &["kv", "inbound"];
+const SCHEDULING_CAPS: &[&str] = &["kv", "directory", "patients.read", "events.publish"];
 
 /// How long the test waits for something to arrive before failing (never an assertion on
 /// speed: it polls and stops as soon as the condition holds).
@@ -200,9 +204,10 @@ fn client(family: &str, given: &str, card: &str) -> Value {
 
 #[tokio::test]
 async fn two_facilities_share_a_linked_clients_consented_medications_through_a_signed_integrator() {
-    let (drugref, prescribing, caisi) = (
+    let (drugref, prescribing, scheduling, caisi) = (
         package("plugins/drugref"),
         package("plugins/prescribing"),
+        package("plugins/scheduling"),
         package("plugins/caisi"),
     );
 
@@ -234,6 +239,9 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
             .await;
         f.api
             .install_enabled(&f.admin, &prescribing, "main", PRESCRIBING_CAPS)
+            .await;
+        f.api
+            .install_enabled(&f.admin, &scheduling, "main", SCHEDULING_CAPS)
             .await;
         f.api
             .install_enabled(&f.admin, &caisi, "main", FACILITY_CAPS)
@@ -412,6 +420,56 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
     assert!(panel.contains("From Harbour Street Clinic"), "{panel}");
     assert!(panel.contains("as of"), "{panel}");
     assert!(!panel.contains("Sertraline"), "{panel}");
+
+    // --- Reception at A books two appointments. Reception may not read medications, so
+    // those snapshots leave A's medications as they were; the counselling appointment is
+    // mental-health information, which A's consent leaves out.
+    let reception = a.api.login(RECEPTION.0, RECEPTION.1).await;
+    let sched = "/plugins/scheduling/api";
+    let days: Value = (1..=7)
+        .map(|d| (d.to_string(), json!([{"start": "00:00", "end": "24:00"}])))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    a.api
+        .put(
+            &format!("{sched}/availability/drlee"),
+            &reception,
+            &json!({ "days": days }),
+            None,
+        )
+        .await
+        .expect(200);
+    for (kind, start) in [("Counselling", "09:00"), ("Follow-up", "10:00")] {
+        a.api
+            .put(
+                &format!("{sched}/types/{kind}"),
+                &reception,
+                &json!({"minutes": 15}),
+                None,
+            )
+            .await
+            .expect(200);
+        a.api
+            .post(
+                &format!("{sched}/appointments"),
+                &reception,
+                &json!({"provider": "drlee", "patient": pa, "date": "2030-01-07",
+                        "start": start, "type": kind}),
+            )
+            .await
+            .expect(201);
+    }
+    let panel = eventually("A's follow-up appointment in B's chart", || async {
+        let panel = shared_panel(&b.chart(&pb).await);
+        if panel.contains("2030-01-07 10:00") {
+            Ok(panel)
+        } else {
+            Err(panel)
+        }
+    })
+    .await;
+    assert!(!panel.contains("2030-01-07 09:00"), "{panel}");
+    assert!(panel.contains("Warfarin"), "{panel}");
 
     // --- B prescribes ibuprofen: the interaction with A's warfarin is found.
     let r = b
