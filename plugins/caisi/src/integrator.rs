@@ -88,8 +88,10 @@ pub fn inbound(req: &Request) -> Response {
             Ok(r) => r,
             Err(e) => e.into(),
         },
-        ("POST", _) | ("GET", _) => Response::error(404, "not-found", "no such CAISI endpoint"),
-        _ => Response::error(405, "method-not-allowed", "POST only"),
+        (_, "/v1/message") => {
+            Response::error(405, "method-not-allowed", "POST only").with_header("allow", "POST")
+        }
+        _ => Response::error(404, "not-found", "no such CAISI endpoint"),
     }
 }
 
@@ -336,7 +338,8 @@ fn propose(
     let p = prefix();
     let mut candidates = BTreeSet::new();
     for k in blocking {
-        let page = kv::scan::<()>(&format!("{p}idx/{k}/"), None, 200)?;
+        // At most 100 candidates a key: a proposal is three writes, and a batch at most 1000.
+        let page = kv::scan::<()>(&format!("{p}idx/{k}/"), None, 100)?;
         for (key, ()) in page.entries {
             let rest = &key[format!("{p}idx/{k}/").len()..];
             if let Some((f, c)) = rest.split_once('/')
