@@ -271,7 +271,12 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
 
     // Before the integrator registers A, A's signed message is refused: unknown facility.
     let r = a.consent(&pa, &b_key, true).await.expect(403);
-    assert!(r.text.contains("not a registered facility"), "{}", r.text);
+    assert!(
+        r.text
+            .contains("(403: the sender's key is not a registered facility)"),
+        "{}",
+        r.text
+    );
 
     // --- The integrator's administrator registers both facilities by their public keys.
     for (name, key) in [
