@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod browser;
 mod browser_phr;
+mod caisi;
 mod durability;
 mod encounter;
 mod federation;

@@ -246,7 +246,17 @@ impl Sandbox {
         )
     }
 
+    /// `osler serve` listening on `listen` (e.g. the address of an earlier start, so that
+    /// other servers configured with it reach this one again after a restart).
+    pub fn serve_at(&self, listen: &str, envs: &[(&str, &str)]) -> Server {
+        self.start_on(&["serve"], envs, listen)
+    }
+
     fn start(&self, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        self.start_on(args, envs, "127.0.0.1:0")
+    }
+
+    fn start_on(&self, args: &[&str], envs: &[(&str, &str)], listen: &str) -> Server {
         let n = 1 + self
             .starts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -257,7 +267,7 @@ impl Sandbox {
             .args(args)
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
