@@ -118,19 +118,29 @@ pub fn run(
     let plugins = match published {
         _ if !with_plugins => "plugins: none (--no-plugins)".to_string(),
         Ok(ids) => match super::plugin::install_from_registry(&app, &ids, "main") {
-            Ok(()) if ids.iter().any(|i| i == "scheduling") => {
-                seed = kiosk_patient;
-                format!(
+            Ok(waiting) => {
+                if ids.iter().any(|i| i == "scheduling") {
+                    seed = kiosk_patient;
+                }
+                let enabled: Vec<&str> = ids
+                    .iter()
+                    .filter(|i| !waiting.contains(i))
+                    .map(String::as_str)
+                    .collect();
+                let mut line = format!(
                     "plugins installed from the local registry {}/registry, enabled at main (not at north): {}",
                     dir.display(),
-                    ids.join(", ")
-                )
+                    enabled.join(", ")
+                );
+                if !waiting.is_empty() {
+                    line.push_str(&format!(
+                        "; installed, not enabled (they take requests from other servers: an \
+                         administrator sets up their network first): {}",
+                        waiting.join(", ")
+                    ));
+                }
+                line
             }
-            Ok(()) => format!(
-                "plugins installed from the local registry {}/registry, enabled at main (not at north): {}",
-                dir.display(),
-                ids.join(", ")
-            ),
             Err(e) => format!("plugins: not installed ({e:#})"),
         },
         Err(e) => format!("plugins: not published ({e:#})"),

@@ -1015,22 +1015,30 @@ pub fn first_party_crates(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Install `ids` from the configured registries the way a clinic does, enable each at `site`
-/// and grant it what it asks for there.
-pub fn install_from_registry(app: &App, ids: &[String], site: &str) -> anyhow::Result<()> {
+/// and grant it what it asks for there — except a plugin that asks for `inbound`, which is
+/// installed only. Returns those left disabled.
+pub fn install_from_registry(app: &App, ids: &[String], site: &str) -> anyhow::Result<Vec<String>> {
     let ctx = crate::access::Ctx::system("demo");
     let rt = crate::cli::runtime()?;
     rt.block_on(async {
+        let mut not_enabled = Vec::new();
         for id in ids {
             registry::install(&app.plugins, &ctx, id, false, &registry::no_progress).await?;
-            app.plugins.set_enabled(&ctx, id, site, true).await?;
             let v = app.plugins.view(id).expect("installed");
-            let asked = v
+            let asked: std::collections::BTreeSet<Capability> = v
                 .capabilities
                 .iter()
                 .filter_map(|c| Capability::parse(c))
                 .collect();
+            // A plugin that takes requests from other servers (`inbound`) waits for an
+            // administrator to set up its network: the demo never opens such a door itself.
+            if asked.contains(&Capability::Inbound) {
+                not_enabled.push(id.clone());
+                continue;
+            }
+            app.plugins.set_enabled(&ctx, id, site, true).await?;
             app.plugins.set_grants(&ctx, id, site, asked).await?;
         }
-        anyhow::Ok(())
+        anyhow::Ok(not_enabled)
     })
 }
