@@ -28,6 +28,9 @@
 //!    drugref, and drugref's own check of the 105 pairs: p50/p99;
 //! 5. a trivial route through a plugin and a native one (`GET /api/v1/auth/me`: the same session
 //!    lookup, a small JSON answer) from 16 connections: requests/s and the ratio;
+//! 6. the creates again (64 and 1 clients) with each allocator, the server restarted with it:
+//!    glibc's malloc (the binary's own), then jemalloc and mimalloc preloaded (`LD_PRELOAD`),
+//!    each with its ratio to glibc's run of the same section;
 //!
 //! then prints every figure, each row with its anchor or goal and the ratio, and the server's
 //! resident memory. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
@@ -43,6 +46,7 @@
 //! | `OSLER_BENCH_REQUESTS`   | 500     | sequential requests per latency row and round     |
 //! | `OSLER_BENCH_DAYS`       | 20      | days of 40 appointments for the day sheet         |
 //! | `OSLER_BENCH_CONNECTIONS`| 16      | connections of the plugin-route run               |
+//! | `OSLER_BENCH_ALLOCATORS` | Debian's jemalloc, mimalloc | `name=library.so,…` to preload and compare |
 //! | `OSLER_BENCH_PG_BIN`     | newest `/usr/lib/postgresql/*/bin` | PostgreSQL's binaries  |
 //! | `OSLER_BENCH_DIR`        | the system temp dir | where both data directories go        |
 
@@ -356,6 +360,30 @@ fn date(n: usize) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
+/// The allocators to compare: glibc's (the binary's own) first, then each `name=library`
+/// of `OSLER_BENCH_ALLOCATORS`, preloaded (default: Debian's jemalloc and mimalloc when
+/// installed: `apt-get install libjemalloc2 libmimalloc2.0`).
+fn allocators() -> Vec<(String, Option<String>)> {
+    let mut out = vec![("glibc".to_string(), None)];
+    let listed = std::env::var("OSLER_BENCH_ALLOCATORS").unwrap_or_else(|_| {
+        [
+            ("jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"),
+            ("mimalloc", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"),
+        ]
+        .iter()
+        .filter(|(_, path)| Path::new(path).exists())
+        .map(|(name, path)| format!("{name}={path}"))
+        .collect::<Vec<_>>()
+        .join(",")
+    });
+    for item in listed.split(',').filter(|s| !s.trim().is_empty()) {
+        if let Some((name, path)) = item.split_once('=') {
+            out.push((name.trim().to_string(), Some(path.trim().to_string())));
+        }
+    }
+    out
+}
+
 /// One figure of one round (in round order): Osler's, and its anchor's when there is one.
 struct Figure {
     row: String,
@@ -501,17 +529,15 @@ fn main() -> anyhow::Result<()> {
     };
     anyhow::ensure!(!ids.is_empty(), "no patients to book");
 
-    let server = common::Server::start_with(
-        &data,
-        &cache,
-        &[
-            // The interaction table's import, as an administrator allows for large files.
-            ("OSLER_HTTP__BODY_LIMIT", "16777216"),
-            ("OSLER_PLUGINS__TIMEOUT_MS", "60000"),
-        ],
-    )?;
-    let pid = server.pid();
-    let base = server.base.clone();
+    // The interaction table's import, as an administrator allows for large files.
+    const SERVER_ENV: [(&str, &str); 2] = [
+        ("OSLER_HTTP__BODY_LIMIT", "16777216"),
+        ("OSLER_PLUGINS__TIMEOUT_MS", "60000"),
+    ];
+    let allocators = allocators();
+    let mut server = Some(common::Server::start_with(&data, &cache, &SERVER_ENV)?);
+    let mut pid = server.as_ref().map_or(0, |s| s.pid());
+    let mut base = server.as_ref().map_or(String::new(), |s| s.base.clone());
     let rt = tokio::runtime::Runtime::new()?;
     let figures = rt.block_on(async {
         let client = reqwest::Client::builder()
@@ -626,6 +652,11 @@ fn main() -> anyhow::Result<()> {
         let p50 = |lat: &[Duration]| ms(percentile(lat, 0.5));
         for round in 1..=rounds {
             println!("— round {round} —");
+            if server.is_none() {
+                let s = common::Server::start_with(&data, &cache, &SERVER_ENV)?;
+                (pid, base) = (s.pid(), s.base.clone());
+                server = Some(s);
+            }
             for &c in &concurrencies {
                 let run = |script: &'static str| {
                     let pg = pg.as_ref();
@@ -731,8 +762,38 @@ fn main() -> anyhow::Result<()> {
             );
             push("trivial plugin route, req/s".into(), plugin, Some(native));
             let rss = rss_mib(pid);
-            println!("Osler RSS {rss:.0} MiB\n");
+            println!("Osler RSS {rss:.0} MiB");
             push("Osler RSS (MiB)".into(), rss, None);
+
+            // The same creates with each allocator (the server restarted with it preloaded),
+            // back to back, each against glibc's run of this section.
+            if allocators.len() > 1 {
+                server = None;
+                let mut glibc: Vec<Option<f64>> = vec![None; concurrencies.len()];
+                for (name, preload) in &allocators {
+                    let mut env = SERVER_ENV.to_vec();
+                    if let Some(path) = preload {
+                        env.push(("LD_PRELOAD", path.as_str()));
+                    }
+                    let s = common::Server::start_with(&data, &cache, &env)?;
+                    for (i, &c) in concurrencies.iter().enumerate() {
+                        let osler =
+                            osler_creates(&client, &s.base, &doc, &next_card, c, secs).await?;
+                        let rss = rss_mib(s.pid());
+                        println!(
+                            "allocator {name}, {c:>2} clients: {osler:.0} creates/s, RSS {rss:.0} MiB"
+                        );
+                        let anchor = if preload.is_none() {
+                            glibc[i] = Some(osler);
+                            None
+                        } else {
+                            glibc[i]
+                        };
+                        push(format!("allocator {name}, {c} clients, creates/s"), osler, anchor);
+                    }
+                }
+            }
+            println!();
         }
         anyhow::Ok(figures)
     })?;
@@ -828,7 +889,7 @@ fn main() -> anyhow::Result<()> {
     for row in rows {
         let mine: Vec<&Figure> = figures.iter().filter(|f| f.row == row).collect();
         let kind = kinds.iter().find(|k| k.row == row);
-        let unit = kind.map_or("", |k| k.unit);
+        let unit = kind.map_or(if row.ends_with("/s") { "/s" } else { "" }, |k| k.unit);
         let values: Vec<String> = mine
             .iter()
             .map(|f| match f.anchor {
