@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use common::{env_num, percentile};
 use osler_host::access::Role;
-use osler_host::plugins::manifest::Capability;
 use serde_json::{Value, json};
 
 /// Thirty seed products of the drug reference (distinct ingredients, no two the same DIN).
@@ -44,39 +43,10 @@ fn main() -> anyhow::Result<()> {
     let cache = tmp.path().join("cache");
 
     println!("building the plugins (release, wasm32-wasip2)…");
-    let packages = [
-        ("plugins/drugref", vec![Capability::Kv]),
-        (
-            "plugins/prescribing",
-            vec![
-                Capability::Kv,
-                Capability::PatientsRead,
-                Capability::PatientData,
-                Capability::EventsPublish,
-            ],
-        ),
-        (
-            "plugins/encounter",
-            vec![
-                Capability::PatientData,
-                Capability::Kv,
-                Capability::Directory,
-                Capability::PatientsRead,
-            ],
-        ),
-        (
-            "plugins/scheduling",
-            vec![
-                Capability::Kv,
-                Capability::Directory,
-                Capability::PatientsRead,
-                Capability::EventsPublish,
-            ],
-        ),
-    ]
-    .into_iter()
-    .map(|(dir, caps)| Ok((common::build(dir)?, caps)))
-    .collect::<anyhow::Result<Vec<_>>>()?;
+    let packages = common::clinic_plugins()
+        .into_iter()
+        .map(|(dir, caps)| Ok((common::build(dir)?, caps)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     // The clinic, set up in-process, then closed for the server to open.
     let patient = {

@@ -1,29 +1,52 @@
-//! Hot-path benchmark: Osler's durable patient creates over HTTP beside PostgreSQL doing the
-//! same storage work, in the same run, on the same disk. Run with
-//! `cargo bench -p osler-host --bench hotpaths`.
+//! Hot-path benchmark (issue 18): each of the clinic's hot paths beside its anchor or goal, in
+//! the same run, on the same disk. Run with `cargo bench -p osler-host --bench hotpaths`.
 //!
 //! The disk this runs on is shared and its fsync rate moves by an order of magnitude from one
 //! minute to the next, so an absolute figure means little; the ratio to PostgreSQL measured in
-//! the same window does. Each round runs, one after the other:
+//! the same window does. Set-up: a clinic of `OSLER_BENCH_PATIENTS` patients (loaded in-process
+//! with `Patients::import`, 2,000 per atomic batch and fsync: the fastest honest load the host
+//! offers), the drug reference (a generated 20,000-row interaction table), prescribing,
+//! encounter, scheduling (a physician's `OSLER_BENCH_DAYS` days of 40 appointments, loaded
+//! through the plugin's import route) and a trivial plugin (`hostile`'s `GET /ok`); then the
+//! real `osler serve` (release). Each round runs, one after the other:
 //!
-//! 1. PostgreSQL 15 (a throw-away cluster: `initdb` into a temporary directory, `fsync=on`,
-//!    `synchronous_commit=on`, Unix socket only) running with pgbench the *same work* as one
-//!    Osler create: in one transaction, a patient row (jsonb), two name-token rows, a
-//!    birth-date row, an identifier row (unique per system and value) and an audit row;
-//! 2. the real `osler serve` (release) taking `POST /api/v1/patients` from the same number of
-//!    HTTP clients, each create durable and audited before its answer;
-//! 3. PostgreSQL single-row inserts (one jsonb row per transaction), the disk's easy case.
+//! 1. at each concurrency (64 and 1 clients): PostgreSQL 15 (a throw-away cluster: `initdb`
+//!    into a temporary directory, `fsync=on`, `synchronous_commit=on`, Unix socket only)
+//!    running with pgbench the *same work* as one Osler create — in one transaction a patient
+//!    row (jsonb), two name-token rows, a birth-date row, an identifier row (unique per system
+//!    and value) and an audit row — twice: as eight prepared statements (eight round trips),
+//!    and as one call of a PL/pgSQL function doing the same inserts (one round trip, the
+//!    stricter anchor); then `POST /api/v1/patients` to Osler from the same number of HTTP
+//!    clients, each create durable and audited before its answer; then PostgreSQL single-row
+//!    inserts (one jsonb row per transaction), the disk's easy case;
+//! 2. a name search (`GET /api/v1/patients?name=<2–4 letters>&_count=20`, its durable audit
+//!    entry naming every patient returned), one at a time: p50/p99;
+//! 3. the day sheet of 40 appointments (`GET /plugins/scheduling/api/day/<provider>/<date>`)
+//!    as reception (with the 40 names: the patients read through the host, audited) and as an
+//!    administrator (ids only): p50/p99;
+//! 4. a 16th drug checked against 15 medications, allergies and posts through prescribing →
+//!    drugref, and drugref's own check of the 105 pairs: p50/p99;
+//! 5. a trivial route through a plugin and a native one (`GET /api/v1/auth/me`: the same session
+//!    lookup, a small JSON answer) from 16 connections: requests/s and the ratio;
+//! 6. the creates again (64 and 1 clients) with each allocator, the server restarted with it:
+//!    glibc's malloc (the binary's own), then jemalloc and mimalloc preloaded (`LD_PRELOAD`),
+//!    each with its ratio to glibc's run of the same section;
 //!
-//! at 64 clients and at 1 client, for three interleaved rounds, then prints every figure and
-//! the ratios, and the server's resident memory after the creates. Without PostgreSQL's
-//! binaries (Debian: `apt-get install postgresql-15`) it says so and prints Osler's alone.
+//! then prints every figure, each row with its anchor or goal and the ratio, and the server's
+//! resident memory. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
+//! says so and prints Osler's figures alone. The client runs in this process, on the same two
+//! cores as the server.
 //!
 //! | variable                 | default | meaning                                           |
 //! |--------------------------|---------|---------------------------------------------------|
-//! | `OSLER_BENCH_SECONDS`    | 10      | duration of each run                              |
+//! | `OSLER_BENCH_SECONDS`    | 10      | duration of each throughput run                   |
 //! | `OSLER_BENCH_ROUNDS`     | 3       | interleaved rounds                                |
-//! | `OSLER_BENCH_CLIENTS`    | 64,1    | concurrencies                                     |
+//! | `OSLER_BENCH_CLIENTS`    | 64,1    | concurrencies of the create runs                  |
 //! | `OSLER_BENCH_PATIENTS`   | 100000  | patients registered before the first round        |
+//! | `OSLER_BENCH_REQUESTS`   | 500     | sequential requests per latency row and round     |
+//! | `OSLER_BENCH_DAYS`       | 20      | days of 40 appointments for the day sheet         |
+//! | `OSLER_BENCH_CONNECTIONS`| 16      | connections of the plugin-route run               |
+//! | `OSLER_BENCH_ALLOCATORS` | Debian's jemalloc, mimalloc | `name=library.so,…` to preload and compare |
 //! | `OSLER_BENCH_PG_BIN`     | newest `/usr/lib/postgresql/*/bin` | PostgreSQL's binaries  |
 //! | `OSLER_BENCH_DIR`        | the system temp dir | where both data directories go        |
 
@@ -36,8 +59,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use common::{env_num, rss_mib};
+use common::drugs::{MEDS, holbrook};
+use common::{env_num, percentile, rss_mib};
 use osler_host::access::Role;
+use osler_host::plugins::manifest::Capability;
 use serde_json::{Value, json};
 
 /// The same work as one Osler create, as one PostgreSQL transaction (pgbench script).
@@ -51,17 +76,33 @@ INSERT INTO audit (at, actor, action, outcome, patient, detail) VALUES (now(), '
 COMMIT;
 "#;
 
+/// The same work as one server-side function call per transaction (one round trip).
+const FUNCTION_CALL: &str = r#"\set n random(1, 2000000000)
+SELECT create_patient(:n);
+"#;
+
 const SINGLE_ROW: &str = r#"INSERT INTO singles (doc) VALUES ('{"resourceType":"Patient","name":[{"family":"Bench","given":["Ann"]}],"birthDate":"1970-01-01"}');
 "#;
 
-const SCHEMA: &str = "
+const SCHEMA: &str = r#"
 CREATE TABLE patients (id bigserial PRIMARY KEY, doc jsonb NOT NULL);
 CREATE TABLE name_tokens (token text NOT NULL, patient bigint NOT NULL, PRIMARY KEY (token, patient));
 CREATE TABLE birth_dates (birth_date date NOT NULL, patient bigint NOT NULL, PRIMARY KEY (birth_date, patient));
 CREATE TABLE identifiers (system text NOT NULL, value text NOT NULL, patient bigint NOT NULL, UNIQUE (system, value));
 CREATE TABLE audit (seq bigserial PRIMARY KEY, at timestamptz NOT NULL, actor text NOT NULL, action text NOT NULL, outcome text NOT NULL, patient bigint, detail jsonb);
 CREATE TABLE singles (id bigserial PRIMARY KEY, doc jsonb NOT NULL);
-";
+CREATE FUNCTION create_patient(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE pid bigint;
+BEGIN
+  INSERT INTO patients (doc) VALUES (jsonb_build_object('resourceType', 'Patient', 'name', jsonb_build_array(jsonb_build_object('family', 'Bench', 'given', jsonb_build_array('Ann'))), 'birthDate', '1970-01-01', 'gender', 'female', 'identifier', jsonb_build_array(jsonb_build_object('system', 'https://fhir.infoway-inforoute.ca/NamingSystem/ca-on-patient-hcn', 'value', n::text)))) RETURNING id INTO pid;
+  INSERT INTO name_tokens (token, patient) VALUES ('bench', pid), ('ann', pid);
+  INSERT INTO birth_dates (birth_date, patient) VALUES ('1970-01-01', pid);
+  INSERT INTO identifiers (system, value, patient) VALUES ('on-hcn', n::text || '-' || pid, pid);
+  INSERT INTO audit (at, actor, action, outcome, patient, detail) VALUES (now(), 'bench.doc', 'patient.create', 'success', pid, '{"site":"main","via":"api"}');
+  RETURN pid;
+END
+$$;
+"#;
 
 /// A throw-away PostgreSQL cluster, stopped when dropped.
 struct Postgres {
@@ -163,7 +204,11 @@ impl Postgres {
             "creating the schema failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        for (name, text) in [("same-work.sql", SAME_WORK), ("single-row.sql", SINGLE_ROW)] {
+        for (name, text) in [
+            ("same-work.sql", SAME_WORK),
+            ("function-call.sql", FUNCTION_CALL),
+            ("single-row.sql", SINGLE_ROW),
+        ] {
             std::fs::write(pg.dir.join(name), text)?;
         }
         if as_postgres {
@@ -283,23 +328,120 @@ async fn osler_creates(
     Ok(done.load(Ordering::Relaxed) as f64 / elapsed)
 }
 
-/// One run of one round at one concurrency.
-struct Row {
-    clients: usize,
-    round: usize,
-    /// Osler's durable creates per second over HTTP.
+/// Latencies of `n` sequential requests, each built by `req(i)`; sorted.
+async fn sequential<F>(n: usize, mut req: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: FnMut(usize) -> reqwest::RequestBuilder,
+{
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let r = req(i).send().await?;
+        let status = r.status();
+        let body = r.bytes().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    Ok(lat)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The `n`-th day from 2027-01-04 (a Monday), as `YYYY-MM-DD`.
+fn date(n: usize) -> String {
+    let d = time::macros::date!(2027 - 01 - 04) + time::Duration::days(n as i64);
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// The allocators to compare: glibc's (the binary's own) first, then each `name=library`
+/// of `OSLER_BENCH_ALLOCATORS`, preloaded (default: Debian's jemalloc and mimalloc when
+/// installed: `apt-get install libjemalloc2 libmimalloc2.0`).
+fn allocators() -> Vec<(String, Option<String>)> {
+    let mut out = vec![("glibc".to_string(), None)];
+    let listed = std::env::var("OSLER_BENCH_ALLOCATORS").unwrap_or_else(|_| {
+        [
+            ("jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"),
+            ("mimalloc", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"),
+        ]
+        .iter()
+        .filter(|(_, path)| Path::new(path).exists())
+        .map(|(name, path)| format!("{name}={path}"))
+        .collect::<Vec<_>>()
+        .join(",")
+    });
+    for item in listed.split(',').filter(|s| !s.trim().is_empty()) {
+        if let Some((name, path)) = item.split_once('=') {
+            out.push((name.trim().to_string(), Some(path.trim().to_string())));
+        }
+    }
+    out
+}
+
+/// One figure of one round (in round order): Osler's, and its anchor's when there is one.
+struct Figure {
+    row: String,
     osler: f64,
-    /// PostgreSQL doing the same work, and single-row inserts, per second (when installed).
-    same: Option<f64>,
-    single: Option<f64>,
-    /// Osler's resident memory after its run, MiB.
-    rss: f64,
+    anchor: Option<f64>,
+}
+
+/// How each row reads: its unit, what it is compared with, and its goal.
+struct RowKind {
+    row: &'static str,
+    unit: &'static str,
+    anchor: &'static str,
+    /// For a ratio row, the least ratio (Osler ÷ anchor); for a latency row, the most ms.
+    goal: Goal,
+}
+
+enum Goal {
+    AtLeastRatio(f64),
+    AtMostMs(f64),
+    None,
+}
+
+fn creates_row(clients: usize) -> String {
+    match clients {
+        1 => "durable creates over HTTP, 1 client".into(),
+        c => format!("durable creates over HTTP, {c} clients"),
+    }
+}
+
+async fn login(client: &reqwest::Client, base: &str, user: &str) -> anyhow::Result<String> {
+    let v: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": user, "password": common::PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["token"]
+        .as_str()
+        .with_context(|| format!("no session token for {user}: {v}"))?
+        .to_string())
+}
+
+async fn send(r: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    let r = r.send().await?;
+    let status = r.status();
+    let text = r.text().await?;
+    anyhow::ensure!(status.is_success(), "{status}: {text}");
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 fn main() -> anyhow::Result<()> {
     let secs = env_num("OSLER_BENCH_SECONDS", 10.0);
     let rounds = env_num("OSLER_BENCH_ROUNDS", 3.0) as usize;
     let patients = env_num("OSLER_BENCH_PATIENTS", 100_000.0) as usize;
+    let requests = env_num("OSLER_BENCH_REQUESTS", 500.0) as usize;
+    let days = (env_num("OSLER_BENCH_DAYS", 20.0) as usize).max(1);
+    let conns = env_num("OSLER_BENCH_CONNECTIONS", 16.0) as usize;
     let concurrencies: Vec<usize> = std::env::var("OSLER_BENCH_CLIENTS")
         .unwrap_or_else(|_| "64,1".into())
         .split(',')
@@ -329,10 +471,32 @@ fn main() -> anyhow::Result<()> {
         }
     };
 
+    println!("building the plugins (release, wasm32-wasip2)…");
+    let mut packages = common::clinic_plugins()
+        .into_iter()
+        .map(|(dir, caps)| Ok((common::build(dir)?, caps)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    packages.push((
+        common::build("tests/plugins/hostile")?,
+        vec![Capability::Kv],
+    ));
+
     // The clinic, set up in-process with `patients` patients, then closed for the server.
-    {
+    let ids = {
         let (app, ctx) = common::clinic_for_server(&data, &cache)?;
-        common::user(&app, "bench.doc", vec![Role::Physician], Some("Dr. Bench"))?;
+        common::user(
+            &app,
+            "bench.doc",
+            vec![Role::Physician, Role::Admin],
+            Some("Dr. Bench"),
+        )?;
+        common::user(
+            &app,
+            "bench.desk",
+            vec![Role::Reception, Role::Admin],
+            Some("Bench Desk"),
+        )?;
+        common::user(&app, "bench.admin", vec![Role::Admin], Some("Bench Admin"))?;
         let rt = tokio::runtime::Runtime::new()?;
         let started = Instant::now();
         rt.block_on(async {
@@ -345,102 +509,427 @@ fn main() -> anyhow::Result<()> {
                     .await?;
                 left -= n;
             }
+            for (pkg, caps) in &packages {
+                common::install(&app, &ctx, pkg, caps).await?;
+            }
             anyhow::Ok(())
         })?;
         println!(
-            "clinic: {patients} patients loaded in {:.1} s",
+            "clinic: {patients} patients loaded in-process (Patients::import) in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-    }
+        let page = app.patients.find(&osler_host::patients::SearchQuery {
+            count: 1000,
+            ..Default::default()
+        })?;
+        page.patients
+            .into_iter()
+            .filter_map(|p| p.id)
+            .collect::<Vec<_>>()
+    };
+    anyhow::ensure!(!ids.is_empty(), "no patients to book");
 
-    let server = common::Server::start(&data, &cache)?;
-    let pid = server.pid();
+    // The interaction table's import, as an administrator allows for large files.
+    const SERVER_ENV: [(&str, &str); 2] = [
+        ("OSLER_HTTP__BODY_LIMIT", "16777216"),
+        ("OSLER_PLUGINS__TIMEOUT_MS", "60000"),
+    ];
+    let allocators = allocators();
+    let mut server = Some(common::Server::start_with(&data, &cache, &SERVER_ENV)?);
+    let mut pid = server.as_ref().map_or(0, |s| s.pid());
+    let mut base = server.as_ref().map_or(String::new(), |s| s.base.clone());
     let rt = tokio::runtime::Runtime::new()?;
-    let rows = rt.block_on(async {
+    let figures = rt.block_on(async {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
+            .timeout(Duration::from_secs(300))
             .build()?;
-        let v: Value = client
-            .post(format!("{}/api/v1/auth/login", server.base))
-            .json(&json!({"username": "bench.doc", "password": common::PASSWORD}))
-            .send()
-            .await?
-            .json()
+        let doc = login(&client, &base, "bench.doc").await?;
+        let desk = login(&client, &base, "bench.desk").await?;
+        let admin = login(&client, &base, "bench.admin").await?;
+
+        // The physician's days: 40 appointments a day, 15 minutes each from 08:00.
+        let started = Instant::now();
+        let week: serde_json::Map<String, Value> = (1..=7)
+            .map(|d| (d.to_string(), json!([{"start": "08:00", "end": "18:00"}])))
+            .collect();
+        send(
+            client
+                .put(format!("{base}/plugins/scheduling/api/availability/bench.doc"))
+                .bearer_auth(&desk)
+                .json(&json!({"days": week})),
+        )
+        .await?;
+        for day in 0..days {
+            let appointments: Vec<Value> = (0..40)
+                .map(|n| {
+                    let minute = 8 * 60 + n * 15;
+                    json!({
+                        "provider": "bench.doc",
+                        "patient": ids[(day * 40 + n) % ids.len()],
+                        "date": date(day),
+                        "start": format!("{:02}:{:02}", minute / 60, minute % 60),
+                        "minutes": 15,
+                        "reason": "Follow-up",
+                    })
+                })
+                .collect();
+            send(
+                client
+                    .post(format!("{base}/plugins/scheduling/api/appointments/import"))
+                    .bearer_auth(&desk)
+                    .json(&json!({"appointments": appointments})),
+            )
             .await?;
-        let token = v["token"].as_str().context("no session token")?.to_string();
-        let next_card = Arc::new(AtomicU64::new(0));
+        }
+        // The drug reference: its seed table, then a generated 20,000-row table.
+        send(
+            client
+                .get(format!("{base}/plugins/drugref/api/tables"))
+                .bearer_auth(&doc),
+        )
+        .await?;
+        send(
+            client
+                .post(format!(
+                    "{base}/plugins/drugref/api/import/interactions?source=bench"
+                ))
+                .bearer_auth(&doc)
+                .header("content-type", "text/csv")
+                .body(holbrook(20_000)),
+        )
+        .await?;
+        // A patient on 15 medications.
+        let stem = "612345678";
+        let card = format!(
+            "{stem}{}",
+            osler_host::patients::validate::hcn_check_digit(stem)
+        );
+        let p = send(
+            client
+                .post(format!("{base}/api/v1/patients"))
+                .bearer_auth(&doc)
+                .json(&json!({"resourceType": "Patient",
+                   "identifier": [{"system": osler_host::patients::fhir::ON_HCN_SYSTEM, "value": card}],
+                   "name": [{"family": "Bench", "given": ["Fifteen"]}],
+                   "gender": "female", "birthDate": "1948-06-01"})),
+        )
+        .await?;
+        let fifteen = p["id"].as_str().context("no patient id")?.to_string();
+        for (din, _) in MEDS {
+            send(
+                client
+                    .post(format!(
+                        "{base}/plugins/prescribing/api/patients/{fifteen}/medications"
+                    ))
+                    .bearer_auth(&doc)
+                    .json(&json!({"din": din, "sig": "1 tab PO OD", "longTerm": true})),
+            )
+            .await?;
+        }
         println!(
-            "osler serve (pid {pid}), {secs:.0} s per run, {rounds} rounds; RSS at start {:.0} MiB\n",
+            "set-up over HTTP ({days} days of 40 appointments, a 20,000-row interaction table, \
+             a patient on 15 medications): {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+
+        let next_card = Arc::new(AtomicU64::new(0));
+        let prefixes = common::name_prefixes();
+        println!(
+            "osler serve (pid {pid}), {secs:.0} s per throughput run, {requests} requests per \
+             latency row, {rounds} rounds; RSS at start {:.0} MiB\n",
             rss_mib(pid)
         );
-        let mut rows: Vec<Row> = Vec::new();
+        let mut figures: Vec<Figure> = Vec::new();
+        let mut push = |row: String, osler, anchor| {
+            figures.push(Figure {
+                row,
+                osler,
+                anchor,
+            })
+        };
+        let p99 = |lat: &[Duration]| ms(percentile(lat, 0.99));
+        let p50 = |lat: &[Duration]| ms(percentile(lat, 0.5));
         for round in 1..=rounds {
+            println!("— round {round} —");
+            if server.is_none() {
+                let s = common::Server::start_with(&data, &cache, &SERVER_ENV)?;
+                (pid, base) = (s.pid(), s.base.clone());
+                server = Some(s);
+            }
             for &c in &concurrencies {
-                let same = match &pg {
-                    Some(pg) => Some(pg.pgbench("same-work.sql", c, secs)?),
-                    None => None,
+                let run = |script: &'static str| {
+                    let pg = pg.as_ref();
+                    async move {
+                        match pg {
+                            Some(pg) => pg.pgbench(script, c, secs).map(Some),
+                            None => Ok(None),
+                        }
+                    }
                 };
-                let osler =
-                    osler_creates(&client, &server.base, &token, &next_card, c, secs).await?;
-                let rss = rss_mib(pid);
-                let single = match &pg {
-                    Some(pg) => Some(pg.pgbench("single-row.sql", c, secs)?),
-                    None => None,
-                };
+                let same = run("same-work.sql").await?;
+                let function = run("function-call.sql").await?;
+                let osler = osler_creates(&client, &base, &doc, &next_card, c, secs).await?;
+                let single = run("single-row.sql").await?;
                 let fmt = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.0}/s"));
                 println!(
-                    "round {round}, {c:>2} clients: Osler {osler:.0}/s, PostgreSQL same work {}, \
-                     single rows {}; Osler RSS {rss:.0} MiB",
+                    "{c:>2} clients: Osler {osler:.0}/s; PostgreSQL same work {} (8 statements), \
+                     {} (one function call), single rows {}",
                     fmt(same),
+                    fmt(function),
                     fmt(single)
                 );
-                rows.push(Row {
-                    clients: c,
-                    round,
-                    osler,
-                    same,
-                    single,
-                    rss,
-                });
+                let row = creates_row(c);
+                push(row.clone(), osler, same);
+                push(format!("{row} (vs PL/pgSQL)"), osler, function);
+                push(format!("{row} (vs single rows)"), osler, single);
             }
+
+            let lat = sequential(requests, |i| {
+                client
+                    .get(format!(
+                        "{base}/api/v1/patients?name={}&_count=20",
+                        prefixes[(i * 7919 + round) % prefixes.len()]
+                    ))
+                    .bearer_auth(&doc)
+            })
+            .await?;
+            println!(
+                "name search (audited): p50 {:.2} ms, p99 {:.2} ms",
+                p50(&lat),
+                p99(&lat)
+            );
+            push("name search p99, audited (ms)".into(), p99(&lat), None);
+
+            for (label, token) in [
+                ("day sheet with 40 names p99 (ms)", &desk),
+                ("day sheet, ids only p99 (ms)", &admin),
+            ] {
+                let lat = sequential(requests, |i| {
+                    client
+                        .get(format!(
+                            "{base}/plugins/scheduling/api/day/bench.doc/{}",
+                            date(i % days)
+                        ))
+                        .bearer_auth(token)
+                })
+                .await?;
+                println!("{label}: p50 {:.2} ms, p99 {:.2} ms", p50(&lat), p99(&lat));
+                push(label.into(), p99(&lat), None);
+            }
+
+            let all15 = json!({"drugs": MEDS.iter().map(|(din, _)| json!({"key": din, "din": din})).collect::<Vec<_>>()});
+            for (label, path, body) in [
+                (
+                    "16th drug vs 15 meds p99 (ms)",
+                    format!("/plugins/prescribing/api/patients/{fifteen}/check"),
+                    json!({"din": "99000031"}),
+                ),
+                (
+                    "drugref alone, 105 pairs p99 (ms)",
+                    "/plugins/drugref/api/interactions".to_string(),
+                    all15,
+                ),
+            ] {
+                let lat = sequential(requests, |_| {
+                    client
+                        .post(format!("{base}{path}"))
+                        .bearer_auth(&doc)
+                        .json(&body)
+                })
+                .await?;
+                println!("{label}: p50 {:.2} ms, p99 {:.2} ms", p50(&lat), p99(&lat));
+                push(label.into(), p99(&lat), None);
+            }
+
+            let (plugin, pp50, pp99) = common::get_load(
+                format!("{base}/plugins/hostile/ok"),
+                doc.clone(),
+                secs,
+                conns,
+            )
+            .await;
+            let (native, np50, np99) =
+                common::get_load(format!("{base}/api/v1/auth/me"), doc.clone(), secs, conns)
+                    .await;
+            println!(
+                "trivial route, {conns} connections: plugin {plugin:.0}/s (p50 {:.2}, p99 {:.2} ms), \
+                 native {native:.0}/s (p50 {:.2}, p99 {:.2} ms)",
+                ms(pp50),
+                ms(pp99),
+                ms(np50),
+                ms(np99)
+            );
+            push("trivial plugin route, req/s".into(), plugin, Some(native));
+            let rss = rss_mib(pid);
+            println!("Osler RSS {rss:.0} MiB");
+            push("Osler RSS (MiB)".into(), rss, None);
+
+            // The same creates with each allocator (the server restarted with it preloaded),
+            // back to back, each against glibc's run of this section.
+            if allocators.len() > 1 {
+                server = None;
+                let mut glibc: Vec<Option<f64>> = vec![None; concurrencies.len()];
+                for (name, preload) in &allocators {
+                    let mut env = SERVER_ENV.to_vec();
+                    if let Some(path) = preload {
+                        env.push(("LD_PRELOAD", path.as_str()));
+                    }
+                    let s = common::Server::start_with(&data, &cache, &env)?;
+                    for (i, &c) in concurrencies.iter().enumerate() {
+                        let osler =
+                            osler_creates(&client, &s.base, &doc, &next_card, c, secs).await?;
+                        let rss = rss_mib(s.pid());
+                        println!(
+                            "allocator {name}, {c:>2} clients: {osler:.0} creates/s, RSS {rss:.0} MiB"
+                        );
+                        let anchor = if preload.is_none() {
+                            glibc[i] = Some(osler);
+                            None
+                        } else {
+                            glibc[i]
+                        };
+                        push(format!("allocator {name}, {c} clients, creates/s"), osler, anchor);
+                    }
+                }
+            }
+            println!();
         }
-        anyhow::Ok(rows)
+        anyhow::Ok(figures)
     })?;
     drop(server);
 
-    println!(
-        "\nclients  round   Osler creates/s   PG same work/s   ratio   PG single rows/s   ratio   Osler RSS"
-    );
-    for Row {
-        clients: c,
-        round,
-        osler,
-        same,
-        single,
-        rss,
-    } in &rows
-    {
-        let ratio = |x: &Option<f64>| x.map_or("-".into(), |x| format!("{:.2}×", osler / x));
-        let val = |x: &Option<f64>| x.map_or("-".into(), |x| format!("{x:.0}"));
-        println!(
-            "{c:>7}  {round:>5}   {osler:>15.0}   {:>14}   {:>5}   {:>16}   {:>5}   {rss:>6.0} MiB",
-            val(same),
-            ratio(same),
-            val(single),
-            ratio(single)
-        );
-    }
-    for &c in &concurrencies {
-        let mine: Vec<_> = rows.iter().filter(|r| r.clients == c).collect();
-        if let Some(pg) = mine.iter().map(|r| r.same).collect::<Option<Vec<f64>>>() {
-            let ratios: Vec<f64> = mine.iter().zip(&pg).map(|(r, p)| r.osler / p).collect();
-            let lo = ratios.iter().cloned().fold(f64::MAX, f64::min);
-            let hi = ratios.iter().cloned().fold(0.0, f64::max);
-            println!(
-                "{c} clients: Osler ÷ PostgreSQL same work = {lo:.2}–{hi:.2}× over {} rounds (goal ≥ 1.0×)",
-                ratios.len()
-            );
+    let kinds = [
+        RowKind {
+            row: "durable creates over HTTP, 64 clients",
+            unit: "/s",
+            anchor: "PostgreSQL same work, 8 statements",
+            goal: Goal::AtLeastRatio(1.0),
+        },
+        RowKind {
+            row: "durable creates over HTTP, 64 clients (vs PL/pgSQL)",
+            unit: "/s",
+            anchor: "PostgreSQL same work, one function call",
+            goal: Goal::AtLeastRatio(1.0),
+        },
+        RowKind {
+            row: "durable creates over HTTP, 64 clients (vs single rows)",
+            unit: "/s",
+            anchor: "PostgreSQL single-row inserts",
+            goal: Goal::None,
+        },
+        RowKind {
+            row: "durable creates over HTTP, 1 client",
+            unit: "/s",
+            anchor: "PostgreSQL same work, 8 statements",
+            goal: Goal::AtLeastRatio(1.0),
+        },
+        RowKind {
+            row: "durable creates over HTTP, 1 client (vs PL/pgSQL)",
+            unit: "/s",
+            anchor: "PostgreSQL same work, one function call",
+            goal: Goal::AtLeastRatio(1.0),
+        },
+        RowKind {
+            row: "durable creates over HTTP, 1 client (vs single rows)",
+            unit: "/s",
+            anchor: "PostgreSQL single-row inserts",
+            goal: Goal::None,
+        },
+        RowKind {
+            row: "name search p99, audited (ms)",
+            unit: " ms",
+            anchor: "-",
+            goal: Goal::AtMostMs(2.0),
+        },
+        RowKind {
+            row: "day sheet with 40 names p99 (ms)",
+            unit: " ms",
+            anchor: "-",
+            goal: Goal::AtMostMs(2.0),
+        },
+        RowKind {
+            row: "day sheet, ids only p99 (ms)",
+            unit: " ms",
+            anchor: "-",
+            goal: Goal::None,
+        },
+        RowKind {
+            row: "16th drug vs 15 meds p99 (ms)",
+            unit: " ms",
+            anchor: "-",
+            goal: Goal::AtMostMs(1.0),
+        },
+        RowKind {
+            row: "drugref alone, 105 pairs p99 (ms)",
+            unit: " ms",
+            anchor: "-",
+            goal: Goal::None,
+        },
+        RowKind {
+            row: "trivial plugin route, req/s",
+            unit: "/s",
+            anchor: "native route (GET /api/v1/auth/me)",
+            goal: Goal::AtLeastRatio(0.8),
+        },
+        RowKind {
+            row: "Osler RSS (MiB)",
+            unit: " MiB",
+            anchor: "-",
+            goal: Goal::None,
+        },
+    ];
+    println!("\n== every row, {rounds} interleaved rounds ({patients} patients at the start) ==");
+    let mut rows: Vec<&str> = Vec::new();
+    for f in &figures {
+        if !rows.contains(&f.row.as_str()) {
+            rows.push(&f.row);
         }
+    }
+    for row in rows {
+        let mine: Vec<&Figure> = figures.iter().filter(|f| f.row == row).collect();
+        let kind = kinds.iter().find(|k| k.row == row);
+        let unit = kind.map_or(if row.ends_with("/s") { "/s" } else { "" }, |k| k.unit);
+        let values: Vec<String> = mine
+            .iter()
+            .map(|f| match f.anchor {
+                Some(a) => format!("{:.0}{unit} vs {a:.0}{unit} = {:.2}×", f.osler, f.osler / a),
+                None if unit == "/s" => format!("{:.0}{unit}", f.osler),
+                None => format!("{:.2}{unit}", f.osler),
+            })
+            .collect();
+        let verdict = match kind.map(|k| &k.goal) {
+            Some(Goal::AtLeastRatio(g)) => {
+                let ratios: Vec<f64> = mine
+                    .iter()
+                    .filter_map(|f| f.anchor.map(|a| f.osler / a))
+                    .collect();
+                if ratios.is_empty() {
+                    format!("goal ≥ {g}× (no anchor)")
+                } else {
+                    let lo = ratios.iter().cloned().fold(f64::MAX, f64::min);
+                    let hi = ratios.iter().cloned().fold(0.0, f64::max);
+                    format!(
+                        "{lo:.2}–{hi:.2}×, goal ≥ {g}×: {}",
+                        if lo >= *g { "met" } else { "not met" }
+                    )
+                }
+            }
+            Some(Goal::AtMostMs(g)) => {
+                let hi = mine.iter().map(|f| f.osler).fold(0.0, f64::max);
+                let lo = mine.iter().map(|f| f.osler).fold(f64::MAX, f64::min);
+                format!(
+                    "{lo:.2}–{hi:.2} ms, goal ≤ {g} ms: {}",
+                    if hi <= *g { "met" } else { "not met" }
+                )
+            }
+            _ => String::new(),
+        };
+        println!(
+            "{row}\n    {}\n    anchor: {}  {verdict}",
+            values.join(" | "),
+            kind.map_or("-", |k| k.anchor)
+        );
     }
     Ok(())
 }

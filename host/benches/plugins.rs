@@ -28,56 +28,15 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::routing::get;
-use common::{env_num, percentile};
+use common::env_num;
 use osler_host::access::{Ctx, Role};
 use osler_host::config::Config;
 use osler_host::http::Caller;
 use osler_host::plugins::dispatch::Incoming;
 use osler_host::plugins::manifest::Capability;
-
-async fn load(url: String, token: String, secs: f64, conns: usize) -> (f64, Duration, Duration) {
-    let client = reqwest::Client::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let (client, url, token, stop) = (client.clone(), url.clone(), token.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let r = client
-                    .get(&url)
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .expect("request");
-                assert!(r.status().is_success(), "{url}: {}", r.status());
-                r.bytes().await.expect("body");
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    (
-        all.len() as f64 / elapsed,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-    )
-}
 
 /// The `osler` binary without this benchmark's own `OSLER_BENCH_*` settings, which its
 /// configuration would refuse as unknown keys.
@@ -171,23 +130,24 @@ fn main() -> anyhow::Result<()> {
         );
         let base = common::serve(router).await?;
         // Warm up both paths.
-        load(
+        common::get_load(
             format!("{base}/plugins/hostile/ok"),
             token.clone(),
             0.5,
             conns,
         )
         .await;
-        load(format!("{base}/native/ok"), token.clone(), 0.5, conns).await;
+        common::get_load(format!("{base}/native/ok"), token.clone(), 0.5, conns).await;
 
-        let (prs, pp50, pp99) = load(
+        let (prs, pp50, pp99) = common::get_load(
             format!("{base}/plugins/hostile/ok"),
             token.clone(),
             secs,
             conns,
         )
         .await;
-        let (nrs, np50, np99) = load(format!("{base}/native/ok"), token.clone(), secs, conns).await;
+        let (nrs, np50, np99) =
+            common::get_load(format!("{base}/native/ok"), token.clone(), secs, conns).await;
         println!("\n== trivial route, {conns} connections, {secs} s each ==");
         println!(
             "plugin  : {prs:>9.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms",

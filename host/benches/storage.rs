@@ -25,6 +25,8 @@
 //! Tracing is deliberately left off (no subscriber is installed), as logging would be part of
 //! what is measured.
 
+mod common;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,8 +39,8 @@ use rand::{Rng, SeedableRng};
 use osler_host::access::{Ctx, Role};
 use osler_host::app::{App, Mode};
 use osler_host::config::Config;
-use osler_host::demo::{self, Generator};
-use osler_host::patients::{Patient, Patients, SearchQuery, fold};
+use osler_host::demo::Generator;
+use osler_host::patients::{Patient, Patients, SearchQuery};
 
 /// The first database size searched; the second is `OSLER_BENCH_MAX_PATIENTS`.
 const SMALL_DB: usize = 100_000;
@@ -221,7 +223,7 @@ fn main() -> anyhow::Result<()> {
 
     // ── 3. Bulk load and search ──────────────────────────────────────────────────────────
     println!("3. Bulk load (Patients::import, 2,000 per atomic batch, one fsync each) and search");
-    let prefixes = prefixes();
+    let prefixes = common::name_prefixes();
     println!(
         "   {} distinct 2–4-letter prefixes of folded demo names, e.g. {}",
         prefixes.len(),
@@ -480,26 +482,6 @@ async fn bulk_load(
         wall: start.elapsed(),
         in_import,
     })
-}
-
-/// Every distinct 2-, 3- and 4-letter prefix of the folded demo names ("tr", "tre", "trem",
-/// "gag", "ngu", "li", …), in a stable order.
-fn prefixes() -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let names = demo::FAMILY
-        .iter()
-        .chain(demo::GIVEN_F)
-        .chain(demo::GIVEN_M);
-    for name in names {
-        let folded: Vec<char> = fold(name).chars().collect();
-        for len in 2..=4.min(folded.len()) {
-            let p: String = folded[..len].iter().collect();
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 struct SearchResult {

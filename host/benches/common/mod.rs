@@ -3,6 +3,8 @@
 //! uses part of it.
 #![allow(dead_code)]
 
+pub mod drugs;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,6 +43,63 @@ pub fn build(dir: &str) -> anyhow::Result<PathBuf> {
         None,
         Some(&workspace().join("target/e2e-plugins")),
     )
+}
+
+/// The clinic's plugins a physician's chart uses, with the capabilities each is granted (the
+/// chart and hotpaths benchmarks).
+pub fn clinic_plugins() -> Vec<(&'static str, Vec<Capability>)> {
+    vec![
+        ("plugins/drugref", vec![Capability::Kv]),
+        (
+            "plugins/prescribing",
+            vec![
+                Capability::Kv,
+                Capability::PatientsRead,
+                Capability::PatientData,
+                Capability::EventsPublish,
+            ],
+        ),
+        (
+            "plugins/encounter",
+            vec![
+                Capability::PatientData,
+                Capability::Kv,
+                Capability::Directory,
+                Capability::PatientsRead,
+            ],
+        ),
+        (
+            "plugins/scheduling",
+            vec![
+                Capability::Kv,
+                Capability::Directory,
+                Capability::PatientsRead,
+                Capability::EventsPublish,
+            ],
+        ),
+    ]
+}
+
+/// Every distinct 2-, 3- and 4-letter prefix of the folded demo names ("tr", "tre", "trem",
+/// "gag", "ngu", "li", …), in a stable order: the name searches of the storage and hotpaths
+/// benchmarks.
+pub fn name_prefixes() -> Vec<String> {
+    use osler_host::{demo, patients::fold};
+    let mut out: Vec<String> = Vec::new();
+    let names = demo::FAMILY
+        .iter()
+        .chain(demo::GIVEN_F)
+        .chain(demo::GIVEN_M);
+    for name in names {
+        let folded: Vec<char> = fold(name).chars().collect();
+        for len in 2..=4.min(folded.len()) {
+            let p: String = folded[..len].iter().collect();
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Open a new clinic in `config.data_dir` (development packages allowed) with the site `main`.
@@ -124,6 +183,54 @@ pub async fn serve(router: axum::Router) -> anyhow::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
+/// `GET url` as `token` from `conns` clients for `secs`: requests per second, p50 and p99.
+pub async fn get_load(
+    url: String,
+    token: String,
+    secs: f64,
+    conns: usize,
+) -> (f64, Duration, Duration) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+    let client = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, url, token, stop) = (client.clone(), url.clone(), token.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = client
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .expect("request");
+                assert!(r.status().is_success(), "{url}: {}", r.status());
+                r.bytes().await.expect("body");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    (
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    )
+}
+
 /// A person at the main site as a plugin sees them.
 #[allow(dead_code, reason = "not every bench calls plugins in-process")]
 pub fn person(user: &str, roles: &[&str], permissions: &[&str]) -> Person {
@@ -163,6 +270,11 @@ impl Server {
     /// Serve the clinic in `data` with compiled plugins cached in `cache`; the benchmark's own
     /// `OSLER_BENCH_*` settings are not passed on, and the server logs warnings only.
     pub fn start(data: &Path, cache: &Path) -> anyhow::Result<Self> {
+        Self::start_with(data, cache, &[])
+    }
+
+    /// [`Server::start`] with more settings for the server, as `OSLER_*` variables.
+    pub fn start_with(data: &Path, cache: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
         let mut c = Command::new(env!("CARGO_BIN_EXE_osler"));
@@ -176,6 +288,7 @@ impl Server {
             .arg(data)
             .env("OSLER_PLUGINS__CACHE_DIR", cache)
             .env("OSLER_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;

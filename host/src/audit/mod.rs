@@ -18,6 +18,12 @@
 //!
 //! Queries (by patient, actor, time range) read an index kept in the database that points at
 //! file offsets; the index is rebuilt from the file for any entries it lacks at start-up.
+//! An entry naming one patient is indexed under that patient in its own atomic batch. An entry
+//! naming many (a search's page of results, a batch of reads) is indexed in that batch by one
+//! row keyed by the entry, listing its patients; a background indexer turns such rows into
+//! per-patient rows a little later, off the request path, and a query by patient first indexes
+//! whatever is still pending, so it sees every entry. The entry itself is in the trail before
+//! the answer either way: only the per-patient lookup is deferred.
 //! [`verify`] checks the file, read-only.
 
 pub mod checkpoint;
@@ -28,13 +34,13 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::storage::{Batch, Journal, Storage, Tree, be};
+use crate::storage::{Batch, Journal, Storage, Tree, WeakStorage, be};
 pub use checkpoint::{AuditConfig, Checkpoint};
 pub use verify::{Options as VerifyOptions, Verification, verify};
 
@@ -353,8 +359,110 @@ fn last_line(file: &mut File, len: u64) -> std::io::Result<(u64, Vec<u8>)> {
 /// The audit trail: the file plus its index in storage.
 #[derive(Clone)]
 pub struct Audit {
+    /// Declared before `storage`: the last clone stops the indexer before its storage handle
+    /// goes, so storage closes when its owner drops it, not later on the indexer's thread.
+    indexer: Arc<Indexer>,
     file: Arc<AuditFile>,
     storage: Storage,
+}
+
+/// The background indexer of entries naming many patients (see the module docs).
+struct Indexer {
+    state: Arc<(Mutex<IndexerState>, Condvar)>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct IndexerState {
+    /// Entries waiting to be indexed per patient, as far as this process knows.
+    pending: bool,
+    stop: bool,
+}
+
+/// Held while indexing pending entries: one indexer at a time.
+static INDEXING: Mutex<()> = Mutex::new(());
+
+/// Rows of pending entries indexed per patient in one batch.
+const INDEX_CHUNK: usize = 256;
+
+impl Indexer {
+    fn start(storage: WeakStorage) -> Arc<Self> {
+        let state: Arc<(Mutex<IndexerState>, Condvar)> = Arc::default();
+        let shared = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("osler-audit-index".into())
+            .spawn(move || {
+                let (lock, wake) = &*shared;
+                loop {
+                    {
+                        let mut st = lock.lock().expect("indexer lock");
+                        while !st.pending && !st.stop {
+                            st = wake.wait(st).expect("indexer lock");
+                        }
+                        if st.stop {
+                            return;
+                        }
+                        st.pending = false;
+                    }
+                    let Some(storage) = storage.upgrade() else {
+                        return;
+                    };
+                    if let Err(e) = index_pending(&storage) {
+                        // The rows stay pending: the next query by patient, or the next start,
+                        // indexes them.
+                        tracing::error!(error = %e, "cannot index audit entries by patient");
+                    }
+                }
+            })
+            .expect("spawn the audit indexer");
+        Arc::new(Self {
+            state,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn wake(&self) {
+        let (lock, wake) = &*self.state;
+        lock.lock().expect("indexer lock").pending = true;
+        wake.notify_one();
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.state;
+        lock.lock().expect("indexer lock").stop = true;
+        wake.notify_one();
+        if let Some(t) = self.thread.lock().expect("indexer thread").take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Index every pending entry (one row naming many patients) under each of its patients, a
+/// chunk of entries per atomic batch that also removes their pending rows. Idempotent: two
+/// callers indexing the same entry write the same rows.
+fn index_pending(storage: &Storage) -> Result<usize, AuditError> {
+    let _one = INDEXING.lock().expect("index lock");
+    let mut done = 0;
+    loop {
+        let rows = storage.scan(Tree::AuditIndex, b"m", None, INDEX_CHUNK)?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        let mut b = Batch::new();
+        for (k, v) in &rows {
+            let seq = u64::from_be_bytes(k[1..9].try_into().expect("8"));
+            let (off, patients) = v.split_at(8);
+            for p in patients.split(|c| *c == 0).filter(|p| !p.is_empty()) {
+                let p = String::from_utf8_lossy(p);
+                b.put(Tree::AuditIndex, idx_key(b'p', &p, seq), off.to_vec());
+            }
+            b.delete(Tree::AuditIndex, k.clone());
+        }
+        storage.apply(&b)?;
+        done += rows.len();
+    }
 }
 
 /// A page of audit entries.
@@ -399,6 +507,13 @@ fn seq_key(seq: u64) -> Vec<u8> {
     k
 }
 
+/// An entry naming many patients, waiting to be indexed under each (`index_pending`).
+fn pending_key(seq: u64) -> Vec<u8> {
+    let mut k = vec![b'm'];
+    k.extend_from_slice(&be(seq));
+    k
+}
+
 fn index_batch(e: &AuditEntry, offset: u64) -> Batch {
     let off = be(offset).to_vec();
     let mut b = Batch::new();
@@ -408,11 +523,28 @@ fn index_batch(e: &AuditEntry, offset: u64) -> Batch {
         idx_key(b'a', &e.actor, e.seq),
         off.clone(),
     );
-    let mut patients: Vec<&String> = e.patient.iter().chain(e.patients.iter()).collect();
+    if let Some(p) = &e.patient {
+        b.put(Tree::AuditIndex, idx_key(b'p', p, e.seq), off.clone());
+    }
+    let mut patients: Vec<&String> = e
+        .patients
+        .iter()
+        .filter(|p| Some(*p) != e.patient.as_ref())
+        .collect();
     patients.sort();
     patients.dedup();
-    for p in patients {
-        b.put(Tree::AuditIndex, idx_key(b'p', p, e.seq), off.clone());
+    match patients.as_slice() {
+        [] => {}
+        [p] => b.put(Tree::AuditIndex, idx_key(b'p', p, e.seq), off),
+        many => {
+            // One row for the entry; the indexer writes the per-patient rows.
+            let mut v = off;
+            for p in many {
+                v.push(0);
+                v.extend_from_slice(p.as_bytes());
+            }
+            b.put(Tree::AuditIndex, pending_key(e.seq), v);
+        }
     }
     b
 }
@@ -427,7 +559,11 @@ impl Audit {
     /// Bind the file to its index, indexing any entries the index lacks (written just before
     /// a crash). Refuses to start if the index knows entries the file no longer has.
     pub fn open(file: Arc<AuditFile>, storage: Storage) -> Result<Self, AuditError> {
-        let audit = Self { file, storage };
+        let audit = Self {
+            indexer: Indexer::start(storage.downgrade()),
+            file,
+            storage,
+        };
         let indexed = audit
             .storage
             .backend()
@@ -476,6 +612,8 @@ impl Audit {
                 "indexed audit entries written before the last stop"
             );
         }
+        // Entries left pending by the last run (or just re-indexed) are indexed per patient.
+        audit.indexer.wake();
         Ok(audit)
     }
 
@@ -492,6 +630,7 @@ impl Audit {
     /// caller audits the refusal).
     pub fn record_with(&self, batch: &Batch, ev: Event) -> Result<u64, AuditError> {
         let mut seq = 0;
+        let many = ev.patients.len() > 1;
         self.storage.apply_with(batch, |extra| {
             let mut head = self.file.head.lock().expect("audit lock");
             let now = time::OffsetDateTime::now_utc();
@@ -527,6 +666,9 @@ impl Audit {
             extra.ops.extend(index_batch(&entry, offset).ops);
             Ok(Some(line))
         })?;
+        if many {
+            self.indexer.wake();
+        }
         Ok(seq)
     }
 
@@ -584,6 +726,10 @@ impl Audit {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let count = q.count.clamp(1, 1000);
         let ms_of = |e: &AuditEntry| parse_time_ms(&e.time).unwrap_or(0);
+        if q.patient.is_some() {
+            // Entries naming many patients that the indexer has not reached yet.
+            index_pending(&self.storage)?;
+        }
         // Drive from the most selective index (patient, actor, time, sequence); filter the rest.
         let (prefix, start): (Vec<u8>, Option<Vec<u8>>) = if let Some(p) = &q.patient {
             (idx_prefix(b'p', p), None)
@@ -945,6 +1091,115 @@ mod tests {
         assert_eq!(v.entries, 4);
         let q = AuditQuery {
             patient: Some("p3".into()),
+            count: 10,
+            ..Default::default()
+        };
+        assert_eq!(a.query(&q).unwrap().entries.len(), 1);
+    }
+
+    fn search(patients: &[&str]) -> Event {
+        Event {
+            patients: patients.iter().map(|p| p.to_string()).collect(),
+            ..ev("patient.search", None)
+        }
+    }
+
+    /// An entry naming many patients is written as one pending row, found by a query for
+    /// any of its patients, and indexed per patient in the background.
+    #[test]
+    fn an_entry_naming_many_patients_is_one_row_and_found_under_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path());
+        let rows = |a: &Audit, prefix: &[u8]| {
+            a.storage
+                .scan(Tree::AuditIndex, prefix, None, 100)
+                .unwrap()
+                .len()
+        };
+        {
+            // Keep the indexer out meanwhile, to see the rows as written.
+            let _indexing = INDEXING.lock().unwrap();
+            a.record(ev("patient.read", Some("x"))).unwrap();
+            a.record(search(&["x", "y", "z"])).unwrap();
+            a.record(search(&["y"])).unwrap();
+            a.storage.durable_blocking().unwrap();
+            assert_eq!(rows(&a, b"m"), 1, "one row for the three patients");
+            assert_eq!(rows(&a, b"py\0"), 1, "a single patient is indexed at once");
+            assert_eq!(rows(&a, b"pz\0"), 0);
+        }
+        let seqs = |p: &str| {
+            a.query(&AuditQuery {
+                patient: Some(p.into()),
+                count: 10,
+                ..Default::default()
+            })
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(seqs("x"), [1, 2]);
+        assert_eq!(seqs("y"), [2, 3]);
+        assert_eq!(seqs("z"), [2]);
+        assert_eq!(rows(&a, b"m"), 0);
+
+        // In the background, without a query.
+        a.record(search(&["u", "v"])).unwrap();
+        a.storage.durable_blocking().unwrap();
+        for _ in 0..500 {
+            if rows(&a, b"m") == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(rows(&a, b"m"), 0, "the indexer ran");
+        assert_eq!(rows(&a, b"pv\0"), 1);
+    }
+
+    /// A row still pending at a stop is indexed after the next start.
+    #[test]
+    fn pending_rows_are_indexed_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let a = open(dir.path());
+            let seq = a.record(search(&["p1", "p2"])).unwrap();
+            a.storage.durable_blocking().unwrap();
+            // As a stop before the indexer ran leaves it: the pending row, no patient rows.
+            let _indexing = INDEXING.lock().unwrap();
+            let off = a
+                .storage
+                .get(Tree::AuditIndex, &seq_key(seq))
+                .unwrap()
+                .unwrap();
+            let e = a.entry(seq).unwrap().unwrap();
+            let mut b = index_batch(&e, u64::from_be_bytes(off[..8].try_into().unwrap()));
+            for p in ["p1", "p2"] {
+                b.delete(Tree::AuditIndex, idx_key(b'p', p, seq));
+            }
+            a.storage.apply(&b).unwrap();
+            a.storage.durable_blocking().unwrap();
+            assert_eq!(
+                a.storage
+                    .scan(Tree::AuditIndex, b"m", None, 5)
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
+        let a = open(dir.path());
+        for _ in 0..500 {
+            if a.storage
+                .scan(Tree::AuditIndex, b"m", None, 1)
+                .unwrap()
+                .is_empty()
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let q = AuditQuery {
+            patient: Some("p2".into()),
             count: 10,
             ..Default::default()
         };

@@ -350,6 +350,23 @@ pub struct Storage {
     _guard: Arc<Guard>,
 }
 
+/// A [`Storage`] that is not kept open by this handle ([`Storage::downgrade`]).
+#[derive(Clone)]
+pub struct WeakStorage {
+    inner: std::sync::Weak<Inner>,
+    guard: std::sync::Weak<Guard>,
+}
+
+impl WeakStorage {
+    /// The storage, if it is still open.
+    pub fn upgrade(&self) -> Option<Storage> {
+        Some(Storage {
+            _guard: self.guard.upgrade()?,
+            inner: self.inner.upgrade()?,
+        })
+    }
+}
+
 impl Storage {
     /// Open the sled database in `dir/db` with its write-ahead log in `dir/wal`, replaying the
     /// log into it and giving `journal` back the entries it lacks.
@@ -450,6 +467,15 @@ impl Storage {
 
     pub fn backend(&self) -> &dyn Backend {
         &*self.inner.backend
+    }
+
+    /// A handle that does not keep storage open (for background work that must not delay
+    /// its closing).
+    pub fn downgrade(&self) -> WeakStorage {
+        WeakStorage {
+            inner: Arc::downgrade(&self.inner),
+            guard: Arc::downgrade(&self._guard),
+        }
     }
 
     pub fn get(&self, tree: Tree, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
