@@ -4,39 +4,18 @@
 //! facilities share (`osler:caisi/remote`, an optional import) — with the `courier` and
 //! `remote-meds` fixtures of `tests/plugins/`.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use reqwest::Method;
 
 use crate::prescribing::{Clinic, clinic, new_patient};
-use crate::support::{Api, Auth, Sandbox, Server, package, plugin_env};
+use crate::prescription_safety::check;
+use crate::support::{Api, Auth, Sandbox, Server, package, peer, plugin_env};
 
 const ADMIN: (&str, &str) = ("admin", "osler-demo-admin");
 const DRLEE: (&str, &str) = ("drlee", "osler-demo-physician");
-
-/// A loopback server that answers every request with `body`.
-async fn peer(body: &'static str) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf).await;
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = conn.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    port
-}
 
 /// A demo clinic whose server accepts development packages (and `extra` settings), with the
 /// courier fixture installed.
@@ -65,8 +44,8 @@ fn fetch_path(url: &str) -> String {
 #[tokio::test]
 async fn a_plugin_reaches_the_origin_the_administrator_sets_and_no_other() {
     let (_sb, _server, api, admin, lee) = courier_clinic(&[]).await;
-    let port = peer("peer says hello").await;
-    let other = peer("someone else").await;
+    let port = peer(Duration::ZERO, "peer says hello").await;
+    let other = peer(Duration::ZERO, "someone else").await;
     api.enable(&admin, "courier", "main", &["outbound"]).await;
     let url = format!("http://127.0.0.1:{port}/caisi/messages");
 
@@ -342,19 +321,6 @@ async fn share(c: &Clinic, pid: &str, meds: Value) {
         )
         .await
         .expect(204);
-}
-
-async fn check(c: &Clinic, pid: &str, din: &str) -> Value {
-    c.api
-        .post(
-            &format!("/plugins/prescribing/api/patients/{pid}/check"),
-            &c.lee,
-            &json!({ "din": din }),
-        )
-        .await
-        .expect(200)
-        .json["checks"]
-        .clone()
 }
 
 #[tokio::test]

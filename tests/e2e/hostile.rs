@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Api, Auth, Resp, Sandbox, Server, demo, packages, plugin_env, repackage, rss_kib, set_key,
+    Api, Auth, Resp, Sandbox, Server, demo, packages, peer, plugin_env, repackage, rss_kib, set_key,
 };
 
 /// The per-request deadline a plugin has by default: before these fixes, a starved neighbour
@@ -656,35 +656,11 @@ async fn a_plugin_over_its_quota_gets_too_large_and_nothing_partial() {
 // ---------------------------------------------------------------------------------------------
 // 7. Fair sharing
 
-/// A server that answers every request after `delay`: what makes the plugin's requests slow
-/// (each holds an instance while it waits, as a plugin waiting on a slow service does).
-async fn slow_server(delay: Duration) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut buf = [0u8; 1024];
-                let _ = conn.read(&mut buf).await;
-                tokio::time::sleep(delay).await;
-                let _ = conn
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
-            });
-        }
-    });
-    port
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_hundred_slow_requests_to_one_plugin_leave_notices_answering() {
-    let port = slow_server(Duration::from_secs(3)).await;
+    // Each request waits 3 s for its answer: what makes the plugin's requests slow (each holds
+    // an instance while it waits, as a plugin waiting on a slow service does).
+    let port = peer(Duration::from_secs(3), "ok").await;
     let sb = Sandbox::new();
     let evil = repackage(sb.root(), &packages().evil, "evil-slow", |m| {
         m.replace("http://127.0.0.1:9", &format!("http://127.0.0.1:{port}"))

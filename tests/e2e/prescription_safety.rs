@@ -41,7 +41,7 @@ async fn allergy(c: &Clinic, pid: &str, body: Value) -> Value {
 }
 
 /// The checks a prescribe would run, as the physician.
-async fn check(c: &Clinic, pid: &str, din: &str) -> Value {
+pub async fn check(c: &Clinic, pid: &str, din: &str) -> Value {
     c.api
         .post(
             &format!("/plugins/prescribing/api/patients/{pid}/check"),

@@ -20,21 +20,17 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::caller::source_of;
 use super::error::ApiError;
+use super::plugins::{Reader, forwarded_headers, response};
 use crate::access::{Capability, Ctx};
 use crate::app::App;
 use crate::plugins::dispatch::{INBOUND, Incoming};
-use crate::plugins::latest;
-
-/// What inbound answers carry: JSON or text for another server, never a page.
-const CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -119,17 +115,7 @@ async fn inbound(
             return answer(&app, audit(413, "failure"), refused.into_response()).await;
         }
     };
-    let headers = parts
-        .headers
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "cookie" | "authorization" | "proxy-authorization" | "x-csrf-token"
-            )
-        })
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
+    let headers = forwarded_headers(&parts);
     let request = Incoming {
         method: method.clone(),
         path: path.clone(),
@@ -138,7 +124,7 @@ async fn inbound(
         body: body.to_vec(),
     };
     let res = match app.plugins.handle_inbound(plugin, &site, request).await {
-        Ok(r) => response(&app, &id, &site, r),
+        Ok(r) => response(&app, &id, &site, r, Reader::Server),
         Err(e) => {
             tracing::warn!(plugin = %id, error = %e, "inbound request failed");
             ApiError::from(e).into_response()
@@ -155,65 +141,4 @@ async fn answer(app: &App, ev: crate::audit::Event, res: Response) -> Response {
         Ok(_) => res,
         Err(e) => ApiError::internal(e).into_response(),
     }
-}
-
-/// The plugin's answer as the other server gets it: its status and body, the headers of the
-/// plugin-answer allow-list (never `set-cookie`, never a redirect), `no-store`.
-fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
-    let status = match StatusCode::from_u16(r.status) {
-        Ok(s) if (200..600).contains(&r.status) => s,
-        _ => {
-            return ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "plugin-failed",
-                format!("the plugin answered with status {}", r.status),
-            )
-            .into_response();
-        }
-    };
-    let mut out = Response::new(Body::from(r.body));
-    *out.status_mut() = status;
-    let h = out.headers_mut();
-    let mut dropped: Vec<String> = Vec::new();
-    for (k, v) in r.headers {
-        let name = k.to_ascii_lowercase();
-        let allowed = matches!(
-            name.as_str(),
-            "content-type"
-                | "content-disposition"
-                | "content-language"
-                | "etag"
-                | "last-modified"
-                | "vary"
-                | "allow"
-        );
-        match HeaderName::from_bytes(name.as_bytes())
-            .ok()
-            .zip(HeaderValue::from_str(&v).ok())
-        {
-            Some((n, value)) if allowed => {
-                h.append(n, value);
-            }
-            _ => dropped.push(name),
-        }
-    }
-    if !dropped.is_empty() {
-        dropped.sort();
-        dropped.dedup();
-        app.plugins.log_line(
-            id,
-            site,
-            "warn",
-            &format!(
-                "inbound response headers dropped (not on the host's allow-list): {}",
-                dropped.join(", ")
-            ),
-        );
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    out
 }

@@ -35,6 +35,9 @@ use crate::plugins::views::EventsView;
 use crate::plugins::{LogLine, PluginError, PluginView, SiteState, Unavailable, latest, registry};
 
 /// Security headers on every plugin response; the plugin cannot remove them.
+/// What an answer to another server carries: JSON or text, never a page.
+const SERVER_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -186,17 +189,7 @@ async fn dispatch(
         None => "/".to_string(),
     };
     let page_path = parts.uri.path().to_string();
-    let headers = parts
-        .headers
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "cookie" | "authorization" | "proxy-authorization" | "x-csrf-token"
-            )
-        })
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
+    let headers = forwarded_headers(&parts);
     let request = Incoming {
         method: parts.method.as_str().to_string(),
         path,
@@ -217,7 +210,7 @@ async fn dispatch(
         }
     };
     // The host frames the plugin's page in the shell (see `shell::present_plugin`).
-    let answer = response(&app, &id, &site, resp);
+    let answer = response(&app, &id, &site, resp, Reader::Browser);
     Ok(super::shell::present_plugin(&app, &caller, &id, &page_path, answer).await)
 }
 
@@ -254,6 +247,32 @@ pub fn person(app: &App, caller: &Caller, site: &str) -> Person {
     }
 }
 
+/// The request headers a plugin receives: all but the caller's credentials (cookies,
+/// `Authorization`, the CSRF header), which are the host's to check and never a plugin's to
+/// see or replay.
+pub(super) fn forwarded_headers(parts: &axum::http::request::Parts) -> Vec<(String, String)> {
+    parts
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "cookie" | "authorization" | "proxy-authorization" | "x-csrf-token"
+            )
+        })
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
+/// Who reads a plugin's answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reader {
+    /// A signed-in person's browser: the shell may frame it, same-origin redirects pass.
+    Browser,
+    /// Another server (`/inbound/…`): no shell headers, no redirects.
+    Server,
+}
+
 /// Whether a `Location` a plugin sends stays on this server: a path (`/…`, not `//…`).
 fn same_origin(location: &str) -> bool {
     location.starts_with('/')
@@ -265,9 +284,17 @@ fn same_origin(location: &str) -> bool {
 /// A plugin's answer as the browser gets it. Its headers pass an allow-list: content type,
 /// language and disposition (downloads), validators (`etag`, `last-modified`), `vary`, `allow`
 /// (the methods a 405 lists), and same-origin redirects; `cache-control` is always `private,
-/// no-store` (every answer is for a signed-in person). Anything else is dropped and noted in the plugin's log. The host adds
-/// its own security headers.
-fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
+/// no-store` (every answer is for a signed-in person). Anything else is dropped and noted in the
+/// plugin's log. The host adds its own security headers. For another server (`Reader::Server`)
+/// the shell's headers and redirects are dropped too, and its policy forbids everything.
+pub(super) fn response(
+    app: &App,
+    id: &str,
+    site: &str,
+    r: latest::Response,
+    reader: Reader,
+) -> Response {
+    let browser = reader == Reader::Browser;
     let status = match StatusCode::from_u16(r.status) {
         Ok(s) if (200..600).contains(&r.status) => s,
         _ => {
@@ -295,8 +322,8 @@ fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
             // The methods a 405 answer lists (HTTP requires it; the SDK's router sends it).
             | "allow" => true,
             // The host's own: read and removed by the shell when it frames the answer.
-            super::shell::FRAME_HEADER | super::shell::PATIENT_HEADER => true,
-            "location" => same_origin(&v),
+            super::shell::FRAME_HEADER | super::shell::PATIENT_HEADER => browser,
+            "location" => browser && same_origin(&v),
             // Replaced below, whatever the plugin says.
             "cache-control" => continue,
             _ => false,
@@ -326,11 +353,15 @@ fn response(app: &App, id: &str, site: &str, r: latest::Response) -> Response {
     }
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
+        HeaderValue::from_static(if browser {
+            "private, no-store"
+        } else {
+            "no-store"
+        }),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(if browser { CSP } else { SERVER_CSP }),
     );
     // nosniff, frame and referrer headers: the router's `security_headers` layer.
     out
