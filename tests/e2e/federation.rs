@@ -385,13 +385,7 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
     // The patient's page lists them, read-only, with where they come from.
     let page = c
         .api
-        .send(
-            Method::GET,
-            &format!("/plugins/prescribing/patients/{pid}"),
-            Auth::Cookie(&c.lee, None),
-            None,
-            &[],
-        )
+        .page(&format!("/plugins/prescribing/patients/{pid}"), &c.lee)
         .await
         .expect(200);
     assert!(
@@ -445,13 +439,7 @@ async fn prescribing_checks_the_medications_other_facilities_share() {
     assert!(checks.get("notices").is_none(), "{checks}");
     let page = c
         .api
-        .send(
-            Method::GET,
-            &format!("/plugins/prescribing/patients/{pid}"),
-            Auth::Cookie(&c.lee, None),
-            None,
-            &[],
-        )
+        .page(&format!("/plugins/prescribing/patients/{pid}"), &c.lee)
         .await
         .expect(200);
     assert!(

@@ -508,6 +508,12 @@ impl Api {
             .await
     }
 
+    /// `path` as a signed-in browser gets it (session cookie).
+    pub async fn page(&self, path: &str, token: &str) -> Resp {
+        self.send(Method::GET, path, Auth::Cookie(token, None), None, &[])
+            .await
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
         self.send(Method::POST, path, Auth::Bearer(token), Some(body), &[])
             .await

@@ -696,12 +696,7 @@ fn print_list(list: &[PluginView]) {
             }
         );
         if !v.outbound.is_empty() || !v.outbound_config.is_empty() {
-            let reach: Vec<String> = v
-                .outbound
-                .iter()
-                .cloned()
-                .chain(v.outbound_config.iter().map(|c| c.describe()))
-                .collect();
+            let reach = v.reach();
             println!("  may reach (with outbound): {}", reach.join(", "));
         }
         if !v.exports.is_empty() {

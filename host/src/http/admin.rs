@@ -251,12 +251,7 @@ fn plugin_card(
         list(&v.imports)
     );
     if !v.outbound.is_empty() || !v.outbound_config.is_empty() {
-        let reach: Vec<String> = v
-            .outbound
-            .iter()
-            .cloned()
-            .chain(v.outbound_config.iter().map(|c| c.describe()))
-            .collect();
+        let reach = v.reach();
         facts.push_str(&format!(
             "<p class=\"muted\">May reach (when \"outbound\" is granted): {}</p>",
             esc(&reach.join(", "))

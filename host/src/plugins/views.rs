@@ -97,6 +97,18 @@ pub struct OriginAt {
     pub problem: Option<String>,
 }
 
+impl PluginView {
+    /// Everything `outbound` would let it reach: the listed origins, then "the origin set in
+    /// `<key>`" for each one an administrator sets.
+    pub fn reach(&self) -> Vec<String> {
+        self.outbound
+            .iter()
+            .cloned()
+            .chain(self.outbound_config.iter().map(|c| c.describe()))
+            .collect()
+    }
+}
+
 impl ConfiguredOrigin {
     /// "the origin set in `key`", for people.
     pub fn describe(&self) -> String {

@@ -416,7 +416,7 @@ fn consent_page(req: &Request, patient: &str, error: Option<&str>) -> Result<Res
         Ok(_) => "<p class=\"muted\">The integrator lists no other facility yet.</p>".into(),
         Err(e) => format!(
             "<p class=\"warning\" role=\"alert\">{}</p>",
-            html::escape(&error_text(&e))
+            html::escape(e.message())
         ),
     };
     let notice = match req.query_param("done").as_deref() {
@@ -446,18 +446,6 @@ fn consent_page(req: &Request, patient: &str, error: Option<&str>) -> Result<Res
         html::page("Consent to share (CAISI)", &body),
     )
     .about_patient(patient))
-}
-
-fn error_text(e: &Error) -> String {
-    match e {
-        Error::Denied(m)
-        | Error::NotFound(m)
-        | Error::Invalid(m)
-        | Error::Conflict(m)
-        | Error::Unavailable(m)
-        | Error::TooLarge(m)
-        | Error::Internal(m) => m.clone(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -671,7 +659,7 @@ pub fn render_shared(
         Err(e) => {
             out.push_str(&format!(
                 "<p class=\"warning\" role=\"alert\">Other facilities' information is unavailable: {}</p>",
-                html::escape(&error_text(&e))
+                html::escape(e.message())
             ));
             return out;
         }
