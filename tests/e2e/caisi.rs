@@ -202,19 +202,12 @@ fn client(family: &str, given: &str, card: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn two_facilities_share_a_linked_clients_consented_medications_through_a_signed_integrator() {
-    let (drugref, prescribing, scheduling, caisi) = (
-        package("plugins/drugref"),
-        package("plugins/prescribing"),
-        package("plugins/scheduling"),
-        package("plugins/caisi"),
-    );
-
-    // --- The integrator.
-    let mut i = Site::start().await;
+/// An installation acting as the integrator: caisi enabled with `inbound`, `kv` granted for
+/// unattended use (inbound requests have nobody behind them), `integrator = true`.
+async fn integrator(caisi: &std::path::Path) -> Site {
+    let i = Site::start().await;
     i.api
-        .install_enabled(&i.admin, &caisi, "main", INTEGRATOR_CAPS)
+        .install_enabled(&i.admin, caisi, "main", INTEGRATOR_CAPS)
         .await;
     i.api
         .put(
@@ -226,6 +219,20 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
         .await
         .expect(200);
     i.config(json!({"integrator": true})).await;
+    i
+}
+
+#[tokio::test]
+async fn two_facilities_share_a_linked_clients_consented_medications_through_a_signed_integrator() {
+    let (drugref, prescribing, scheduling, caisi) = (
+        package("plugins/drugref"),
+        package("plugins/prescribing"),
+        package("plugins/scheduling"),
+        package("plugins/caisi"),
+    );
+
+    // --- The integrator.
+    let mut i = integrator(&caisi).await;
     let i_key = i.public_key().await;
     let i_listen = i.base().trim_start_matches("http://").to_string();
     let inbound = format!("{}/inbound/main/caisi", i.base());
@@ -606,4 +613,106 @@ async fn two_facilities_share_a_linked_clients_consented_medications_through_a_s
         trail.iter().any(|e| e["action"] == "caisi.link.confirmed"),
         "the confirmation is audited"
     );
+}
+
+/// A message to the integrator as a facility's server would send it: the envelope's exact bytes
+/// and the hex ed25519 signature of them by `key`.
+fn sealed(key: &ed25519_dalek::SigningKey, to: &str, id: &str, ts_ms: i64) -> (String, String) {
+    use ed25519_dalek::Signer;
+    let from = hex::encode(key.verifying_key().as_bytes());
+    let body = json!({
+        "caisi": 1, "kind": "facilities", "from": from, "to": to, "id": id, "ts": ts_ms, "body": {},
+    })
+    .to_string();
+    let signature = hex::encode(key.sign(body.as_bytes()).to_bytes());
+    (body, signature)
+}
+
+/// An attacker on the network who holds a registered facility's key still cannot replay a
+/// message, send an old one, or send one meant for another integrator: each is refused with
+/// its reason and on the integrator's audit trail. (The e2e test above covers a bad
+/// signature, an unknown and a removed facility.)
+#[tokio::test]
+async fn the_integrator_refuses_replayed_stale_and_misaddressed_messages_and_audits_them() {
+    let i = integrator(&package("plugins/caisi")).await;
+    let i_key = i.public_key().await;
+    // A facility whose key this test holds, registered by the integrator's administrator.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let pub_hex = hex::encode(key.verifying_key().as_bytes());
+    i.api
+        .post(
+            "/plugins/caisi/api/facilities",
+            &i.admin,
+            &json!({"name": "Outreach van", "key": pub_hex}),
+        )
+        .await
+        .expect(201);
+    let send = |body: String, signature: String| {
+        let url = format!("{}/inbound/main/caisi/v1/message", i.base());
+        let client = i.api.client.clone();
+        async move {
+            let res = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("caisi-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .expect("send a message");
+            Resp::read(res).await
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+
+    // A well-formed, correctly signed message is answered, signed by the integrator.
+    let (body, sig) = sealed(&key, &i_key, &"1a".repeat(16), now);
+    let ok = send(body.clone(), sig.clone()).await.expect(200);
+    assert!(
+        ok.json["payload"].is_string() && ok.json["signature"].is_string(),
+        "{}",
+        ok.text
+    );
+    // The same bytes again: a replay.
+    let r = send(body, sig).await;
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (409, "replayed"),
+        "{}",
+        r.text
+    );
+    // Ten minutes old, properly signed: stale.
+    let (body, sig) = sealed(&key, &i_key, &"2b".repeat(16), now - 10 * 60 * 1000);
+    let r = send(body, sig).await;
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (401, "stale-timestamp"),
+        "{}",
+        r.text
+    );
+    // Meant for another integrator (another key), properly signed: wrong recipient.
+    let (body, sig) = sealed(&key, &pub_hex, &"3c".repeat(16), now);
+    let r = send(body, sig).await;
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (403, "wrong-recipient"),
+        "{}",
+        r.text
+    );
+
+    let trail = i
+        .api
+        .audit_all(&i.admin, "since=2000-01-01T00:00:00Z")
+        .await;
+    for reason in ["replayed", "stale-timestamp", "wrong-recipient"] {
+        assert!(
+            trail.iter().any(|e| e["action"] == "caisi.message.refused"
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(reason) && d.contains(&pub_hex))),
+            "{reason} not on the trail"
+        );
+    }
 }
