@@ -136,14 +136,9 @@ fn clinician(req: &Request) -> Result<(), Error> {
     }
 }
 
-/// `YYYY-MM-DD` with a plausible month and day.
+/// `YYYY-MM-DD`, a real calendar date.
 pub fn valid_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
-    matches!((num(0..4), num(5..7), num(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).is_ok()
 }
 
 /// The integrator's other facilities: `(key, name)`.
@@ -611,23 +606,12 @@ pub fn remote(patient: &str, timeout_ms: u32) -> Result<Vec<Remote>, Error> {
     Ok(serde_json::from_value(ans["records"].clone())?)
 }
 
-/// "3 min ago" and the like.
-pub fn age(now: i64, then: i64) -> String {
-    let s = (now - then).max(0) / 1000;
-    match s {
-        0..=59 => "just now".into(),
-        60..=3599 => format!("{} min ago", s / 60),
-        3600..=86_399 => format!("{} h ago", s / 3600),
-        _ => format!("{} days ago", s / 86_400),
-    }
-}
-
 fn as_of<T>(s: &Option<Section<T>>, now: i64) -> String {
     s.as_ref()
         .map(|s| {
             format!(
                 " <span class=\"muted\">as of {}</span>",
-                age(now, s.received)
+                clock::ago(s.received, now)
             )
         })
         .unwrap_or_default()
@@ -752,11 +736,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ages_and_dates() {
-        assert_eq!(age(1_000_000, 1_000_000 - 180_000), "3 min ago");
-        assert_eq!(age(1_000_000, 1_000_000), "just now");
-        assert_eq!(age(10_000_000, 0), "2 h ago");
+    fn dates_are_real_calendar_dates() {
         assert!(valid_date("2026-12-31"));
+        assert!(valid_date("2028-02-29"));
+        assert!(!valid_date("2026-02-30"));
         assert!(!valid_date("2026-13-01"));
         assert!(!valid_date("31/12/2026"));
     }
@@ -793,6 +776,6 @@ mod tests {
         let html = render_shared("p1", &[], Ok(vec![r]), 180_000, "2026-12-01");
         assert!(html.contains("From Harbour &lt;Clinic&gt;"));
         assert!(html.contains("Warfarin"));
-        assert!(html.contains("as of 3 min ago"));
+        assert!(html.contains("as of 3 minutes ago"));
     }
 }

@@ -42,37 +42,18 @@ pub fn label(m: &remote::RemoteMedication) -> String {
         "{} (shared by {}, as of {})",
         m.drug,
         m.facility,
-        as_of(m.as_of, clock::now().epoch_millis)
+        as_of(m.as_of, &clock::now())
     )
 }
 
-/// The date (UTC) of `at_ms` and how long before `now_ms` it was.
-pub fn as_of(at_ms: i64, now_ms: i64) -> String {
-    let (y, mo, d) = civil(at_ms.div_euclid(86_400_000));
-    let mins = (now_ms - at_ms).max(0) / 60_000;
-    let age = match mins {
-        0 => "just now".to_string(),
-        1 => "1 minute ago".to_string(),
-        m if m < 120 => format!("{m} minutes ago"),
-        m if m < 48 * 60 => format!("{} hours ago", m / 60),
-        m => format!("{} days ago", m / (24 * 60)),
-    };
-    format!("{y:04}-{mo:02}-{d:02}, {age}")
-}
-
-/// The proleptic Gregorian date of `days` since 1970-01-01.
-fn civil(days: i64) -> (i64, u32, u32) {
-    // Shift to a calendar whose years start on 1 March (leap day last), in 400-year eras.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// The site's local date of `at_ms` and how long before `now` it was.
+pub fn as_of(at_ms: i64, now: &clock::Instant) -> String {
+    let offset = time::UtcOffset::from_whole_seconds(now.utc_offset_minutes * 60)
+        .unwrap_or(time::UtcOffset::UTC);
+    let date = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .map(|t| t.to_offset(offset).date().to_string())
+        .unwrap_or_default();
+    format!("{date}, {}", clock::ago(at_ms, now.epoch_millis))
 }
 
 #[cfg(test)]
@@ -80,15 +61,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_ages() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(59), (1970, 3, 1));
-        assert_eq!(civil(11_016), (2000, 2, 29));
-        assert_eq!(civil(-1), (1969, 12, 31));
-        // 2026-12-02T12:00:00Z
-        let t = 1_796_212_800_000;
-        assert_eq!(as_of(t, t + 30_000), "2026-12-02, just now");
-        assert_eq!(as_of(t, t + 3 * 3_600_000), "2026-12-02, 3 hours ago");
-        assert_eq!(as_of(t, t + 50 * 3_600_000), "2026-12-02, 2 days ago");
+    fn the_date_is_the_sites_and_the_age_is_spoken() {
+        let at = |epoch_millis: i64, utc_offset_minutes: i32| clock::Instant {
+            epoch_millis,
+            timezone: "America/Toronto".into(),
+            utc_offset_minutes,
+            local: String::new(),
+        };
+        // 2026-12-02T03:00:00Z is still 1 December in Toronto.
+        let t = 1_796_180_400_000;
+        assert_eq!(as_of(t, &at(t + 30_000, -300)), "2026-12-01, just now");
+        assert_eq!(
+            as_of(t, &at(t + 3 * 3_600_000, 0)),
+            "2026-12-02, 3 hours ago"
+        );
     }
 }
