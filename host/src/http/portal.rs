@@ -397,9 +397,7 @@ pub async fn redeem(
     ev.resource = Some(format!("User/{username}"));
     match app.commit_audited(&b, ev).await {
         Ok(()) => {}
-        Err(crate::audit::AuditError::Storage(crate::storage::StorageError::Conflict {
-            ..
-        })) => {
+        Err(e) if lost_race(&e) => {
             app.throttle.failed(attempt);
             return Ok(Err(Redeem::NotValid));
         }
@@ -557,6 +555,27 @@ pub fn my_shares(app: &App, ctx: &Ctx) -> Result<Vec<(Vec<u8>, Share)>, ApiError
     Ok(out)
 }
 
+/// A batch writing `share` at `key` only if the key still holds `old`, the bytes it was read
+/// from (compare-and-swap: a concurrent change makes the commit fail with a conflict).
+fn replace_share(key: &[u8], old: Vec<u8>, share: &Share) -> Batch {
+    let mut b = Batch::new();
+    b.expect(Tree::Portal, key.to_vec(), Some(old));
+    b.put(
+        Tree::Portal,
+        key.to_vec(),
+        serde_json::to_vec(share).expect("ser"),
+    );
+    b
+}
+
+/// Whether a commit lost a compare-and-swap race (someone changed the key since it was read).
+fn lost_race(e: &crate::audit::AuditError) -> bool {
+    matches!(
+        e,
+        crate::audit::AuditError::Storage(crate::storage::StorageError::Conflict { .. })
+    )
+}
+
 /// Revoke the caller's own share `id`: its link stops working at once.
 pub async fn revoke_share(app: &App, ctx: &Ctx, id: &str) -> Result<Share, ApiError> {
     let patient = own_patient(ctx)?;
@@ -579,21 +598,13 @@ pub async fn revoke_share(app: &App, ctx: &Ctx, id: &str) -> Result<Share, ApiEr
             return Ok(share);
         }
         share.revoked = Some(now_unix());
-        let mut b = Batch::new();
-        b.expect(Tree::Portal, key.clone(), Some(bytes));
-        b.put(
-            Tree::Portal,
-            key.clone(),
-            serde_json::to_vec(&share).expect("ser"),
-        );
+        let b = replace_share(&key, bytes, &share);
         let mut ev = ctx.event("share.revoke", "success");
         ev.patient = Some(patient.clone());
         ev.resource = Some(format!("Share/{id}"));
         match app.commit_audited(&b, ev).await {
             Ok(()) => return Ok(share),
-            Err(crate::audit::AuditError::Storage(crate::storage::StorageError::Conflict {
-                ..
-            })) => continue,
+            Err(e) if lost_race(&e) => continue,
             Err(e) => return Err(e.into()),
         }
     }
@@ -685,19 +696,11 @@ pub async fn open_share(
             share.views.drain(..extra);
         }
         share.view_count += 1;
-        let mut b = Batch::new();
-        b.expect(Tree::Portal, key.clone(), Some(bytes));
-        b.put(
-            Tree::Portal,
-            key.clone(),
-            serde_json::to_vec(&share).expect("ser"),
-        );
+        let b = replace_share(&key, bytes, &share);
         ev.outcome = "success".into();
         match app.commit_audited(&b, ev).await {
             Ok(()) => return Ok(Some(share)),
-            Err(crate::audit::AuditError::Storage(crate::storage::StorageError::Conflict {
-                ..
-            })) => continue,
+            Err(e) if lost_race(&e) => continue,
             Err(e) => return Err(e.into()),
         }
     }
