@@ -17,7 +17,8 @@ use serde_json::json;
 use crate::bindings::osler::prescribing::record;
 use crate::bindings::osler::scheduling::appointments;
 use crate::model::{
-    self, Allergy, Appointment, Consent, Demographics, Medication, Section, Shared, Snapshot,
+    self, Allergy, Appointment, Consent, Demographics, Medication, Remote, Section, Shared,
+    Snapshot,
 };
 use crate::{crypto, keys, protocol};
 
@@ -586,20 +587,6 @@ fn snapshot(patient: &str, version: u64, consents: &[Consent]) -> Result<Snapsho
 // ---------------------------------------------------------------------------------------------
 // What other facilities share
 
-/// One facility's shared information about a linked client, as the integrator answers.
-#[derive(Deserialize, Debug)]
-pub struct Remote {
-    pub facility: String,
-    #[serde(default)]
-    pub demographics: Option<Section<Demographics>>,
-    #[serde(default)]
-    pub medications: Option<Section<Vec<Medication>>>,
-    #[serde(default)]
-    pub allergies: Option<Section<Vec<Allergy>>>,
-    #[serde(default)]
-    pub appointments: Option<Section<Vec<Appointment>>>,
-}
-
 /// Ask the integrator, now, what other facilities share about this site's client.
 pub fn remote(patient: &str, timeout_ms: u32) -> Result<Vec<Remote>, Error> {
     let ans = call("query", json!({ "client": patient }), timeout_ms)?;
@@ -657,20 +644,20 @@ pub fn render_shared(
             "<section class=\"card\" data-facility=\"{0}\"><h3>From {0}</h3>",
             html::escape(&r.facility)
         ));
-        if let Some(d) = &r.demographics {
+        if let Some(d) = &r.sections.demographics {
             out.push_str(&format!(
                 "<p>{} · born {} · {}{}</p>",
                 html::escape(&d.data.display_name()),
                 html::escape(d.data.birth_date.as_deref().unwrap_or("?")),
                 html::escape(d.data.city.as_deref().unwrap_or("")),
-                as_of(&r.demographics, now)
+                as_of(&r.sections.demographics, now)
             ));
         }
         out.push_str(&format!(
             "<h4>Active medications{}</h4>",
-            as_of(&r.medications, now)
+            as_of(&r.sections.medications, now)
         ));
-        match &r.medications {
+        match &r.sections.medications {
             Some(m) if !m.data.is_empty() => {
                 out.push_str("<ul>");
                 for m in &m.data {
@@ -687,8 +674,11 @@ pub fn render_shared(
             Some(_) => out.push_str("<p class=\"muted\">none</p>"),
             None => out.push_str("<p class=\"muted\">not shared</p>"),
         }
-        out.push_str(&format!("<h4>Allergies{}</h4>", as_of(&r.allergies, now)));
-        match &r.allergies {
+        out.push_str(&format!(
+            "<h4>Allergies{}</h4>",
+            as_of(&r.sections.allergies, now)
+        ));
+        match &r.sections.allergies {
             Some(a) if !a.data.is_empty() => {
                 out.push_str("<ul>");
                 for a in &a.data {
@@ -708,9 +698,9 @@ pub fn render_shared(
         }
         out.push_str(&format!(
             "<h4>Upcoming appointments{}</h4>",
-            as_of(&r.appointments, now)
+            as_of(&r.sections.appointments, now)
         ));
-        match &r.appointments {
+        match &r.sections.appointments {
             Some(a) if !a.data.is_empty() => {
                 out.push_str("<ul>");
                 for a in &a.data {
@@ -734,6 +724,7 @@ pub fn render_shared(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Sections;
 
     #[test]
     fn dates_are_real_calendar_dates() {
@@ -757,21 +748,21 @@ mod tests {
         assert!(html.contains("cannot be reached"));
         let r = Remote {
             facility: "Harbour <Clinic>".into(),
-            demographics: None,
-            medications: Some(Section {
-                version: 1,
-                received: 0,
-                data: vec![Medication {
-                    drug: "Warfarin".into(),
-                    din: None,
-                    atc: Some("B01AA03".into()),
-                    strength: "5 mg".into(),
-                    sig: "daily".into(),
-                    start: "2026-11-30".into(),
-                }],
-            }),
-            allergies: None,
-            appointments: None,
+            sections: Sections {
+                medications: Some(Section {
+                    version: 1,
+                    received: 0,
+                    data: vec![Medication {
+                        drug: "Warfarin".into(),
+                        din: None,
+                        atc: Some("B01AA03".into()),
+                        strength: "5 mg".into(),
+                        sig: "daily".into(),
+                        start: "2026-11-30".into(),
+                    }],
+                }),
+                ..Sections::default()
+            },
         };
         let html = render_shared("p1", &[], Ok(vec![r]), 180_000, "2026-12-01");
         assert!(html.contains("From Harbour &lt;Clinic&gt;"));

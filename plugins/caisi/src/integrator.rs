@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::matching::{self, Breakdown};
-use crate::model::{self, ClientRecord, Demographics, Snapshot};
+use crate::model::{self, ClientRecord, Demographics, Remote, Snapshot};
 use crate::protocol::{self, Refusal, Sender};
 use crate::{crypto, keys};
 
@@ -435,13 +435,10 @@ fn answer_query(fp: &str, asker: &str, client: &str, now: i64) -> Result<serde_j
         if view.expires.as_deref().is_some_and(|e| today.as_str() > e) {
             continue;
         }
-        records.push(json!({
-            "facility": name,
-            "demographics": view.demographics,
-            "medications": view.medications,
-            "allergies": view.allergies,
-            "appointments": view.appointments,
-        }));
+        records.push(Remote {
+            facility: name.clone(),
+            sections: view.sections.clone(),
+        });
     }
     Ok(json!({ "records": records, "now": now }))
 }

@@ -117,7 +117,9 @@ impl remote::Guest for Caisi {
         }
         let mut out = Vec::new();
         for r in facility::remote(&patient, 3000)? {
-            let Some(meds) = r.medications else { continue };
+            let Some(meds) = r.sections.medications else {
+                continue;
+            };
             for m in meds.data {
                 out.push(RemoteMedication {
                     facility: r.facility.clone(),

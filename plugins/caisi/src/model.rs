@@ -245,12 +245,10 @@ pub struct Section<T> {
     pub data: T,
 }
 
-/// One recipient's view as the integrator keeps it.
+/// The four sections one facility shares with another, each as the integrator keeps it: what
+/// the integrator stores per recipient and what it answers the recipient.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredView {
-    #[serde(default)]
-    pub expires: Option<String>,
+pub struct Sections {
     #[serde(default)]
     pub demographics: Option<Section<Demographics>>,
     #[serde(default)]
@@ -259,6 +257,24 @@ pub struct StoredView {
     pub allergies: Option<Section<Vec<Allergy>>>,
     #[serde(default)]
     pub appointments: Option<Section<Vec<Appointment>>>,
+}
+
+/// One recipient's view as the integrator keeps it.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredView {
+    #[serde(default)]
+    pub expires: Option<String>,
+    #[serde(flatten)]
+    pub sections: Sections,
+}
+
+/// One facility's shared information about a linked client, as the integrator answers it.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Remote {
+    pub facility: String,
+    #[serde(flatten)]
+    pub sections: Sections,
 }
 
 /// A client as the integrator keeps it.
@@ -322,10 +338,25 @@ pub fn apply(rec: &mut ClientRecord, snap: &Snapshot, now: i64) -> bool {
     }
     for w in &snap.views {
         if let Some(view) = rec.views.get_mut(&w.recipient) {
-            changed |= apply_section(&mut view.demographics, &w.shared.demographics, v, now);
-            changed |= apply_section(&mut view.medications, &w.shared.medications, v, now);
-            changed |= apply_section(&mut view.allergies, &w.shared.allergies, v, now);
-            changed |= apply_section(&mut view.appointments, &w.shared.appointments, v, now);
+            changed |= apply_section(
+                &mut view.sections.demographics,
+                &w.shared.demographics,
+                v,
+                now,
+            );
+            changed |= apply_section(
+                &mut view.sections.medications,
+                &w.shared.medications,
+                v,
+                now,
+            );
+            changed |= apply_section(&mut view.sections.allergies, &w.shared.allergies, v, now);
+            changed |= apply_section(
+                &mut view.sections.appointments,
+                &w.shared.appointments,
+                v,
+                now,
+            );
         }
     }
     if !rec.views.is_empty() {
@@ -458,11 +489,20 @@ mod tests {
         // A late, older snapshot (a retry that lost a race) is ignored.
         assert!(!apply(&mut rec, &snap(1, Some(vec![]), &["b", "c"]), 30));
         assert_eq!(rec.views.len(), 1);
-        let meds = &rec.views["b"].medications.as_ref().unwrap();
+        let meds = &rec.views["b"].sections.medications.as_ref().unwrap();
         assert_eq!((meds.data.len(), meds.received), (1, 10));
         // A partial snapshot (medications unreadable) keeps the medications.
         assert!(!apply(&mut rec, &snap(3, None, &["b"]), 40));
-        assert_eq!(rec.views["b"].medications.as_ref().unwrap().data.len(), 1);
+        assert_eq!(
+            rec.views["b"]
+                .sections
+                .medications
+                .as_ref()
+                .unwrap()
+                .data
+                .len(),
+            1
+        );
         // No consent left: no view.
         assert!(apply(&mut rec, &snap(4, None, &[]), 50));
         assert!(rec.views.is_empty());
