@@ -374,6 +374,70 @@ async fn bookings_follow_availability_overlaps_blocks_and_template_limits() {
     assert_eq!(list.json["entries"], json!([]));
 }
 
+/// The day sheet shows each patient's name, read through the host: the reads are one audit
+/// entry naming every patient on the sheet, on each one's trail, as the receptionist's,
+/// through scheduling.
+#[tokio::test]
+async fn a_day_sheet_with_names_is_one_audit_entry_naming_each_patient() {
+    let c = clinic().await;
+    c.always_available().await;
+    let people = [
+        ("Okafor", "Ada"),
+        ("Lindqvist", "Sven"),
+        ("Nakamura", "Emi"),
+    ];
+    let mut pids = Vec::new();
+    for (i, (family, given)) in people.iter().enumerate() {
+        let p = patient(family, given, "1980-01-01", &hcn(40 + i as u64));
+        let pid = id_of(&c.api.create(&c.reception, &p).await);
+        c.book(json!({"provider": "drlee", "patient": pid, "date": DAY,
+                      "start": format!("09:{:02}", i * 15), "minutes": 15}))
+            .await
+            .expect(201);
+        pids.push(pid);
+    }
+    let reads = || async {
+        c.api
+            .audit_all(&c.admin, "actor=reception")
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "patient.read" && e["via"] == "scheduling")
+            .collect::<Vec<Value>>()
+    };
+    let before = reads().await;
+
+    let day = c.day("drlee", DAY).await;
+    let names: Vec<&str> = day
+        .iter()
+        .map(|a| a["patientName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Okafor, Ada", "Lindqvist, Sven", "Nakamura, Emi"]);
+
+    let after = reads().await;
+    let new: Vec<&Value> = after.iter().filter(|e| !before.contains(e)).collect();
+    assert_eq!(new.len(), 1, "one entry for the sheet: {new:?}");
+    let entry = new[0];
+    assert_eq!(entry["outcome"], "success");
+    assert_eq!(entry["site"], "main");
+    let mut named: Vec<&str> = entry["patients"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{entry}"))
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    named.sort();
+    let mut expected: Vec<&str> = pids.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(named, expected, "every patient on the sheet is named");
+    for pid in &pids {
+        let trail = c.api.audit_all(&c.admin, &format!("patient={pid}")).await;
+        assert!(
+            trail.iter().any(|e| e["seq"] == entry["seq"]),
+            "the read is on {pid}'s trail: {trail:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn twenty_concurrent_bookings_of_one_slot_make_exactly_one_appointment() {
     let c = clinic().await;

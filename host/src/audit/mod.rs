@@ -64,7 +64,7 @@ pub struct AuditEntry {
     pub action: String,
     /// The patient concerned, if one.
     pub patient: Option<String>,
-    /// The patients a search returned.
+    /// The patients a search returned, or whose records a plugin read in one call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patients: Vec<String>,
     /// The resource touched, e.g. `Patient/123` or `User/alice`.

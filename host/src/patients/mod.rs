@@ -475,15 +475,22 @@ impl Patients {
     /// outbound request), so the read is answered no sooner than with `get`. A refusal is
     /// durable at once.
     pub async fn get_recorded(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
+        let p = self.get_unrecorded(ctx, id).await?;
+        self.audit
+            .record(self.event(ctx, "patient.read", "success", Some(id)))?;
+        Ok(p)
+    }
+
+    /// [`Patients::get_recorded`] without the entry for a successful read, which the caller
+    /// records: a plugin call names every patient it read in one entry (`plugins::sandbox`'s
+    /// `Reads`), written before anything leaves the sandbox. A refusal (durable at once) and a
+    /// missing record are recorded here.
+    pub async fn get_unrecorded(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
         const ACTION: &str = "patient.read";
         self.allow(ctx, Check::new(ACTION, Need::Chart(id)).patient(id))
             .await?;
         match self.load(id)? {
-            Some((p, _)) => {
-                self.audit
-                    .record(self.event(ctx, ACTION, "success", Some(id)))?;
-                Ok(p)
-            }
+            Some((p, _)) => Ok(p),
             None => {
                 self.audit
                     .record(self.event(ctx, ACTION, "not-found", Some(id)))?;

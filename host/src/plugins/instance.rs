@@ -375,8 +375,7 @@ pub async fn run(host: &Plugins, call: Arc<Call>, pre: &Pre, work: Work) -> Resu
     // The answer may carry what the plugin read: the reads' audit entries reach the disk first.
     store
         .data()
-        .reads
-        .durable()
+        .reads_durable()
         .await
         .map_err(|e| RunError::Failed(format!("the audit trail cannot be written: {e}")))?;
     let done = out.map_err(|e| classify(&e, limits.memory_mib))?;

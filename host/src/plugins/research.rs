@@ -914,8 +914,7 @@ impl Plugins {
         // What the run read is on the audit trail, durably, before anything of it is shown.
         store
             .data()
-            .reads
-            .durable()
+            .reads_durable()
             .await
             .map_err(|e| internal(format!("the audit trail cannot be written: {e}")))?;
         drop(store);

@@ -28,7 +28,8 @@ use super::latest::{self, Error};
 use super::manifest::ConfigValue;
 use super::{Loaded, Services};
 use crate::access::{Check, Ctx, Gate, Refusal};
-use crate::storage::{Storage, StorageError};
+use crate::audit::{Audit, AuditError};
+use crate::storage::Storage;
 
 /// The request context a sandbox runs for.
 pub struct Call {
@@ -116,20 +117,111 @@ pub struct Tally {
     pub deidentified: Mutex<BTreeSet<String>>,
 }
 
-/// Chart reads whose audit entries are recorded but not yet on disk; see [`Cx::reads_durable`].
+/// The chart reads of one call, and their place on the audit trail.
+///
+/// A call's reads are recorded together when the call first lets something out and when it
+/// ends, however it ends: one `patient.read` entry naming every record the plugin read through
+/// `patients-read` (with one patient, the entry an API read makes), and one
+/// `patient-data.read` entry per patient whose kept data it read, saying how many keys in how
+/// many reads. A day sheet that shows forty names is one entry naming forty patients — on
+/// each one's trail — instead of forty; nothing is left off. [`Sandbox::reads_durable`] writes them
+/// and waits for the disk before anything the plugin read can leave the sandbox: its answer,
+/// an outbound request, a kv or patient-data write others see, an event.
+#[derive(Default)]
 pub struct Reads {
-    pending: AtomicBool,
-    storage: Storage,
+    pending: Mutex<Pending>,
+    /// Entries are recorded but not yet on disk.
+    unsynced: AtomicBool,
+}
+
+/// Reads not yet on the trail.
+#[derive(Default)]
+struct Pending {
+    /// Patient records read, in the order first read.
+    records: Vec<String>,
+    /// Per patient: reads of its kept data and the keys they returned.
+    data: BTreeMap<String, (u32, u64)>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.data.is_empty()
+    }
 }
 
 impl Reads {
-    /// Make the audit entries of this call's reads durable. Called before anything a plugin
-    /// read can leave the sandbox: its answer, an outbound request, a kv write others see.
-    pub async fn durable(&self) -> Result<(), StorageError> {
-        if self.pending.swap(false, Ordering::AcqRel) {
-            self.storage.durable().await?;
+    /// The plugin read patient record `id`.
+    pub fn record_read(&self, id: &str) {
+        let mut p = self.pending.lock().expect("reads lock");
+        if !p.records.iter().any(|r| r == id) {
+            p.records.push(id.to_string());
+        }
+    }
+
+    /// The plugin read `keys` entries of what it keeps about `patient`.
+    pub fn data_read(&self, patient: &str, keys: u64) {
+        let mut p = self.pending.lock().expect("reads lock");
+        let e = p.data.entry(patient.to_string()).or_default();
+        e.0 += 1;
+        e.1 += keys;
+    }
+
+    /// Put the reads so far on the trail, as `ctx`'s (recorded, not yet durable).
+    fn record(&self, ctx: &Ctx, audit: &Audit) -> Result<(), AuditError> {
+        let pending = std::mem::take(&mut *self.pending.lock().expect("reads lock"));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if !pending.records.is_empty() {
+            let mut ev = ctx.event("patient.read", "success");
+            if let [one] = pending.records.as_slice() {
+                ev.patient = Some(one.clone());
+                ev.resource = Some(format!("Patient/{one}"));
+            } else {
+                ev.detail = Some(format!("{} records", pending.records.len()));
+                ev.patients = pending.records;
+            }
+            audit.record(ev)?;
+        }
+        for (patient, (reads, keys)) in pending.data {
+            let mut ev = ctx.event("patient-data.read", "success");
+            ev.resource = Some(format!("Patient/{patient}"));
+            ev.patient = Some(patient);
+            let keys = if keys == 1 {
+                "1 key".into()
+            } else {
+                format!("{keys} keys")
+            };
+            ev.detail = Some(if reads == 1 {
+                keys
+            } else {
+                format!("{keys} in {reads} reads")
+            });
+            audit.record(ev)?;
+        }
+        self.unsynced.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Put this call's reads on the trail and wait until they are on disk. Called before
+    /// anything a plugin read can leave the sandbox: its answer, an outbound request, a kv
+    /// write others see.
+    async fn durable(&self, ctx: &Ctx, audit: &Audit, storage: &Storage) -> Result<(), AuditError> {
+        self.record(ctx, audit)?;
+        if self.unsynced.swap(false, Ordering::AcqRel) {
+            storage.durable().await?;
         }
         Ok(())
+    }
+}
+
+/// A call that ended without [`Sandbox::reads_durable`] (it timed out, or its sandbox was
+/// dropped on an error) still leaves its reads on the trail.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Err(e) = self.reads.record(&self.call.ctx, &self.services().audit) {
+            tracing::error!(error = %e, "cannot record a plugin call's reads on the audit trail");
+        }
     }
 }
 
@@ -139,7 +231,7 @@ pub struct Sandbox {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: Limiter,
-    pub reads: Reads,
+    reads: Reads,
     pub tally: Tally,
 }
 
@@ -173,10 +265,7 @@ impl Sandbox {
             .trap_on_grow_failure(true)
             .build();
         let store_limits = Limiter::new(store_limits, host.memory_budget());
-        let reads = Reads {
-            pending: AtomicBool::new(false),
-            storage: host.services().storage.clone(),
-        };
+        let reads = Reads::default();
         Sandbox {
             host,
             call,
@@ -186,6 +275,14 @@ impl Sandbox {
             reads,
             tally: Tally::default(),
         }
+    }
+
+    /// Put this call's reads on the trail and make them durable: before its answer leaves.
+    /// (The future holds the parts it needs, not the sandbox, which is not `Sync`.)
+    pub fn reads_durable(&self) -> impl Future<Output = Result<(), AuditError>> + Send + '_ {
+        let services = self.services();
+        self.reads
+            .durable(&self.call.ctx, &services.audit, &services.storage)
     }
 
     /// The plugin runtime, for plugin-to-plugin calls (the linker's dynamic imports).
@@ -200,6 +297,7 @@ impl Sandbox {
             gate: &self.host.services().gate,
             limits: self.host.runtime_limits(),
             reads: &self.reads,
+            services: self.services(),
             tally: &self.tally,
         }
     }
@@ -216,6 +314,7 @@ pub struct Cx<'a> {
     gate: &'a Gate,
     limits: &'a Limits,
     reads: &'a Reads,
+    services: &'a Services,
     pub tally: &'a Tally,
 }
 
@@ -259,15 +358,30 @@ impl Cx<'_> {
         self.limits
     }
 
-    /// A chart read was recorded: its audit entry must be durable before the answer leaves.
-    pub fn read_recorded(&self) {
-        self.reads.pending.store(true, Ordering::Release);
+    /// The plugin read patient record `id`: on the trail before anything leaves the sandbox.
+    pub fn record_read(&self, id: &str) {
+        self.reads.record_read(id);
     }
 
-    /// Make this call's read audit entries durable.
-    pub async fn reads_durable(&self) -> Result<(), StorageError> {
-        self.reads.durable().await
+    /// The plugin read `keys` entries it keeps about `patient`: on the trail likewise.
+    pub fn data_read(&self, patient: &str, keys: u64) {
+        self.reads.data_read(patient, keys);
     }
+
+    /// Put this call's reads on the trail and make them durable.
+    pub async fn reads_durable(&self) -> Result<(), AuditError> {
+        let s = self.services;
+        self.reads
+            .durable(&self.call.ctx, &s.audit, &s.storage)
+            .await
+    }
+}
+
+/// The audit trail could not take a call's reads: the plugin is told so, and nothing it read
+/// leaves.
+pub fn trail_failure(e: AuditError) -> Error {
+    tracing::error!(error = %e, "cannot put a plugin call's reads on the audit trail");
+    Error::Internal("the audit trail is unavailable".into())
 }
 
 /// A gate refusal as the plugin sees it.

@@ -2,7 +2,7 @@
 //! `events.publish`; a plugin publishes only under its own id (`<id>.<name>`). The event is
 //! durable before its id is returned; delivery is [`crate::plugins::events`]'.
 
-use super::{Cx, Sandbox};
+use super::{Cx, Sandbox, trail_failure};
 use crate::access::{Capability, Check, Need};
 use crate::plugins::Plugins;
 use crate::plugins::latest::Error;
@@ -39,10 +39,7 @@ impl events::Host for EventsView<'_> {
                 .bus
                 .stage_event(self.cx.call, self.cx.tally, &topic, &payload, &mut b)?;
             // The payload may carry what this call read from a chart.
-            self.cx
-                .reads_durable()
-                .await
-                .map_err(super::kv::storage_failure)?;
+            self.cx.reads_durable().await.map_err(trail_failure)?;
             if !b.ops.is_empty() {
                 self.bus
                     .services()

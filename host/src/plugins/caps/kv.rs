@@ -6,7 +6,7 @@
 //! a batch may publish events that commit with it (the outbox). A scan page is bounded by
 //! bytes as well as entries, so a page of large values never fills the host's memory.
 
-use super::{Cx, Sandbox};
+use super::{Cx, Sandbox, trail_failure};
 use crate::access::{Capability, Check, Need};
 use crate::plugins::Plugins;
 use crate::plugins::latest::Error;
@@ -92,7 +92,7 @@ impl KvView<'_> {
     async fn kv_commit(&self, b: Batch, events: bool) -> Result<(), Error> {
         // A write may carry what this call read from a chart, and other requests see it once
         // applied: the reads' audit entries reach the disk first.
-        self.cx.reads_durable().await.map_err(storage_failure)?;
+        self.cx.reads_durable().await.map_err(trail_failure)?;
         let own = self.cx.id().len() + 1;
         self.host
             .write_storage(self.cx.id(), b, None)

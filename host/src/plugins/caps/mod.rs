@@ -22,7 +22,7 @@ mod patients;
 
 use wasmtime::component::HasData;
 
-use super::sandbox::{Cx, Sandbox};
+use super::sandbox::{Cx, Sandbox, trail_failure};
 
 pub use audit::AuditView;
 pub use clock::ClockView;

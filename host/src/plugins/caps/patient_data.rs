@@ -13,7 +13,7 @@
 use super::kv::{
     MAX_OPS, MAX_PAGE, MAX_PAGE_BYTES, check_key, page, storage_failure, write_failure,
 };
-use super::{Cx, Sandbox};
+use super::{Cx, Sandbox, trail_failure};
 use crate::access::{Capability, Check, Need, Permission};
 use crate::plugins::Plugins;
 use crate::plugins::latest::Error;
@@ -86,22 +86,8 @@ impl PatientDataView<'_> {
         Ok(())
     }
 
-    /// Record a read on the patient's trail; durable before anything leaves the sandbox.
-    fn audit_read(&self, patient: &str, detail: String) -> Result<(), Error> {
-        let mut ev = self.cx.ctx().event("patient-data.read", "success");
-        ev.patient = Some(patient.into());
-        ev.resource = Some(format!("Patient/{patient}"));
-        ev.detail = Some(detail);
-        self.host.services().audit.record(ev).map_err(|e| {
-            tracing::error!(error = %e, "cannot audit a patient-data read");
-            Error::Internal("the audit trail is unavailable".into())
-        })?;
-        self.cx.read_recorded();
-        Ok(())
-    }
-
     async fn write(&self, patient: &str, b: Batch, detail: String) -> Result<(), Error> {
-        self.cx.reads_durable().await.map_err(storage_failure)?;
+        self.cx.reads_durable().await.map_err(trail_failure)?;
         let mut ev = self.cx.ctx().event("patient-data.write", "success");
         ev.patient = Some(patient.into());
         ev.resource = Some(format!("Patient/{patient}"));
@@ -125,7 +111,7 @@ impl pd::Host for PatientDataView<'_> {
                 .storage
                 .get(Tree::PatientData, &k)
                 .map_err(storage_failure)?;
-            self.audit_read(&patient, "1 key".into())?;
+            self.cx.data_read(&patient, 1);
             Ok(v)
         }
         .await)
@@ -177,7 +163,7 @@ impl pd::Host for PatientDataView<'_> {
                 )
                 .map_err(storage_failure)?;
             let (entries, next) = page(found, base.len());
-            self.audit_read(&patient, format!("{} keys", entries.len()))?;
+            self.cx.data_read(&patient, entries.len() as u64);
             Ok(pd::Page {
                 entries: entries
                     .into_iter()

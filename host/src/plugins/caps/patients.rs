@@ -86,9 +86,10 @@ impl read::Host for PatientsView<'_> {
         Ok(async {
             self.allow("patient.read", Capability::PatientsRead, Need::Nothing)
                 .await?;
-            let p = self.patients.get_recorded(self.cx.ctx(), &id).await;
-            self.cx.read_recorded();
-            Ok(to_json(&p.map_err(error_of)?))
+            let p = self.patients.get_unrecorded(self.cx.ctx(), &id).await;
+            let p = p.map_err(error_of)?;
+            self.cx.record_read(&id);
+            Ok(to_json(&p))
         }
         .await)
     }
@@ -105,10 +106,11 @@ impl read::Host for PatientsView<'_> {
                 && ctx.can(Permission::PatientsReadOwn)
                 && let Some(own) = ctx.patient.clone()
             {
-                let p = self.patients.get_recorded(ctx, &own).await;
-                self.cx.read_recorded();
+                let p = self.patients.get_unrecorded(ctx, &own).await;
+                let p = p.map_err(error_of)?;
+                self.cx.record_read(&own);
                 return Ok(read::SearchPage {
-                    patients: vec![to_json(&p.map_err(error_of)?)],
+                    patients: vec![to_json(&p)],
                     next: None,
                 });
             }
