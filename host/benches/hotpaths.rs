@@ -19,7 +19,9 @@
 //!    stricter anchor); then `POST /api/v1/patients` to Osler from the same number of HTTP
 //!    clients, each create durable and audited before its answer; then PostgreSQL single-row
 //!    inserts (one jsonb row per transaction), the disk's easy case;
-//! 2. a name search (`GET /api/v1/patients?name=<2–4 letters>&_count=20`, its durable audit
+//! 2. the disk's own floor for the rows whose answer waits for a durable audit entry (4 KiB
+//!    appended and fdatasync'ed, again and again for 3 s, beside the data): p50/p99; then a
+//!    name search (`GET /api/v1/patients?name=<2–4 letters>&_count=20`, its durable audit
 //!    entry naming every patient returned), one at a time: p50/p99;
 //! 3. the day sheet of 40 appointments (`GET /plugins/scheduling/api/day/<provider>/<date>`)
 //!    as reception (with the 40 names: the patients read through the host, audited) and as an
@@ -31,6 +33,10 @@
 //! 6. the creates again (64 and 1 clients) with each allocator, the server restarted with it:
 //!    glibc's malloc (the binary's own), then jemalloc and mimalloc preloaded (`LD_PRELOAD`),
 //!    each with its ratio to glibc's run of the same section;
+//! 7. each memory budget (`[memory] budget_mib`, the server restarted with it; the first is the
+//!    default the rows above ran with): 64-client creates, the name search, the trivial plugin
+//!    route, each with its ratio to the first budget's (what a smaller database cache and fewer
+//!    warm sandboxes cost), and the resident size after them;
 //!
 //! then prints every figure, each row with its anchor or goal and the ratio, and the server's
 //! resident memory. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
@@ -46,7 +52,8 @@
 //! | `OSLER_BENCH_REQUESTS`   | 500     | sequential requests per latency row and round     |
 //! | `OSLER_BENCH_DAYS`       | 20      | days of 40 appointments for the day sheet         |
 //! | `OSLER_BENCH_CONNECTIONS`| 16      | connections of the plugin-route run               |
-//! | `OSLER_BENCH_ALLOCATORS` | Debian's jemalloc, mimalloc | `name=library.so,…` to preload and compare |
+//! | `OSLER_BENCH_ALLOCATORS` | Debian's jemalloc, mimalloc | `name=library.so[@options];…` to preload (with `MALLOC_CONF=options`), or `name=@tunables` for glibc's with `GLIBC_TUNABLES`, and compare |
+//! | `OSLER_BENCH_BUDGETS`    | 128,512 | memory budgets (MiB) to compare, the default first; empty: none |
 //! | `OSLER_BENCH_PG_BIN`     | newest `/usr/lib/postgresql/*/bin` | PostgreSQL's binaries  |
 //! | `OSLER_BENCH_DIR`        | the system temp dir | where both data directories go        |
 
@@ -374,9 +381,9 @@ fn allocators() -> Vec<(String, Option<String>)> {
         .filter(|(_, path)| Path::new(path).exists())
         .map(|(name, path)| format!("{name}={path}"))
         .collect::<Vec<_>>()
-        .join(",")
+        .join(";")
     });
-    for item in listed.split(',').filter(|s| !s.trim().is_empty()) {
+    for item in listed.split(';').filter(|s| !s.trim().is_empty()) {
         if let Some((name, path)) = item.split_once('=') {
             out.push((name.trim().to_string(), Some(path.trim().to_string())));
         }
@@ -535,6 +542,11 @@ fn main() -> anyhow::Result<()> {
         ("OSLER_PLUGINS__TIMEOUT_MS", "60000"),
     ];
     let allocators = allocators();
+    let budgets: Vec<u64> = std::env::var("OSLER_BENCH_BUDGETS")
+        .unwrap_or_else(|_| format!("{},512", osler_host::memory::DEFAULT_BUDGET_MIB))
+        .split(',')
+        .filter_map(|b| b.trim().parse().ok())
+        .collect();
     let mut server = Some(common::Server::start_with(&data, &cache, &SERVER_ENV)?);
     let mut pid = server.as_ref().map_or(0, |s| s.pid());
     let mut base = server.as_ref().map_or(String::new(), |s| s.base.clone());
@@ -685,6 +697,17 @@ fn main() -> anyhow::Result<()> {
                 push(format!("{row} (vs single rows)"), osler, single);
             }
 
+            // The floor of every row whose answer waits for a durable audit entry: one
+            // 4 KiB append and fdatasync on the same disk, now.
+            let mut disk = common::fsync_samples(&data, 3.0, true)?;
+            disk.sort_unstable();
+            println!(
+                "disk, 4 KiB append + fdatasync: p50 {:.2} ms, p99 {:.2} ms",
+                p50(&disk),
+                p99(&disk)
+            );
+            push("disk: append + fdatasync p99 (ms)".into(), p99(&disk), None);
+
             let lat = sequential(requests, |i| {
                 client
                     .get(format!(
@@ -773,7 +796,15 @@ fn main() -> anyhow::Result<()> {
                 for (name, preload) in &allocators {
                     let mut env = SERVER_ENV.to_vec();
                     if let Some(path) = preload {
-                        env.push(("LD_PRELOAD", path.as_str()));
+                        // `library.so@options`: the allocator's tuning, as `MALLOC_CONF`;
+                        // `@tunables`, no library: glibc's malloc tuned by `GLIBC_TUNABLES`.
+                        match path.split_once('@').unwrap_or((path, "")) {
+                            ("", tunables) => env.push(("GLIBC_TUNABLES", tunables)),
+                            (path, conf) => {
+                                env.push(("LD_PRELOAD", path));
+                                env.push(("MALLOC_CONF", conf));
+                            }
+                        }
                     }
                     let s = common::Server::start_with(&data, &cache, &env)?;
                     for (i, &c) in concurrencies.iter().enumerate() {
@@ -792,6 +823,48 @@ fn main() -> anyhow::Result<()> {
                         push(format!("allocator {name}, {c} clients, creates/s"), osler, anchor);
                     }
                 }
+            }
+
+            // What the memory budget costs: the cache-sensitive rows again with each budget.
+            let mut first: Option<[f64; 3]> = None;
+            for &mib in &budgets {
+                server = None;
+                let budget = mib.to_string();
+                let mut env = SERVER_ENV.to_vec();
+                env.push(("OSLER_MEMORY__BUDGET_MIB", budget.as_str()));
+                let s = common::Server::start_with(&data, &cache, &env)?;
+                let creates = osler_creates(&client, &s.base, &doc, &next_card, 64, secs).await?;
+                let lat = sequential(requests, |i| {
+                    client
+                        .get(format!(
+                            "{}/api/v1/patients?name={}&_count=20",
+                            s.base,
+                            prefixes[(i * 7919 + round + 1) % prefixes.len()]
+                        ))
+                        .bearer_auth(&doc)
+                })
+                .await?;
+                let (plugin, _, _) = common::get_load(
+                    format!("{}/plugins/hostile/ok", s.base),
+                    doc.clone(),
+                    secs,
+                    conns,
+                )
+                .await;
+                let rss = rss_mib(s.pid());
+                let search = p99(&lat);
+                println!(
+                    "budget {mib} MiB: {creates:.0} creates/s (64 clients), name search p50 \
+                     {:.2} / p99 {search:.2} ms, plugin route {plugin:.0}/s, RSS {rss:.0} MiB",
+                    p50(&lat)
+                );
+                let base = *first.get_or_insert([creates, search, plugin]);
+                let anchor = |i: usize| if budgets[0] == mib { None } else { Some(base[i]) };
+                push(format!("budget {mib} MiB, creates/s"), creates, anchor(0));
+                push(format!("budget {mib} MiB, name search p99 (ms)"), search, anchor(1));
+                push(format!("budget {mib} MiB, plugin route req/s"), plugin, anchor(2));
+                push(format!("budget {mib} MiB, RSS (MiB)"), rss, None);
+                drop(s);
             }
             println!();
         }
@@ -889,10 +962,24 @@ fn main() -> anyhow::Result<()> {
     for row in rows {
         let mine: Vec<&Figure> = figures.iter().filter(|f| f.row == row).collect();
         let kind = kinds.iter().find(|k| k.row == row);
-        let unit = kind.map_or(if row.ends_with("/s") { "/s" } else { "" }, |k| k.unit);
+        let unit = kind.map_or(
+            if row.ends_with("/s") {
+                "/s"
+            } else if row.ends_with("(ms)") {
+                " ms"
+            } else if row.ends_with("(MiB)") {
+                " MiB"
+            } else {
+                ""
+            },
+            |k| k.unit,
+        );
         let values: Vec<String> = mine
             .iter()
             .map(|f| match f.anchor {
+                Some(a) if unit == " ms" => {
+                    format!("{:.2}{unit} vs {a:.2}{unit} = {:.2}×", f.osler, f.osler / a)
+                }
                 Some(a) => format!("{:.0}{unit} vs {a:.0}{unit} = {:.2}×", f.osler, f.osler / a),
                 None if unit == "/s" => format!("{:.0}{unit}", f.osler),
                 None => format!("{:.2}{unit}", f.osler),

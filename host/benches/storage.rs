@@ -27,8 +27,6 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -369,30 +367,9 @@ struct FsyncResult {
 /// Write 4 KiB and `File::sync_data` (fdatasync) in a loop for `secs` seconds, in a scratch
 /// file next to the data directory (so on the same filesystem).
 fn fsync_rate(data_dir: &Path, secs: f64, mode: FsyncMode) -> anyhow::Result<FsyncResult> {
-    use std::os::unix::fs::FileExt;
-    let path = data_dir.join("fsync-probe.tmp");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)?;
-    let block = [0x5au8; 4096];
-    let duration = Duration::from_secs_f64(secs);
-    let mut samples = Vec::new();
     let start = Instant::now();
-    while start.elapsed() < duration {
-        let t = Instant::now();
-        match mode {
-            FsyncMode::Append => file.write_all(&block)?,
-            FsyncMode::Overwrite => file.write_all_at(&block, 0)?,
-        }
-        file.sync_data()?;
-        samples.push(t.elapsed());
-    }
+    let samples = common::fsync_samples(data_dir, secs, mode == FsyncMode::Append)?;
     let elapsed = start.elapsed();
-    drop(file);
-    std::fs::remove_file(&path)?;
     let n = samples.len();
     let lat = latency(samples);
     Ok(FsyncResult {

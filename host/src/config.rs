@@ -25,6 +25,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The database.
     pub storage: StorageConfig,
+    /// The server's memory budget, which sizes the database cache and the warm sandboxes.
+    pub memory: MemoryConfig,
     /// Patient search limits.
     pub patients: PatientsConfig,
     /// Patients' own accounts: activation codes and shares of their record.
@@ -112,19 +114,54 @@ impl<'de> Deserialize<'de> for Network {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// The database's page cache, MiB. The database counts it by the size of its pages on
-    /// disk; in memory they take a few times more, so this bounds most of the server's memory.
-    pub cache_mib: u64,
+    /// The database's page cache, MiB; unset, an eighth of `[memory] budget_mib`. The database
+    /// counts it by the size of its pages on disk; in memory they take two to three times that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_mib: Option<u64>,
 }
 
-impl Default for StorageConfig {
+/// `[memory]`: what the server's resident memory should stay within. See
+/// [`crate::memory::Budget`] for how it is shared out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// MiB.
+    pub budget_mib: u64,
+}
+
+impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
-            cache_mib: crate::storage::DEFAULT_CACHE_MIB,
+            budget_mib: crate::memory::DEFAULT_BUDGET_MIB,
         }
+    }
+}
+
+impl Config {
+    /// The memory budget and its shares, with any share set explicitly taking precedence.
+    pub fn budget(&self) -> crate::memory::Budget {
+        crate::memory::Budget::new(self.memory.budget_mib)
+    }
+
+    /// The database's page cache in bytes: `[storage] cache_mib`, else the budget's share.
+    pub fn cache_bytes(&self) -> u64 {
+        self.storage
+            .cache_mib
+            .unwrap_or_else(|| self.budget().cache_mib())
+            .max(1)
+            << 20
+    }
+
+    /// `[plugins]` with the warm sandboxes the budget allows where none is set.
+    pub fn plugin_limits(&self) -> crate::plugins::engine::Limits {
+        let mut limits = self.plugins.clone();
+        if limits.warm_slots == 0 {
+            limits.warm_slots = self.budget().warm_slots();
+        }
+        limits
     }
 }
 
@@ -172,6 +209,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             storage: StorageConfig::default(),
+            memory: MemoryConfig::default(),
             patients: PatientsConfig::default(),
             portal: PortalConfig::default(),
             audit: Default::default(),

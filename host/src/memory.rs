@@ -1,22 +1,73 @@
-//! The process's memory: how the allocator is set up, so that what the server holds stays in
-//! proportion to what it uses, and goes back to the system when the load stops.
+//! The process's memory: a budget shared out among what holds most of it, and how the
+//! allocator is set up, so that what the server holds stays in proportion to what it uses and
+//! goes back to the system when the load stops.
 //!
-//! Measured with the soak benchmark (`cargo bench -p osler-host --bench soak`): under load the
-//! heap is mostly the database's page cache (bounded by `[storage] cache_mib`; sled counts
-//! it by the size of the pages on disk, so what it holds in memory is a few times more) and
-//! short-lived request buffers. glibc's allocator gives each thread that allocates its own
-//! arena, up to eight per core; freed memory stays in those arenas, scattered, and the resident
-//! size ratchets up with the number of threads that ever allocated (Tokio's blocking pool grows
-//! to hundreds of threads under load) rather than with what is in use. So the server:
+//! `[memory] budget_mib` (128 by default) is what the server's resident size should stay
+//! within. Measured with the hot-path and soak benchmarks, what holds memory is:
+//! - the database's page cache, which sled counts by the size of its pages on disk (in memory
+//!   they take two to three times that): it gets an eighth of the budget as sled counts it
+//!   ([`Budget::cache_mib`]), unless `[storage] cache_mib` says otherwise;
+//! - finished plugin sandboxes kept warm for the next request (up to
+//!   [`KEEP_RESIDENT`](crate::plugins::engine::KEEP_RESIDENT) each): a quarter of the budget
+//!   ([`Budget::warm_slots`]), unless `[plugins] warm_slots` says otherwise;
+//! - the rest: compiled plugin code, request buffers, the allocator's free memory, threads.
+//!
+//! glibc's allocator gives each thread that allocates its own arena, up to eight per core;
+//! freed memory stays in those arenas, scattered, and the resident size ratchets up with the
+//! number of threads that ever allocated (Tokio's blocking pool grows to hundreds of threads
+//! under load) rather than with what is in use. So the server:
 //! - limits glibc to two arenas ([`limit_arenas`]), which keeps freed memory reusable by the
 //!   next request instead of stranded in an idle thread's arena;
-//! - hands free memory back to the system every few seconds ([`start_trimming`]), so that an
-//!   idle server's resident size falls back to what it actually holds.
+//! - hands free memory back to the system every few seconds, and every second while the
+//!   resident size is over the budget ([`start_trimming`]), so that an idle server's resident
+//!   size falls back to what it actually holds.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// `[memory] budget_mib` unless set.
+pub const DEFAULT_BUDGET_MIB: u64 = 128;
 
 /// How often free heap memory is handed back to the system.
 const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// How often the resident size is compared with the budget (and, when over, trimmed).
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The memory budget and its shares.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budget {
+    mib: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(DEFAULT_BUDGET_MIB)
+    }
+}
+
+impl Budget {
+    /// A budget of `mib` MiB (at least 32).
+    pub fn new(mib: u64) -> Budget {
+        Budget { mib: mib.max(32) }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.mib << 20
+    }
+
+    /// The database's page cache as sled counts it: an eighth of the budget, which in memory
+    /// is a quarter to a third.
+    pub fn cache_mib(&self) -> u64 {
+        self.mib / 8
+    }
+
+    /// Finished sandboxes kept warm: as many as a quarter of the budget holds at
+    /// [`KEEP_RESIDENT`](crate::plugins::engine::KEEP_RESIDENT) each.
+    pub fn warm_slots(&self) -> u32 {
+        let each = (crate::plugins::engine::KEEP_RESIDENT >> 20) as u64;
+        (self.mib / 4 / each).max(1) as u32
+    }
+}
 
 /// At most two allocator arenas (glibc; elsewhere nothing to do). Call before any thread is
 /// started.
@@ -28,24 +79,82 @@ pub fn limit_arenas() {
     }
 }
 
-/// A thread that returns free heap pages to the system every [`TRIM_EVERY`] (glibc's
-/// `malloc_trim`, which releases free pages inside the heap as well as at its end).
-pub fn start_trimming() {
+/// A thread that returns free heap pages to the system every [`TRIM_EVERY`], and every
+/// [`CHECK_EVERY`] while the resident size is over `budget` (glibc's `malloc_trim`, which
+/// releases free pages inside the heap as well as at its end). Staying over the budget after
+/// trimming is logged, at most every ten minutes, with what to change.
+pub fn start_trimming(budget: Budget) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let spawned = std::thread::Builder::new()
             .name("osler-trim".into())
-            .spawn(|| {
+            .spawn(move || {
+                let mut trimmed = Instant::now();
+                let mut warned: Option<Instant> = None;
                 loop {
-                    std::thread::sleep(TRIM_EVERY);
+                    std::thread::sleep(CHECK_EVERY);
+                    let over = resident_bytes().is_some_and(|r| r > budget.bytes());
+                    if !over && trimmed.elapsed() < TRIM_EVERY {
+                        continue;
+                    }
                     // SAFETY: malloc_trim is thread-safe and only releases free memory.
                     unsafe {
                         libc::malloc_trim(0);
+                    }
+                    trimmed = Instant::now();
+                    if let Some(r) = resident_bytes().filter(|r| *r > budget.bytes())
+                        && warned.is_none_or(|w| w.elapsed() > Duration::from_secs(600))
+                    {
+                        warned = Some(Instant::now());
+                        tracing::warn!(
+                            resident_mib = r >> 20,
+                            budget_mib = budget.bytes() >> 20,
+                            "the server holds more memory than its budget; raise [memory] \
+                             budget_mib, or lower [storage] cache_mib or [plugins] warm_slots \
+                             if they are set"
+                        );
                     }
                 }
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start the memory trimmer");
         }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = budget;
+}
+
+/// The process's resident size (Linux: `/proc/self/statm`).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * page.max(1) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn the_budget_sizes_the_cache_and_the_warm_sandboxes_unless_they_are_set() {
+        let mut config = Config::default();
+        assert_eq!(config.cache_bytes(), 16 << 20);
+        assert_eq!(config.plugin_limits().warm_slots, 8);
+
+        config.memory.budget_mib = 512;
+        assert_eq!(config.cache_bytes(), 64 << 20);
+        assert_eq!(config.plugin_limits().warm_slots, 32);
+
+        config.storage.cache_mib = Some(200);
+        config.plugins.warm_slots = 3;
+        assert_eq!(config.cache_bytes(), 200 << 20);
+        assert_eq!(config.plugin_limits().warm_slots, 3);
+
+        // A budget too small to run in is raised to the least that works.
+        config.memory.budget_mib = 1;
+        assert_eq!(config.budget(), Budget::new(32));
     }
 }

@@ -35,6 +35,39 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
+/// The disk's floor: 4 KiB written and `fdatasync`ed, again and again for `secs` seconds, in a
+/// scratch file in `dir` (so on the data's filesystem); one sample per write and sync.
+/// `append` grows the file each time (the file's size is committed too, as for an append-only
+/// log); otherwise the same 4 KiB are rewritten (data only).
+pub fn fsync_samples(dir: &Path, secs: f64, append: bool) -> anyhow::Result<Vec<Duration>> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let path = dir.join("fsync-probe.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    let block = [0x5au8; 4096];
+    let duration = Duration::from_secs_f64(secs);
+    let mut samples = Vec::new();
+    let start = std::time::Instant::now();
+    while start.elapsed() < duration {
+        let t = std::time::Instant::now();
+        if append {
+            file.write_all(&block)?;
+        } else {
+            file.write_all_at(&block, 0)?;
+        }
+        file.sync_data()?;
+        samples.push(t.elapsed());
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(samples)
+}
+
 /// Build the plugin crate at `dir` (relative to the workspace) into the target directory the
 /// end-to-end tests use; the package's path.
 pub fn build(dir: &str) -> anyhow::Result<PathBuf> {

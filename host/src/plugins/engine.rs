@@ -19,6 +19,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// no plugin holds a worker thread longer than this.
 pub const TICK: Duration = Duration::from_millis(10);
 
+/// The memory a finished sandbox keeps resident for the next request on its slot.
+pub const KEEP_RESIDENT: usize = 4 << 20;
+
 /// How often (in fuel) a research run yields to the async runtime.
 pub const FUEL_YIELD: u64 = 1_000_000;
 
@@ -46,6 +49,10 @@ pub struct Limits {
     /// Linear memory all running plugin instances together may hold, in MiB: a growth past it
     /// fails (that request ends with the memory-limit error), whatever `concurrent` allows.
     pub memory_budget_mib: u64,
+    /// Finished sandboxes that keep their memory resident (up to 4 MiB each) for the next
+    /// request, which then takes no page faults; beyond them a finished sandbox's memory goes
+    /// back to the system. 0: as many as a quarter of `[memory] budget_mib` holds.
+    pub warm_slots: u32,
     /// Core module instances one component may create (a Python component built with
     /// componentize-py needs about 38).
     pub core_instances: u32,
@@ -134,6 +141,7 @@ impl Default for Limits {
             concurrent: 256,
             per_plugin: 0,
             memory_budget_mib: 2048,
+            warm_slots: 0,
             core_instances: 64,
             storage_mib: 256,
             storage_keys: 1_000_000,
@@ -228,8 +236,15 @@ impl Runtime {
         // Linux's PAGEMAP_SCAN where the kernel has it) instead of returning them to the kernel
         // with madvise: the next request on that slot takes no page faults and the other cores
         // no TLB shootdowns. Either way, nothing of one request is visible to the next.
-        pool.linear_memory_keep_resident(4 << 20);
+        pool.linear_memory_keep_resident(KEEP_RESIDENT);
         pool.table_keep_resident(64 << 10);
+        // Only so many finished sandboxes stay warm (`warm_slots`, from the memory budget):
+        // with the default of 100, a burst of requests left up to 400 MiB resident for good.
+        let warm = match limits.warm_slots {
+            0 => crate::memory::Budget::default().warm_slots(),
+            n => n,
+        };
+        pool.max_unused_warm_slots(warm.clamp(1, slots));
         pool.pagemap_scan(wasmtime::Enabled::Auto);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg).map_err(|e| anyhow::anyhow!("wasm engine: {e}"))?;

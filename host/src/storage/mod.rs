@@ -252,7 +252,7 @@ pub trait Journal: Send + Sync + 'static {
 }
 
 /// The database's page cache, MiB, unless `[storage] cache_mib` says otherwise.
-pub const DEFAULT_CACHE_MIB: u64 = 64;
+pub const DEFAULT_CACHE_MIB: u64 = crate::memory::DEFAULT_BUDGET_MIB / 8;
 
 /// How often the backend is checkpointed (and the write-ahead log trimmed).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
