@@ -2,7 +2,7 @@
 //!
 //! | function | capability |
 //! |---|---|
-//! | [`get`], [`search`] | `patients.read` |
+//! | [`get`], [`get_as`], [`search`] | `patients.read` |
 //! | [`create`], [`update`] | `patients.write` |
 //! | [`find_by_health_card`] | `patients.match` |
 //! | [`deidentified::list`], [`deidentified::get`] | `patients.deidentified` |
@@ -45,6 +45,19 @@ pub struct Page {
     pub patients: Vec<Value>,
     /// Pass as the next query's `cursor`; `None` after the last page.
     pub next: Option<String>,
+}
+
+/// The patient with `id` read into a type of your own, e.g. one with only the fields a page
+/// shows: the fields it does not name are skipped without being built, which is several times
+/// cheaper than [`get`]'s whole [`Value`] when a page reads many records (a day sheet of forty
+/// names). The access is the same, and audited the same.
+pub fn get_as<T: serde::de::DeserializeOwned>(id: &str) -> Result<T, Error> {
+    let json = patients_read::get(id)?;
+    serde_json::from_str(&json).map_err(|e| {
+        Error::internal(format!(
+            "the host returned a patient this plugin cannot read: {e}"
+        ))
+    })
 }
 
 /// Patients matching `query`, a page at a time.

@@ -814,12 +814,38 @@ pub fn patient_names(appts: &[Appointment], may_read: bool) -> HashMap<String, S
     for a in appts {
         if let Some(p) = &a.patient
             && !names.contains_key(p)
-            && let Ok(record) = patients::get(p)
+            && let Ok(record) = patients::get_as::<Named>(p)
         {
-            names.insert(p.clone(), display_name(&record));
+            names.insert(p.clone(), record.display_name());
         }
     }
     names
+}
+
+/// Of a FHIR Patient, only its names: what a day sheet reads of forty records.
+#[derive(serde::Deserialize, Default)]
+struct Named {
+    #[serde(default)]
+    name: Vec<HumanName>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HumanName {
+    #[serde(default)]
+    family: Option<String>,
+    #[serde(default)]
+    given: Vec<String>,
+}
+
+impl Named {
+    /// `Family, Given`.
+    pub fn display_name(&self) -> String {
+        let Some(n) = self.name.first() else {
+            return String::new();
+        };
+        let given: Vec<&str> = n.given.iter().map(String::as_str).collect();
+        join_name(n.family.as_deref().unwrap_or(""), &given)
+    }
 }
 
 /// `Family, Given` from a FHIR Patient.
@@ -830,6 +856,10 @@ pub fn display_name(p: &serde_json::Value) -> String {
         .as_array()
         .map(|g| g.iter().filter_map(|x| x.as_str()).collect())
         .unwrap_or_default();
+    join_name(family, &given)
+}
+
+fn join_name(family: &str, given: &[&str]) -> String {
     match (family, given.is_empty()) {
         ("", _) => given.join(" "),
         (f, true) => f.to_string(),
@@ -1086,4 +1116,31 @@ pub fn waiting_entries(site: &str, patient: &str) -> Result<Vec<WaitEntry>, Erro
             .map(|(_, e)| e)
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The day sheet reads only names; they read as the whole record's would.
+    #[test]
+    fn a_name_read_alone_reads_as_from_the_whole_record() {
+        for record in [
+            serde_json::json!({"resourceType": "Patient", "id": "p1",
+                "name": [{"use": "official", "family": "Okafor", "given": ["Ada", "N."]},
+                         {"family": "Other"}],
+                "birthDate": "1975-04-02", "telecom": [{"system": "phone", "value": "1"}]}),
+            serde_json::json!({"resourceType": "Patient", "name": [{"given": ["Cher"]}]}),
+            serde_json::json!({"resourceType": "Patient", "name": [{"family": "Roy"}]}),
+            serde_json::json!({"resourceType": "Patient", "gender": "unknown"}),
+        ] {
+            let named: Named = serde_json::from_value(record.clone()).unwrap();
+            assert_eq!(named.display_name(), display_name(&record), "{record}");
+        }
+        let ada: Named = serde_json::from_str(
+            r#"{"name":[{"family":"Okafor","given":["Ada","N."]}],"extra":{"deep":[1,2]}}"#,
+        )
+        .unwrap();
+        assert_eq!(ada.display_name(), "Okafor, Ada N.");
+    }
 }
