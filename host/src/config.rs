@@ -141,7 +141,7 @@ impl Default for MemoryConfig {
 }
 
 impl Config {
-    /// The memory budget and its shares, with any share set explicitly taking precedence.
+    /// The memory budget (`[memory] budget_mib`), which sizes the shares not set explicitly.
     pub fn budget(&self) -> crate::memory::Budget {
         crate::memory::Budget::new(self.memory.budget_mib)
     }
