@@ -827,6 +827,45 @@ async fn a_plugin_form_needs_the_sessions_csrf_token() {
 
 /// A plugin's reads are made durable once, before its answer leaves: the answer is never
 /// ahead of the trail, even when the server dies the moment it is sent.
+/// A plugin's reads are put on the trail together when its call lets something out; a call
+/// that reads a chart and then never answers — it runs past its deadline, or panics — still
+/// leaves the read on the trail.
+#[tokio::test]
+async fn a_chart_read_is_on_the_trail_even_when_the_plugin_never_answers() {
+    let (_sb, _server, api, admin, lee) = clinic(&[("OSLER_PLUGINS__TIMEOUT_MS", "1500")]).await;
+    let id = hostile_reader(&api, &admin, &lee).await;
+    let reads = || async {
+        api.audit_all(&admin, &format!("patient={id}"))
+            .await
+            .into_iter()
+            .filter(|e| {
+                e["actor"] == "drlee"
+                    && e["action"] == "patient.read"
+                    && e["via"] == "hostile"
+                    && e["outcome"] == "success"
+            })
+            .count()
+    };
+    for (then, status) in [("spin", 504), ("panic", 502)] {
+        let before = reads().await;
+        let r = api
+            .get(&format!("/plugins/hostile/patient/{id}?then={then}"), &lee)
+            .await;
+        assert_eq!(r.status, status, "{then}: {}", r.text);
+        assert!(!r.text.contains(&id), "{then}: nothing of the chart left");
+        // The entry is recorded as the sandbox goes; it is on disk with the next flush.
+        let mut after = reads().await;
+        for _ in 0..50 {
+            if after > before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            after = reads().await;
+        }
+        assert_eq!(after, before + 1, "{then}: the read is on the trail");
+    }
+}
+
 #[tokio::test]
 async fn a_plugins_chart_read_is_on_the_trail_even_if_the_server_dies_after_answering() {
     let (sb, server, api, admin, lee) = clinic(&[]).await;

@@ -179,8 +179,15 @@ fn kv_list(req: &Request, _: &Params) -> Result<Response, Error> {
     Ok(Response::json(200, &keys))
 }
 
-fn patient(_: &Request, p: &Params) -> Result<Response, Error> {
-    Ok(Response::json(200, &patients::get(&p["id"])?))
+/// The chart, or (`?then=spin|panic`) the chart read and then no answer at all: a plugin
+/// hoping that a read whose call never answers never reaches the audit trail.
+fn patient(req: &Request, p: &Params) -> Result<Response, Error> {
+    let record = patients::get(&p["id"])?;
+    match req.query_param("then").as_deref() {
+        Some("spin") => spin(),
+        Some("panic") => panic!("after reading a chart"),
+        _ => Ok(Response::json(200, &record)),
+    }
 }
 
 fn outbound(req: &Request, _: &Params) -> Result<Response, Error> {
