@@ -1,11 +1,11 @@
 //! The open data directory: storage, audit trail and the domain services over them.
 //!
-//! Layout of a data directory: `db/` (the sled database), `wal/` (its write-ahead log),
+//! Layout of a data directory: `store/` (the fjall database; `db/` for the sled database of a
+//! directory created with sled, see [`crate::storage::Engine`]), `wal/` (its write-ahead log),
 //! `audit/audit.log` (the audit trail) with `audit/checkpoints.log` (its signed checkpoints),
 //! and `keys/` (the checkpoint key). A schema version is stored in the database; a directory written by a newer Osler
 //! is refused rather than misread.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,14 +65,11 @@ pub enum Mode {
     Existing,
 }
 
-pub fn db_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("db")
-}
 
 impl App {
     pub fn open(config: Config, mode: Mode) -> anyhow::Result<App> {
         let dir = config.data_dir.clone();
-        if mode == Mode::Existing && !db_path(&dir).exists() {
+        if mode == Mode::Existing && crate::storage::Engine::existing(&dir).is_none() {
             bail!(
                 "{} is not an Osler data directory; create one with `osler init --data-dir {}`",
                 dir.display(),
@@ -82,7 +79,12 @@ impl App {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let audit_file = Arc::new(AuditFile::open(&dir).context("cannot open the audit log")?);
-        let storage = Storage::open_sled_cached(&dir, audit_file.clone(), config.cache_bytes())?;
+        let storage = Storage::open_dir(
+            &dir,
+            config.storage.engine,
+            audit_file.clone(),
+            config.storage_memory(),
+        )?;
         let mut upgrade_from = None;
         match storage.get(Tree::Meta, SCHEMA_KEY)? {
             Some(v) => {

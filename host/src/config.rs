@@ -117,8 +117,11 @@ impl<'de> Deserialize<'de> for Network {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// The database's page cache, MiB; unset, an eighth of `[memory] budget_mib`. The database
-    /// counts it by the size of its pages on disk; in memory they take two to three times that.
+    /// The engine a new data directory's database is created with: `fjall` (the default) or
+    /// `sled`. An existing directory keeps the engine it has.
+    pub engine: crate::storage::Engine,
+    /// The database's cache, MiB; unset, an eighth of `[memory] budget_mib`. (sled counts it
+    /// by the size of its pages on disk; in memory they take two to three times that.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_mib: Option<u64>,
 }
@@ -146,13 +149,14 @@ impl Config {
         crate::memory::Budget::new(self.memory.budget_mib)
     }
 
-    /// The database's page cache in bytes: `[storage] cache_mib`, else the budget's share.
-    pub fn cache_bytes(&self) -> u64 {
-        self.storage
-            .cache_mib
-            .unwrap_or_else(|| self.budget().cache_mib())
-            .max(1)
-            << 20
+    /// What the database may hold in memory: the budget's share, with `[storage] cache_mib`
+    /// as the cache where it is set.
+    pub fn storage_memory(&self) -> crate::storage::StorageMemory {
+        let mut memory = self.budget().storage();
+        if let Some(mib) = self.storage.cache_mib {
+            memory.cache_bytes = mib.max(1) << 20;
+        }
+        memory
     }
 
     /// `[plugins]` with the warm sandboxes the budget allows where none is set.

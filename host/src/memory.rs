@@ -4,9 +4,11 @@
 //!
 //! `[memory] budget_mib` (128 by default) is what the server's resident size should stay
 //! within. Measured with the hot-path and soak benchmarks, what holds memory is:
-//! - the database's page cache, which sled counts by the size of its pages on disk (in memory
-//!   they take two to three times that): it gets an eighth of the budget as sled counts it
-//!   ([`Budget::cache_mib`]), unless `[storage] cache_mib` says otherwise;
+//! - the database ([`Budget::storage`]): with fjall, its block cache (an eighth of the budget,
+//!   counted as held) and each written tree's in-memory table (a sixteenth; only the few trees
+//!   being written hold one of any size); with sled, its page cache, which sled counts by the
+//!   size of its pages on disk (in memory they take two to three times that), an eighth of the
+//!   budget as sled counts it. `[storage] cache_mib` sets the cache instead;
 //! - finished plugin sandboxes kept warm for the next request (up to
 //!   [`KEEP_RESIDENT`](crate::plugins::engine::KEEP_RESIDENT) each): a quarter of the budget
 //!   ([`Budget::warm_slots`]), unless `[plugins] warm_slots` says otherwise;
@@ -55,10 +57,13 @@ impl Budget {
         self.mib << 20
     }
 
-    /// The database's page cache as sled counts it: an eighth of the budget, which in memory
-    /// is a quarter to a third.
-    pub fn cache_mib(&self) -> u64 {
-        self.mib / 8
+    /// The database's share: its cache, an eighth of the budget, and (fjall) each written
+    /// tree's in-memory table, a sixteenth.
+    pub fn storage(&self) -> crate::storage::StorageMemory {
+        crate::storage::StorageMemory {
+            cache_bytes: (self.mib / 8) << 20,
+            memtable_bytes: (self.mib / 16) << 20,
+        }
     }
 
     /// Finished sandboxes kept warm: as many as a quarter of the budget holds at
@@ -141,16 +146,19 @@ mod tests {
     #[test]
     fn the_budget_sizes_the_cache_and_the_warm_sandboxes_unless_they_are_set() {
         let mut config = Config::default();
-        assert_eq!(config.cache_bytes(), 16 << 20);
+        assert_eq!(config.storage_memory().cache_bytes, 16 << 20);
+        assert_eq!(config.storage_memory().memtable_bytes, 8 << 20);
         assert_eq!(config.plugin_limits().warm_slots, 8);
 
         config.memory.budget_mib = 512;
-        assert_eq!(config.cache_bytes(), 64 << 20);
+        assert_eq!(config.storage_memory().cache_bytes, 64 << 20);
+        assert_eq!(config.storage_memory().memtable_bytes, 32 << 20);
         assert_eq!(config.plugin_limits().warm_slots, 32);
 
         config.storage.cache_mib = Some(200);
         config.plugins.warm_slots = 3;
-        assert_eq!(config.cache_bytes(), 200 << 20);
+        assert_eq!(config.storage_memory().cache_bytes, 200 << 20);
+        assert_eq!(config.storage_memory().memtable_bytes, 32 << 20);
         assert_eq!(config.plugin_limits().warm_slots, 3);
 
         // A budget too small to run in is raised to the least that works.

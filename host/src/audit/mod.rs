@@ -1006,7 +1006,13 @@ mod tests {
 
     fn open(dir: &Path) -> Audit {
         let f = Arc::new(AuditFile::open(dir).unwrap());
-        let s = Storage::open_sled(dir, f.clone()).unwrap();
+        let s = Storage::open_dir(
+            dir,
+            crate::storage::Engine::default(),
+            f.clone(),
+            crate::storage::StorageMemory::default(),
+        )
+        .unwrap();
         Audit::open(f, s).unwrap()
     }
 

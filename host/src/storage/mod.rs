@@ -1,5 +1,5 @@
-//! Storage: the narrow interface every domain module writes through, its sled backend, and
-//! durability.
+//! Storage: the narrow interface every domain module writes through, its backends (fjall for
+//! new data directories, sled for those created before it; see [`Engine`]), and durability.
 //!
 //! The interface is deliberately small — named trees of ordered byte keys, point reads, ordered
 //! prefix scans with a resume key, and one atomic [`Batch`] of puts, deletes and
@@ -24,6 +24,7 @@
 //! gets back any entries its file lost; the journal's file is fsynced at checkpoints, after
 //! which it may anchor its head ([`Journal::checkpointed`]).
 
+mod fjall_backend;
 mod sled_backend;
 pub mod wal;
 
@@ -35,7 +36,61 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use fjall_backend::{FjallBackend, FjallMemory};
 pub use sled_backend::SledBackend;
+
+/// The embedded engine that holds a data directory's database. A new directory gets the
+/// configured one (`[storage] engine`, fjall unless set); an existing directory keeps the one
+/// it was created with, whatever the configuration says (the log and the audit trail are
+/// engine-neutral, the database files are not).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// [`FjallBackend`], in `store/`.
+    #[default]
+    Fjall,
+    /// [`SledBackend`], in `db/`.
+    Sled,
+}
+
+impl Engine {
+    /// The database's directory inside a data directory.
+    pub fn dir(self, data_dir: &Path) -> PathBuf {
+        data_dir.join(match self {
+            Engine::Fjall => "store",
+            Engine::Sled => "db",
+        })
+    }
+
+    /// The engine of the database already in `data_dir`, if there is one.
+    pub fn existing(data_dir: &Path) -> Option<Engine> {
+        [Engine::Fjall, Engine::Sled]
+            .into_iter()
+            .find(|e| e.dir(data_dir).exists())
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Fjall => "fjall",
+            Engine::Sled => "sled",
+        }
+    }
+}
+
+/// What the database may hold in memory.
+#[derive(Clone, Copy, Debug)]
+pub struct StorageMemory {
+    /// The engine's cache of disk pages or blocks, bytes.
+    pub cache_bytes: u64,
+    /// fjall: each written tree's in-memory table before it goes to disk, bytes.
+    pub memtable_bytes: u64,
+}
+
+impl Default for StorageMemory {
+    fn default() -> Self {
+        crate::memory::Budget::default().storage()
+    }
+}
 
 /// The trees (tables) Osler keeps. One per domain, so a backend can map each to a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -251,8 +306,6 @@ pub trait Journal: Send + Sync + 'static {
     fn checkpointed(&self, closing: bool);
 }
 
-/// The database's page cache, MiB, unless `[storage] cache_mib` says otherwise.
-pub const DEFAULT_CACHE_MIB: u64 = crate::memory::DEFAULT_BUDGET_MIB / 8;
 
 /// How often the backend is checkpointed (and the write-ahead log trimmed).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
@@ -368,19 +421,27 @@ impl WeakStorage {
 }
 
 impl Storage {
-    /// Open the sled database in `dir/db` with its write-ahead log in `dir/wal`, replaying the
-    /// log into it and giving `journal` back the entries it lacks.
-    pub fn open_sled(dir: &Path, journal: Arc<dyn Journal>) -> Result<Self, StorageError> {
-        Self::open_sled_cached(dir, journal, DEFAULT_CACHE_MIB * 1024 * 1024)
-    }
-
-    /// [`Storage::open_sled`] with a page cache of `cache_bytes`.
-    pub fn open_sled_cached(
+    /// Open the database in the data directory `dir` (see [`Engine`]: the one it has, else a
+    /// new one of `engine`) with its write-ahead log in `dir/wal`, replaying the log into it
+    /// and giving `journal` back the entries it lacks.
+    pub fn open_dir(
         dir: &Path,
+        engine: Engine,
         journal: Arc<dyn Journal>,
-        cache_bytes: u64,
+        memory: StorageMemory,
     ) -> Result<Self, StorageError> {
-        let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(&dir.join("db"), cache_bytes)?);
+        let engine = Engine::existing(dir).unwrap_or(engine);
+        let path = engine.dir(dir);
+        let backend: Arc<dyn Backend> = match engine {
+            Engine::Fjall => Arc::new(FjallBackend::open(
+                &path,
+                FjallMemory {
+                    cache_bytes: memory.cache_bytes,
+                    memtable_bytes: memory.memtable_bytes,
+                },
+            )?),
+            Engine::Sled => Arc::new(SledBackend::open(&path, memory.cache_bytes)?),
+        };
         Self::open(backend, &dir.join("wal"), journal)
     }
 
@@ -793,14 +854,22 @@ mod tests {
         fn checkpointed(&self, _: bool) {}
     }
 
-    fn open(dir: &Path) -> Storage {
-        Storage::open_sled(dir, Arc::new(NoJournal)).unwrap()
+    const ENGINES: [Engine; 2] = [Engine::Fjall, Engine::Sled];
+
+    fn open(dir: &Path, engine: Engine) -> Storage {
+        Storage::open_dir(dir, engine, Arc::new(NoJournal), StorageMemory::default()).unwrap()
     }
 
     #[tokio::test]
     async fn batch_with_failed_precondition_writes_nothing() {
+        for engine in ENGINES {
+            batch_with_failed_precondition_writes_nothing_in(engine).await;
+        }
+    }
+
+    async fn batch_with_failed_precondition_writes_nothing_in(engine: Engine) {
         let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
+        let s = open(dir.path(), engine);
         let mut b = Batch::new();
         b.put(Tree::Sites, "a", "1");
         s.commit(&b).await.unwrap();
@@ -823,8 +892,13 @@ mod tests {
 
     #[test]
     fn scan_resumes_after_key_and_stays_in_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
+        for engine in ENGINES {
+            let dir = tempfile::tempdir().unwrap();
+            scan_resumes_after_key_and_stays_in_prefix_in(open(dir.path(), engine));
+        }
+    }
+
+    fn scan_resumes_after_key_and_stays_in_prefix_in(s: Storage) {
         let mut b = Batch::new();
         for k in ["aa", "ab", "ac", "b"] {
             b.put(Tree::Sites, k, "");
@@ -849,9 +923,15 @@ mod tests {
     /// the log and replaying it into an empty backend.
     #[tokio::test]
     async fn a_durable_write_is_recovered_from_the_log_alone() {
+        for engine in ENGINES {
+            a_durable_write_is_recovered_from_the_log_alone_in(engine).await;
+        }
+    }
+
+    async fn a_durable_write_is_recovered_from_the_log_alone_in(engine: Engine) {
         let dir = tempfile::tempdir().unwrap();
         {
-            let s = open(dir.path());
+            let s = open(dir.path(), engine);
             let mut b = Batch::new();
             b.put(Tree::Sites, "a", "1");
             s.commit(&b).await.unwrap();
@@ -874,8 +954,19 @@ mod tests {
             }
         }
         let fresh = tempfile::tempdir().unwrap();
-        let backend: Arc<dyn Backend> =
-            Arc::new(SledBackend::open(&fresh.path().join("db"), 1 << 20).unwrap());
+        let backend: Arc<dyn Backend> = match engine {
+            Engine::Fjall => Arc::new(
+                FjallBackend::open(
+                    &fresh.path().join("store"),
+                    FjallMemory {
+                        cache_bytes: 1 << 20,
+                        memtable_bytes: 1 << 20,
+                    },
+                )
+                .unwrap(),
+            ),
+            Engine::Sled => Arc::new(SledBackend::open(&fresh.path().join("db"), 1 << 20).unwrap()),
+        };
         let s = Storage::open(backend, &dir.path().join("wal-copy"), Arc::new(NoJournal)).unwrap();
         assert_eq!(s.get(Tree::Sites, b"a").unwrap(), Some(b"2".to_vec()));
         assert_eq!(s.get(Tree::Sites, b"b").unwrap(), None);
@@ -883,13 +974,44 @@ mod tests {
 
     #[test]
     fn ids_are_never_reused_across_restarts() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = {
-            let s = open(dir.path());
-            (0..5).map(|_| s.next_id().unwrap()).collect::<Vec<_>>()
-        };
-        let s = open(dir.path());
-        let next = s.next_id().unwrap();
-        assert!(next > *first.iter().max().unwrap());
+        for engine in ENGINES {
+            let dir = tempfile::tempdir().unwrap();
+            let first = {
+                let s = open(dir.path(), engine);
+                (0..5).map(|_| s.next_id().unwrap()).collect::<Vec<_>>()
+            };
+            let s = open(dir.path(), engine);
+            let next = s.next_id().unwrap();
+            assert!(next > *first.iter().max().unwrap());
+        }
+    }
+
+    /// A batch that writes a key twice leaves its last write (fjall gives a batch's entries
+    /// one sequence number, so the backend keeps only the last), and a directory keeps the
+    /// engine it was created with whatever the configuration says later.
+    #[tokio::test]
+    async fn the_last_write_of_a_key_in_a_batch_wins_and_a_directory_keeps_its_engine() {
+        for engine in ENGINES {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let s = open(dir.path(), engine);
+                let mut b = Batch::new();
+                b.put(Tree::Sites, "a", "1");
+                b.delete(Tree::Sites, "a");
+                b.put(Tree::Sites, "b", "1");
+                b.put(Tree::Sites, "b", "2");
+                s.commit(&b).await.unwrap();
+                assert_eq!(s.get(Tree::Sites, b"a").unwrap(), None);
+                assert_eq!(s.get(Tree::Sites, b"b").unwrap(), Some(b"2".to_vec()));
+            }
+            let other = match engine {
+                Engine::Fjall => Engine::Sled,
+                Engine::Sled => Engine::Fjall,
+            };
+            let s = open(dir.path(), other);
+            assert_eq!(Engine::existing(dir.path()), Some(engine));
+            assert!(!other.dir(dir.path()).exists());
+            assert_eq!(s.get(Tree::Sites, b"b").unwrap(), Some(b"2".to_vec()));
+        }
     }
 }

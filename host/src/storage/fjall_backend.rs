@@ -1,0 +1,182 @@
+//! The fjall backend: a log-structured merge tree per [`Tree`] (a fjall keyspace), in one
+//! fjall database in the data directory.
+//!
+//! Why it replaced sled for new data directories: sled 0.34 copies a whole tree node on every
+//! insert (copy-on-write pages), so a create's eight index and record writes were a dozen node
+//! clones and frees — in the profile, sled's clones and glibc's malloc behind them were a
+//! third of the server's CPU, and creates reached half of PostgreSQL's rate doing the same
+//! work. An insert into fjall is one append to an in-memory skip list and a buffered append to
+//! its journal; tables are written whole in the background. fjall is 100% safe Rust
+//! (`#![deny(unsafe_code)]`), keeps its block cache to a byte budget it counts truly (sled's
+//! cache counted pages by their size on disk), and is maintained. The hot-path benchmark
+//! runs both engines side by side (README, "Benchmarks").
+//!
+//! Durability is Osler's: its write-ahead log is fsynced before a write is acknowledged, and
+//! replayed into the backend after a crash. fjall's own journal is only buffered here
+//! (`manual_journal_persist`), and synced at checkpoints ([`Backend::flush`]), after which
+//! the write-ahead log is trimmed.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use super::{Backend, Batch, Op, StorageError, StorageResult, Tree};
+
+pub struct FjallBackend {
+    db: Database,
+    keyspaces: Vec<Keyspace>,
+}
+
+/// How the engine's memory is held.
+#[derive(Clone, Copy, Debug)]
+pub struct FjallMemory {
+    /// The block cache, bytes (decompressed blocks, counted as they are held).
+    pub cache_bytes: u64,
+    /// Each keyspace's in-memory table before it is written out, bytes. Only the trees being
+    /// written hold one of any size.
+    pub memtable_bytes: u64,
+}
+
+fn io(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Io(e.to_string())
+}
+
+impl FjallBackend {
+    /// Open (or create) the database at `path`.
+    pub fn open(path: &Path, memory: FjallMemory) -> Result<Self, StorageError> {
+        let db = Database::builder(path)
+            .cache_size(memory.cache_bytes)
+            // Osler's write-ahead log makes writes durable; fjall's journal is synced at
+            // checkpoints.
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| match e {
+                fjall::Error::Locked => StorageError::Io(format!(
+                    "the database at {} is in use by another osler process; stop it first (or \
+                     use the HTTP API of the running server)",
+                    path.display()
+                )),
+                other => StorageError::Io(format!("cannot open {}: {other}", path.display())),
+            })?;
+        let memtable = memory.memtable_bytes.max(1 << 20);
+        let keyspaces = Tree::ALL
+            .iter()
+            .map(|t| {
+                db.keyspace(t.name(), || {
+                    KeyspaceCreateOptions::default()
+                        .manual_journal_persist(true)
+                        .max_memtable_size(memtable)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        Ok(Self { db, keyspaces })
+    }
+
+    fn keyspace(&self, t: Tree) -> &Keyspace {
+        &self.keyspaces[t.index()]
+    }
+}
+
+impl Backend for FjallBackend {
+    fn get(&self, tree: Tree, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
+        Ok(self
+            .keyspace(tree)
+            .get(key)
+            .map_err(io)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan_bytes(tree, prefix, after, limit, usize::MAX)
+            .map(|(rows, _)| rows)
+    }
+
+    fn scan_bytes(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> StorageResult<(super::Rows, bool)> {
+        let ks = self.keyspace(tree);
+        let iter = match after {
+            Some(after) if after >= prefix => {
+                ks.range::<&[u8], _>((Bound::Excluded(after), Bound::Unbounded))
+            }
+            _ => ks.prefix(prefix),
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for item in iter {
+            let (k, v) = item.into_inner().map_err(io)?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            bytes = bytes.saturating_add(k.len() + v.len());
+            if out.len() >= limit || (bytes > max_bytes && !out.is_empty()) {
+                return Ok((out, true));
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok((out, false))
+    }
+
+    fn last(&self, tree: Tree, prefix: &[u8]) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>> {
+        match self.keyspace(tree).prefix(prefix).next_back() {
+            Some(item) => {
+                let (k, v) = item.into_inner().map_err(io)?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// One fjall write batch: [`super::Storage`] has already checked the preconditions under
+    /// its write lock, and the write-ahead log makes the batch atomic across a crash. The
+    /// entries of a fjall batch share one sequence number, so where a batch writes a key more
+    /// than once only its last write goes in (which is what applying the ops in order means).
+    fn apply(&self, batch: &Batch) -> StorageResult<()> {
+        let mut seen: HashSet<(Tree, &[u8])> = HashSet::new();
+        let mut last = Vec::with_capacity(batch.ops.len());
+        for op in batch.ops.iter().rev() {
+            match op {
+                Op::Put(t, k, _) | Op::Delete(t, k) if seen.insert((*t, k.as_slice())) => {
+                    last.push(op);
+                }
+                _ => {}
+            }
+        }
+        if last.is_empty() {
+            return Ok(());
+        }
+        let mut b = self.db.batch().durability(None);
+        for op in last.into_iter().rev() {
+            match op {
+                Op::Put(t, k, v) => b.insert(self.keyspace(*t), k.as_slice(), v.as_slice()),
+                Op::Delete(t, k) => b.remove(self.keyspace(*t), k.as_slice()),
+                Op::Expect(..) => {}
+            }
+        }
+        b.commit().map_err(io)
+    }
+
+    /// Sync fjall's journal (everything applied so far is in it): after this, a crash
+    /// recovers it from fjall's own files.
+    fn flush(&self) -> StorageResult<()> {
+        self.db.persist(PersistMode::SyncAll).map_err(io)
+    }
+
+    fn len(&self, tree: Tree) -> usize {
+        self.keyspace(tree).len().unwrap_or(0)
+    }
+}
