@@ -37,6 +37,9 @@
 //!    default the rows above ran with): 64-client creates, the name search, the trivial plugin
 //!    route, each with its ratio to the first budget's (what a smaller database cache and fewer
 //!    warm sandboxes cost), and the resident size after them;
+//! 8. each storage engine (`[storage] engine`), on a clinic of its own set up like the main
+//!    one's patients (the main clinic is on the default engine, fjall): creates at each
+//!    concurrency and the name search, each with its ratio to the first engine's (sled's).
 //!
 //! then prints every figure, each row with its anchor or goal and the ratio, and the server's
 //! resident memory. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
@@ -54,6 +57,7 @@
 //! | `OSLER_BENCH_CONNECTIONS`| 16      | connections of the plugin-route run               |
 //! | `OSLER_BENCH_ALLOCATORS` | Debian's jemalloc, mimalloc | `name=library.so[@options];…` to preload (with `MALLOC_CONF=options`), or `name=@tunables` for glibc's with `GLIBC_TUNABLES`, and compare |
 //! | `OSLER_BENCH_BUDGETS`    | 128,512 | memory budgets (MiB) to compare, the default first; empty: none |
+//! | `OSLER_BENCH_ENGINES`    | sled,fjall | storage engines to compare, against the first; empty: none |
 //! | `OSLER_BENCH_PG_BIN`     | newest `/usr/lib/postgresql/*/bin` | PostgreSQL's binaries  |
 //! | `OSLER_BENCH_DIR`        | the system temp dir | where both data directories go        |
 
@@ -536,6 +540,39 @@ fn main() -> anyhow::Result<()> {
     };
     anyhow::ensure!(!ids.is_empty(), "no patients to book");
 
+    // A clinic per storage engine to compare: the same patients, the bench's physician.
+    let engines: Vec<(osler_host::storage::Engine, PathBuf)> = std::env::var("OSLER_BENCH_ENGINES")
+        .unwrap_or_else(|_| "sled,fjall".into())
+        .split(',')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let engine: osler_host::storage::Engine =
+                serde_json::from_value(json!(e.trim())).context("OSLER_BENCH_ENGINES")?;
+            let dir = tmp.path().join(format!("osler-{}", engine.name()));
+            let (app, ctx) = common::clinic_for_server_on(&dir, &cache, engine)?;
+            common::user(&app, "bench.doc", vec![Role::Physician], Some("Dr. Bench"))?;
+            let started = Instant::now();
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let mut g = osler_host::demo::Generator::new(11);
+                let mut left = patients;
+                while left > 0 {
+                    let n = left.min(10_000);
+                    app.patients
+                        .import(&ctx, (0..n).map(|_| g.patient()).collect())
+                        .await?;
+                    left -= n;
+                }
+                anyhow::Ok(())
+            })?;
+            println!(
+                "engine {}: {patients} patients loaded in-process in {:.1} s",
+                engine.name(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok((engine, dir))
+        })
+        .collect::<anyhow::Result<_>>()?;
+
     // The interaction table's import, as an administrator allows for large files.
     const SERVER_ENV: [(&str, &str); 2] = [
         ("OSLER_HTTP__BODY_LIMIT", "16777216"),
@@ -864,6 +901,50 @@ fn main() -> anyhow::Result<()> {
                 push(format!("budget {mib} MiB, name search p99 (ms)"), search, anchor(1));
                 push(format!("budget {mib} MiB, plugin route req/s"), plugin, anchor(2));
                 push(format!("budget {mib} MiB, RSS (MiB)"), rss, None);
+                drop(s);
+            }
+
+            // Each storage engine on its own clinic: creates and the name search.
+            let mut first: Option<Vec<f64>> = None;
+            for (n, (engine, dir)) in engines.iter().enumerate() {
+                server = None;
+                let s = common::Server::start_with(dir, &cache, &SERVER_ENV)?;
+                let token = login(&client, &s.base, "bench.doc").await?;
+                let mut figs = Vec::new();
+                for &c in &concurrencies {
+                    let creates =
+                        osler_creates(&client, &s.base, &token, &next_card, c, secs).await?;
+                    figs.push((format!("engine {}, {c} clients, creates/s", engine.name()), creates));
+                }
+                let lat = sequential(requests, |i| {
+                    client
+                        .get(format!(
+                            "{}/api/v1/patients?name={}&_count=20",
+                            s.base,
+                            prefixes[(i * 7919 + round + 2) % prefixes.len()]
+                        ))
+                        .bearer_auth(&token)
+                })
+                .await?;
+                figs.push((
+                    format!("engine {}, name search p99 (ms)", engine.name()),
+                    p99(&lat),
+                ));
+                let rss = rss_mib(s.pid());
+                println!(
+                    "engine {}: {}; name search p50 {:.2} ms; RSS {rss:.0} MiB",
+                    engine.name(),
+                    figs.iter()
+                        .map(|(row, v)| format!("{row} {v:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    p50(&lat)
+                );
+                let base = first.get_or_insert_with(|| figs.iter().map(|f| f.1).collect());
+                for (i, (row, v)) in figs.into_iter().enumerate() {
+                    push(row, v, if n == 0 { None } else { Some(base[i]) });
+                }
+                push(format!("engine {}, RSS (MiB)", engine.name()), rss, None);
                 drop(s);
             }
             println!();

@@ -65,7 +65,6 @@ pub enum Mode {
     Existing,
 }
 
-
 impl App {
     pub fn open(config: Config, mode: Mode) -> anyhow::Result<App> {
         let dir = config.data_dir.clone();

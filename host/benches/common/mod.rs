@@ -148,10 +148,23 @@ pub fn clinic(mut config: Config) -> anyhow::Result<(App, Ctx)> {
 /// [`clinic`] in `data`, with compiled plugins cached in `cache`: set up in-process, then
 /// dropped for [`Server::start`] to serve the same directories.
 pub fn clinic_for_server(data: &Path, cache: &Path) -> anyhow::Result<(App, Ctx)> {
+    clinic_for_server_on(data, cache, Default::default())
+}
+
+/// [`clinic_for_server`] with its database in `engine`.
+pub fn clinic_for_server_on(
+    data: &Path,
+    cache: &Path,
+    engine: osler_host::storage::Engine,
+) -> anyhow::Result<(App, Ctx)> {
     clinic(Config {
         data_dir: data.to_path_buf(),
         plugins: osler_host::plugins::engine::Limits {
             cache_dir: Some(cache.to_path_buf()),
+            ..Default::default()
+        },
+        storage: osler_host::config::StorageConfig {
+            engine,
             ..Default::default()
         },
         ..Default::default()

@@ -306,7 +306,6 @@ pub trait Journal: Send + Sync + 'static {
     fn checkpointed(&self, closing: bool);
 }
 
-
 /// How often the backend is checkpointed (and the write-ahead log trimmed).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// A log segment this large triggers a checkpoint before the interval is up.
