@@ -18,6 +18,7 @@
 //! audit. Rows whose effect is "no effect" (`N`, or lower case `a`, `i`, `n`: no clinical
 //! effect) are never alerts.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use osler_sdk::Error;
@@ -109,36 +110,69 @@ pub fn interactions(
     drugs: &[Vec<Code>],
     sources: &mut [&mut dyn Table],
 ) -> Result<Vec<Alert>, Error> {
+    interactions_with(drugs, &vec![true; drugs.len()], sources)
+}
+
+/// The pairs of `drugs` that involve at least one drug marked `new` (`new[i]` for `drugs[i]`;
+/// a drug without a mark is not new): for each such pair exactly the alert [`interactions`]
+/// gives it (the same row, direction, `also` and codes), in the same order, and pairs of two
+/// drugs that are not new are never looked at. That is a prescriber's check: the new drug
+/// against the medication list.
+///
+/// Partners are looked up only for the prefixes of the new drugs' codes: a table indexes them
+/// both ways ([`crate::store::interaction_entries`]: a row between `a` and `b` makes each the
+/// other's partner), so a pair is found from its new drug's side whichever code comes first in
+/// the row, and `pair` reads the rows of both orientations. Lookups: at most 5 for each code
+/// of a new drug, plus one per pair of codes or classes that has rows, whatever the length of
+/// the list they are checked against.
+pub fn interactions_with(
+    drugs: &[Vec<Code>],
+    new: &[bool],
+    sources: &mut [&mut dyn Table],
+) -> Result<Vec<Alert>, Error> {
+    let is_new = |i: usize| new.get(i).copied().unwrap_or(false);
+    // Each code's five levels, computed once.
+    let levels: Vec<Vec<Vec<&str>>> = drugs
+        .iter()
+        .map(|d| d.iter().map(|c| atc::prefixes(&c.code)).collect())
+        .collect();
     let mut hits: BTreeMap<(usize, usize), Vec<Hit>> = BTreeMap::new();
     for (s, table) in sources.iter_mut().enumerate() {
-        // The partners of every prefix of every code, each looked up once.
+        // The partners of every prefix of every new drug's codes, each looked up once.
         let mut partners: HashMap<&str, HashSet<String>> = HashMap::new();
-        for code in drugs.iter().flatten() {
-            for p in atc::prefixes(&code.code) {
-                if !partners.contains_key(p) {
-                    let found = table.partners(p)?;
-                    partners.insert(p, found.into_iter().collect());
+        for (i, codes) in levels.iter().enumerate() {
+            if !is_new(i) {
+                continue;
+            }
+            for &p in codes.iter().flatten() {
+                if let Entry::Vacant(e) = partners.entry(p) {
+                    e.insert(table.partners(p)?.into_iter().collect());
                 }
             }
         }
-        let mut pairs: HashMap<(String, String), Vec<Interaction>> = HashMap::new();
-        let mut seen = HashSet::new();
+        let linked = |p: &str, q: &str| partners.get(p).is_some_and(|ps| ps.contains(q));
+        // The rows of each pair of codes or classes, keyed in order (as `pair_key`).
+        let mut pairs: HashMap<(&str, &str), Vec<Interaction>> = HashMap::new();
         for i in 0..drugs.len() {
             for j in i + 1..drugs.len() {
-                for ci in &drugs[i] {
-                    for cj in &drugs[j] {
-                        for p in atc::prefixes(&ci.code) {
-                            let Some(ps) = partners.get(p) else { continue };
-                            for q in atc::prefixes(&cj.code) {
-                                if !ps.contains(q) {
+                // From the side of a new drug: `i`'s when it is new, as every pair always was.
+                let from_i = is_new(i);
+                if !from_i && !is_new(j) {
+                    continue;
+                }
+                for (ci, pi) in drugs[i].iter().zip(&levels[i]) {
+                    for (cj, pj) in drugs[j].iter().zip(&levels[j]) {
+                        for &p in pi {
+                            for &q in pj {
+                                if !(if from_i { linked(p, q) } else { linked(q, p) }) {
                                     continue;
                                 }
-                                let key = pair_key(p, q);
-                                if !pairs.contains_key(&key) {
-                                    let rows = table.pair(&key.0, &key.1)?;
-                                    pairs.insert(key.clone(), rows);
-                                }
-                                for row in &pairs[&key] {
+                                let key = if p <= q { (p, q) } else { (q, p) };
+                                let rows = match pairs.entry(key) {
+                                    Entry::Occupied(e) => e.into_mut(),
+                                    Entry::Vacant(e) => e.insert(table.pair(key.0, key.1)?),
+                                };
+                                for row in rows.iter() {
                                     if no_effect(row) {
                                         continue;
                                     }
@@ -150,16 +184,19 @@ pub fn interactions(
                                     } else {
                                         continue;
                                     };
-                                    if seen.insert((i, j, row.id.clone())) {
-                                        hits.entry((i, j)).or_default().push(Hit {
-                                            affecting: hit.0,
-                                            affected: hit.1,
-                                            affecting_code: hit.2.clone(),
-                                            affected_code: hit.3.clone(),
-                                            source: s,
-                                            row: row.clone(),
-                                        });
+                                    // A row that applied through several codes once: the first.
+                                    let found = hits.entry((i, j)).or_default();
+                                    if found.iter().any(|h| h.source == s && h.row.id == row.id) {
+                                        continue;
                                     }
+                                    found.push(Hit {
+                                        affecting: hit.0,
+                                        affected: hit.1,
+                                        affecting_code: hit.2.clone(),
+                                        affected_code: hit.3.clone(),
+                                        source: s,
+                                        row: row.clone(),
+                                    });
                                 }
                             }
                         }
@@ -411,5 +448,147 @@ mod tests {
         let found = interactions(&drugs(&["B01AA03", "A14AA02"]), &mut [&mut t]).unwrap();
         assert_eq!(found[0].hit.row.id, "10");
         assert_eq!(found[0].hit.affecting, 1);
+    }
+
+    /// Rows in both orientations, class and substance rows, a no-effect row and a combination's
+    /// ingredient rows: warfarin and the NSAIDs, a beta blocker and diltiazem, SSRIs and MAO
+    /// inhibitors, lithium and thiazides.
+    fn both_ways() -> Vec<Interaction> {
+        vec![
+            row("3043", "M01A", "B01AA03", 'A', Some(2)),
+            row("3240", "M01AE01", "B01AA03", 'A', Some(2)),
+            row("28036", "B01AA03", "M01AE01", 'U', Some(3)),
+            row("50", "B01AA", "M01A", 'I', Some(1)),
+            row("9", "C07A", "B01AA03", 'N', Some(3)),
+            row("60", "C07A", "C08DB01", 'A', Some(2)),
+            row("61", "C08DB01", "C07AB02", 'A', Some(3)),
+            row("70", "N06AB", "N06AF", 'A', Some(3)),
+            row("71", "N06AF", "N06AB", 'A', Some(3)),
+            row("80", "C03AA", "N05AN01", 'A', Some(3)),
+            row("81", "N05AN01", "C03A", 'U', Some(1)),
+            row("82", "C09", "N05AN", 'A', None),
+            row("90", "M01A", "M01A", 'A', Some(1)),
+        ]
+    }
+
+    /// Metoprolol, ibuprofen, warfarin, diltiazem, sertraline, phenelzine, lithium,
+    /// lisinopril/hydrochlorothiazide, naproxen.
+    fn medication_list() -> Vec<Vec<Code>> {
+        let mut list = drugs(&[
+            "C07AB02", "M01AE01", "B01AA03", "C08DB01", "N06AB06", "N06AF03", "N05AN01",
+        ]);
+        list.push(vec![
+            Code {
+                code: "C09BA03".into(),
+                via: None,
+            },
+            Code {
+                code: "C09AA03".into(),
+                via: Some("lisinopril".into()),
+            },
+            Code {
+                code: "C03AA03".into(),
+                via: Some("hydrochlorothiazide".into()),
+            },
+        ]);
+        list.extend(drugs(&["M01AE02"]));
+        list
+    }
+
+    #[test]
+    fn the_check_against_a_list_is_the_all_pairs_check_less_the_pairs_within_the_list() {
+        let list = medication_list();
+        let n = list.len();
+        let rows = both_ways();
+        // The supplement restates some pairs, so that sources are layered too.
+        let supplement = vec![
+            row("s1", "B01AA03", "M01AE01", 'A', Some(3)),
+            row("s2", "N05AN01", "C03AA03", 'I', Some(2)),
+        ];
+        let check = |new: &[bool]| {
+            let mut a = Mem {
+                rows: rows.clone(),
+                ..Default::default()
+            };
+            let mut b = Mem {
+                rows: supplement.clone(),
+                ..Default::default()
+            };
+            interactions_with(&list, new, &mut [&mut a, &mut b]).unwrap()
+        };
+        let all = check(&vec![true; n]);
+        let mut a = Mem {
+            rows: rows.clone(),
+            ..Default::default()
+        };
+        let mut b = Mem {
+            rows: supplement.clone(),
+            ..Default::default()
+        };
+        assert_eq!(all, interactions(&list, &mut [&mut a, &mut b]).unwrap());
+        assert_eq!(all.len(), 6, "{all:?}");
+        let mut sets: Vec<Vec<bool>> = (0..n).map(|i| (0..n).map(|j| j == i).collect()).collect();
+        sets.push((0..n).map(|j| j % 2 == 0).collect());
+        sets.push((0..n).map(|j| j >= n - 3).collect());
+        sets.push(vec![false; n]);
+        for new in sets {
+            let want: Vec<Alert> = all
+                .iter()
+                .filter(|a| new[a.hit.affecting] || new[a.hit.affected])
+                .cloned()
+                .collect();
+            assert_eq!(check(&new), want, "new: {new:?}");
+        }
+        // Marks missing at the end are not new.
+        assert_eq!(
+            check(&[true]),
+            check(&[&[true][..], &vec![false; n - 1]].concat())
+        );
+    }
+
+    #[test]
+    fn the_lookups_of_a_check_against_a_list_do_not_grow_with_the_list() {
+        let list = medication_list();
+        // Each table pair of codes or classes is read at most once.
+        let pairs: HashSet<(String, String)> = both_ways()
+            .iter()
+            .map(|r| pair_key(atc::human(&r.atc_a), atc::human(&r.atc_b)))
+            .collect();
+        for new in [0, 2, 7] {
+            let new_codes = list[new].len();
+            let mut lookups = Vec::new();
+            for copies in [1, 3] {
+                // The new drug, then the list (`copies` times over, less the new drug).
+                let mut drugs = vec![list[new].clone()];
+                for _ in 0..copies {
+                    drugs.extend(
+                        list.iter()
+                            .enumerate()
+                            .filter(|&(i, _)| i != new)
+                            .map(|(_, d)| d.clone()),
+                    );
+                }
+                let marks: Vec<bool> = (0..drugs.len()).map(|i| i == 0).collect();
+                let mut t = Mem {
+                    rows: both_ways(),
+                    ..Default::default()
+                };
+                interactions_with(&drugs, &marks, &mut [&mut t]).unwrap();
+                assert!(
+                    t.lookups <= new_codes * 5 + pairs.len(),
+                    "drug {new}: {} lookups",
+                    t.lookups
+                );
+                lookups.push(t.lookups);
+                // All pairs: every drug's prefixes are looked up.
+                let mut all = Mem {
+                    rows: both_ways(),
+                    ..Default::default()
+                };
+                interactions(&drugs, &mut [&mut all]).unwrap();
+                assert!(all.lookups > t.lookups, "{} ≤ {}", all.lookups, t.lookups);
+            }
+            assert_eq!(lookups[0], lookups[1], "drug {new}: {lookups:?}");
+        }
     }
 }
