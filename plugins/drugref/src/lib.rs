@@ -1,6 +1,6 @@
 //! The drug reference (OSCAR's drugref and MyDrugRef): drug products, an interaction table
 //! keyed by WHO ATC codes and classes, allergy checks, and clinicians' posts. It exports
-//! `osler:drugref/lookup@0.3.0` (`wit/lookup.wit`), which prescribing imports.
+//! `osler:drugref/lookup@0.3.1` (`wit/lookup.wit`), which prescribing imports.
 //!
 //! See README.md for the routes, the storage layout and the import formats.
 
@@ -240,13 +240,24 @@ fn acting_name(k: &Known, code: &check::Code) -> String {
     }
 }
 
+/// The interactions between any two of `drugs`.
 pub fn interactions(drugs: &[DrugIn]) -> Result<Report, Error> {
-    if drugs.len() > 200 {
+    interactions_with(drugs, &[])
+}
+
+/// The interactions between each of `drugs` and each of `against`, and between any two of
+/// `drugs`; never between two of `against` (a new drug against the medication list). Each pair
+/// is reported as [`interactions`] reports it for `drugs` followed by `against`, and so is what
+/// could not be checked, of both lists.
+pub fn interactions_with(drugs: &[DrugIn], against: &[DrugIn]) -> Result<Report, Error> {
+    if drugs.len() + against.len() > 200 {
         return Err(Error::too_large("at most 200 drugs in one check"));
     }
+    let given: Vec<&DrugIn> = drugs.iter().chain(against).collect();
+    let new: Vec<bool> = (0..given.len()).map(|i| i < drugs.len()).collect();
     let mut all = Vec::new();
     let mut unchecked = Vec::new();
-    for d in drugs {
+    for &d in &given {
         let k = known(d)?;
         unchecked.extend(k.unchecked.iter().map(|reason| Unchecked {
             key: d.key.clone(),
@@ -254,14 +265,17 @@ pub fn interactions(drugs: &[DrugIn]) -> Result<Report, Error> {
         }));
         all.push(k);
     }
-    let codes: Vec<Vec<check::Code>> = all.iter().map(|k| k.codes.clone()).collect();
+    let codes: Vec<Vec<check::Code>> = all
+        .iter_mut()
+        .map(|k| std::mem::take(&mut k.codes))
+        .collect();
     let mut tables = store::KvTable::sources()?;
     let names: Vec<String> = tables.iter().map(|t| t.source.clone()).collect();
     let mut sources: Vec<&mut dyn check::Table> = tables
         .iter_mut()
         .map(|t| t as &mut dyn check::Table)
         .collect();
-    let alerts = check::interactions(&codes, &mut sources)?;
+    let alerts = check::interactions_with(&codes, &new, &mut sources)?;
     let words = |h: &check::Hit| {
         check::summary(
             &acting_name(&all[h.affecting], &h.affecting_code),
@@ -283,8 +297,8 @@ pub fn interactions(drugs: &[DrugIn]) -> Result<Report, Error> {
         interactions: alerts
             .into_iter()
             .map(|a| FoundOut {
-                affecting: drugs[a.hit.affecting].key.clone(),
-                affected: drugs[a.hit.affected].key.clone(),
+                affecting: given[a.hit.affecting].key.clone(),
+                affected: given[a.hit.affected].key.clone(),
                 summary: summary(&a),
                 source: names[a.hit.source].clone(),
                 also: a
@@ -565,6 +579,17 @@ fn interaction_out(f: FoundOut) -> wit::Interaction {
     }
 }
 
+fn drugs_in(list: Vec<wit::Drug>) -> Vec<DrugIn> {
+    list.into_iter().map(DrugIn::from).collect()
+}
+
+fn report_out(r: Report) -> wit::InteractionReport {
+    wit::InteractionReport {
+        interactions: r.interactions.into_iter().map(interaction_out).collect(),
+        unchecked: not_checked(r.unchecked),
+    }
+}
+
 fn allergies_in(list: Vec<wit::Allergy>) -> Vec<AllergyIn> {
     list.into_iter()
         .map(|a| AllergyIn {
@@ -597,12 +622,19 @@ impl wit::Guest for Drugref {
     }
 
     fn interactions(drugs: Vec<wit::Drug>) -> Result<wit::InteractionReport, Error> {
-        let drugs: Vec<DrugIn> = drugs.into_iter().map(DrugIn::from).collect();
-        let r = interactions(&drugs)?;
-        Ok(wit::InteractionReport {
-            interactions: r.interactions.into_iter().map(interaction_out).collect(),
-            unchecked: not_checked(r.unchecked),
-        })
+        Ok(report_out(interactions(&drugs_in(drugs))?))
+    }
+
+    /// A new drug against the medication list: partners are looked up for `drugs`' codes
+    /// only, and pairs within `against` are never checked.
+    fn interactions_with(
+        drugs: Vec<wit::Drug>,
+        against: Vec<wit::Drug>,
+    ) -> Result<wit::InteractionReport, Error> {
+        Ok(report_out(interactions_with(
+            &drugs_in(drugs),
+            &drugs_in(against),
+        )?))
     }
 
     fn allergy_warnings(
