@@ -156,8 +156,10 @@ fn try_run(
         status: "checked".into(),
         ..Checks::default()
     };
-    let mut drugs = vec![to_lookup("new", drug)];
-    drugs.extend(others.iter().map(|p| to_lookup(&p.id, &p.drug)));
+    let new = to_lookup("new", drug);
+    // What the new drug is checked against: the patient's active medications, then those
+    // other facilities share.
+    let mut against: Vec<lookup::Drug> = others.iter().map(|p| to_lookup(&p.id, &p.drug)).collect();
     // Shared medications with an ATC code are checked like the patient's own; the others
     // are said to be unchecked.
     let mut remote_named: Vec<(String, String)> = Vec::new();
@@ -168,7 +170,7 @@ fn try_run(
             for (i, m) in list.iter().enumerate() {
                 let label = remote::label(m);
                 if m.atc.as_deref().is_some_and(|a| !a.trim().is_empty()) {
-                    drugs.push(remote_lookup(remote_key(i), m));
+                    against.push(remote_lookup(remote_key(i), m));
                     remote_named.push((remote_key(i), label));
                 } else {
                     checks
@@ -184,7 +186,8 @@ fn try_run(
             .find(|(k, _)| k == key)
             .map(|(_, l)| l.clone())
     };
-    let report = lookup::interactions(&drugs)?;
+    // Only the pairs with the new drug: the reference looks up the new drug's codes alone.
+    let report = lookup::interactions_with(std::slice::from_ref(&new), &against)?;
     for lookup::NotChecked { key, reason: why } in &report.unchecked {
         if key == "new" {
             checks
@@ -206,7 +209,7 @@ fn try_run(
         } else if i.affected == "new" {
             &i.affecting
         } else {
-            continue; // between two medications already on the list
+            continue; // two medications already on the list: `interactions-with` skips them
         };
         // A local medication, or one another facility shares (named with where it comes
         // from and how old the information is).
@@ -262,7 +265,7 @@ fn try_run(
             allergen: a.allergen.clone(),
         })
         .collect();
-    let report = lookup::allergy_warnings(&to_lookup("new", drug), &list)?;
+    let report = lookup::allergy_warnings(&new, &list)?;
     for w in report.warnings {
         let Some(a) = allergies.iter().find(|a| a.id == w.allergy) else {
             continue;
