@@ -914,6 +914,10 @@ fn main() -> anyhow::Result<()> {
                 for &c in &concurrencies {
                     let creates =
                         osler_creates(&client, &s.base, &token, &next_card, c, secs).await?;
+                    println!(
+                        "engine {}, {c:>2} clients: {creates:.0} creates/s",
+                        engine.name()
+                    );
                     figs.push((format!("engine {}, {c} clients, creates/s", engine.name()), creates));
                 }
                 let lat = sequential(requests, |i| {
@@ -932,13 +936,10 @@ fn main() -> anyhow::Result<()> {
                 ));
                 let rss = rss_mib(s.pid());
                 println!(
-                    "engine {}: {}; name search p50 {:.2} ms; RSS {rss:.0} MiB",
+                    "engine {}: name search p50 {:.2} ms, p99 {:.2} ms; RSS {rss:.0} MiB",
                     engine.name(),
-                    figs.iter()
-                        .map(|(row, v)| format!("{row} {v:.2}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    p50(&lat)
+                    p50(&lat),
+                    p99(&lat)
                 );
                 let base = first.get_or_insert_with(|| figs.iter().map(|f| f.1).collect());
                 for (i, (row, v)) in figs.into_iter().enumerate() {
