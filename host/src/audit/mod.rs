@@ -23,12 +23,16 @@
 //! row keyed by the entry, listing its patients; a background indexer turns such rows into
 //! per-patient rows a little later, off the request path, and a query by patient first indexes
 //! whatever is still pending, so it sees every entry. The entry itself is in the trail before
-//! the answer either way: only the per-patient lookup is deferred.
+//! the answer either way: only the per-patient lookup is deferred. The indexer resumes where
+//! it stopped ([`Cursor`]) rather than scanning the pending rows from the first: in an LSM
+//! tree a removed row stays as a tombstone until compaction, and a scan from the start walked
+//! every row ever indexed (a third of the server's CPU under a stream of searches).
 //! [`verify`] checks the file, read-only.
 
 pub mod checkpoint;
 pub mod verify;
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -364,6 +368,31 @@ pub struct Audit {
     indexer: Arc<Indexer>,
     file: Arc<AuditFile>,
     storage: Storage,
+    cursor: Arc<Mutex<Cursor>>,
+}
+
+/// Where the next scan for pending rows starts. Every pending row below `from` has been
+/// indexed. An entry's rows reach the database a moment after it gets its sequence number, and
+/// entries' rows are applied in parallel, so a row may appear below one already indexed: the
+/// scan never moves past an entry still on its way (`in_flight`), nor past the last sequence
+/// number given out when it looked.
+#[derive(Default)]
+struct Cursor {
+    from: u64,
+    /// Entries naming many patients whose rows may not be in the database yet.
+    in_flight: BTreeSet<u64>,
+    /// The highest sequence number given to such an entry.
+    allocated: u64,
+}
+
+impl Cursor {
+    /// Every pending row below this is in the database.
+    fn limit(&self) -> u64 {
+        self.in_flight
+            .first()
+            .copied()
+            .unwrap_or(self.allocated + 1)
+    }
 }
 
 /// The background indexer of entries naming many patients (see the module docs).
@@ -386,7 +415,7 @@ static INDEXING: Mutex<()> = Mutex::new(());
 const INDEX_CHUNK: usize = 256;
 
 impl Indexer {
-    fn start(storage: WeakStorage) -> Arc<Self> {
+    fn start(storage: WeakStorage, cursor: Arc<Mutex<Cursor>>) -> Arc<Self> {
         let state: Arc<(Mutex<IndexerState>, Condvar)> = Arc::default();
         let shared = state.clone();
         let thread = std::thread::Builder::new()
@@ -407,7 +436,7 @@ impl Indexer {
                     let Some(storage) = storage.upgrade() else {
                         return;
                     };
-                    if let Err(e) = index_pending(&storage) {
+                    if let Err(e) = index_pending(&storage, &cursor) {
                         // The rows stay pending: the next query by patient, or the next start,
                         // indexes them.
                         tracing::error!(error = %e, "cannot index audit entries by patient");
@@ -442,14 +471,23 @@ impl Drop for Indexer {
 /// Index every pending entry (one row naming many patients) under each of its patients, a
 /// chunk of entries per atomic batch that also removes their pending rows. Idempotent: two
 /// callers indexing the same entry write the same rows.
-fn index_pending(storage: &Storage) -> Result<usize, AuditError> {
+fn index_pending(storage: &Storage, cursor: &Mutex<Cursor>) -> Result<usize, AuditError> {
     let _one = INDEXING.lock().expect("index lock");
     let mut done = 0;
     loop {
-        let rows = storage.scan(Tree::AuditIndex, b"m", None, INDEX_CHUNK)?;
-        if rows.is_empty() {
+        let (from, limit) = {
+            let c = cursor.lock().expect("cursor lock");
+            (c.from, c.limit())
+        };
+        let after = from.checked_sub(1).map(pending_key);
+        let rows = storage.scan(Tree::AuditIndex, b"m", after.as_deref(), INDEX_CHUNK)?;
+        let Some((last, _)) = rows.last() else {
+            // Nothing pending below `limit` is left.
+            let mut c = cursor.lock().expect("cursor lock");
+            c.from = c.from.max(limit);
             return Ok(done);
-        }
+        };
+        let last = u64::from_be_bytes(last[1..9].try_into().expect("8"));
         let mut b = Batch::new();
         for (k, v) in &rows {
             let seq = u64::from_be_bytes(k[1..9].try_into().expect("8"));
@@ -462,6 +500,8 @@ fn index_pending(storage: &Storage) -> Result<usize, AuditError> {
         }
         storage.apply(&b)?;
         done += rows.len();
+        let mut c = cursor.lock().expect("cursor lock");
+        c.from = c.from.max((last + 1).min(limit));
     }
 }
 
@@ -559,10 +599,12 @@ impl Audit {
     /// Bind the file to its index, indexing any entries the index lacks (written just before
     /// a crash). Refuses to start if the index knows entries the file no longer has.
     pub fn open(file: Arc<AuditFile>, storage: Storage) -> Result<Self, AuditError> {
+        let cursor: Arc<Mutex<Cursor>> = Arc::default();
         let audit = Self {
-            indexer: Indexer::start(storage.downgrade()),
+            indexer: Indexer::start(storage.downgrade(), cursor.clone()),
             file,
             storage,
+            cursor,
         };
         let indexed = audit
             .storage
@@ -631,7 +673,7 @@ impl Audit {
     pub fn record_with(&self, batch: &Batch, ev: Event) -> Result<u64, AuditError> {
         let mut seq = 0;
         let many = ev.patients.len() > 1;
-        self.storage.apply_with(batch, |extra| {
+        let applied = self.storage.apply_with(batch, |extra| {
             let mut head = self.file.head.lock().expect("audit lock");
             let now = time::OffsetDateTime::now_utc();
             let mut entry = AuditEntry {
@@ -663,9 +705,22 @@ impl Audit {
             head.seq = entry.seq;
             head.hash = entry.hash.clone();
             seq = entry.seq;
+            if many {
+                let mut c = self.cursor.lock().expect("cursor lock");
+                c.allocated = seq;
+                c.in_flight.insert(seq);
+            }
             extra.ops.extend(index_batch(&entry, offset).ops);
             Ok(Some(line))
-        })?;
+        });
+        if many && seq != 0 {
+            self.cursor
+                .lock()
+                .expect("cursor lock")
+                .in_flight
+                .remove(&seq);
+        }
+        applied?;
         if many {
             self.indexer.wake();
         }
@@ -728,7 +783,7 @@ impl Audit {
         let ms_of = |e: &AuditEntry| parse_time_ms(&e.time).unwrap_or(0);
         if q.patient.is_some() {
             // Entries naming many patients that the indexer has not reached yet.
-            index_pending(&self.storage)?;
+            index_pending(&self.storage, &self.cursor)?;
         }
         // Drive from the most selective index (patient, actor, time, sequence); filter the rest.
         let (prefix, start): (Vec<u8>, Option<Vec<u8>>) = if let Some(p) = &q.patient {
@@ -1161,6 +1216,47 @@ mod tests {
         }
         assert_eq!(rows(&a, b"m"), 0, "the indexer ran");
         assert_eq!(rows(&a, b"pv\0"), 1);
+    }
+
+    /// Entries naming many patients recorded from several threads at once (their rows reach
+    /// the database in any order) are all indexed by the background indexer, which resumes
+    /// where it stopped rather than from the first pending row.
+    #[test]
+    fn entries_recorded_in_parallel_are_all_indexed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open(dir.path());
+        std::thread::scope(|scope| {
+            for t in 0..6 {
+                let a = &a;
+                scope.spawn(move || {
+                    for i in 0..60 {
+                        let own = format!("t{t}");
+                        let each = format!("e{t}.{i}");
+                        a.record(search(&["all", &own, &each])).unwrap();
+                    }
+                });
+            }
+        });
+        a.storage.durable_blocking().unwrap();
+        let pending = |a: &Audit| a.storage.scan(Tree::AuditIndex, b"m", None, 1).unwrap();
+        for _ in 0..1000 {
+            if pending(&a).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(pending(&a).is_empty(), "the indexer ran");
+        let count = |p: &str| {
+            a.storage
+                .scan(Tree::AuditIndex, &idx_prefix(b'p', p), None, 1000)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(count("all"), 360);
+        assert_eq!(count("t3"), 60);
+        assert_eq!(count("e5.59"), 1);
+        assert!(a.cursor.lock().unwrap().in_flight.is_empty());
+        assert_eq!(a.cursor.lock().unwrap().from, 361);
     }
 
     /// A row still pending at a stop is indexed after the next start.
