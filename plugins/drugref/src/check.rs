@@ -5,7 +5,9 @@
 //! ways: the rows of each pair of codes, and for each code or class the codes it has rows with
 //! ("partners"). A check looks up each of a drug's codes' five ATC prefixes among the partners
 //! (at most 5 lookups a code), then reads only the pairs that exist: O(codes × levels × sources)
-//! lookups plus one per interacting pair, never a table scan.
+//! lookups plus one per interacting pair, never a table scan. Partners are indexed both ways,
+//! so a check of new drugs against a list ([`interactions_with`]) looks up the new drugs' codes
+//! only, however long the list.
 //!
 //! A drug may have several codes: a combination product (lisinopril/hydrochlorothiazide,
 //! `C09BA03`) is checked under its own code and each ingredient's.
