@@ -2,7 +2,7 @@
 //! HTTP. One module per concern:
 //!
 //! - [`config`]: `osler.toml` and environment overrides;
-//! - [`storage`]: the narrow storage interface, its sled backend, and group-commit durability;
+//! - [`storage`]: the narrow storage interface, its fjall and sled backends, and group-commit durability;
 //! - [`audit`]: the append-only, hash-chained audit trail;
 //! - [`access`]: roles, permissions, the per-request context, and the one audited gate every
 //!   entry point (HTTP handler, plugin host call, command) asks "may this caller do this?";

@@ -29,6 +29,7 @@ mod sled_backend;
 pub mod wal;
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -324,14 +325,14 @@ fn stripe_of(tree: Tree, key: &[u8]) -> usize {
 }
 
 struct LogState {
-    /// Encoded records not yet written to the segment file.
+    /// Where a record is encoded before it is written.
     buf: Vec<u8>,
-    /// The journal entries of those records, in order, for the journal's own file.
+    /// The journal entries of the records written to the segment and not yet synced, in
+    /// order, for the journal's own file.
     entries: Vec<Vec<u8>>,
-}
-
-struct Segment {
-    file: File,
+    /// The current segment: each record is written to it (not synced) as it is logged, before
+    /// the backend gets the batch.
+    file: Arc<File>,
     number: u64,
     bytes: u64,
 }
@@ -359,8 +360,9 @@ struct Inner {
     /// Read-held by a batch from its logging to its applying; a checkpoint write-holds it to
     /// wait until everything logged in the old segment has been applied.
     gate: std::sync::RwLock<()>,
-    /// Held while writing to the current segment or switching segments.
-    segment: Mutex<Segment>,
+    /// Held while syncing the current segment or switching segments: one at a time, so the
+    /// journal gets its entries in order.
+    syncing: Mutex<()>,
     flush: Mutex<FlushState>,
     /// Wakes the group-commit thread.
     wake: Condvar,
@@ -483,14 +485,13 @@ impl Storage {
             log: Mutex::new(LogState {
                 buf: Vec::new(),
                 entries: Vec::new(),
-            }),
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            gate: std::sync::RwLock::new(()),
-            segment: Mutex::new(Segment {
-                file,
+                file: Arc::new(file),
                 number,
                 bytes: 0,
             }),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            gate: std::sync::RwLock::new(()),
+            syncing: Mutex::new(()),
             flush: Mutex::new(FlushState {
                 requested: 0,
                 failed: None,
@@ -619,9 +620,25 @@ impl Storage {
                 }
             }
             let entry = before(&mut extra)?;
-            // Logged (as one record) before it is applied: the backend never holds a change
-            // the log lacks.
+            // Logged (as one record) and written to the segment before it is applied: the
+            // backend never holds a change the log lacks. An engine may write what it holds to
+            // its own files at any moment (fjall's journal when its buffer fills, a memtable
+            // flushed to a table), so the record must be in the log's file, in the operating
+            // system's hands, first: a killed process then leaves both or neither.
+            let log = &mut *log;
+            log.buf.clear();
             wal::encode(&[batch, &extra], entry.as_deref(), &mut log.buf);
+            if let Err(e) = (&*log.file).write_all(&log.buf) {
+                // The segment may now end in a torn record: take no more writes.
+                let msg = format!("write-ahead log write failed ({e}); restart osler");
+                tracing::error!(error = %e, "write-ahead log write failed; refusing further writes");
+                inner.flush.lock().expect("flush lock").failed = Some(msg.clone());
+                return Err(StorageError::Io(msg));
+            }
+            log.bytes += log.buf.len() as u64;
+            if log.buf.capacity() > 1 << 20 {
+                log.buf = Vec::new();
+            }
             if let Some(e) = entry {
                 log.entries.push(e);
             }
@@ -699,52 +716,56 @@ impl Storage {
 
 impl Inner {
     /// One group commit: every pending log record, one write and one fdatasync.
+    /// fdatasync the current segment (every record logged so far is written to it), then hand
+    /// the journal the entries of those records, now durable.
     fn sync(&self) -> Result<(), String> {
-        self.write_pending(&mut self.segment.lock().expect("segment lock"))
+        let _one = self.syncing.lock().expect("syncing lock");
+        let (file, entries) = {
+            let mut log = self.log.lock().expect("log lock");
+            (log.file.clone(), std::mem::take(&mut log.entries))
+        };
+        file.sync_data()
+            .map_err(|e| format!("write-ahead log sync failed: {e}"))?;
+        self.journal_durable(&entries)
     }
 
-    /// Write and fdatasync every pending record to the (locked) current segment, then hand
-    /// their journal entries, now durable, to the journal.
-    fn write_pending(&self, seg: &mut Segment) -> Result<(), String> {
-        let (buf, entries) = {
-            let mut log = self.log.lock().expect("log lock");
-            (
-                std::mem::take(&mut log.buf),
-                std::mem::take(&mut log.entries),
-            )
-        };
-        wal::write_durably(&mut seg.file, &buf)
-            .map_err(|e| format!("write-ahead log write failed: {e}"))?;
-        seg.bytes += buf.len() as u64;
+    fn journal_durable(&self, entries: &[Vec<u8>]) -> Result<(), String> {
         if !entries.is_empty() {
             self.journal
-                .durable(&entries)
+                .durable(entries)
                 .map_err(|e| format!("journal write failed: {e}"))?;
         }
         Ok(())
     }
 
     fn segment_bytes(&self) -> u64 {
-        self.segment.lock().expect("segment lock").bytes
+        self.log.lock().expect("log lock").bytes
     }
 
     /// Start a new segment (the old one synced), make the backend durable, and delete the
     /// segments it now holds.
     fn checkpoint(&self) -> Result<(), String> {
         let old = {
-            let mut seg = self.segment.lock().expect("segment lock");
-            self.write_pending(&mut seg)?;
-            if seg.bytes == 0 {
-                return Ok(());
-            }
-            let number = seg.number + 1;
-            let file = wal::create_segment(&self.wal_dir, number).map_err(|e| e.to_string())?;
-            let old = seg.number;
-            *seg = Segment {
-                file,
-                number,
-                bytes: 0,
+            let _one = self.syncing.lock().expect("syncing lock");
+            let (old, entries) = {
+                // Writers wait for this one fdatasync, every few seconds: records must not go
+                // on landing in a segment after it has been synced for the last time.
+                let mut log = self.log.lock().expect("log lock");
+                if log.bytes == 0 {
+                    return Ok(());
+                }
+                log.file
+                    .sync_data()
+                    .map_err(|e| format!("write-ahead log sync failed: {e}"))?;
+                let number = log.number + 1;
+                let file = wal::create_segment(&self.wal_dir, number).map_err(|e| e.to_string())?;
+                let old = log.number;
+                log.file = Arc::new(file);
+                log.number = number;
+                log.bytes = 0;
+                (old, std::mem::take(&mut log.entries))
             };
+            self.journal_durable(&entries)?;
             old
         };
         // Batches logged in the old segment may still be applying: wait for them.

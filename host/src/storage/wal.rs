@@ -15,7 +15,7 @@
 //! is dropped; damage anywhere else is refused.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::{Batch, Op, Tree};
@@ -181,7 +181,9 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Write and sync a buffer to a segment.
+#[cfg(test)]
 pub fn write_durably(file: &mut File, buf: &[u8]) -> io::Result<()> {
+    use std::io::Write;
     if buf.is_empty() {
         return Ok(());
     }
