@@ -268,7 +268,10 @@ pub trait Backend: Send + Sync + 'static {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>>;
+    ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan_bytes(tree, prefix, after, limit, usize::MAX)
+            .map(|(rows, _)| rows)
+    }
     /// [`Backend::scan`] that also stops before the keys and values it returns would pass
     /// `max_bytes` (it returns at least one entry when there is one), so that a page of large
     /// values never materialises more than that. The flag says whether more entries follow.

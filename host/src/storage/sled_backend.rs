@@ -60,17 +60,6 @@ impl Backend for SledBackend {
         Ok(self.tree(tree).get(key).map_err(io)?.map(|v| v.to_vec()))
     }
 
-    fn scan(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.scan_bytes(tree, prefix, after, limit, usize::MAX)
-            .map(|(rows, _)| rows)
-    }
-
     fn scan_bytes(
         &self,
         tree: Tree,
