@@ -104,20 +104,12 @@ impl Backend for FjallBackend {
             }
             _ => ks.prefix(prefix),
         };
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        for item in iter {
-            let (k, v) = item.into_inner().map_err(io)?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            bytes = bytes.saturating_add(k.len() + v.len());
-            if out.len() >= limit || (bytes > max_bytes && !out.is_empty()) {
-                return Ok((out, true));
-            }
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok((out, false))
+        super::page(
+            iter.map(|item| item.into_inner().map_err(io)),
+            prefix,
+            limit,
+            max_bytes,
+        )
     }
 
     fn last(&self, tree: Tree, prefix: &[u8]) -> StorageResult<Option<(Vec<u8>, Vec<u8>)>> {

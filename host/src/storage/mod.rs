@@ -210,6 +210,33 @@ impl Tree {
 /// Key-value rows in key order, as a scan returns them.
 pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// A page of [`Backend::scan_bytes`] from an engine's ordered entries (which start at the
+/// prefix, or just after the resume key): up to the first key outside `prefix`, `limit`
+/// entries or `max_bytes` (at least one entry), and whether more follow. Keys and values are
+/// copied only here.
+pub(crate) fn page<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    entries: impl Iterator<Item = StorageResult<(K, V)>>,
+    prefix: &[u8],
+    limit: usize,
+    max_bytes: usize,
+) -> StorageResult<(Rows, bool)> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for item in entries {
+        let (k, v) = item?;
+        let (k, v) = (k.as_ref(), v.as_ref());
+        if !k.starts_with(prefix) {
+            break;
+        }
+        bytes = bytes.saturating_add(k.len() + v.len());
+        if out.len() >= limit || (bytes > max_bytes && !out.is_empty()) {
+            return Ok((out, true));
+        }
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    Ok((out, false))
+}
+
 /// One operation of an atomic batch.
 #[derive(Clone, Debug)]
 pub enum Op {
