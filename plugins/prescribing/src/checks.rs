@@ -265,7 +265,15 @@ fn try_run(
             allergen: a.allergen.clone(),
         })
         .collect();
-    let report = lookup::allergy_warnings(&new, &list)?;
+    // No active allergy, nothing to ask: the drug reference's answer would be empty.
+    let report = if list.is_empty() {
+        lookup::AllergyReport {
+            warnings: Vec::new(),
+            unchecked: Vec::new(),
+        }
+    } else {
+        lookup::allergy_warnings(&new, &list)?
+    };
     for w in report.warnings {
         let Some(a) = allergies.iter().find(|a| a.id == w.allergy) else {
             continue;
