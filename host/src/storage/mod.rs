@@ -370,6 +370,8 @@ struct LogState {
 struct FlushState {
     /// Generation handed to the most recent writer.
     requested: u64,
+    /// The highest generation made durable.
+    flushed: u64,
     failed: Option<String>,
     stop: bool,
 }
@@ -524,6 +526,7 @@ impl Storage {
             syncing: Mutex::new(()),
             flush: Mutex::new(FlushState {
                 requested: 0,
+                flushed: 0,
                 failed: None,
                 stop: false,
             }),
@@ -706,6 +709,30 @@ impl Storage {
             st.requested += 1;
             st.requested
         };
+        // No sync under way: this task syncs the log itself, on its worker thread (the runtime
+        // hands the worker's other tasks to another thread meanwhile). A lone writer saves the
+        // two thread hand-offs of asking the group-commit thread and being woken by it;
+        // writers that arrive meanwhile still share the next fsync.
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            && let Ok(one) = inner.syncing.try_lock()
+        {
+            // Every writer up to `target` logged its records before asking: this sync
+            // covers them.
+            let target = inner.flush.lock().expect("flush lock").requested;
+            let synced = tokio::task::block_in_place(|| inner.sync_locked());
+            drop(one);
+            return match synced {
+                Ok(()) => {
+                    inner.flushed(target);
+                    Ok(())
+                }
+                Err(e) => {
+                    inner.failed(&e);
+                    Err(StorageError::Io(e))
+                }
+            };
+        }
         inner.wake.notify_one();
         let mut rx = inner.done.subscribe();
         let seen = rx
@@ -750,6 +777,11 @@ impl Inner {
     /// the journal the entries of those records, now durable.
     fn sync(&self) -> Result<(), String> {
         let _one = self.syncing.lock().expect("syncing lock");
+        self.sync_locked()
+    }
+
+    /// [`Inner::sync`], `syncing` held by the caller.
+    fn sync_locked(&self) -> Result<(), String> {
         let (file, entries) = {
             let mut log = self.log.lock().expect("log lock");
             (log.file.clone(), std::mem::take(&mut log.entries))
@@ -757,6 +789,23 @@ impl Inner {
         file.sync_data()
             .map_err(|e| format!("write-ahead log sync failed: {e}"))?;
         self.journal_durable(&entries)
+    }
+
+    /// Generation `target` is durable: wake those waiting for it.
+    fn flushed(&self, target: u64) {
+        let mut st = self.flush.lock().expect("flush lock");
+        if target > st.flushed {
+            st.flushed = target;
+            let _ = self.done.send_replace(Ok(target));
+        }
+    }
+
+    /// A failed fsync leaves the on-disk state unknown: refuse all further writes rather than
+    /// acknowledge something that may not be durable.
+    fn failed(&self, e: &str) {
+        tracing::error!(error = %e, "durable write failed; refusing further writes");
+        self.flush.lock().expect("flush lock").failed = Some(e.to_string());
+        let _ = self.done.send_replace(Err(e.to_string()));
     }
 
     fn journal_durable(&self, entries: &[Vec<u8>]) -> Result<(), String> {
@@ -817,29 +866,23 @@ impl Inner {
 }
 
 fn group_commit_loop(inner: Arc<Inner>) {
-    let mut flushed = 0u64;
     loop {
         let (target, stop) = {
             let mut st = inner.flush.lock().expect("flush lock");
-            while st.requested == flushed && !st.stop {
+            while st.requested == st.flushed && !st.stop {
                 st = inner.wake.wait(st).expect("flush lock");
             }
             (st.requested, st.stop)
         };
         match inner.sync() {
             Ok(()) => {
-                flushed = target;
-                let _ = inner.done.send_replace(Ok(target));
+                inner.flushed(target);
                 if stop {
                     return;
                 }
             }
             Err(e) => {
-                // A failed fsync leaves the on-disk state unknown: refuse all further writes
-                // rather than acknowledge something that may not be durable.
-                tracing::error!(error = %e, "durable write failed; refusing further writes");
-                inner.flush.lock().expect("flush lock").failed = Some(e.clone());
-                let _ = inner.done.send_replace(Err(e));
+                inner.failed(&e);
                 return;
             }
         }
