@@ -339,6 +339,45 @@ async fn osler_creates(
     Ok(done.load(Ordering::Relaxed) as f64 / elapsed)
 }
 
+/// The bench's `n` generated patients (the same ones in every clinic), imported in batches.
+async fn load_patients(
+    app: &osler_host::app::App,
+    ctx: &osler_host::access::Ctx,
+    n: usize,
+) -> anyhow::Result<()> {
+    let mut g = osler_host::demo::Generator::new(11);
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(10_000);
+        app.patients
+            .import(ctx, (0..k).map(|_| g.patient()).collect())
+            .await?;
+        left -= k;
+    }
+    Ok(())
+}
+
+/// Latencies of `n` audited name searches (`_count=20`), one at a time, the prefixes taken
+/// from `offset` on; sorted.
+async fn name_searches(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    prefixes: &[String],
+    offset: usize,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    sequential(n, |i| {
+        client
+            .get(format!(
+                "{base}/api/v1/patients?name={}&_count=20",
+                prefixes[(i * 7919 + offset) % prefixes.len()]
+            ))
+            .bearer_auth(token)
+    })
+    .await
+}
+
 /// Latencies of `n` sequential requests, each built by `req(i)`; sorted.
 async fn sequential<F>(n: usize, mut req: F) -> anyhow::Result<Vec<Duration>>
 where
@@ -511,15 +550,7 @@ fn main() -> anyhow::Result<()> {
         let rt = tokio::runtime::Runtime::new()?;
         let started = Instant::now();
         rt.block_on(async {
-            let mut g = osler_host::demo::Generator::new(11);
-            let mut left = patients;
-            while left > 0 {
-                let n = left.min(10_000);
-                app.patients
-                    .import(&ctx, (0..n).map(|_| g.patient()).collect())
-                    .await?;
-                left -= n;
-            }
+            load_patients(&app, &ctx, patients).await?;
             for (pkg, caps) in &packages {
                 common::install(&app, &ctx, pkg, caps).await?;
             }
@@ -552,18 +583,7 @@ fn main() -> anyhow::Result<()> {
             let (app, ctx) = common::clinic_for_server_on(&dir, &cache, engine)?;
             common::user(&app, "bench.doc", vec![Role::Physician], Some("Dr. Bench"))?;
             let started = Instant::now();
-            tokio::runtime::Runtime::new()?.block_on(async {
-                let mut g = osler_host::demo::Generator::new(11);
-                let mut left = patients;
-                while left > 0 {
-                    let n = left.min(10_000);
-                    app.patients
-                        .import(&ctx, (0..n).map(|_| g.patient()).collect())
-                        .await?;
-                    left -= n;
-                }
-                anyhow::Ok(())
-            })?;
+            tokio::runtime::Runtime::new()?.block_on(load_patients(&app, &ctx, patients))?;
             println!(
                 "engine {}: {patients} patients loaded in-process in {:.1} s",
                 engine.name(),
@@ -745,15 +765,7 @@ fn main() -> anyhow::Result<()> {
             );
             push("disk: append + fdatasync p99 (ms)".into(), p99(&disk), None);
 
-            let lat = sequential(requests, |i| {
-                client
-                    .get(format!(
-                        "{base}/api/v1/patients?name={}&_count=20",
-                        prefixes[(i * 7919 + round) % prefixes.len()]
-                    ))
-                    .bearer_auth(&doc)
-            })
-            .await?;
+            let lat = name_searches(&client, &base, &doc, &prefixes, round, requests).await?;
             println!(
                 "name search (audited): p50 {:.2} ms, p99 {:.2} ms",
                 p50(&lat),
@@ -871,16 +883,7 @@ fn main() -> anyhow::Result<()> {
                 env.push(("OSLER_MEMORY__BUDGET_MIB", budget.as_str()));
                 let s = common::Server::start_with(&data, &cache, &env)?;
                 let creates = osler_creates(&client, &s.base, &doc, &next_card, 64, secs).await?;
-                let lat = sequential(requests, |i| {
-                    client
-                        .get(format!(
-                            "{}/api/v1/patients?name={}&_count=20",
-                            s.base,
-                            prefixes[(i * 7919 + round + 1) % prefixes.len()]
-                        ))
-                        .bearer_auth(&doc)
-                })
-                .await?;
+                let lat = name_searches(&client, &s.base, &doc, &prefixes, round + 1, requests).await?;
                 let (plugin, _, _) = common::get_load(
                     format!("{}/plugins/hostile/ok", s.base),
                     doc.clone(),
@@ -920,16 +923,7 @@ fn main() -> anyhow::Result<()> {
                     );
                     figs.push((format!("engine {}, {c} clients, creates/s", engine.name()), creates));
                 }
-                let lat = sequential(requests, |i| {
-                    client
-                        .get(format!(
-                            "{}/api/v1/patients?name={}&_count=20",
-                            s.base,
-                            prefixes[(i * 7919 + round + 2) % prefixes.len()]
-                        ))
-                        .bearer_auth(&token)
-                })
-                .await?;
+                let lat = name_searches(&client, &s.base, &token, &prefixes, round + 2, requests).await?;
                 figs.push((
                     format!("engine {}, name search p99 (ms)", engine.name()),
                     p99(&lat),

@@ -321,6 +321,24 @@ mod tests {
         }
     }
 
+    /// A combination product, under its own code and each ingredient's.
+    fn lisinopril_hydrochlorothiazide() -> Vec<Code> {
+        vec![
+            Code {
+                code: "C09BA03".into(),
+                via: None,
+            },
+            Code {
+                code: "C09AA03".into(),
+                via: Some("lisinopril".into()),
+            },
+            Code {
+                code: "C03AA03".into(),
+                via: Some("hydrochlorothiazide".into()),
+            },
+        ]
+    }
+
     fn drugs(codes: &[&str]) -> Vec<Vec<Code>> {
         codes
             .iter()
@@ -406,20 +424,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let combo = vec![
-            Code {
-                code: "C09BA03".into(),
-                via: None,
-            },
-            Code {
-                code: "C09AA03".into(),
-                via: Some("lisinopril".into()),
-            },
-            Code {
-                code: "C03AA03".into(),
-                via: Some("hydrochlorothiazide".into()),
-            },
-        ];
+        let combo = lisinopril_hydrochlorothiazide();
         let lithium = drugs(&["N05AN01"]).remove(0);
         let found = interactions(&[combo, lithium], &mut [&mut t]).unwrap();
         assert_eq!(found.len(), 1);
@@ -479,20 +484,7 @@ mod tests {
         let mut list = drugs(&[
             "C07AB02", "M01AE01", "B01AA03", "C08DB01", "N06AB06", "N06AF03", "N05AN01",
         ]);
-        list.push(vec![
-            Code {
-                code: "C09BA03".into(),
-                via: None,
-            },
-            Code {
-                code: "C09AA03".into(),
-                via: Some("lisinopril".into()),
-            },
-            Code {
-                code: "C03AA03".into(),
-                via: Some("hydrochlorothiazide".into()),
-            },
-        ]);
+        list.push(lisinopril_hydrochlorothiazide());
         list.extend(drugs(&["M01AE02"]));
         list
     }
