@@ -101,10 +101,13 @@ impl Plugin for Prescribing {
             })
             .post("/api/patients/{pid}/check", |req, p| {
                 let (drug, checks) = check_only(req.caller(), &p["pid"], &req.json()?)?;
-                Ok(Response::json(
-                    200,
-                    &json!({ "drug": drug, "checks": checks }),
-                ))
+                // Serialised straight from the two (no JSON tree in between).
+                #[derive(serde::Serialize)]
+                struct Checked {
+                    drug: Drug,
+                    checks: Checks,
+                }
+                Ok(Response::json(200, &Checked { drug, checks }))
             })
             .post("/api/patients/{pid}/medications", |req, p| {
                 let rx = record_external(req.caller(), &p["pid"], &req.json()?)?;
