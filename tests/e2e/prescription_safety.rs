@@ -1,6 +1,6 @@
 //! Prescribing a clinic can trust (issue 13), end to end: the real binary, both plugins built
 //! with `osler plugin build`, prescribing calling the drug reference through
-//! `osler:drugref/lookup@0.2.0`. Allergies by the names clinicians type, graded
+//! `osler:drugref/lookup@0.3.1`. Allergies by the names clinicians type, graded
 //! cross-sensitivities, one interaction warning per pair in its direction, combination
 //! products, quantities in dispensable units, controlled drugs, the ISMP do-not-use sigs, the
 //! complete printed prescription and its settings, and layered interaction data.
