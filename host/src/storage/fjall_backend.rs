@@ -22,21 +22,11 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::{Backend, Batch, Op, StorageError, StorageResult, Tree};
+use super::{Backend, Batch, Op, StorageError, StorageMemory, StorageResult, Tree};
 
 pub struct FjallBackend {
     db: Database,
     keyspaces: Vec<Keyspace>,
-}
-
-/// How the engine's memory is held.
-#[derive(Clone, Copy, Debug)]
-pub struct FjallMemory {
-    /// The block cache, bytes (decompressed blocks, counted as they are held).
-    pub cache_bytes: u64,
-    /// Each keyspace's in-memory table before it is written out, bytes. Only the trees being
-    /// written hold one of any size.
-    pub memtable_bytes: u64,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -45,7 +35,7 @@ fn io(e: impl std::fmt::Display) -> StorageError {
 
 impl FjallBackend {
     /// Open (or create) the database at `path`.
-    pub fn open(path: &Path, memory: FjallMemory) -> Result<Self, StorageError> {
+    pub fn open(path: &Path, memory: StorageMemory) -> Result<Self, StorageError> {
         let db = Database::builder(path)
             .cache_size(memory.cache_bytes)
             // Osler's write-ahead log makes writes durable; fjall's journal is synced at

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub use fjall_backend::{FjallBackend, FjallMemory};
+pub use fjall_backend::FjallBackend;
 pub use sled_backend::SledBackend;
 
 /// The embedded engine that holds a data directory's database. A new directory gets the
@@ -83,7 +83,8 @@ impl Engine {
 pub struct StorageMemory {
     /// The engine's cache of disk pages or blocks, bytes.
     pub cache_bytes: u64,
-    /// fjall: each written tree's in-memory table before it goes to disk, bytes.
+    /// fjall: each written tree's in-memory table before it goes to disk, bytes (only the
+    /// trees being written hold one of any size).
     pub memtable_bytes: u64,
 }
 
@@ -466,13 +467,7 @@ impl Storage {
         let engine = Engine::existing(dir).unwrap_or(engine);
         let path = engine.dir(dir);
         let backend: Arc<dyn Backend> = match engine {
-            Engine::Fjall => Arc::new(FjallBackend::open(
-                &path,
-                FjallMemory {
-                    cache_bytes: memory.cache_bytes,
-                    memtable_bytes: memory.memtable_bytes,
-                },
-            )?),
+            Engine::Fjall => Arc::new(FjallBackend::open(&path, memory)?),
             Engine::Sled => Arc::new(SledBackend::open(&path, memory.cache_bytes)?),
         };
         Self::open(backend, &dir.join("wal"), journal)
@@ -1051,7 +1046,7 @@ mod tests {
             Engine::Fjall => Arc::new(
                 FjallBackend::open(
                     &fresh.path().join("store"),
-                    FjallMemory {
+                    StorageMemory {
                         cache_bytes: 1 << 20,
                         memtable_bytes: 1 << 20,
                     },
