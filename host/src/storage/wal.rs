@@ -180,19 +180,10 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Write and sync a buffer to a segment.
-#[cfg(test)]
-pub fn write_durably(file: &mut File, buf: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    if buf.is_empty() {
-        return Ok(());
-    }
-    file.write_all(buf)?;
-    file.sync_data()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]
@@ -206,8 +197,8 @@ mod tests {
         encode(&[&b], Some(b"entry"), &mut buf);
         encode(&[&b], None, &mut buf);
         let mut f = create_segment(dir.path(), 1).unwrap();
-        write_durably(&mut f, &buf).unwrap();
-        write_durably(&mut f, &buf[..5]).unwrap();
+        f.write_all(&buf).unwrap();
+        f.write_all(&buf[..5]).unwrap();
         let got = read_all(dir.path(), &[1]).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].batch.ops.len(), 2, "preconditions are not logged");
@@ -216,7 +207,7 @@ mod tests {
 
         // The same damage in an older segment is refused.
         let mut f2 = create_segment(dir.path(), 2).unwrap();
-        write_durably(&mut f2, &buf).unwrap();
+        f2.write_all(&buf).unwrap();
         assert!(read_all(dir.path(), &[1, 2]).is_err());
     }
 }
