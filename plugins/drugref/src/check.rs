@@ -499,26 +499,20 @@ mod tests {
             row("s1", "B01AA03", "M01AE01", 'A', Some(3)),
             row("s2", "N05AN01", "C03AA03", 'I', Some(2)),
         ];
-        let check = |new: &[bool]| {
-            let mut a = Mem {
+        // The two sources, fresh for each check.
+        let tables = || {
+            let table = |rows: &Vec<Interaction>| Mem {
                 rows: rows.clone(),
                 ..Default::default()
             };
-            let mut b = Mem {
-                rows: supplement.clone(),
-                ..Default::default()
-            };
+            (table(&rows), table(&supplement))
+        };
+        let check = |new: &[bool]| {
+            let (mut a, mut b) = tables();
             interactions_with(&list, new, &mut [&mut a, &mut b]).unwrap()
         };
         let all = check(&vec![true; n]);
-        let mut a = Mem {
-            rows: rows.clone(),
-            ..Default::default()
-        };
-        let mut b = Mem {
-            rows: supplement.clone(),
-            ..Default::default()
-        };
+        let (mut a, mut b) = tables();
         assert_eq!(all, interactions(&list, &mut [&mut a, &mut b]).unwrap());
         assert_eq!(all.len(), 6, "{all:?}");
         let mut sets: Vec<Vec<bool>> = (0..n).map(|i| (0..n).map(|j| j == i).collect()).collect();
