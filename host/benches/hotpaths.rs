@@ -30,9 +30,12 @@
 //!    drugref, and drugref's own check of the 105 pairs: p50/p99;
 //! 5. a trivial route through a plugin and a native one (`GET /api/v1/auth/me`: the same session
 //!    lookup, a small JSON answer) from 16 connections: requests/s and the ratio;
-//! 6. the creates again (64 and 1 clients) with each allocator, the server restarted with it:
-//!    glibc's malloc (the binary's own), then jemalloc and mimalloc preloaded (`LD_PRELOAD`),
-//!    each with its ratio to glibc's run of the same section;
+//! 6. only in a build without the `jemalloc` feature (`cargo bench -p osler-host --bench
+//!    hotpaths --no-default-features`), where the server's allocator is glibc's: the creates
+//!    (64 and 1 clients), the name search and the trivial plugin route with each allocator, the
+//!    server restarted with it: glibc's malloc (the binary's own), then jemalloc and mimalloc
+//!    preloaded (`LD_PRELOAD`), each with its ratio to glibc's run of the same section (this is
+//!    how jemalloc was chosen; a preloaded library cannot replace a built-in allocator);
 //! 7. each memory budget (`[memory] budget_mib`, the server restarted with it; the first is the
 //!    default the rows above ran with): 64-client creates, the name search, the trivial plugin
 //!    route, each with its ratio to the first budget's (what a smaller database cache and fewer
@@ -55,7 +58,7 @@
 //! | `OSLER_BENCH_REQUESTS`   | 500     | sequential requests per latency row and round     |
 //! | `OSLER_BENCH_DAYS`       | 20      | days of 40 appointments for the day sheet         |
 //! | `OSLER_BENCH_CONNECTIONS`| 16      | connections of the plugin-route run               |
-//! | `OSLER_BENCH_ALLOCATORS` | Debian's jemalloc, mimalloc | `name=library.so[@options];…` to preload (with `MALLOC_CONF=options`), or `name=@tunables` for glibc's with `GLIBC_TUNABLES`, and compare |
+//! | `OSLER_BENCH_ALLOCATORS` | Debian's jemalloc, mimalloc | (without the `jemalloc` feature) `name=library.so[@options];…` to preload (with `MALLOC_CONF=options`), or `name=@tunables` for glibc's with `GLIBC_TUNABLES`, and compare |
 //! | `OSLER_BENCH_BUDGETS`    | 128,512 | memory budgets (MiB) to compare, the default first; empty: none |
 //! | `OSLER_BENCH_ENGINES`    | sled,fjall | storage engines to compare, against the first; empty: none |
 //! | `OSLER_BENCH_PG_BIN`     | newest `/usr/lib/postgresql/*/bin` | PostgreSQL's binaries  |
@@ -410,10 +413,15 @@ fn date(n: usize) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
-/// The allocators to compare: glibc's (the binary's own) first, then each `name=library`
-/// of `OSLER_BENCH_ALLOCATORS`, preloaded (default: Debian's jemalloc and mimalloc when
+/// The allocators to compare. The server's own is jemalloc (the `jemalloc` feature), which a
+/// preloaded library cannot replace, so built that way there is nothing to compare; built with
+/// `--no-default-features`, the binary's own is glibc's, first, then each `name=library` of
+/// `OSLER_BENCH_ALLOCATORS`, preloaded (default: Debian's jemalloc and mimalloc when
 /// installed: `apt-get install libjemalloc2 libmimalloc2.0`).
 fn allocators() -> Vec<(String, Option<String>)> {
+    if cfg!(feature = "jemalloc") {
+        return Vec::new();
+    }
     let mut out = vec![("glibc".to_string(), None)];
     let listed = std::env::var("OSLER_BENCH_ALLOCATORS").unwrap_or_else(|_| {
         [
@@ -837,41 +845,53 @@ fn main() -> anyhow::Result<()> {
             println!("Osler RSS {rss:.0} MiB");
             push("Osler RSS (MiB)".into(), rss, None);
 
-            // The same creates with each allocator (the server restarted with it preloaded),
-            // back to back, each against glibc's run of this section.
-            if allocators.len() > 1 {
+            // Creates, the name search and the plugin route with each allocator (the server
+            // restarted with it preloaded), back to back, each against glibc's run.
+            let mut glibc: Option<Vec<f64>> = None;
+            for (name, preload) in &allocators {
                 server = None;
-                let mut glibc: Vec<Option<f64>> = vec![None; concurrencies.len()];
-                for (name, preload) in &allocators {
-                    let mut env = SERVER_ENV.to_vec();
-                    if let Some(path) = preload {
-                        // `library.so@options`: the allocator's tuning, as `MALLOC_CONF`;
-                        // `@tunables`, no library: glibc's malloc tuned by `GLIBC_TUNABLES`.
-                        match path.split_once('@').unwrap_or((path, "")) {
-                            ("", tunables) => env.push(("GLIBC_TUNABLES", tunables)),
-                            (path, conf) => {
-                                env.push(("LD_PRELOAD", path));
-                                env.push(("MALLOC_CONF", conf));
-                            }
+                let mut env = SERVER_ENV.to_vec();
+                if let Some(path) = preload {
+                    // `library.so@options`: the allocator's tuning, as `MALLOC_CONF`;
+                    // `@tunables`, no library: glibc's malloc tuned by `GLIBC_TUNABLES`.
+                    match path.split_once('@').unwrap_or((path, "")) {
+                        ("", tunables) => env.push(("GLIBC_TUNABLES", tunables)),
+                        (path, conf) => {
+                            env.push(("LD_PRELOAD", path));
+                            env.push(("MALLOC_CONF", conf));
                         }
                     }
-                    let s = common::Server::start_with(&data, &cache, &env)?;
-                    for (i, &c) in concurrencies.iter().enumerate() {
-                        let osler =
-                            osler_creates(&client, &s.base, &doc, &next_card, c, secs).await?;
-                        let rss = rss_mib(s.pid());
-                        println!(
-                            "allocator {name}, {c:>2} clients: {osler:.0} creates/s, RSS {rss:.0} MiB"
-                        );
-                        let anchor = if preload.is_none() {
-                            glibc[i] = Some(osler);
-                            None
-                        } else {
-                            glibc[i]
-                        };
-                        push(format!("allocator {name}, {c} clients, creates/s"), osler, anchor);
-                    }
                 }
+                let s = common::Server::start_with(&data, &cache, &env)?;
+                let mut figs = Vec::new();
+                for &c in &concurrencies {
+                    let osler = osler_creates(&client, &s.base, &doc, &next_card, c, secs).await?;
+                    println!("allocator {name}, {c:>2} clients: {osler:.0} creates/s");
+                    figs.push((format!("allocator {name}, {c} clients, creates/s"), osler));
+                }
+                let lat = name_searches(&client, &s.base, &doc, &prefixes, round + 3, requests).await?;
+                figs.push((format!("allocator {name}, name search p99 (ms)"), p99(&lat)));
+                let (plugin, _, _) = common::get_load(
+                    format!("{}/plugins/hostile/ok", s.base),
+                    doc.clone(),
+                    secs,
+                    conns,
+                )
+                .await;
+                figs.push((format!("allocator {name}, plugin route req/s"), plugin));
+                let rss = rss_mib(s.pid());
+                println!(
+                    "allocator {name}: name search p50 {:.2} / p99 {:.2} ms, plugin route \
+                     {plugin:.0}/s, RSS {rss:.0} MiB",
+                    p50(&lat),
+                    p99(&lat)
+                );
+                let base = glibc.get_or_insert_with(|| figs.iter().map(|f| f.1).collect());
+                for (i, (row, v)) in figs.into_iter().enumerate() {
+                    push(row, v, preload.as_ref().map(|_| base[i]));
+                }
+                push(format!("allocator {name}, RSS (MiB)"), rss, None);
+                drop(s);
             }
 
             // What the memory budget costs: the cache-sensitive rows again with each budget.
