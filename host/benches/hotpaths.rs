@@ -381,6 +381,23 @@ async fn name_searches(
     .await
 }
 
+/// The trivial plugin route (`hostile`'s `GET /ok`) from `conns` connections for `secs`:
+/// requests/s, p50, p99.
+async fn plugin_route(
+    base: &str,
+    token: &str,
+    secs: f64,
+    conns: usize,
+) -> (f64, Duration, Duration) {
+    common::get_load(
+        format!("{base}/plugins/hostile/ok"),
+        token.to_string(),
+        secs,
+        conns,
+    )
+    .await
+}
+
 /// Latencies of `n` sequential requests, each built by `req(i)`; sorted.
 async fn sequential<F>(n: usize, mut req: F) -> anyhow::Result<Vec<Duration>>
 where
@@ -822,13 +839,7 @@ fn main() -> anyhow::Result<()> {
                 push(label.into(), p99(&lat), None);
             }
 
-            let (plugin, pp50, pp99) = common::get_load(
-                format!("{base}/plugins/hostile/ok"),
-                doc.clone(),
-                secs,
-                conns,
-            )
-            .await;
+            let (plugin, pp50, pp99) = plugin_route(&base, &doc, secs, conns).await;
             let (native, np50, np99) =
                 common::get_load(format!("{base}/api/v1/auth/me"), doc.clone(), secs, conns)
                     .await;
@@ -871,13 +882,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 let lat = name_searches(&client, &s.base, &doc, &prefixes, round + 3, requests).await?;
                 figs.push((format!("allocator {name}, name search p99 (ms)"), p99(&lat)));
-                let (plugin, _, _) = common::get_load(
-                    format!("{}/plugins/hostile/ok", s.base),
-                    doc.clone(),
-                    secs,
-                    conns,
-                )
-                .await;
+                let (plugin, _, _) = plugin_route(&s.base, &doc, secs, conns).await;
                 figs.push((format!("allocator {name}, plugin route req/s"), plugin));
                 let rss = rss_mib(s.pid());
                 println!(
@@ -904,13 +909,7 @@ fn main() -> anyhow::Result<()> {
                 let s = common::Server::start_with(&data, &cache, &env)?;
                 let creates = osler_creates(&client, &s.base, &doc, &next_card, 64, secs).await?;
                 let lat = name_searches(&client, &s.base, &doc, &prefixes, round + 1, requests).await?;
-                let (plugin, _, _) = common::get_load(
-                    format!("{}/plugins/hostile/ok", s.base),
-                    doc.clone(),
-                    secs,
-                    conns,
-                )
-                .await;
+                let (plugin, _, _) = plugin_route(&s.base, &doc, secs, conns).await;
                 let rss = rss_mib(s.pid());
                 let search = p99(&lat);
                 println!(
