@@ -666,6 +666,45 @@ async fn a_real_format_table_imports_and_the_supplement_still_warns_beside_it() 
         r.text
     );
 
+    // A new drug against a list (`against`): its pairs with the list, never the list's own
+    // (sertraline and nicotine interact, as above, but both are already taken).
+    let r = c
+        .api
+        .post(
+            "/plugins/drugref/api/interactions",
+            &c.lee,
+            &json!({"drugs": [{"key": "i", "din": IBUPROFEN}], "against": [
+                {"key": "w", "din": WARFARIN},
+                {"key": "s", "din": SERTRALINE},
+                {"key": "n", "name": "Nicotine patch", "atc": "N07BA01"},
+            ]}),
+        )
+        .await
+        .expect(200);
+    let pairs: Vec<(&str, &str)> = r.json["interactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["affecting"].as_str().unwrap(),
+                f["affected"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        pairs
+            .iter()
+            .any(|&(a, b)| (a, b) == ("w", "i") || (a, b) == ("i", "w")),
+        "{}",
+        r.text
+    );
+    assert!(
+        pairs.iter().all(|&(a, b)| a == "i" || b == "i"),
+        "a pair within the list was reported: {}",
+        r.text
+    );
+
     // A pair the imported table lacks still warns, from the supplement, which it names.
     let pid = new_patient(&c, "Lindgren", 35).await;
     prescribe(

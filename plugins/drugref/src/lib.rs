@@ -747,11 +747,18 @@ fn product_api(_: &Request, params: &Params) -> Result<Response, Error> {
 #[derive(Deserialize)]
 struct InteractionsBody {
     drugs: Vec<DrugIn>,
+    /// A list to check `drugs` against (a patient's medications): pairs within it are not
+    /// reported, as with `interactions-with`.
+    #[serde(default)]
+    against: Vec<DrugIn>,
 }
 
 fn interactions_api(req: &Request, _: &Params) -> Result<Response, Error> {
     let body: InteractionsBody = req.json()?;
-    Ok(Response::json(200, &interactions(&body.drugs)?))
+    Ok(Response::json(
+        200,
+        &interactions_with(&body.drugs, &body.against)?,
+    ))
 }
 
 #[derive(Deserialize)]
