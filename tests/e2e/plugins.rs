@@ -265,6 +265,29 @@ async fn hostile_plugins_end_cleanly_while_a_good_one_keeps_answering() {
 
 /// The hostile fixture installed at main with `patients.read`; the id of a patient Dr. Lee
 /// may read.
+/// A plugin author profiling their plugin: with `[plugins] perf_map` on, the server names
+/// each plugin's compiled functions in `/tmp/perf-<pid>.map`, where `perf` finds them.
+#[tokio::test]
+async fn with_perf_map_a_plugins_functions_are_named_for_perf() {
+    let pk = packages();
+    let (_sb, server, api, admin, lee) = clinic(&[("OSLER_PLUGINS__PERF_MAP", "true")]).await;
+    api.install_enabled(&admin, &pk.notices, "main", &["kv"])
+        .await;
+    api.get("/plugins/notices/api/notices", &lee)
+        .await
+        .expect(200);
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", server.pid()));
+    let text = std::fs::read_to_string(&map)
+        .unwrap_or_else(|e| panic!("{} should exist: {e}", map.display()));
+    let _ = std::fs::remove_file(&map);
+    assert!(
+        text.lines().any(|l| l.contains("notices::")),
+        "the notices plugin's own functions are named: {} lines, e.g. {:?}",
+        text.lines().count(),
+        text.lines().take(3).collect::<Vec<_>>()
+    );
+}
+
 async fn hostile_reader(api: &Api, admin: &str, lee: &str) -> String {
     api.install_enabled(admin, &packages().hostile, "main", &["patients.read"])
         .await;

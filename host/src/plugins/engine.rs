@@ -80,6 +80,11 @@ pub struct Limits {
     pub event_attempts: u32,
     /// Where compiled components are cached; `<data dir>/cache` when unset.
     pub cache_dir: Option<PathBuf>,
+    /// Name plugins' compiled functions for Linux `perf` (wasmtime writes
+    /// `/tmp/perf-<pid>.map`), so that a profile of the server shows where a plugin spends its
+    /// time, by the function names its build kept. For profiling only: every plugin's code is
+    /// then read into memory instead of mapped from the cache.
+    pub perf_map: bool,
     /// Accept unsigned (development) packages. Every such install is marked and audited.
     pub allow_unsigned: bool,
     /// The research sandbox: defaults and maxima of the budgets an administrator sets per
@@ -153,6 +158,7 @@ impl Default for Limits {
             event_retry_ms: 1_000,
             event_attempts: 20,
             cache_dir: None,
+            perf_map: false,
             allow_unsigned: false,
             research: ResearchLimits::default(),
         }
@@ -201,6 +207,7 @@ pub struct Runtime {
     pub engine: Engine,
     cache_dir: PathBuf,
     engine_hash: String,
+    perf_map: bool,
     stop: Arc<AtomicBool>,
 }
 
@@ -219,6 +226,9 @@ impl Runtime {
         cfg.max_wasm_stack(1 << 20);
         cfg.async_stack_size(4 << 20);
         cfg.parallel_compilation(true);
+        if limits.perf_map {
+            cfg.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let slots = limits.concurrent.max(8);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots);
@@ -274,6 +284,7 @@ impl Runtime {
             engine,
             cache_dir,
             engine_hash,
+            perf_map: limits.perf_map,
             stop,
         })
     }
@@ -308,6 +319,7 @@ impl Runtime {
             engine,
             cache_dir,
             engine_hash,
+            perf_map: false,
             stop: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -318,6 +330,16 @@ impl Runtime {
         let path = self
             .cache_dir
             .join(format!("{sha256}-{}.cwasm", self.engine_hash));
+        if path.exists() && self.perf_map {
+            // Code loaded from bytes sits in anonymous memory, where `perf` looks it up in the
+            // perf map wasmtime writes; code mapped from the cache file it would not find.
+            if let Ok(bytes) = std::fs::read(&path) {
+                // SAFETY: as below.
+                if let Ok(c) = unsafe { Component::deserialize(&self.engine, bytes) } {
+                    return Ok((c, false));
+                }
+            }
+        }
         if path.exists() {
             // SAFETY: files in the cache directory are written only by `Runtime::component`
             // below, from code wasmtime itself compiled with this engine's configuration (the
