@@ -148,7 +148,8 @@ impl App {
         let sites = Sites::new(storage.clone());
         let gate = Gate::new(audit.clone());
         let patients = Patients::new(storage.clone(), audit.clone(), gate.clone())
-            .with_search_budget(Duration::from_millis(config.patients.search_budget_ms));
+            .with_search_budget(Duration::from_millis(config.patients.search_budget_ms))
+            .with_json_cache(config.budget().patient_json_bytes());
         let plugins = Plugins::new(
             &dir,
             config.plugin_limits(),

@@ -78,6 +78,12 @@ impl Budget {
         }
     }
 
+    /// Patient records as plugins receive them, kept for the next read of the same record: a
+    /// thirty-second of the budget.
+    pub fn patient_json_bytes(&self) -> u64 {
+        (self.mib / 32) << 20
+    }
+
     /// Finished sandboxes kept warm: as many as a quarter of the budget holds at
     /// [`KEEP_RESIDENT`](crate::plugins::engine::KEEP_RESIDENT) each.
     pub fn warm_slots(&self) -> u32 {

@@ -436,6 +436,28 @@ async fn a_day_sheet_with_names_is_one_audit_entry_naming_each_patient() {
             "the read is on {pid}'s trail: {trail:?}"
         );
     }
+
+    // The sheet shown again (the same records, unchanged) is read and audited again, and a
+    // name corrected at the desk is on it at once.
+    let path = format!("/api/v1/patients/{}", pids[1]);
+    let mut record = c.api.get(&path, &c.reception).await.expect(200).json;
+    record["name"][0]["family"] = json!("Lindquist");
+    c.api
+        .put(&path, &c.reception, &record, None)
+        .await
+        .expect(200);
+    let day = c.day("drlee", DAY).await;
+    let names: Vec<&str> = day
+        .iter()
+        .map(|a| a["patientName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Okafor, Ada", "Lindquist, Sven", "Nakamura, Emi"]);
+    let again = reads().await;
+    assert_eq!(
+        again.len(),
+        after.len() + 1,
+        "the second showing is on the trail too"
+    );
 }
 
 #[tokio::test]

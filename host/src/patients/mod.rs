@@ -14,6 +14,8 @@ pub mod fhir;
 pub mod narrow;
 pub mod validate;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
@@ -207,6 +209,28 @@ pub struct Patients {
     /// How long one search may scan before it answers what it has found.
     search_budget: std::time::Duration,
     gate: Gate,
+    /// Records as plugins receive them ([`Patients::get_json_unrecorded`]).
+    json: Option<Arc<JsonCache>>,
+}
+
+/// Patient records serialised as plugins receive them, by id, each with the stored bytes it
+/// was made from. A read uses an entry only when the record's stored bytes are still exactly
+/// those, so a changed record is never answered from here, and nothing needs invalidating.
+/// Bounded by bytes; the least useful entries are dropped first.
+struct JsonCache(quick_cache::sync::Cache<String, Arc<Serialised>, JsonWeight>);
+
+struct Serialised {
+    stored: Vec<u8>,
+    json: String,
+}
+
+#[derive(Clone)]
+struct JsonWeight;
+
+impl quick_cache::Weighter<String, Arc<Serialised>> for JsonWeight {
+    fn weight(&self, id: &String, v: &Arc<Serialised>) -> u64 {
+        (id.len() + v.stored.len() + v.json.len() + 64) as u64
+    }
 }
 
 impl From<Refusal> for PatientError {
@@ -242,7 +266,19 @@ impl Patients {
             audit,
             gate,
             search_budget: SEARCH_BUDGET,
+            json: None,
         }
+    }
+
+    /// The same service keeping up to `bytes` of records as plugins receive them (none when 0).
+    pub fn with_json_cache(mut self, bytes: u64) -> Self {
+        self.json = (bytes > 0).then(|| {
+            let items = (bytes / 2048).max(16) as usize;
+            Arc::new(JsonCache(quick_cache::sync::Cache::with_weighter(
+                items, bytes, JsonWeight,
+            )))
+        });
+        self
     }
 
     /// The same service with another time budget per search.
@@ -497,6 +533,37 @@ impl Patients {
                 Err(PatientError::NotFound(id.into()))
             }
         }
+    }
+
+    /// [`Patients::get_unrecorded`], serialised as plugins receive the record. A record read
+    /// again unchanged is not decoded and serialised again: a day sheet reads the same forty
+    /// records every time it is shown.
+    pub async fn get_json_unrecorded(&self, ctx: &Ctx, id: &str) -> Result<String, PatientError> {
+        const ACTION: &str = "patient.read";
+        self.allow(ctx, Check::new(ACTION, Need::Chart(id)).patient(id))
+            .await?;
+        let Some(stored) = self.storage.get(Tree::Patients, id.as_bytes())? else {
+            self.audit
+                .record(self.event(ctx, ACTION, "not-found", Some(id)))?;
+            return Err(PatientError::NotFound(id.into()));
+        };
+        if let Some(cache) = &self.json
+            && let Some(hit) = cache.0.get(id)
+            && hit.stored == stored
+        {
+            return Ok(hit.json.clone());
+        }
+        let p: Patient = serde_json::from_slice(&stored)
+            .map_err(|e| StorageError::Io(format!("unreadable patient record: {e}")))?;
+        let json = serde_json::to_string(&p).expect("patients serialise");
+        if let Some(cache) = &self.json {
+            let entry = Serialised {
+                stored,
+                json: json.clone(),
+            };
+            cache.0.insert(id.to_string(), Arc::new(entry));
+        }
+        Ok(json)
     }
 
     /// Replace a patient record. `expected_version` must be the version the caller read.

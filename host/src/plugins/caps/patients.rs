@@ -86,10 +86,10 @@ impl read::Host for PatientsView<'_> {
         Ok(async {
             self.allow("patient.read", Capability::PatientsRead, Need::Nothing)
                 .await?;
-            let p = self.patients.get_unrecorded(self.cx.ctx(), &id).await;
+            let p = self.patients.get_json_unrecorded(self.cx.ctx(), &id).await;
             let p = p.map_err(error_of)?;
             self.cx.record_read(&id);
-            Ok(to_json(&p))
+            Ok(p)
         }
         .await)
     }
