@@ -98,6 +98,14 @@ fn times(appts: &[Value]) -> Vec<&str> {
     appts.iter().map(|a| a["start"].as_str().unwrap()).collect()
 }
 
+/// The patients' names on a day sheet, in its order.
+fn names(appts: &[Value]) -> Vec<&str> {
+    appts
+        .iter()
+        .map(|a| a["patientName"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn bookings_follow_availability_overlaps_blocks_and_template_limits() {
     let c = clinic().await;
@@ -407,11 +415,10 @@ async fn a_day_sheet_with_names_is_one_audit_entry_naming_each_patient() {
     let before = reads().await;
 
     let day = c.day("drlee", DAY).await;
-    let names: Vec<&str> = day
-        .iter()
-        .map(|a| a["patientName"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["Okafor, Ada", "Lindqvist, Sven", "Nakamura, Emi"]);
+    assert_eq!(
+        names(&day),
+        ["Okafor, Ada", "Lindqvist, Sven", "Nakamura, Emi"]
+    );
 
     let after = reads().await;
     let new: Vec<&Value> = after.iter().filter(|e| !before.contains(e)).collect();
@@ -437,8 +444,8 @@ async fn a_day_sheet_with_names_is_one_audit_entry_naming_each_patient() {
         );
     }
 
-    // The sheet shown again (the same records, unchanged) is read and audited again, and a
-    // name corrected at the desk is on it at once.
+    // The sheet shown again is read and audited again, and the name corrected at the desk is
+    // on it at once, beside the two records that did not change.
     let path = format!("/api/v1/patients/{}", pids[1]);
     let mut record = c.api.get(&path, &c.reception).await.expect(200).json;
     record["name"][0]["family"] = json!("Lindquist");
@@ -447,11 +454,10 @@ async fn a_day_sheet_with_names_is_one_audit_entry_naming_each_patient() {
         .await
         .expect(200);
     let day = c.day("drlee", DAY).await;
-    let names: Vec<&str> = day
-        .iter()
-        .map(|a| a["patientName"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["Okafor, Ada", "Lindquist, Sven", "Nakamura, Emi"]);
+    assert_eq!(
+        names(&day),
+        ["Okafor, Ada", "Lindquist, Sven", "Nakamura, Emi"]
+    );
     let again = reads().await;
     assert_eq!(
         again.len(),
