@@ -12,6 +12,8 @@
 //! - finished plugin sandboxes kept warm for the next request (up to
 //!   [`KEEP_RESIDENT`](crate::plugins::engine::KEEP_RESIDENT) each): a quarter of the budget
 //!   ([`Budget::warm_slots`]), unless `[plugins] warm_slots` says otherwise;
+//! - patient records as plugins receive them, kept for the next read of the same record: a
+//!   thirty-second of the budget ([`Budget::patient_json_bytes`]);
 //! - the rest: compiled plugin code, request buffers, the allocator's free memory, threads.
 //!
 //! The allocator is jemalloc (the `jemalloc` feature, on by default). Side by side with glibc's

@@ -259,6 +259,12 @@ fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
+/// A stored patient record.
+fn decode(stored: &[u8]) -> Result<Patient, StorageError> {
+    serde_json::from_slice(stored)
+        .map_err(|e| StorageError::Io(format!("unreadable patient record: {e}")))
+}
+
 impl Patients {
     pub fn new(storage: Storage, audit: Audit, gate: Gate) -> Self {
         Self {
@@ -321,11 +327,7 @@ impl Patients {
 
     fn load(&self, id: &str) -> Result<Option<(Patient, Vec<u8>)>, PatientError> {
         Ok(match self.storage.get(Tree::Patients, id.as_bytes())? {
-            Some(bytes) => Some((
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| StorageError::Io(format!("unreadable patient record: {e}")))?,
-                bytes,
-            )),
+            Some(bytes) => Some((decode(&bytes)?, bytes)),
             None => None,
         })
     }
@@ -522,11 +524,17 @@ impl Patients {
     /// `Reads`), written before anything leaves the sandbox. A refusal (durable at once) and a
     /// missing record are recorded here.
     pub async fn get_unrecorded(&self, ctx: &Ctx, id: &str) -> Result<Patient, PatientError> {
+        Ok(decode(&self.stored_for_read(ctx, id).await?)?)
+    }
+
+    /// The stored bytes of record `id`, once `ctx` may read it: a refusal and a missing record
+    /// are recorded here, a successful read is left to the caller.
+    async fn stored_for_read(&self, ctx: &Ctx, id: &str) -> Result<Vec<u8>, PatientError> {
         const ACTION: &str = "patient.read";
         self.allow(ctx, Check::new(ACTION, Need::Chart(id)).patient(id))
             .await?;
-        match self.load(id)? {
-            Some((p, _)) => Ok(p),
+        match self.storage.get(Tree::Patients, id.as_bytes())? {
+            Some(stored) => Ok(stored),
             None => {
                 self.audit
                     .record(self.event(ctx, ACTION, "not-found", Some(id)))?;
@@ -539,23 +547,14 @@ impl Patients {
     /// again unchanged is not decoded and serialised again: a day sheet reads the same forty
     /// records every time it is shown.
     pub async fn get_json_unrecorded(&self, ctx: &Ctx, id: &str) -> Result<String, PatientError> {
-        const ACTION: &str = "patient.read";
-        self.allow(ctx, Check::new(ACTION, Need::Chart(id)).patient(id))
-            .await?;
-        let Some(stored) = self.storage.get(Tree::Patients, id.as_bytes())? else {
-            self.audit
-                .record(self.event(ctx, ACTION, "not-found", Some(id)))?;
-            return Err(PatientError::NotFound(id.into()));
-        };
+        let stored = self.stored_for_read(ctx, id).await?;
         if let Some(cache) = &self.json
             && let Some(hit) = cache.0.get(id)
             && hit.stored == stored
         {
             return Ok(hit.json.clone());
         }
-        let p: Patient = serde_json::from_slice(&stored)
-            .map_err(|e| StorageError::Io(format!("unreadable patient record: {e}")))?;
-        let json = serde_json::to_string(&p).expect("patients serialise");
+        let json = serde_json::to_string(&decode(&stored)?).expect("patients serialise");
         if let Some(cache) = &self.json {
             let entry = Serialised {
                 stored,
