@@ -330,21 +330,22 @@ impl Runtime {
         let path = self
             .cache_dir
             .join(format!("{sha256}-{}.cwasm", self.engine_hash));
-        if path.exists() && self.perf_map {
-            // Code loaded from bytes sits in anonymous memory, where `perf` looks it up in the
-            // perf map wasmtime writes; code mapped from the cache file it would not find.
-            if let Ok(bytes) = std::fs::read(&path) {
-                // SAFETY: as below.
-                if let Ok(c) = unsafe { Component::deserialize(&self.engine, bytes) } {
-                    return Ok((c, false));
-                }
-            }
-        }
         if path.exists() {
-            // SAFETY: files in the cache directory are written only by `Runtime::component`
-            // below, from code wasmtime itself compiled with this engine's configuration (the
-            // engine hash is in the name); the directory belongs to the host.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            // Files in the cache directory are written only by `Runtime::component` below, from
+            // code wasmtime itself compiled with this engine's configuration (the engine hash
+            // is in the name); the directory belongs to the host.
+            let cached = if self.perf_map {
+                // Code loaded from bytes sits in anonymous memory, where `perf` looks it up in
+                // the perf map wasmtime writes; code mapped from the cache file it would not find.
+                std::fs::read(&path)
+                    .map_err(wasmtime::Error::from)
+                    // SAFETY: the bytes of a cache file, as above.
+                    .and_then(|b| unsafe { Component::deserialize(&self.engine, b) })
+            } else {
+                // SAFETY: a cache file, as above.
+                unsafe { Component::deserialize_file(&self.engine, &path) }
+            };
+            match cached {
                 Ok(c) => return Ok((c, false)),
                 Err(e) => {
                     tracing::warn!(error = %e, "compiled component cache entry unusable; recompiling");
