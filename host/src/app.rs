@@ -68,7 +68,7 @@ pub enum Mode {
 impl App {
     pub fn open(config: Config, mode: Mode) -> anyhow::Result<App> {
         let dir = config.data_dir.clone();
-        if mode == Mode::Existing && crate::storage::Engine::existing(&dir).is_none() {
+        if mode == Mode::Existing && crate::storage::Engine::existing(&dir)?.is_none() {
             bail!(
                 "{} is not an Osler data directory; create one with `osler init --data-dir {}`",
                 dir.display(),
@@ -77,13 +77,12 @@ impl App {
         }
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        // The database first: its lock keeps a command run beside a running server from
+        // reading (or repairing) the audit file the server is writing.
+        let database =
+            crate::storage::open_database(&dir, config.storage.engine, config.storage_memory())?;
         let audit_file = Arc::new(AuditFile::open(&dir).context("cannot open the audit log")?);
-        let storage = Storage::open_dir(
-            &dir,
-            config.storage.engine,
-            audit_file.clone(),
-            config.storage_memory(),
-        )?;
+        let storage = Storage::open(database, &dir.join("wal"), audit_file.clone())?;
         let mut upgrade_from = None;
         match storage.get(Tree::Meta, SCHEMA_KEY)? {
             Some(v) => {

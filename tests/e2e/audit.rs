@@ -237,6 +237,13 @@ async fn reads_and_searches_are_audited_and_tampering_is_detected() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // It stops at the database's lock before it reads the trail: a line the server is still
+    // writing (here half of one) must not be taken for a crash's torn line and cut off.
+    let log = sb.audit_log();
+    let whole = std::fs::read(&log).expect("audit log");
+    let mut writing = whole.clone();
+    writing.extend_from_slice(b"{\"seq\":");
+    std::fs::write(&log, &writing).expect("append");
     let out = sb.osler(&["user", "disable", "drwho"], &[]);
     assert!(
         !out.status.success(),
@@ -244,6 +251,14 @@ async fn reads_and_searches_are_audited_and_tampering_is_detected() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use"), "the refusal says why: {err}");
+    let after = std::fs::read(&log).expect("audit log");
+    assert!(
+        after == writing,
+        "the refused command changed the served trail ({} bytes, then {})",
+        writing.len(),
+        after.len()
+    );
+    std::fs::write(&log, &whole).expect("restore");
     api.get("/api/v1/auth/me", &doc).await.expect(200);
     let status = server.terminate();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");

@@ -35,3 +35,4 @@ mod scheduling;
 mod schemathesis;
 mod search;
 mod shell;
+mod storage;

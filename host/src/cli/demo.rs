@@ -23,7 +23,7 @@ pub fn run(
     let kept = global.data_dir.is_some();
     match &global.data_dir {
         Some(d) => {
-            if crate::storage::Engine::existing(d).is_some() {
+            if crate::storage::Engine::existing(d)?.is_some() {
                 bail!(
                     "{} already holds data; the demo needs a new or empty directory",
                     d.display()

@@ -4,6 +4,7 @@
 //! - [`plugin`]: `osler plugin …` (manage a data directory's plugins; create, build, sign);
 //! - [`registry`]: `osler keys …` and `osler registry …` (publishers' and registry
 //!   operators' tools);
+//! - [`storage`]: `osler storage migrate`;
 //! - [`demo`]: `osler demo`.
 //!
 //! Commands open the data directory as an [`App`] and call the same services as the HTTP
@@ -12,6 +13,7 @@
 pub mod demo;
 pub mod plugin;
 pub mod registry;
+pub mod storage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,6 +92,9 @@ pub enum Command {
     /// Create and maintain a plugin registry (static, signed files).
     #[command(subcommand)]
     Registry(registry::RegistryCmd),
+    /// The data directory's database: move it to another engine.
+    #[command(subcommand)]
+    Storage(storage::StorageCmd),
     /// Start a throw-away Osler with demo users, two sites and synthetic patients.
     Demo {
         /// Address to listen on.
@@ -213,6 +218,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 config.plugins.allow_unsigned = true;
             }
             let app = App::open(config, Mode::Existing)?;
+            if crate::storage::Engine::existing(&app.config.data_dir)?
+                == Some(crate::storage::Engine::Sled)
+            {
+                tracing::warn!(
+                    "this data directory's database is sled: stop the server and run `osler \
+                     storage migrate` to move it to fjall (about twice the creates a second, \
+                     within the memory budget; see the README)"
+                );
+            }
             if let Some(k) = &app.audit_key_created {
                 println!(
                     "This data directory had no audit checkpoint key; created {} (the trail \
@@ -295,6 +309,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Storage(cmd) => storage::run(&cli.global, cmd),
         Command::Audit(AuditCmd::Verify { key, checkpoints }) => {
             // Read-only: the data directory is not opened as a database (which would replay
             // its write-ahead log into the files being checked).

@@ -158,6 +158,33 @@ impl Backend for FjallBackend {
         self.db.persist(PersistMode::SyncAll).map_err(io)
     }
 
+    /// fjall's ingestion: sorted tables written (and synced) directly, without the in-memory
+    /// table, the journal or compacting what was just flushed. Loading a clinic of 300,000
+    /// patients from sled this way took less memory and disk than write batches
+    /// (README, "Moving a clinic to fjall").
+    fn load(
+        &self,
+        tree: Tree,
+        next: &mut dyn FnMut() -> StorageResult<Option<super::Rows>>,
+    ) -> StorageResult<()> {
+        let mut ingestion = self.keyspace(tree).start_ingestion().map_err(io)?;
+        let mut last: Option<Vec<u8>> = None;
+        while let Some(rows) = next()? {
+            for (k, v) in rows {
+                // fjall panics on keys out of order: say so instead.
+                if last.as_ref().is_some_and(|l| *l >= k) {
+                    return Err(StorageError::Io(format!(
+                        "{}: keys to load are not in ascending order",
+                        tree.name()
+                    )));
+                }
+                ingestion.write(k.as_slice(), v).map_err(io)?;
+                last = Some(k);
+            }
+        }
+        ingestion.finish().map_err(io)
+    }
+
     fn len(&self, tree: Tree) -> usize {
         self.keyspace(tree).len().unwrap_or(0)
     }

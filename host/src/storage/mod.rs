@@ -25,6 +25,7 @@
 //! which it may anchor its head ([`Journal::checkpointed`]).
 
 mod fjall_backend;
+pub mod migrate;
 mod sled_backend;
 pub mod wal;
 
@@ -63,11 +64,24 @@ impl Engine {
         })
     }
 
-    /// The engine of the database already in `data_dir`, if there is one.
-    pub fn existing(data_dir: &Path) -> Option<Engine> {
-        [Engine::Fjall, Engine::Sled]
+    /// The engine of the database already in `data_dir`, if there is one. Refuses a
+    /// directory in the middle of a move to another engine ([`migrate`]), and one that holds
+    /// both engines' databases (which one is the clinic's is for a person to say).
+    pub fn existing(data_dir: &Path) -> StorageResult<Option<Engine>> {
+        migrate::check_not_switching(data_dir)?;
+        let found: Vec<Engine> = [Engine::Fjall, Engine::Sled]
             .into_iter()
-            .find(|e| e.dir(data_dir).exists())
+            .filter(|e| e.dir(data_dir).exists())
+            .collect();
+        match found[..] {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            _ => Err(StorageError::Io(format!(
+                "{} holds both a fjall database (store/) and a sled one (db/); move the one \
+                 that is not the clinic's out of the data directory",
+                data_dir.display()
+            ))),
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -76,6 +90,28 @@ impl Engine {
             Engine::Sled => "sled",
         }
     }
+
+    /// Open (or create) this engine's database at `path`, taking the engine's lock on it: a
+    /// second process fails here, before it has read or changed anything.
+    pub fn open_at(self, path: &Path, memory: StorageMemory) -> StorageResult<Arc<dyn Backend>> {
+        Ok(match self {
+            Engine::Fjall => Arc::new(FjallBackend::open(path, memory)?),
+            Engine::Sled => Arc::new(SledBackend::open(path, memory.cache_bytes)?),
+        })
+    }
+}
+
+/// The database of the data directory `dir` (see [`Engine`]: the one it has, else a new one of
+/// `engine`), locked against other processes. Open it before anything else in the directory
+/// (the audit trail's file, the write-ahead log), so that a command run beside a running
+/// server stops here instead of touching files the server is writing.
+pub fn open_database(
+    dir: &Path,
+    engine: Engine,
+    memory: StorageMemory,
+) -> StorageResult<Arc<dyn Backend>> {
+    let engine = Engine::existing(dir)?.unwrap_or(engine);
+    engine.open_at(&engine.dir(dir), memory)
 }
 
 /// What the database may hold in memory.
@@ -319,6 +355,24 @@ pub trait Backend: Send + Sync + 'static {
     fn apply(&self, batch: &Batch) -> StorageResult<()>;
     /// Make everything applied so far durable in the engine's files.
     fn flush(&self) -> StorageResult<()>;
+    /// Fill `tree`, which is empty and written by nothing else meanwhile, from pages of entries
+    /// in ascending key order (`next` gives `None` after the last page): a database filled
+    /// whole by `osler storage migrate`. Durable when it returns only after [`Backend::flush`].
+    /// By default one write batch per page; an engine may write its files directly.
+    fn load(
+        &self,
+        tree: Tree,
+        next: &mut dyn FnMut() -> StorageResult<Option<Rows>>,
+    ) -> StorageResult<()> {
+        while let Some(rows) = next()? {
+            let mut batch = Batch::new();
+            for (k, v) in rows {
+                batch.put(tree, k, v);
+            }
+            self.apply(&batch)?;
+        }
+        Ok(())
+    }
     fn len(&self, tree: Tree) -> usize;
 }
 
@@ -464,13 +518,11 @@ impl Storage {
         journal: Arc<dyn Journal>,
         memory: StorageMemory,
     ) -> Result<Self, StorageError> {
-        let engine = Engine::existing(dir).unwrap_or(engine);
-        let path = engine.dir(dir);
-        let backend: Arc<dyn Backend> = match engine {
-            Engine::Fjall => Arc::new(FjallBackend::open(&path, memory)?),
-            Engine::Sled => Arc::new(SledBackend::open(&path, memory.cache_bytes)?),
-        };
-        Self::open(backend, &dir.join("wal"), journal)
+        Self::open(
+            open_database(dir, engine, memory)?,
+            &dir.join("wal"),
+            journal,
+        )
     }
 
     /// Open over any backend, replaying the write-ahead log in `wal_dir` into it.
@@ -928,7 +980,7 @@ pub fn key(parts: &[&[u8]]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    struct NoJournal;
+    pub(crate) struct NoJournal;
     impl Journal for NoJournal {
         fn sync(&self) -> std::io::Result<()> {
             Ok(())
@@ -1097,7 +1149,7 @@ mod tests {
                 Engine::Sled => Engine::Fjall,
             };
             let s = open(dir.path(), other);
-            assert_eq!(Engine::existing(dir.path()), Some(engine));
+            assert_eq!(Engine::existing(dir.path()).unwrap(), Some(engine));
             assert!(!other.dir(dir.path()).exists());
             assert_eq!(s.get(Tree::Sites, b"b").unwrap(), Some(b"2".to_vec()));
         }
