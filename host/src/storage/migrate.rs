@@ -40,6 +40,11 @@ pub const MARKER: &str = "storage-migration";
 const PAGE_ENTRIES: usize = 4096;
 const PAGE_BYTES: usize = 8 << 20;
 
+/// The engines' caches while copying: every entry is read in key order, once to copy and once
+/// to compare, so a cache would only hold what is not read again. (sled's, at the default
+/// budget's 16 MiB, took some 80 MB of the command's memory on a clinic of 300,000 patients.)
+const CACHE_BYTES: u64 = 2 << 20;
+
 /// What a finished migration did.
 #[derive(Debug)]
 pub struct Migration {
@@ -156,6 +161,10 @@ pub fn migrate(
     progress: &mut dyn FnMut(Tree, u64),
 ) -> StorageResult<Outcome> {
     let started = Instant::now();
+    let memory = StorageMemory {
+        cache_bytes: memory.cache_bytes.min(CACHE_BYTES),
+        ..memory
+    };
     if let Some(marker) = Marker::read(dir)? {
         if marker.to != to {
             return Err(StorageError::Io(format!(
