@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    Backend, Engine, Journal, Storage, StorageError, StorageMemory, StorageResult, Tree,
+    Backend, Engine, Journal, Storage, StorageError, StorageMemory, StorageResult, Tree, io,
     open_database,
 };
 
@@ -50,8 +50,6 @@ const CACHE_BYTES: u64 = 2 << 20;
 pub struct Migration {
     pub from: Engine,
     pub to: Engine,
-    /// Entries of each tree that has any.
-    pub trees: Vec<(Tree, u64)>,
     pub entries: u64,
     /// Keys and values, bytes.
     pub bytes: u64,
@@ -71,10 +69,6 @@ pub enum Outcome {
     Done(Migration),
 }
 
-fn io(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Io(e.to_string())
-}
-
 /// The copy's directory while it is being made.
 fn staging(dir: &Path, to: Engine) -> PathBuf {
     let mut name = to.dir(dir).into_os_string();
@@ -83,7 +77,7 @@ fn staging(dir: &Path, to: Engine) -> PathBuf {
 }
 
 fn sync_dir(dir: &Path) -> StorageResult<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    super::wal::sync_dir(dir).map_err(io)
 }
 
 /// The marker's content: the engine moved to and the name the old database is kept under.
@@ -174,12 +168,11 @@ pub fn migrate(
                 marker.to.name()
             )));
         }
-        let from = other(to);
+        let from = to.other();
         let kept = switch(dir, from, &marker)?;
         return Ok(Outcome::Done(Migration {
             from,
             to,
-            trees: Vec::new(),
             entries: 0,
             bytes: 0,
             kept,
@@ -210,11 +203,7 @@ pub fn migrate(
     if copied.is_err() {
         let _ = std::fs::remove_dir_all(&copy_dir);
     }
-    let Copied {
-        trees,
-        entries,
-        bytes,
-    } = copied?;
+    let Copied { entries, bytes } = copied?;
     // Closing the original writes its final checkpoint and lets go of its lock.
     drop(source);
     sync_dir(dir)?;
@@ -228,7 +217,6 @@ pub fn migrate(
     Ok(Outcome::Done(Migration {
         from,
         to,
-        trees,
         entries,
         bytes,
         kept,
@@ -237,17 +225,8 @@ pub fn migrate(
     }))
 }
 
-fn other(e: Engine) -> Engine {
-    match e {
-        Engine::Fjall => Engine::Sled,
-        Engine::Sled => Engine::Fjall,
-    }
-}
-
-/// What [`copy_and_compare`] copied: the entries of each tree that has any, all entries, and
-/// their keys' and values' bytes.
+/// What [`copy_and_compare`] copied: its entries, and their keys' and values' bytes.
 struct Copied {
-    trees: Vec<(Tree, u64)>,
     entries: u64,
     bytes: u64,
 }
@@ -262,7 +241,6 @@ fn copy_and_compare(
     progress: &mut dyn FnMut(Tree, u64),
 ) -> StorageResult<Copied> {
     let target = to.open_at(path, memory)?;
-    let mut trees = Vec::new();
     let (mut entries, mut bytes) = (0u64, 0u64);
     for tree in Tree::ALL {
         let mut n = 0u64;
@@ -294,17 +272,12 @@ fn copy_and_compare(
             )));
         }
         if n > 0 {
-            trees.push((tree, n));
             progress(tree, n);
         }
         entries += n;
     }
     target.flush()?;
-    Ok(Copied {
-        trees,
-        entries,
-        bytes,
-    })
+    Ok(Copied { entries, bytes })
 }
 
 /// Whether `tree` holds the same entries in both, in the same order; how many.
@@ -439,7 +412,7 @@ mod tests {
             let key = |e: &(Tree, Vec<u8>, Vec<u8>)| (e.0.index(), e.1.clone());
             let mut want = fill(dir.path(), from);
             want.sort_by_key(key);
-            let to = other(from);
+            let to = from.other();
             let Outcome::Done(m) = run(dir.path(), to).unwrap() else {
                 panic!("nothing was done")
             };

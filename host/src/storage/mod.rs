@@ -91,6 +91,14 @@ impl Engine {
         }
     }
 
+    /// The engine that is not this one.
+    pub fn other(self) -> Engine {
+        match self {
+            Engine::Fjall => Engine::Sled,
+            Engine::Sled => Engine::Fjall,
+        }
+    }
+
     /// Open (or create) this engine's database at `path`, taking the engine's lock on it: a
     /// second process fails here, before it has read or changed anything.
     pub fn open_at(self, path: &Path, memory: StorageMemory) -> StorageResult<Arc<dyn Backend>> {
@@ -1144,10 +1152,7 @@ mod tests {
                 assert_eq!(s.get(Tree::Sites, b"a").unwrap(), None);
                 assert_eq!(s.get(Tree::Sites, b"b").unwrap(), Some(b"2".to_vec()));
             }
-            let other = match engine {
-                Engine::Fjall => Engine::Sled,
-                Engine::Sled => Engine::Fjall,
-            };
+            let other = engine.other();
             let s = open(dir.path(), other);
             assert_eq!(Engine::existing(dir.path()).unwrap(), Some(engine));
             assert!(!other.dir(dir.path()).exists());
