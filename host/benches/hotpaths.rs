@@ -45,7 +45,8 @@
 //!    concurrency and the name search, each with its ratio to the first engine's (sled's).
 //!
 //! then prints every figure, each row with its anchor or goal and the ratio, and the server's
-//! resident memory. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
+//! resident memory. Each latency row also says which of its requests (by position, in the order
+//! sent) took over twice its median: at a few hundred requests, those decide the p99. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
 //! says so and prints Osler's figures alone. The client runs in this process, on the same two
 //! cores as the server.
 //!
@@ -416,8 +417,38 @@ where
         );
         lat.push(t.elapsed());
     }
+    print_stalls(&lat);
     lat.sort();
     Ok(lat)
+}
+
+/// Which of a run's sequential requests (in the order sent) took over twice the median: the
+/// p99 of a few hundred requests is set by them, not by the typical request.
+fn print_stalls(lat: &[Duration]) {
+    let mut sorted = lat.to_vec();
+    sorted.sort_unstable();
+    let Some(&median) = sorted.get(sorted.len() / 2) else {
+        return;
+    };
+    let slow: Vec<(usize, Duration)> = lat
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, d)| *d > median * 2)
+        .collect();
+    let at: Vec<String> = slow
+        .iter()
+        .take(12)
+        .map(|(i, d)| format!("#{i} {:.1}", ms(*d)))
+        .collect();
+    println!(
+        "  {} of {} requests over twice the median ({:.2} ms){}{}",
+        slow.len(),
+        lat.len(),
+        ms(median),
+        if at.is_empty() { "" } else { ": " },
+        at.join(", ") + if slow.len() > at.len() { ", …" } else { "" }
+    );
 }
 
 fn ms(d: Duration) -> f64 {
