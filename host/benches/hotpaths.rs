@@ -45,7 +45,7 @@
 //!    concurrency and the name search, each with its ratio to the first engine's (sled's).
 //!
 //! then prints every figure, each row with its anchor or goal and the ratio, and the server's
-//! resident memory. Each latency row also says which of its requests (by position, in the order
+//! resident memory at the end of each round and at its highest during it (sampled every 200 ms). Each latency row also says which of its requests (by position, in the order
 //! sent) took over twice its median: at a few hundred requests, those decide the p99. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
 //! says so and prints Osler's figures alone. The client runs in this process, on the same two
 //! cores as the server.
@@ -422,6 +422,39 @@ where
     Ok(lat)
 }
 
+/// The highest resident size of one process, sampled every 200 ms by a thread of its own:
+/// what the server held at its busiest, not only when a round ended.
+struct PeakRss {
+    pid: Arc<std::sync::atomic::AtomicU32>,
+    kib: Arc<AtomicU64>,
+}
+
+impl PeakRss {
+    fn start() -> Self {
+        let pid = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let kib = Arc::new(AtomicU64::new(0));
+        let (p, k) = (pid.clone(), kib.clone());
+        std::thread::spawn(move || {
+            loop {
+                let now = (rss_mib(p.load(Ordering::Relaxed)) * 1024.0) as u64;
+                k.fetch_max(now, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        PeakRss { pid, kib }
+    }
+
+    /// Sample `pid` from now on, from zero.
+    fn follow(&self, pid: u32) {
+        self.pid.store(pid, Ordering::Relaxed);
+        self.kib.store(0, Ordering::Relaxed);
+    }
+
+    fn mib(&self) -> f64 {
+        self.kib.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
 /// Which of a run's sequential requests (in the order sent) took over twice the median: the
 /// p99 of a few hundred requests is set by them, not by the typical request.
 fn print_stalls(lat: &[Duration]) {
@@ -779,6 +812,7 @@ fn main() -> anyhow::Result<()> {
         };
         let p99 = |lat: &[Duration]| ms(percentile(lat, 0.99));
         let p50 = |lat: &[Duration]| ms(percentile(lat, 0.5));
+        let peak = PeakRss::start();
         for round in 1..=rounds {
             println!("— round {round} —");
             if server.is_none() {
@@ -786,6 +820,7 @@ fn main() -> anyhow::Result<()> {
                 (pid, base) = (s.pid(), s.base.clone());
                 server = Some(s);
             }
+            peak.follow(pid);
             for &c in &concurrencies {
                 let run = |script: &'static str| {
                     let pg = pg.as_ref();
@@ -888,8 +923,10 @@ fn main() -> anyhow::Result<()> {
             );
             push("trivial plugin route, req/s".into(), plugin, Some(native));
             let rss = rss_mib(pid);
-            println!("Osler RSS {rss:.0} MiB");
+            let highest = peak.mib();
+            println!("Osler RSS {rss:.0} MiB (at most {highest:.0} MiB during the round)");
             push("Osler RSS (MiB)".into(), rss, None);
+            push("Osler peak RSS during the round (MiB)".into(), highest, None);
 
             // Creates, the name search and the plugin route with each allocator (the server
             // restarted with it preloaded), back to back, each against glibc's run.

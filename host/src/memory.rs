@@ -149,8 +149,12 @@ fn release_free_memory(all: bool) -> bool {
 
 /// A thread that returns free heap memory to the system every [`TRIM_EVERY`], and all of it
 /// every [`CHECK_EVERY`] while the resident size is over `budget`. Staying over the budget
-/// after that is logged, at most every ten minutes, with what to change.
-pub fn start_trimming(budget: Budget) {
+/// after that is logged, at most every ten minutes, with what to change and what the database
+/// holds (`engine`: its in-memory tables and cache, when the engine can say).
+pub fn start_trimming(
+    budget: Budget,
+    engine: impl Fn() -> Option<crate::storage::EngineMemory> + Send + 'static,
+) {
     let spawned = std::thread::Builder::new()
         .name("osler-trim".into())
         .spawn(move || {
@@ -168,9 +172,12 @@ pub fn start_trimming(budget: Budget) {
                     && warned.is_none_or(|w| w.elapsed() > Duration::from_secs(600))
                 {
                     warned = Some(Instant::now());
+                    let held = engine();
                     tracing::warn!(
                         resident_mib = r >> 20,
                         budget_mib = budget.bytes() >> 20,
+                        database_tables_mib = held.map(|m| m.tables >> 20),
+                        database_cache_mib = held.map(|m| m.cache >> 20),
                         "the server holds more memory than its budget; raise [memory] \
                          budget_mib, or lower [storage] cache_mib or [plugins] warm_slots \
                          if they are set"

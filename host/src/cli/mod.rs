@@ -467,7 +467,8 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Bind, announce, and serve until a signal.
 pub(crate) fn serve(app: App, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<i32> {
-    crate::memory::start_trimming(app.config.budget());
+    let storage = app.storage.clone();
+    crate::memory::start_trimming(app.config.budget(), move || storage.backend().memory());
     let started = std::time::Instant::now();
     let (ready, compiled, failed) = app.plugins.load_all()?;
     if ready + failed > 0 {

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::{Backend, Batch, Op, StorageError, StorageMemory, StorageResult, Tree};
+use super::{Backend, Batch, EngineMemory, Op, StorageError, StorageMemory, StorageResult, Tree};
 
 pub struct FjallBackend {
     db: Database,
@@ -187,5 +187,12 @@ impl Backend for FjallBackend {
 
     fn len(&self, tree: Tree) -> usize {
         self.keyspace(tree).len().unwrap_or(0)
+    }
+
+    fn memory(&self) -> Option<EngineMemory> {
+        Some(EngineMemory {
+            tables: self.db.write_buffer_size(),
+            cache: self.db.cache_size(),
+        })
     }
 }
