@@ -467,8 +467,10 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Bind, announce, and serve until a signal.
 pub(crate) fn serve(app: App, announce: impl FnOnce(SocketAddr)) -> anyhow::Result<i32> {
-    let storage = app.storage.clone();
-    crate::memory::start_trimming(app.config.budget(), move || storage.backend().memory());
+    // A weak handle: the trimmer runs until the process ends, and a strong one would keep the
+    // database from its closing checkpoint when the server stops.
+    let storage = app.storage.downgrade();
+    crate::memory::start_trimming(app.config.budget(), move || storage.engine_memory());
     let started = std::time::Instant::now();
     let (ready, compiled, failed) = app.plugins.load_all()?;
     if ready + failed > 0 {

@@ -527,6 +527,16 @@ impl WeakStorage {
             inner: self.inner.upgrade()?,
         })
     }
+
+    /// What the engine holds in memory, while the storage is open. Unlike [`Self::upgrade`]
+    /// this never holds the handle whose release runs the closing checkpoint, so a caller on
+    /// another thread (the memory trimmer) cannot move that checkpoint onto itself.
+    pub fn engine_memory(&self) -> Option<EngineMemory> {
+        if self.guard.strong_count() == 0 {
+            return None;
+        }
+        self.inner.upgrade()?.backend.memory()
+    }
 }
 
 impl Storage {
@@ -1065,6 +1075,17 @@ mod tests {
         s.apply(&b).unwrap();
         let after = s.backend().memory().unwrap().tables;
         assert!(after >= before + 1_000_000, "{before} -> {after}");
+        // A weak handle reads it too, and stops at the storage's closing: it never keeps the
+        // database open (the server's memory trimmer holds one for the process's life).
+        let weak = s.downgrade();
+        assert!(weak.engine_memory().is_some_and(|m| m.tables > 0));
+        drop(s);
+        assert_eq!(weak.engine_memory(), None);
+        let again = open(dir.path(), Engine::Fjall);
+        assert_eq!(
+            again.get(Tree::Patients, &7u32.to_be_bytes()).unwrap(),
+            Some(vec![7u8; 1000])
+        );
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(open(dir.path(), Engine::Sled).backend().memory(), None);
     }
