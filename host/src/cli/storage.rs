@@ -25,11 +25,7 @@ pub enum StorageCmd {
 }
 
 fn parse_engine(s: &str) -> Result<Engine, String> {
-    match s {
-        "fjall" => Ok(Engine::Fjall),
-        "sled" => Ok(Engine::Sled),
-        _ => Err(format!("unknown engine '{s}'; engines are: fjall, sled")),
-    }
+    Engine::named(s).ok_or_else(|| format!("unknown engine '{s}'; engines are: fjall, sled"))
 }
 
 pub fn run(global: &Global, cmd: StorageCmd) -> anyhow::Result<i32> {

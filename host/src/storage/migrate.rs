@@ -99,10 +99,8 @@ impl Marker {
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
                 .map(str::trim)
         };
-        let to = match field("to") {
-            Some("fjall") => Engine::Fjall,
-            Some("sled") => Engine::Sled,
-            _ => return Err(unreadable_marker(dir)),
+        let Some(to) = field("to").and_then(Engine::named) else {
+            return Err(unreadable_marker(dir));
         };
         match field("kept") {
             Some(kept) if !kept.is_empty() && !kept.contains(['/', '\\']) && kept != ".." => {

@@ -69,7 +69,7 @@ impl Engine {
     /// both engines' databases (which one is the clinic's is for a person to say).
     pub fn existing(data_dir: &Path) -> StorageResult<Option<Engine>> {
         migrate::check_not_switching(data_dir)?;
-        let found: Vec<Engine> = [Engine::Fjall, Engine::Sled]
+        let found: Vec<Engine> = Engine::ALL
             .into_iter()
             .filter(|e| e.dir(data_dir).exists())
             .collect();
@@ -84,11 +84,19 @@ impl Engine {
         }
     }
 
+    /// Every engine, the default first.
+    pub const ALL: [Engine; 2] = [Engine::Fjall, Engine::Sled];
+
     pub fn name(self) -> &'static str {
         match self {
             Engine::Fjall => "fjall",
             Engine::Sled => "sled",
         }
+    }
+
+    /// The engine called `name` (as [`Engine::name`] writes it).
+    pub fn named(name: &str) -> Option<Engine> {
+        Engine::ALL.into_iter().find(|e| e.name() == name)
     }
 
     /// The engine that is not this one.
@@ -1025,15 +1033,13 @@ mod tests {
         fn checkpointed(&self, _: bool) {}
     }
 
-    const ENGINES: [Engine; 2] = [Engine::Fjall, Engine::Sled];
-
     fn open(dir: &Path, engine: Engine) -> Storage {
         Storage::open_dir(dir, engine, Arc::new(NoJournal), StorageMemory::default()).unwrap()
     }
 
     #[tokio::test]
     async fn batch_with_failed_precondition_writes_nothing() {
-        for engine in ENGINES {
+        for engine in Engine::ALL {
             batch_with_failed_precondition_writes_nothing_in(engine).await;
         }
     }
@@ -1092,7 +1098,7 @@ mod tests {
 
     #[test]
     fn scan_resumes_after_key_and_stays_in_prefix() {
-        for engine in ENGINES {
+        for engine in Engine::ALL {
             let dir = tempfile::tempdir().unwrap();
             scan_resumes_after_key_and_stays_in_prefix_in(open(dir.path(), engine));
         }
@@ -1123,7 +1129,7 @@ mod tests {
     /// the log and replaying it into an empty backend.
     #[tokio::test]
     async fn a_durable_write_is_recovered_from_the_log_alone() {
-        for engine in ENGINES {
+        for engine in Engine::ALL {
             a_durable_write_is_recovered_from_the_log_alone_in(engine).await;
         }
     }
@@ -1174,7 +1180,7 @@ mod tests {
 
     #[test]
     fn ids_are_never_reused_across_restarts() {
-        for engine in ENGINES {
+        for engine in Engine::ALL {
             let dir = tempfile::tempdir().unwrap();
             let first = {
                 let s = open(dir.path(), engine);
@@ -1191,7 +1197,7 @@ mod tests {
     /// engine it was created with whatever the configuration says later.
     #[tokio::test]
     async fn the_last_write_of_a_key_in_a_batch_wins_and_a_directory_keeps_its_engine() {
-        for engine in ENGINES {
+        for engine in Engine::ALL {
             let dir = tempfile::tempdir().unwrap();
             {
                 let s = open(dir.path(), engine);
