@@ -45,9 +45,11 @@
 //!    concurrency and the name search, each with its ratio to the first engine's (sled's).
 //!
 //! then prints every figure, each row with its anchor or goal and the ratio, and the server's
-//! resident memory at the end of each round and at its highest during it (sampled every 200 ms). Each latency row also says which of its requests (by position, in the order
-//! sent) took over twice its median: at a few hundred requests, those decide the p99. Without PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it
-//! says so and prints Osler's figures alone. The client runs in this process, on the same two
+//! resident memory at the end of each round and at its highest during it (sampled every 200
+//! ms). Each latency row also says which of its requests (by position, in the order sent) took
+//! over twice its median: at a few hundred requests, those decide the p99. Without
+//! PostgreSQL's binaries (Debian: `apt-get install postgresql-15`) it says so and prints
+//! Osler's figures alone. The client runs in this process, on the same two
 //! cores as the server.
 //!
 //! | variable                 | default | meaning                                           |
@@ -70,7 +72,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -417,21 +419,22 @@ where
         );
         lat.push(t.elapsed());
     }
-    print_stalls(&lat);
-    lat.sort();
-    Ok(lat)
+    let mut sorted = lat.clone();
+    sorted.sort();
+    print_stalls(&lat, &sorted);
+    Ok(sorted)
 }
 
 /// The highest resident size of one process, sampled every 200 ms by a thread of its own:
 /// what the server held at its busiest, not only when a round ended.
 struct PeakRss {
-    pid: Arc<std::sync::atomic::AtomicU32>,
+    pid: Arc<AtomicU32>,
     kib: Arc<AtomicU64>,
 }
 
 impl PeakRss {
     fn start() -> Self {
-        let pid = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let pid = Arc::new(AtomicU32::new(0));
         let kib = Arc::new(AtomicU64::new(0));
         let (p, k) = (pid.clone(), kib.clone());
         std::thread::spawn(move || {
@@ -455,11 +458,10 @@ impl PeakRss {
     }
 }
 
-/// Which of a run's sequential requests (in the order sent) took over twice the median: the
-/// p99 of a few hundred requests is set by them, not by the typical request.
-fn print_stalls(lat: &[Duration]) {
-    let mut sorted = lat.to_vec();
-    sorted.sort_unstable();
+/// Which of a run's sequential requests (`lat`, in the order sent; `sorted`, the same sorted)
+/// took over twice the median: the p99 of a few hundred requests is set by them, not by the
+/// typical request.
+fn print_stalls(lat: &[Duration], sorted: &[Duration]) {
     let Some(&median) = sorted.get(sorted.len() / 2) else {
         return;
     };
