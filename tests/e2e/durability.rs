@@ -323,3 +323,71 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
         }
     }
 }
+
+/// The write-ahead log reuses its files: a checkpoint keeps the segment it retires as the next
+/// one's file, old records still in it. Creates acknowledged once the log is writing into such
+/// a file survive `kill -9`, and nothing from the file's earlier life comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_in_a_reused_log_file_survive_sigkill() {
+    let sb = Sandbox::new();
+    let server = sb.demo(0);
+    let api = server.api();
+    let token = server.login(demo::RECEPTION).await;
+    let wal = sb.data_dir().join("wal");
+    // Two checkpoints (one every 5 s while there are writes) put the log in segment 3, in
+    // segment 1's old file.
+    let reused = || {
+        std::fs::read_dir(&wal).unwrap().any(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".log")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 3)
+        })
+    };
+    let mut acked = Vec::new();
+    let mut after = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut i = 0u64;
+    while after < 20 {
+        assert!(std::time::Instant::now() < deadline, "no third log segment");
+        let body = patient("Reuse", &format!("Given{i}"), "1990-09-09", &hcn(5000 + i));
+        acked.push(api.create(&token, &body).await);
+        i += 1;
+        if reused() {
+            after += 1;
+        }
+    }
+    assert!(wal.join("spare").exists(), "the retired segment is kept");
+    server.kill();
+
+    assert_audit_chain_intact(&sb);
+    let server = sb.serve();
+    let api = server.api();
+    let token = server.login(demo::RECEPTION).await;
+    for p in &acked {
+        let r = api
+            .get(&format!("/api/v1/patients/{}", id_of(p)), &token)
+            .await;
+        assert_eq!(
+            r.status.as_u16(),
+            200,
+            "acknowledged create lost: {}",
+            r.text
+        );
+        assert_eq!(&r.json, p, "acknowledged create changed");
+    }
+    let all = api.search_all(&token, "name=reuse&_count=100").await;
+    assert_eq!(all.len(), acked.len(), "each create once, nothing more");
+    let admin = server.login(demo::ADMIN).await;
+    let audited = api
+        .audit_all(&admin, "actor=reception")
+        .await
+        .iter()
+        .filter(|e| e["action"] == "patient.create" && e["outcome"] == "success")
+        .count();
+    assert_eq!(
+        audited,
+        acked.len(),
+        "one audit entry per acknowledged create"
+    );
+}

@@ -30,7 +30,7 @@ mod sled_backend;
 pub mod wal;
 
 use std::fs::File;
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -448,6 +448,9 @@ struct LogState {
     /// the backend gets the batch.
     file: Arc<File>,
     number: u64,
+    /// Where the next record goes in the segment's file.
+    offset: u64,
+    /// The bytes of records logged in the segment.
     bytes: u64,
 }
 
@@ -572,6 +575,9 @@ impl Storage {
     ) -> Result<Self, StorageError> {
         std::fs::create_dir_all(wal_dir).map_err(io)?;
         let segs = wal::segments(wal_dir).map_err(io)?;
+        if segs.is_empty() {
+            wal::discard_spare(wal_dir).map_err(io)?;
+        }
         let replay = wal::read_all(wal_dir, &segs).map_err(StorageError::Io)?;
         if !replay.is_empty() {
             tracing::info!(records = replay.len(), "replaying the write-ahead log");
@@ -586,11 +592,12 @@ impl Storage {
             journal.sync().map_err(io)?;
             backend.flush()?;
             for n in &segs {
-                std::fs::remove_file(wal::segment_path(wal_dir, *n)).map_err(io)?;
+                wal::retire(wal_dir, *n).map_err(io)?;
             }
         }
         let number = segs.last().map_or(1, |n| n + 1);
-        let file = wal::create_segment(wal_dir, number).map_err(io)?;
+        let file = wal::prepare_spare(wal_dir, number, 0).map_err(io)?;
+        wal::install_spare(wal_dir, number).map_err(io)?;
         let reserved = match backend.get(Tree::Meta, ID_KEY)? {
             Some(v) => u64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8])),
             None => 0,
@@ -605,6 +612,7 @@ impl Storage {
                 entries: Vec::new(),
                 file: Arc::new(file),
                 number,
+                offset: wal::HEADER,
                 bytes: 0,
             }),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
@@ -746,14 +754,15 @@ impl Storage {
             // system's hands, first: a killed process then leaves both or neither.
             let log = &mut *log;
             log.buf.clear();
-            wal::encode(&[batch, &extra], entry.as_deref(), &mut log.buf);
-            if let Err(e) = (&*log.file).write_all(&log.buf) {
+            wal::encode(&[batch, &extra], entry.as_deref(), log.number, &mut log.buf);
+            if let Err(e) = log.file.write_all_at(&log.buf, log.offset) {
                 // The segment may now end in a torn record: take no more writes.
                 let msg = format!("write-ahead log write failed ({e}); restart osler");
                 tracing::error!(error = %e, "write-ahead log write failed; refusing further writes");
                 inner.flush.lock().expect("flush lock").failed = Some(msg.clone());
                 return Err(StorageError::Io(msg));
             }
+            log.offset += log.buf.len() as u64;
             log.bytes += log.buf.len() as u64;
             if log.buf.capacity() > 1 << 20 {
                 log.buf = Vec::new();
@@ -907,26 +916,40 @@ impl Inner {
         self.log.lock().expect("log lock").bytes
     }
 
-    /// Start a new segment (the old one synced), make the backend durable, and delete the
-    /// segments it now holds.
+    /// Start a new segment (the old one closed and synced), make the backend durable, and
+    /// retire the segments it now holds.
     fn checkpoint(&self) -> Result<(), String> {
+        let (next, reached) = {
+            let log = self.log.lock().expect("log lock");
+            if log.bytes == 0 {
+                return Ok(());
+            }
+            (log.number + 1, log.offset)
+        };
+        // The next segment is made ready before any lock is taken (zero-filling a new one
+        // takes a while), as large as this one grew. Only this thread changes segments.
+        let spare = wal::prepare_spare(&self.wal_dir, next, reached)
+            .map_err(|e| format!("cannot make the next write-ahead log segment ready: {e}"))?;
         let old = {
             let _one = self.syncing.lock().expect("syncing lock");
             let (old, entries) = {
-                // Writers wait for this one fdatasync, every few seconds: records must not go
-                // on landing in a segment after it has been synced for the last time.
+                // Writers wait for this switch, every few seconds: records must not go on
+                // landing in a segment after it has been synced for the last time.
                 let mut log = self.log.lock().expect("log lock");
-                if log.bytes == 0 {
-                    return Ok(());
+                let closed = wal::close_segment(&log.file, log.number, log.offset)
+                    .and_then(|()| wal::install_spare(&self.wal_dir, next));
+                if let Err(e) = closed {
+                    // The old segment may now be closed on disk: writing on in it could lose
+                    // acknowledged records at replay, and its sync state is unknown.
+                    let msg = format!("write-ahead log segment switch failed ({e}); restart osler");
+                    drop(log);
+                    self.failed(&msg);
+                    return Err(msg);
                 }
-                log.file
-                    .sync_data()
-                    .map_err(|e| format!("write-ahead log sync failed: {e}"))?;
-                let number = log.number + 1;
-                let file = wal::create_segment(&self.wal_dir, number).map_err(|e| e.to_string())?;
                 let old = log.number;
-                log.file = Arc::new(file);
-                log.number = number;
+                log.file = Arc::new(spare);
+                log.number = next;
+                log.offset = wal::HEADER;
                 log.bytes = 0;
                 (old, std::mem::take(&mut log.entries))
             };
@@ -943,8 +966,7 @@ impl Inner {
         self.backend.flush().map_err(|e| e.to_string())?;
         for n in wal::segments(&self.wal_dir).map_err(|e| e.to_string())? {
             if n <= old {
-                std::fs::remove_file(wal::segment_path(&self.wal_dir, n))
-                    .map_err(|e| e.to_string())?;
+                wal::retire(&self.wal_dir, n).map_err(|e| e.to_string())?;
             }
         }
         Ok(())
@@ -1176,6 +1198,54 @@ mod tests {
         let s = Storage::open(backend, &dir.path().join("wal-copy"), Arc::new(NoJournal)).unwrap();
         assert_eq!(s.get(Tree::Sites, b"a").unwrap(), Some(b"2".to_vec()));
         assert_eq!(s.get(Tree::Sites, b"b").unwrap(), None);
+    }
+
+    /// Checkpoints keep a retired segment as the next one's file: after two, the current
+    /// segment is the first one's file, its old records still in it. A crash now must replay
+    /// only what was logged since the last checkpoint.
+    #[tokio::test]
+    async fn a_reused_segment_file_replays_only_its_own_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        let s = open(dir.path(), Engine::Fjall);
+        let put = |key: String, value: Vec<u8>| {
+            let mut b = Batch::new();
+            b.put(Tree::Sites, key, value);
+            b
+        };
+        for i in 0..20 {
+            s.commit(&put(format!("old{i}"), vec![b'x'; 500]))
+                .await
+                .unwrap();
+        }
+        s.inner.checkpoint().unwrap();
+        assert!(
+            wal_dir.join("spare").exists(),
+            "the retired segment is kept"
+        );
+        s.commit(&put("between".into(), b"1".to_vec()))
+            .await
+            .unwrap();
+        s.inner.checkpoint().unwrap();
+        s.commit(&put("new".into(), b"2".to_vec())).await.unwrap();
+
+        assert_eq!(wal::segments(&wal_dir).unwrap(), [3]);
+        let file = std::fs::read(wal::segment_path(&wal_dir, 3)).unwrap();
+        assert!(
+            file.windows(4).any(|w| w == b"old5"),
+            "segment 3 is segment 1's file, with its old records"
+        );
+        let records = wal::read_all(&wal_dir, &[3]).unwrap();
+        assert_eq!(
+            records.len(),
+            1,
+            "only the record logged since the checkpoint"
+        );
+        assert!(matches!(&records[0].batch.ops[..], [Op::Put(_, k, _)] if k == b"new"));
+        drop(s);
+        let s = open(dir.path(), Engine::Fjall);
+        assert_eq!(s.get(Tree::Sites, b"new").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(s.get(Tree::Sites, b"old19").unwrap().unwrap().len(), 500);
     }
 
     #[test]
