@@ -71,13 +71,12 @@ impl Budget {
         self.mib << 20
     }
 
-    /// The database's share: its cache, an eighth of the budget, and (fjall) its in-memory
-    /// tables, a quarter, each written tree's filling up to a thirty-second.
+    /// The database's share: its cache, an eighth of the budget, and (fjall) each written
+    /// tree's in-memory table, a sixteenth.
     pub fn storage(&self) -> crate::storage::StorageMemory {
         crate::storage::StorageMemory {
             cache_bytes: (self.mib / 8) << 20,
-            memtable_bytes: (self.mib / 32) << 20,
-            tables_bytes: (self.mib / 4) << 20,
+            memtable_bytes: (self.mib / 16) << 20,
         }
     }
 
@@ -228,20 +227,18 @@ mod tests {
     fn the_budget_sizes_the_cache_and_the_warm_sandboxes_unless_they_are_set() {
         let mut config = Config::default();
         assert_eq!(config.storage_memory().cache_bytes, 16 << 20);
-        assert_eq!(config.storage_memory().memtable_bytes, 4 << 20);
-        assert_eq!(config.storage_memory().tables_bytes, 32 << 20);
+        assert_eq!(config.storage_memory().memtable_bytes, 8 << 20);
         assert_eq!(config.plugin_limits().warm_slots, 8);
 
         config.memory.budget_mib = 512;
         assert_eq!(config.storage_memory().cache_bytes, 64 << 20);
-        assert_eq!(config.storage_memory().memtable_bytes, 16 << 20);
-        assert_eq!(config.storage_memory().tables_bytes, 128 << 20);
+        assert_eq!(config.storage_memory().memtable_bytes, 32 << 20);
         assert_eq!(config.plugin_limits().warm_slots, 32);
 
         config.storage.cache_mib = Some(200);
         config.plugins.warm_slots = 3;
         assert_eq!(config.storage_memory().cache_bytes, 200 << 20);
-        assert_eq!(config.storage_memory().memtable_bytes, 16 << 20);
+        assert_eq!(config.storage_memory().memtable_bytes, 32 << 20);
         assert_eq!(config.plugin_limits().warm_slots, 3);
 
         // A budget too small to run in is raised to the least that works.

@@ -27,8 +27,6 @@ use super::{Backend, Batch, EngineMemory, Op, StorageError, StorageMemory, Stora
 pub struct FjallBackend {
     db: Database,
     keyspaces: Vec<Keyspace>,
-    /// [`StorageMemory::tables_bytes`].
-    tables_bytes: u64,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -65,11 +63,7 @@ impl FjallBackend {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(io)?;
-        Ok(Self {
-            db,
-            keyspaces,
-            tables_bytes: memory.tables_bytes,
-        })
+        Ok(Self { db, keyspaces })
     }
 
     fn keyspace(&self, t: Tree) -> &Keyspace {
@@ -200,15 +194,5 @@ impl Backend for FjallBackend {
             tables: self.db.write_buffer_size(),
             cache: self.db.cache_size(),
         })
-    }
-
-    /// fjall 3.1 does not bound its in-memory tables together (its `max_write_buffer_size` is
-    /// unused): each written tree keeps filling a table while up to four full ones wait for the
-    /// one background worker, so under a burst of creates (five trees written each) they
-    /// reached 185 MiB, and the server 338 MiB against a budget of 128. Over the share, and
-    /// with a full table waiting to be written out (else waiting could not help), writers wait.
-    fn over_memory(&self) -> bool {
-        self.db.write_buffer_size() > self.tables_bytes
-            && self.keyspaces.iter().any(|k| k.sealed_memtable_count() > 0)
     }
 }

@@ -138,9 +138,6 @@ pub struct StorageMemory {
     /// fjall: each written tree's in-memory table before it goes to disk, bytes (only the
     /// trees being written hold one of any size).
     pub memtable_bytes: u64,
-    /// fjall: the in-memory tables together, bytes, while full ones wait to be written out:
-    /// past it, writers wait for the writing ([`Backend::over_memory`]).
-    pub tables_bytes: u64,
 }
 
 impl Default for StorageMemory {
@@ -397,12 +394,6 @@ pub trait Backend: Send + Sync + 'static {
     fn memory(&self) -> Option<EngineMemory> {
         None
     }
-    /// Whether the engine holds more written data in memory than its share of the budget and
-    /// is writing some of it out: a writer should wait before taking more
-    /// ([`Storage::durable`]).
-    fn over_memory(&self) -> bool {
-        false
-    }
 }
 
 /// Memory an engine holds, in bytes.
@@ -434,10 +425,6 @@ pub trait Journal: Send + Sync + 'static {
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// A log segment this large triggers a checkpoint before the interval is up.
 const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
-/// The longest a writer waits for the engine to bring its in-memory tables back within the
-/// budget ([`Storage::durable`]); then it goes on (memory is the budget's concern, not
-/// durability's).
-const MAX_MEMORY_WAIT: Duration = Duration::from_secs(1);
 /// Ids are reserved durably this many at a time.
 const ID_BLOCK: u64 = 1000;
 const ID_KEY: &[u8] = b"ids.reserved";
@@ -807,17 +794,8 @@ impl Storage {
 
     /// Wait until everything applied before this call (with its journal entries) is durable.
     /// Concurrent callers share one fsync.
-    ///
-    /// While the engine's in-memory tables are over their share of the memory budget and
-    /// being written out, the caller first waits for that (asynchronously, so reads go on;
-    /// at most [`MAX_MEMORY_WAIT`]): the writers' pace then follows the disk's instead of the
-    /// tables growing without bound.
     pub async fn durable(&self) -> StorageResult<()> {
         let inner = &self.inner;
-        let started = std::time::Instant::now();
-        while inner.backend.over_memory() && started.elapsed() < MAX_MEMORY_WAIT {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
         let generation = {
             let mut st = inner.flush.lock().expect("flush lock");
             if let Some(e) = &st.failed {
@@ -1140,39 +1118,6 @@ mod tests {
         assert_eq!(open(dir.path(), Engine::Sled).backend().memory(), None);
     }
 
-    /// A burst of writes faster than the engine writes its tables out: past the tables'
-    /// share of the budget, each writer waits before its write is acknowledged, so what the
-    /// engine holds in memory stays near the share instead of piling up full tables.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn writers_wait_while_the_engines_tables_are_over_their_share() {
-        let dir = tempfile::tempdir().unwrap();
-        let memory = StorageMemory {
-            cache_bytes: 1 << 20,
-            memtable_bytes: 1 << 20,
-            tables_bytes: 1 << 20,
-        };
-        let s = Storage::open_dir(dir.path(), Engine::Fjall, Arc::new(NoJournal), memory).unwrap();
-        let mut most = 0;
-        for i in 0..160u32 {
-            let mut b = Batch::new();
-            for j in 0..64u32 {
-                b.put(
-                    Tree::Sites,
-                    key(&[&be(i.into()), &be(j.into())]),
-                    vec![b'x'; 4096],
-                );
-            }
-            s.commit(&b).await.unwrap();
-            most = most.max(s.backend().memory().unwrap().tables);
-        }
-        // The share and the table being filled (without waiting: 2.3–3.1 MiB).
-        assert!(
-            most <= 2 << 20,
-            "the in-memory tables reached {} KiB",
-            most >> 10
-        );
-    }
-
     #[test]
     fn scan_resumes_after_key_and_stays_in_prefix() {
         for engine in Engine::ALL {
@@ -1244,7 +1189,6 @@ mod tests {
                     StorageMemory {
                         cache_bytes: 1 << 20,
                         memtable_bytes: 1 << 20,
-                        tables_bytes: 8 << 20,
                     },
                 )
                 .unwrap(),
