@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
 
-use crate::support::{ON_HCN_SYSTEM, Sandbox, card_of, demo, enc, hcn, id_of, patient};
+use crate::support::{Api, ON_HCN_SYSTEM, Sandbox, card_of, demo, enc, hcn, id_of, patient};
 
 /// `osler audit verify` on a stopped server's data directory must pass.
 fn assert_audit_chain_intact(sb: &Sandbox) {
@@ -52,6 +52,26 @@ fn assert_complete(p: &Value) {
     assert!(card_of(p).is_some(), "no health card number: {p}");
     assert!(chart_number(p).is_some(), "no chart number: {p}");
     assert!(p["birthDate"].is_string(), "no birth date: {p}");
+}
+
+/// Every acknowledged create (by its number) reads back as it was answered, byte for byte.
+async fn assert_acknowledged_creates_read_back(
+    api: &Api,
+    token: &str,
+    acked: &BTreeMap<u64, Value>,
+) {
+    for (i, p) in acked {
+        let r = api
+            .get(&format!("/api/v1/patients/{}", id_of(p)), token)
+            .await;
+        assert_eq!(
+            r.status.as_u16(),
+            200,
+            "acknowledged create {i} lost: {}",
+            r.text
+        );
+        assert_eq!(&r.json, p, "acknowledged create {i} changed");
+    }
 }
 
 #[tokio::test]
@@ -221,18 +241,7 @@ async fn concurrent_creates_survive_sigkill_whole_or_not_at_all() {
     assert!(by_patient.iter().any(|e| e["action"] == "patient.create"));
 
     // Every acknowledged create is there, byte for byte.
-    for (i, p) in &acked {
-        let r = api
-            .get(&format!("/api/v1/patients/{}", id_of(p)), &token)
-            .await;
-        assert_eq!(
-            r.status.as_u16(),
-            200,
-            "acknowledged create {i} lost: {}",
-            r.text
-        );
-        assert_eq!(&r.json, p, "acknowledged create {i} changed");
-    }
+    assert_acknowledged_creates_read_back(&api, &token, &acked).await;
 
     // Every attempted card is registered at most once; acknowledged ones exactly once.
     for i in 0..N {
@@ -344,14 +353,14 @@ async fn creates_in_a_reused_log_file_survive_sigkill() {
                 .is_some_and(|n| n >= 3)
         })
     };
-    let mut acked = Vec::new();
+    let mut acked = BTreeMap::new();
     let mut after = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let mut i = 0u64;
     while after < 20 {
         assert!(std::time::Instant::now() < deadline, "no third log segment");
         let body = patient("Reuse", &format!("Given{i}"), "1990-09-09", &hcn(5000 + i));
-        acked.push(api.create(&token, &body).await);
+        acked.insert(i, api.create(&token, &body).await);
         i += 1;
         if reused() {
             after += 1;
@@ -364,18 +373,7 @@ async fn creates_in_a_reused_log_file_survive_sigkill() {
     let server = sb.serve();
     let api = server.api();
     let token = server.login(demo::RECEPTION).await;
-    for p in &acked {
-        let r = api
-            .get(&format!("/api/v1/patients/{}", id_of(p)), &token)
-            .await;
-        assert_eq!(
-            r.status.as_u16(),
-            200,
-            "acknowledged create lost: {}",
-            r.text
-        );
-        assert_eq!(&r.json, p, "acknowledged create changed");
-    }
+    assert_acknowledged_creates_read_back(&api, &token, &acked).await;
     let all = api.search_all(&token, "name=reuse&_count=100").await;
     assert_eq!(all.len(), acked.len(), "each create once, nothing more");
     let admin = server.login(demo::ADMIN).await;

@@ -340,7 +340,7 @@ pub fn add_allergy(caller: &Caller, pid: &str, input: &AllergyInput) -> Result<A
             "reaction: at most 500 characters; onset: at most 100",
         ));
     }
-    let id = model::new_ids(1).remove(0);
+    let id = model::new_ids(pid, "allergy/", 1)?.remove(0);
     let a = Allergy {
         id: id.clone(),
         kind: kind.into(),
@@ -879,7 +879,13 @@ pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome,
         strength,
         ..input.clone()
     };
-    let rx = build(caller, pid, model::new_ids(1).remove(0), drug, &input)?;
+    let rx = build(
+        caller,
+        pid,
+        model::new_ids(pid, "rx/", 1)?.remove(0),
+        drug,
+        &input,
+    )?;
     check_and_save(pid, vec![rx], vec![], &[], &input.override_reason)
 }
 
@@ -908,7 +914,8 @@ pub fn record_external(caller: &Caller, pid: &str, input: &RxInput) -> Result<Pr
         ..input.clone()
     };
     check_texts(&input)?;
-    let mut rx = build_external(caller, pid, model::new_ids(1).remove(0), drug, &input)?;
+    let id = model::new_ids(pid, "rx/", 1)?.remove(0);
+    let mut rx = build_external(caller, pid, id, drug, &input)?;
     rx.external = true;
     rx.prescriber = String::new();
     rx.prescriber_name = match input.prescriber.trim() {
@@ -965,7 +972,7 @@ pub fn renew(
             "there are no active long-term medications to renew",
         ));
     }
-    let new_ids = model::new_ids(old.len());
+    let new_ids = model::new_ids(pid, "rx/", old.len())?;
     let now = now_local();
     let mut new = Vec::new();
     let mut changed = Vec::new();
