@@ -377,28 +377,31 @@ fn records<T: serde::de::DeserializeOwned>(patient: &str, kind: &str) -> Result<
 }
 
 /// `n` fresh ids for `patient`'s records under `kind` (`"rx/"` or `"allergy/"`), in order:
-/// this millisecond's, numbered past those already taken. Two writes for one patient within a
-/// millisecond are ordinary once a write takes less than one (a script adding a list, a
-/// benchmark's set-up); numbered from 0 each time, the second was refused as a conflict. Two
-/// writes at the very same moment may still pick the same number: the batch's
-/// `expect_absent` then refuses one of them.
+/// this millisecond's, numbered past those already taken (one scan of this millisecond's keys,
+/// so one audited read however many ids). Two writes for one patient within a millisecond are
+/// ordinary once a write takes less than one (a script adding a list, a benchmark's set-up);
+/// numbered from 0 each time, the second was refused as a conflict. Two writes at the very
+/// same moment may still pick the same number: the batch's `expect_absent` then refuses one.
 pub fn new_ids(patient: &str, kind: &str, n: usize) -> Result<Vec<String>, Error> {
     let ms = clock::now().epoch_millis;
-    let id = |i: usize| format!("{ms:013}-{i:03}");
-    // The first run of `n` free numbers: `first` is where it would start, `i` the next to look at.
-    let (mut first, mut i) = (0, 0);
-    while first + n <= 1000 {
-        if i == first + n {
-            return Ok((first..i).map(id).collect());
+    let stem = format!("{kind}{ms:013}-");
+    // Three-digit numbers: byte order is numeric order.
+    let mut first = 0;
+    for (key, _) in patient_data::scan_all::<serde_json::Value>(patient, &stem)? {
+        match key[stem.len()..].parse::<usize>() {
+            Ok(taken) if taken >= first + n => break,
+            Ok(taken) if taken >= first => first = taken + 1,
+            _ => {}
         }
-        if patient_data::get_bytes(patient, &format!("{kind}{}", id(i)))?.is_some() {
-            first = i + 1;
-        }
-        i += 1;
     }
-    Err(Error::conflict(
-        "too many records for this patient in one millisecond: try again",
-    ))
+    if first + n > 1000 {
+        return Err(Error::conflict(
+            "too many records for this patient in one millisecond: try again",
+        ));
+    }
+    Ok((first..first + n)
+        .map(|i| format!("{ms:013}-{i:03}"))
+        .collect())
 }
 
 pub fn allergies(patient: &str) -> Result<Vec<Allergy>, Error> {
