@@ -346,12 +346,10 @@ async fn creates_in_a_reused_log_file_survive_sigkill() {
     // Two checkpoints (one every 5 s while there are writes) put the log in segment 3, in
     // segment 1's old file.
     let reused = || {
-        std::fs::read_dir(&wal).unwrap().any(|e| {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            name.strip_suffix(".log")
-                .and_then(|n| n.parse::<u64>().ok())
-                .is_some_and(|n| n >= 3)
-        })
+        osler_host::storage::wal::segments(&wal)
+            .unwrap()
+            .last()
+            .is_some_and(|n| *n >= 3)
     };
     let mut acked = BTreeMap::new();
     let mut after = 0;
