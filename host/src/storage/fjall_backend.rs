@@ -196,3 +196,79 @@ impl Backend for FjallBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// Trees a create writes, as in the hot path: a record and its index rows.
+    const WRITTEN: [Tree; 5] = [
+        Tree::Patients,
+        Tree::PatientNames,
+        Tree::PatientBirthDates,
+        Tree::PatientIdentifiers,
+        Tree::AuditIndex,
+    ];
+
+    /// A burst of writes from several threads into full in-memory tables, faster than the
+    /// one background worker writes them out. Every such write asks fjall for a rotation;
+    /// unpatched, fjall 3.1.13 queued each request, filled its worker's channel, and the
+    /// worker, sending itself the flush of the table it had just sealed, waited forever: no
+    /// table was ever written out again and memory grew with every write (vendor/fjall,
+    /// OSLER.md). After the burst, with writes going on at an ordinary pace, the tables must
+    /// come back to one being filled per written tree.
+    #[test]
+    fn a_burst_of_writes_never_stops_the_tables_being_written_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let memtable = 1 << 20;
+        let db = FjallBackend::open(
+            dir.path(),
+            StorageMemory {
+                cache_bytes: 1 << 20,
+                memtable_bytes: memtable,
+            },
+        )
+        .unwrap();
+        let write = |i: u64| {
+            let mut b = Batch::new();
+            for tree in WRITTEN {
+                b.put(tree, i.to_be_bytes(), vec![b'x'; 300]);
+            }
+            db.apply(&b).unwrap();
+        };
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let (write, stop) = (&write, &stop);
+                s.spawn(move || {
+                    let mut i = t << 40;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 1;
+                        write(i);
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_secs(3));
+            stop.store(true, Ordering::Relaxed);
+        });
+        let filling = WRITTEN.len() as u64 * memtable;
+        let started = Instant::now();
+        for i in 1.. {
+            let sealed: usize = db.keyspaces.iter().map(|k| k.sealed_memtable_count()).sum();
+            let tables = db.memory().unwrap().tables;
+            if sealed == 0 && tables <= filling + (1 << 20) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "a minute after the burst, {sealed} full tables still wait to be written out \
+                 and the in-memory tables hold {} MiB",
+                tables >> 20
+            );
+            write(5 << 40 | i);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
