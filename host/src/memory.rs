@@ -71,12 +71,13 @@ impl Budget {
         self.mib << 20
     }
 
-    /// The database's share: its cache, an eighth of the budget, and (fjall) each written
-    /// tree's in-memory table, a sixteenth.
+    /// The database's share: its cache, an eighth of the budget, and (fjall) the in-memory
+    /// tables of written data, a quarter together and each at most a sixteenth.
     pub fn storage(&self) -> crate::storage::StorageMemory {
         crate::storage::StorageMemory {
             cache_bytes: (self.mib / 8) << 20,
             memtable_bytes: (self.mib / 16) << 20,
+            tables_bytes: (self.mib / 4) << 20,
         }
     }
 

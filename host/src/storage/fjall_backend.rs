@@ -19,14 +19,19 @@
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Mutex;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::{Backend, Batch, EngineMemory, Op, StorageError, StorageMemory, StorageResult, Tree};
 
 pub struct FjallBackend {
     db: Database,
     keyspaces: Vec<Keyspace>,
+    /// [`StorageMemory::tables_bytes`].
+    tables_bytes: u64,
+    /// Held by the one writer sealing a table for [`FjallBackend::hold_tables`].
+    sealing: Mutex<()>,
 }
 
 fn io(e: impl std::fmt::Display) -> StorageError {
@@ -63,11 +68,43 @@ impl FjallBackend {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(io)?;
-        Ok(Self { db, keyspaces })
+        Ok(Self {
+            db,
+            keyspaces,
+            tables_bytes: memory.tables_bytes,
+            sealing: Mutex::new(()),
+        })
     }
 
     fn keyspace(&self, t: Tree) -> &Keyspace {
         &self.keyspaces[t.index()]
+    }
+
+    /// fjall bounds each tree's in-memory table, at the size the tree was created with (a
+    /// budget lowered later does not change it), but not their sum: its
+    /// `max_write_buffer_size` is unused in 3.1, and a create writes seven trees. Over
+    /// [`StorageMemory::tables_bytes`], the largest table being filled is sealed, and fjall's
+    /// background worker writes it out. Nothing waits: a writer that finds another sealing
+    /// goes on. A table under a sixteenth of the share is left to fill: then the memory is in
+    /// full tables waiting for the worker, and sealing more would only make smaller files.
+    fn hold_tables(&self) {
+        if self.db.write_buffer_size() <= self.tables_bytes {
+            return;
+        }
+        let Ok(_one) = self.sealing.try_lock() else {
+            return;
+        };
+        let largest = self
+            .keyspaces
+            .iter()
+            .map(|k| (k, k.tree.active_memtable().size()))
+            .max_by_key(|(_, size)| *size);
+        if let Some((k, size)) = largest
+            && size >= self.tables_bytes / 16
+            && let Err(e) = k.rotate_memtable()
+        {
+            tracing::warn!(error = %e, "cannot seal an in-memory table to write it out");
+        }
     }
 }
 
@@ -149,7 +186,9 @@ impl Backend for FjallBackend {
                 Op::Expect(..) => {}
             }
         }
-        b.commit().map_err(io)
+        b.commit().map_err(io)?;
+        self.hold_tables();
+        Ok(())
     }
 
     /// Sync fjall's journal (everything applied so far is in it): after this, a crash
@@ -228,6 +267,7 @@ mod tests {
             StorageMemory {
                 cache_bytes: 1 << 20,
                 memtable_bytes: memtable,
+                tables_bytes: 64 << 20,
             },
         )
         .unwrap();
@@ -270,5 +310,39 @@ mod tests {
             write(5 << 40 | i);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A clinic lowers its memory budget: its trees keep the in-memory table size they were
+    /// created with (here 64 MiB each), yet the tables together stay near the new share
+    /// instead of filling to that size.
+    #[test]
+    fn the_in_memory_tables_together_stay_near_their_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = |memtable: u64, tables: u64| StorageMemory {
+            cache_bytes: 1 << 20,
+            memtable_bytes: memtable,
+            tables_bytes: tables,
+        };
+        drop(FjallBackend::open(dir.path(), memory(64 << 20, 64 << 20)).unwrap());
+        let db = FjallBackend::open(dir.path(), memory(1 << 20, 4 << 20)).unwrap();
+        let mut most = 0;
+        for i in 0..8_000u64 {
+            let mut b = Batch::new();
+            for tree in WRITTEN {
+                b.put(tree, i.to_be_bytes(), vec![b'x'; 1000]);
+            }
+            db.apply(&b).unwrap();
+            most = most.max(db.memory().unwrap().tables);
+        }
+        // 40 MB written; without the bound, all of it stays in memory.
+        assert!(
+            most < 12 << 20,
+            "the in-memory tables reached {} MiB against a share of 4",
+            most >> 20
+        );
+        assert_eq!(
+            db.get(Tree::Patients, &0u64.to_be_bytes()).unwrap(),
+            Some(vec![b'x'; 1000])
+        );
     }
 }

@@ -136,8 +136,11 @@ pub struct StorageMemory {
     /// The engine's cache of disk pages or blocks, bytes.
     pub cache_bytes: u64,
     /// fjall: each written tree's in-memory table before it goes to disk, bytes (only the
-    /// trees being written hold one of any size).
+    /// trees being written hold one of any size). fjall keeps the size a tree was created
+    /// with.
     pub memtable_bytes: u64,
+    /// fjall: the in-memory tables together, bytes: past it, the largest is written out.
+    pub tables_bytes: u64,
 }
 
 impl Default for StorageMemory {
@@ -1189,6 +1192,7 @@ mod tests {
                     StorageMemory {
                         cache_bytes: 1 << 20,
                         memtable_bytes: 1 << 20,
+                        tables_bytes: 8 << 20,
                     },
                 )
                 .unwrap(),
