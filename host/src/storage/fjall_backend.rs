@@ -82,7 +82,7 @@ impl FjallBackend {
 
     /// fjall bounds each tree's in-memory table, at the size the tree was created with (a
     /// budget lowered later does not change it), but not their sum: its
-    /// `max_write_buffer_size` is unused in 3.1, and a create writes seven trees. Over
+    /// `max_write_buffer_size` is unused in 3.1, and a create writes five trees. Over
     /// [`StorageMemory::tables_bytes`], the largest table being filled is sealed, and fjall's
     /// background worker writes it out. Nothing waits: a writer that finds another sealing
     /// goes on. A table under a sixteenth of the share is left to fill: then the memory is in
