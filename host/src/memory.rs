@@ -29,8 +29,9 @@
 //!   eighths of it, [`Budget::high_water`]) to return all its free memory at once
 //!   ([`start_trimming`]). Under 64 clients of creates, freed memory waiting for jemalloc's
 //!   decay grew by 20–30 MiB a second; purged only once the budget itself was passed, and once
-//!   a second, the server peaked at 129–145 MiB against 128. The mark leaves that much room
-//!   below the budget for what accumulates between two checks.
+//!   a second, it kept the server over its budget after the load (119–141 MiB against 128).
+//!   The mark leaves room below the budget for what accumulates between two checks. (Peaks
+//!   above the budget that remain are memory in use, which the warning's figures show.)
 //!
 //! Built without the feature, glibc's malloc gives each thread that allocates its own arena, up
 //! to eight per core; freed memory stays in those arenas, scattered, and the resident size
