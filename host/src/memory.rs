@@ -78,7 +78,7 @@ impl Budget {
     }
 
     /// Seven eighths of the budget: above it, the allocator's free memory goes back to the
-    /// system at once, so that what accumulates between two checks stays within the budget.
+    /// system at once, leaving an eighth for what accumulates between two checks.
     pub fn high_water(&self) -> u64 {
         self.bytes() - self.bytes() / 8
     }
