@@ -220,37 +220,12 @@ pub struct Heap {
 pub fn heap_bytes() -> Option<Heap> {
     #[cfg(feature = "jemalloc")]
     {
-        fn read(name: &std::ffi::CStr) -> Option<u64> {
-            let mut value: usize = 0;
-            let mut len = std::mem::size_of::<usize>();
-            // SAFETY: `name` is a `size_t` statistic; `value` and `len` describe a `size_t`.
-            let failed = unsafe {
-                tikv_jemalloc_sys::mallctl(
-                    name.as_ptr(),
-                    (&mut value as *mut usize).cast(),
-                    &mut len,
-                    std::ptr::null_mut(),
-                    0,
-                )
-            };
-            (failed == 0).then_some(value as u64)
-        }
+        use tikv_jemalloc_ctl::{epoch, stats};
         // The statistics are a snapshot taken when the epoch advances.
-        let mut epoch: u64 = 1;
-        let mut len = std::mem::size_of::<u64>();
-        // SAFETY: "epoch" reads and writes a `uint64_t`.
-        unsafe {
-            tikv_jemalloc_sys::mallctl(
-                c"epoch".as_ptr(),
-                (&mut epoch as *mut u64).cast(),
-                &mut len,
-                (&mut epoch as *mut u64).cast(),
-                len,
-            );
-        }
+        epoch::advance().ok()?;
         Some(Heap {
-            in_use: read(c"stats.allocated")?,
-            resident: read(c"stats.resident")?,
+            in_use: stats::allocated::read().ok()? as u64,
+            resident: stats::resident::read().ok()? as u64,
         })
     }
     #[cfg(not(feature = "jemalloc"))]
