@@ -125,8 +125,33 @@ pub fn meta(kind: Kind) -> Result<Option<Meta>, Error> {
     kv::get(&meta_key(kind))
 }
 
+thread_local! {
+    /// Each table's live generation as this instance first read it. A plugin's instance
+    /// serves one request (or one interface call) and is then thrown away, so this lives
+    /// exactly that long: a check reads `meta/products` once instead of once per drug, and
+    /// sees one generation of each table throughout, even while an import switches it.
+    static LIVE: std::cell::RefCell<[Option<Meta>; 4]> = const { std::cell::RefCell::new([None, None, None, None]) };
+}
+
+fn remembered(kind: Kind) -> Option<Meta> {
+    LIVE.with(|l| l.borrow()[kind as usize].clone())
+}
+
+fn remember(kind: Kind, m: Option<Meta>) {
+    LIVE.with(|l| l.borrow_mut()[kind as usize] = m);
+}
+
 /// The live generation, loading the seed data the first time the table is used.
 pub fn live(kind: Kind) -> Result<Meta, Error> {
+    if let Some(m) = remembered(kind) {
+        return Ok(m);
+    }
+    let m = load_live(kind)?;
+    remember(kind, Some(m.clone()));
+    Ok(m)
+}
+
+fn load_live(kind: Kind) -> Result<Meta, Error> {
     if let Some(m) = meta(kind)? {
         return Ok(m);
     }
@@ -162,6 +187,9 @@ fn import(
     source: &str,
     skipped: usize,
 ) -> Result<Meta, Error> {
+    // What this import switches (or fails to switch, when another finishes first) is read
+    // again afterwards.
+    remember(kind, None);
     collect_garbage(kind)?;
     let current = kv::get_bytes(&meta_key(kind))?;
     let generation = reserve(kind)?;
