@@ -10,7 +10,7 @@ use osler_sdk::Error;
 
 use crate::bindings::osler::caisi::remote::RemoteMedication;
 use crate::bindings::osler::drugref::lookup;
-use crate::model::{Allergy, Checks, Drug, PostNote, Prescription, Warning};
+use crate::model::{Allergy, Checks, Drug, PostNote, Warning};
 use crate::remote::{self, Shared};
 
 pub const UNCHECKED: &str = "Interactions and allergies were NOT checked";
@@ -106,12 +106,12 @@ pub fn describe(allergies: &[Allergy]) -> Vec<serde_json::Value> {
     }
 }
 
-/// Checks `drug` against the `others` (active medications), the medications other
+/// Checks `drug` against the `others` (the id and drug of each active medication), the medications other
 /// facilities share (`shared`) and `allergies` (the patient's active ones). `threshold` (1 to
 /// 3) hides interactions less significant than it, except that major ones are always shown.
 pub fn run(
     drug: &Drug,
-    others: &[&Prescription],
+    others: &[(&str, &Drug)],
     shared: &Shared,
     allergies: &[&Allergy],
     threshold: i64,
@@ -147,7 +147,7 @@ fn remote_lookup(key: String, m: &RemoteMedication) -> lookup::Drug {
 
 fn try_run(
     drug: &Drug,
-    others: &[&Prescription],
+    others: &[(&str, &Drug)],
     shared: &Shared,
     allergies: &[&Allergy],
     threshold: i64,
@@ -159,7 +159,7 @@ fn try_run(
     let new = to_lookup("new", drug);
     // What the new drug is checked against: the patient's active medications, then those
     // other facilities share.
-    let mut against: Vec<lookup::Drug> = others.iter().map(|p| to_lookup(&p.id, &p.drug)).collect();
+    let mut against: Vec<lookup::Drug> = others.iter().map(|(id, d)| to_lookup(id, d)).collect();
     // Shared medications with an ATC code are checked like the patient's own; the others
     // are said to be unchecked.
     let mut remote_named: Vec<(String, String)> = Vec::new();
@@ -193,10 +193,10 @@ fn try_run(
             checks
                 .not_checked
                 .push(format!("interactions of {}: {why}", drug.name));
-        } else if let Some(p) = others.iter().find(|p| &p.id == key) {
+        } else if let Some((_, d)) = others.iter().find(|(id, _)| id == key) {
             checks
                 .not_checked
-                .push(format!("interactions with {}: {why}", p.drug.name));
+                .push(format!("interactions with {}: {why}", d.name));
         } else if let Some(label) = shared_label(key) {
             checks
                 .not_checked
@@ -213,9 +213,9 @@ fn try_run(
         };
         // A local medication, or one another facility shares (named with where it comes
         // from and how old the information is).
-        let (with, message) = match others.iter().find(|p| &p.id == other) {
-            Some(p) => (
-                p.drug.name.clone(),
+        let (with, message) = match others.iter().find(|(id, _)| id == other) {
+            Some((_, d)) => (
+                d.name.clone(),
                 format!("{} {}", i.summary, i.comment).trim().to_string(),
             ),
             None => match shared_label(other) {

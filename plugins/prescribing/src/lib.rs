@@ -798,11 +798,12 @@ fn check_and_save(
     let threshold = threshold();
     let shared = remote::fetch(pid);
     for rx in &mut new {
-        let others: Vec<&Prescription> = list
+        let others: Vec<(&str, &Drug)> = list
             .iter()
             .filter(|p| {
                 p.is_active() && !skip.contains(&p.id) && rx.renewed_from.as_ref() != Some(&p.id)
             })
+            .map(|p| (p.id.as_str(), &p.drug))
             .collect();
         rx.checks = checks::run(&rx.drug, &others, &shared, &active_allergies, threshold);
     }
@@ -893,11 +894,19 @@ pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome,
 /// active medication, allergies and posts.
 pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, Checks), Error> {
     clinician(caller)?;
-    patient(pid)?;
+    model::check_patient_id(pid)?;
+    // Read (and so audited) like any chart opened, but only its existence matters here.
+    patients::get_as::<serde::de::IgnoredAny>(pid)?;
+    model::migrate(pid)?;
     let (drug, _) = resolve_drug(input)?;
-    let list = model::prescriptions(pid)?;
+    // Only the id, status and drug of each medication: a check reads nothing else of them.
+    let list = model::listed(pid)?;
     let allergies = model::allergies(pid)?;
-    let others: Vec<&Prescription> = list.iter().filter(|p| p.is_active()).collect();
+    let others: Vec<(&str, &Drug)> = list
+        .iter()
+        .filter(|p| p.is_active())
+        .map(|p| (p.id.as_str(), &p.drug))
+        .collect();
     let active: Vec<&Allergy> = allergies.iter().filter(|a| a.status == "active").collect();
     let shared = remote::fetch(pid);
     let checks = checks::run(&drug, &others, &shared, &active, threshold());

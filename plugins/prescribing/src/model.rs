@@ -240,7 +240,7 @@ pub struct PartFill {
 impl Prescription {
     /// On the active medication list.
     pub fn is_active(&self) -> bool {
-        matches!(self.status.as_str(), "active" | "on-hold")
+        active_status(&self.status)
     }
 
     /// Everything the prescription authorises: the quantity for the first fill and each
@@ -297,6 +297,7 @@ pub fn legacy_prefix(patient: &str) -> String {
 pub fn migrate(patient: &str) -> Result<(), Error> {
     let legacy = legacy_page(patient)?;
     if legacy.is_empty() {
+        NO_LEGACY.with(|n| *n.borrow_mut() = Some(patient.to_string()));
         return Ok(());
     }
     let prefix = legacy_prefix(patient);
@@ -360,6 +361,13 @@ fn legacy_page(patient: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
     Ok(kv::scan_bytes(&legacy_prefix(patient), None, 500)?.entries)
 }
 
+thread_local! {
+    /// The patient whose legacy records [`migrate`] found none of in this instance's request
+    /// (an instance serves one request, and nothing writes legacy records any more): their
+    /// records are read without looking for legacy ones again.
+    static NO_LEGACY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Records of `kind` (`allergy/` or `rx/`): patient-scoped storage, and any legacy record not
 /// moved yet (see [`migrate`]).
 fn records<T: serde::de::DeserializeOwned>(patient: &str, kind: &str) -> Result<Vec<T>, Error> {
@@ -367,6 +375,9 @@ fn records<T: serde::de::DeserializeOwned>(patient: &str, kind: &str) -> Result<
         patient_data::scan_all::<T>(patient, kind)?
             .into_iter()
             .collect();
+    if NO_LEGACY.with(|n| n.borrow().as_deref() == Some(patient)) {
+        return Ok(found.into_values().collect());
+    }
     let legacy = format!("{}{kind}", legacy_prefix(patient));
     for (k, v) in kv::scan_all::<T>(&legacy)? {
         found
@@ -409,6 +420,31 @@ pub fn allergies(patient: &str) -> Result<Vec<Allergy>, Error> {
 }
 
 pub fn prescriptions(patient: &str) -> Result<Vec<Prescription>, Error> {
+    records(patient, "rx/")
+}
+
+/// A prescription as a check sees it: the rest of the record is skipped, not built.
+#[derive(Debug, Deserialize)]
+pub struct Listed {
+    pub id: String,
+    pub status: String,
+    pub drug: Drug,
+}
+
+impl Listed {
+    /// On the active medication list (as [`Prescription::is_active`]).
+    pub fn is_active(&self) -> bool {
+        active_status(&self.status)
+    }
+}
+
+/// A status that keeps a prescription on the active medication list.
+fn active_status(status: &str) -> bool {
+    matches!(status, "active" | "on-hold")
+}
+
+/// `patient`'s prescriptions, as [`Listed`].
+pub fn listed(patient: &str) -> Result<Vec<Listed>, Error> {
     records(patient, "rx/")
 }
 
