@@ -1,5 +1,6 @@
 //! [`Router`]: a small method-and-path router for [`Plugin::handle`](crate::Plugin::handle).
 
+use std::borrow::Cow;
 use std::ops::Index;
 
 use crate::{Error, Request, Response};
@@ -37,29 +38,35 @@ pub struct Router {
     routes: Vec<Route>,
 }
 
+/// A route as given: a plugin builds its router for each request (its instance serves one),
+/// so a route costs one copy of its pattern, and a pattern is read segment by segment only
+/// when a path is matched against it.
 struct Route {
-    method: String,
-    segments: Vec<Segment>,
+    method: Cow<'static, str>,
+    pattern: String,
     handler: Handler,
 }
 
-enum Segment {
-    Literal(String),
-    Param(String),
-    Rest(String),
+enum Segment<'a> {
+    Literal(&'a str),
+    Param(&'a str),
+    Rest(&'a str),
 }
 
-impl Segment {
-    fn parse(s: &str) -> Segment {
+impl Segment<'_> {
+    fn parse(s: &str) -> Segment<'_> {
         match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(name) => match name.strip_prefix('*') {
-                Some(rest) => Segment::Rest(rest.to_string()),
-                None => Segment::Param(name.to_string()),
+                Some(rest) => Segment::Rest(rest),
+                None => Segment::Param(name),
             },
-            None => Segment::Literal(s.to_string()),
+            None => Segment::Literal(s),
         }
     }
 }
+
+/// The methods the builder names, kept without a copy.
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 impl Router {
     /// A router with no routes.
@@ -78,15 +85,20 @@ impl Router {
             pattern.starts_with('/'),
             "route pattern {pattern:?} must start with '/'"
         );
-        let segments: Vec<Segment> = split(pattern).map(Segment::parse).collect();
-        let rest_at = segments.iter().position(|s| matches!(s, Segment::Rest(_)));
-        assert!(
-            rest_at.is_none_or(|i| i + 1 == segments.len()),
-            "in route pattern {pattern:?}, a {{*name}} segment must be the last"
-        );
+        let mut segments = split(pattern).map(Segment::parse).peekable();
+        while let Some(segment) = segments.next() {
+            assert!(
+                !matches!(segment, Segment::Rest(_)) || segments.peek().is_none(),
+                "in route pattern {pattern:?}, a {{*name}} segment must be the last"
+            );
+        }
+        let method = match METHODS.iter().find(|m| m.eq_ignore_ascii_case(method)) {
+            Some(m) => Cow::Borrowed(*m),
+            None => Cow::Owned(method.to_ascii_uppercase()),
+        };
         self.routes.push(Route {
-            method: method.to_ascii_uppercase(),
-            segments,
+            method,
+            pattern: pattern.to_string(),
             handler,
         });
         self
@@ -121,17 +133,19 @@ impl Router {
     pub fn handle(&self, req: &Request) -> Response {
         let mut allowed: Vec<&str> = Vec::new();
         for route in &self.routes {
-            let Some(params) = route.matches(&req.path) else {
+            if !route.bind(&req.path, None) {
                 continue;
-            };
+            }
             let method = &route.method;
             if method.eq_ignore_ascii_case(&req.method)
                 || (method == "GET" && req.method.eq_ignore_ascii_case("HEAD"))
             {
+                let mut params = Params::default();
+                route.bind(&req.path, Some(&mut params));
                 return (route.handler)(req, &params).unwrap_or_else(Response::from);
             }
-            if !allowed.contains(&route.method.as_str()) {
-                allowed.push(&route.method);
+            if !allowed.contains(&method.as_ref()) {
+                allowed.push(method);
             }
         }
         if allowed.is_empty() {
@@ -149,23 +163,32 @@ impl Router {
 }
 
 impl Route {
-    fn matches(&self, path: &str) -> Option<Params> {
-        let mut params = Params::default();
+    /// Whether `path` matches the pattern; the parameters go into `params` when given (a
+    /// path is first matched without them, so routes that do not match build nothing).
+    fn bind(&self, path: &str, mut params: Option<&mut Params>) -> bool {
         let mut parts = split(path);
-        for segment in &self.segments {
-            let part = parts.next()?;
+        for segment in split(&self.pattern).map(Segment::parse) {
+            let Some(part) = parts.next() else {
+                return false;
+            };
             match segment {
                 Segment::Literal(l) if l == part => {}
-                Segment::Literal(_) => return None,
-                Segment::Param(name) => params.0.push((name.clone(), part.to_string())),
+                Segment::Literal(_) => return false,
+                Segment::Param(name) => {
+                    if let Some(p) = params.as_deref_mut() {
+                        p.0.push((name.to_string(), part.to_string()));
+                    }
+                }
                 Segment::Rest(name) => {
-                    let rest: Vec<&str> = std::iter::once(part).chain(parts.by_ref()).collect();
-                    params.0.push((name.clone(), rest.join("/")));
-                    return Some(params);
+                    if let Some(p) = params.as_deref_mut() {
+                        let rest: Vec<&str> = std::iter::once(part).chain(parts.by_ref()).collect();
+                        p.0.push((name.to_string(), rest.join("/")));
+                    }
+                    return true;
                 }
             }
         }
-        parts.next().is_none().then_some(params)
+        parts.next().is_none()
     }
 }
 
