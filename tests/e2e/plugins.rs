@@ -388,6 +388,43 @@ async fn plugins_call_each_other_through_typed_interfaces_at_the_same_site() {
     assert_eq!(r.status, 403, "{}", r.text);
 }
 
+/// What a plugin read is on the trail before a plugin it calls runs, so that nothing it passes
+/// on can leave through the provider unaudited: the consumer's own read of a record comes
+/// before the read it then asks the provider for.
+#[tokio::test]
+async fn a_callers_reads_are_on_the_trail_before_the_provider_it_calls_runs() {
+    let pk = packages();
+    let (_sb, _server, api, admin, lee) = clinic(&[]).await;
+    api.install_enabled(&admin, &pk.consumer, "main", &["patients.read"])
+        .await;
+    api.install_enabled(&admin, &pk.provider, "main", &["patients.read"])
+        .await;
+    let id = api.search_all(&lee, "_count=1").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = api
+        .get(
+            &format!("/plugins/echo-consumer/patient/{id}/read-then-ask"),
+            &lee,
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.json["same"], true, "{}", r.text);
+    let trail = api.audit_all(&admin, &format!("patient={id}")).await;
+    let seq = |via: &str| {
+        trail
+            .iter()
+            .find(|e| e["action"] == "patient.read" && e["via"] == via)
+            .and_then(|e| e["seq"].as_u64())
+            .unwrap_or_else(|| panic!("no read via {via}: {trail:?}"))
+    };
+    assert!(
+        seq("echo-consumer") < seq("echo-consumer>echo-provider"),
+        "{trail:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_plugin_that_fails_to_load_is_marked_failed_and_the_others_start() {
     let pk = packages();

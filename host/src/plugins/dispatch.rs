@@ -112,6 +112,7 @@ impl Plugins {
             depth,
             event_depth,
             as_of: None,
+            callers_unsynced: false,
         })
     }
 
@@ -201,6 +202,7 @@ impl Plugins {
         version: &semver::Version,
         func: &str,
         params: Vec<Val>,
+        callers_unsynced: bool,
     ) -> Result<Val, latest::Error> {
         if call.depth >= MAX_DEPTH {
             return Err(latest::Error::Internal(format!(
@@ -211,7 +213,7 @@ impl Plugins {
         let Status::Ready { pre, .. } = &p.status else {
             unreachable!("a provider is ready");
         };
-        let sub = self.call_for(
+        let mut sub = self.call_for(
             p.clone(),
             &call.site,
             call.ctx.clone(),
@@ -219,6 +221,9 @@ impl Plugins {
             call.depth + 1,
             call.event_depth,
         );
+        Arc::get_mut(&mut sub)
+            .expect("a new call is not shared yet")
+            .callers_unsynced = callers_unsynced;
         let work = Work::Export {
             export,
             func: func.into(),

@@ -19,7 +19,7 @@ use wasmtime::{ResourceLimiter, Store, StoreLimits};
 
 use super::engine::Runtime;
 use super::inspect::{PluginImport, Shape};
-use super::sandbox::{Call, Sandbox};
+use super::sandbox::{Call, Sandbox, trail_failure};
 use super::{Plugins, latest, v0_1, v0_2};
 
 /// The exports of one API version, over a linked component: each version implements this
@@ -306,14 +306,19 @@ fn link_import(linker: &mut Linker<Sandbox>, import: &PluginImport) -> wasmtime:
         inst.func_new_async(func, move |store, _ty, params, results| {
             let import = import.clone();
             Box::new(async move {
-                let (host, call) = {
+                // What this call read goes on the trail before the provider runs.
+                let (host, call, unsynced) = {
                     let d = store.data();
-                    (d.host().clone(), d.call.clone())
+                    (d.host().clone(), d.call.clone(), d.reads_before_call())
                 };
                 let (base, version, func) = &*import;
-                let out = host
-                    .call_provider(&call, base, version, func, params.to_vec())
-                    .await;
+                let out = match unsynced {
+                    Ok(unsynced) => {
+                        host.call_provider(&call, base, version, func, params.to_vec(), unsynced)
+                            .await
+                    }
+                    Err(e) => Err(trail_failure(e)),
+                };
                 results[0] = match out {
                     Ok(v) => v,
                     Err(e) => error_val(&e),

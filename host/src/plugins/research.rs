@@ -858,6 +858,7 @@ impl Plugins {
             depth: 0,
             event_depth: 0,
             as_of: Some(as_of.date()),
+            callers_unsynced: false,
         });
 
         // Deterministic WASI: clocks at `as_of`, random numbers from a seed of the component,

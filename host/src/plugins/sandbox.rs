@@ -51,6 +51,9 @@ pub struct Call {
     /// The date de-identified records are computed at (ages over 89 grouped): a research
     /// run's own date, so that the run can be repeated exactly; today when `None`.
     pub as_of: Option<time::Date>,
+    /// A plugin-to-plugin call whose callers' reads are on the trail but perhaps not yet on
+    /// disk ([`Reads::before_call`]): before this call lets anything out itself, they are.
+    pub callers_unsynced: bool,
 }
 
 impl Call {
@@ -119,8 +122,8 @@ pub struct Tally {
 
 /// The chart reads of one call, and their place on the audit trail.
 ///
-/// A call's reads are recorded together when the call first lets something out and when it
-/// ends, however it ends: one `patient.read` entry naming every record the plugin read through
+/// A call's reads are recorded together when the call first lets something out, when it calls
+/// another plugin ([`Reads::before_call`]) and when it ends, however it ends: one `patient.read` entry naming every record the plugin read through
 /// `patients-read` (with one patient, the entry an API read makes), and one
 /// `patient-data.read` entry per patient whose kept data it read, saying how many keys in how
 /// many reads. A day sheet that shows forty names is one entry naming forty patients — on
@@ -132,6 +135,8 @@ pub struct Reads {
     pending: Mutex<Pending>,
     /// Entries are recorded but not yet on disk.
     unsynced: AtomicBool,
+    /// The callers' reads were made durable by this call (see [`Call::callers_unsynced`]).
+    callers_synced: AtomicBool,
 }
 
 /// Reads not yet on the trail.
@@ -203,15 +208,44 @@ impl Reads {
         Ok(())
     }
 
-    /// Put this call's reads on the trail and wait until they are on disk. Called before
-    /// anything a plugin read can leave the sandbox: its answer, an outbound request, a kv
-    /// write others see.
-    async fn durable(&self, ctx: &Ctx, audit: &Audit, storage: &Storage) -> Result<(), AuditError> {
+    /// Put this call's reads on the trail and wait until they are on disk, with the callers'
+    /// when `callers_unsynced`. Called before anything a plugin read can leave the sandbox:
+    /// its answer, an outbound request, a kv write others see.
+    async fn durable(
+        &self,
+        ctx: &Ctx,
+        audit: &Audit,
+        storage: &Storage,
+        callers_unsynced: bool,
+    ) -> Result<(), AuditError> {
         self.record(ctx, audit)?;
-        if self.unsynced.swap(false, Ordering::AcqRel) {
+        let own = self.unsynced.swap(false, Ordering::AcqRel);
+        let callers = callers_unsynced && !self.callers_synced.load(Ordering::Acquire);
+        if own || callers {
+            // One sync covers everything recorded before it, the callers' entries too.
             storage.durable().await?;
+            if callers_unsynced {
+                self.callers_synced.store(true, Ordering::Release);
+            }
         }
         Ok(())
+    }
+
+    /// Before a call into another plugin, which may let out what this call passes it: put
+    /// this call's reads so far on the trail, so that they precede anything the provider
+    /// does. Returns whether they (or this call's callers') may not be on disk yet: the
+    /// provider then syncs them before it lets anything out itself ([`Cx::reads_durable`]).
+    /// A provider that only answers costs no sync of its own: its answer comes back here, and
+    /// this call's answer waits for the disk as before.
+    fn before_call(
+        &self,
+        ctx: &Ctx,
+        audit: &Audit,
+        callers_unsynced: bool,
+    ) -> Result<bool, AuditError> {
+        self.record(ctx, audit)?;
+        Ok(self.unsynced.load(Ordering::Acquire)
+            || (callers_unsynced && !self.callers_synced.load(Ordering::Acquire)))
     }
 }
 
@@ -281,8 +315,20 @@ impl Sandbox {
     /// (The future holds the parts it needs, not the sandbox, which is not `Sync`.)
     pub fn reads_durable(&self) -> impl Future<Output = Result<(), AuditError>> + Send + '_ {
         let services = self.services();
+        // A provider's answer goes back to its caller, whose own answer waits for the disk:
+        // the callers' reads need no sync of their own here.
         self.reads
-            .durable(&self.call.ctx, &services.audit, &services.storage)
+            .durable(&self.call.ctx, &services.audit, &services.storage, false)
+    }
+
+    /// Before a plugin-to-plugin call: this call's reads so far on the trail, and whether the
+    /// provider must make them durable before it lets anything out.
+    pub fn reads_before_call(&self) -> Result<bool, AuditError> {
+        self.reads.before_call(
+            &self.call.ctx,
+            &self.services().audit,
+            self.call.callers_unsynced,
+        )
     }
 
     /// The plugin runtime, for plugin-to-plugin calls (the linker's dynamic imports).
@@ -368,11 +414,17 @@ impl Cx<'_> {
         self.reads.data_read(patient, keys);
     }
 
-    /// Put this call's reads on the trail and make them durable.
+    /// Put this call's reads on the trail and make them durable, and its callers' (what a
+    /// provider lets out may carry what they read and passed it).
     pub async fn reads_durable(&self) -> Result<(), AuditError> {
         let s = self.services;
         self.reads
-            .durable(&self.call.ctx, &s.audit, &s.storage)
+            .durable(
+                &self.call.ctx,
+                &s.audit,
+                &s.storage,
+                self.call.callers_unsynced,
+            )
             .await
     }
 }

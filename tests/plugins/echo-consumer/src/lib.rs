@@ -28,6 +28,7 @@ impl Plugin for EchoConsumer {
             })
             .get("/echo", echo_text)
             .get("/patient/{id}", read_patient)
+            .get("/patient/{id}/read-then-ask", read_then_ask)
             .post("/ping", |req, _| {
                 let text = req.query_param("text").unwrap_or_default();
                 osler_sdk::events::publish("echo-consumer.pinged", &json!({ "text": text }))?;
@@ -49,4 +50,16 @@ fn echo_text(req: &Request, _: &Params) -> Result<Response, Error> {
 fn read_patient(_: &Request, params: &Params) -> Result<Response, Error> {
     let patient = echo::read_patient(&params["id"])?;
     Ok(Response::new(200, "application/json", patient))
+}
+
+/// `GET /patient/{id}/read-then-ask`: reads the patient itself (with `patients.read`), then
+/// asks the provider for the same record → `{"same": true}` when both agree.
+fn read_then_ask(_: &Request, params: &Params) -> Result<Response, Error> {
+    let own = osler_sdk::patients::get(&params["id"])?;
+    let theirs: serde_json::Value = serde_json::from_str(&echo::read_patient(&params["id"])?)
+        .map_err(|e| Error::internal(e.to_string()))?;
+    Ok(Response::json(
+        200,
+        &json!({ "same": own["id"] == theirs["id"] }),
+    ))
 }
