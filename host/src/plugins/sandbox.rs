@@ -123,13 +123,14 @@ pub struct Tally {
 /// The chart reads of one call, and their place on the audit trail.
 ///
 /// A call's reads are recorded together when the call first lets something out, when it calls
-/// another plugin ([`Reads::before_call`]) and when it ends, however it ends: one `patient.read` entry naming every record the plugin read through
-/// `patients-read` (with one patient, the entry an API read makes), and one
-/// `patient-data.read` entry per patient whose kept data it read, saying how many keys in how
-/// many reads. A day sheet that shows forty names is one entry naming forty patients — on
-/// each one's trail — instead of forty; nothing is left off. [`Sandbox::reads_durable`] writes them
-/// and waits for the disk before anything the plugin read can leave the sandbox: its answer,
-/// an outbound request, a kv or patient-data write others see, an event.
+/// another plugin ([`Reads::before_call`]) and when it ends, however it ends: one
+/// `patient.read` entry naming every record the plugin read through `patients-read` (with one
+/// patient, the entry an API read makes), and one `patient-data.read` entry per patient whose
+/// kept data it read, saying how many keys in how many reads. A day sheet that shows forty
+/// names is one entry naming forty patients — on each one's trail — instead of forty; nothing
+/// is left off. [`Sandbox::reads_durable`] writes them and waits for the disk before anything
+/// the plugin read can leave the sandbox: its answer, an outbound request, a kv or
+/// patient-data write others see, an event.
 #[derive(Default)]
 pub struct Reads {
     pending: Mutex<Pending>,

@@ -106,9 +106,10 @@ pub fn describe(allergies: &[Allergy]) -> Vec<serde_json::Value> {
     }
 }
 
-/// Checks `drug` against the `others` (the id and drug of each active medication), the medications other
-/// facilities share (`shared`) and `allergies` (the patient's active ones). `threshold` (1 to
-/// 3) hides interactions less significant than it, except that major ones are always shown.
+/// Checks `drug` against the `others` (the id and drug of each active medication), the
+/// medications other facilities share (`shared`) and `allergies` (the patient's active ones).
+/// `threshold` (1 to 3) hides interactions less significant than it, except that major ones
+/// are always shown.
 pub fn run(
     drug: &Drug,
     others: &[(&str, &Drug)],
