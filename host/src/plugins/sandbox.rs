@@ -12,7 +12,7 @@
 //! against this [`Call`], whatever arguments the plugin passes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -134,8 +134,11 @@ pub struct Tally {
 #[derive(Default)]
 pub struct Reads {
     pending: Mutex<Pending>,
-    /// Entries are recorded but not yet on disk.
+    /// Entries are recorded and no sync covering them has been asked for.
     unsynced: AtomicBool,
+    /// The sync asked for when the call last called another plugin ([`Reads::before_call`]),
+    /// not yet waited for; 0 when none.
+    requested: AtomicU64,
     /// The callers' reads were made durable by this call (see [`Call::callers_unsynced`]).
     callers_synced: AtomicBool,
 }
@@ -222,30 +225,47 @@ impl Reads {
         self.record(ctx, audit)?;
         let own = self.unsynced.swap(false, Ordering::AcqRel);
         let callers = callers_unsynced && !self.callers_synced.load(Ordering::Acquire);
+        let requested = self.requested.swap(0, Ordering::AcqRel);
         if own || callers {
             // One sync covers everything recorded before it, the callers' entries too.
             storage.durable().await?;
             if callers_unsynced {
                 self.callers_synced.store(true, Ordering::Release);
             }
+        } else if requested != 0 {
+            // Nothing recorded since the sync asked for at the last call to another plugin:
+            // it covers them all, and has usually finished while the provider worked.
+            storage.wait_durable(requested).await?;
         }
         Ok(())
     }
 
     /// Before a call into another plugin, which may let out what this call passes it: put
     /// this call's reads so far on the trail, so that they precede anything the provider
-    /// does. Returns whether they (or this call's callers') may not be on disk yet: the
-    /// provider then syncs them before it lets anything out itself ([`Cx::reads_durable`]).
-    /// A provider that only answers costs no sync of its own: its answer comes back here, and
-    /// this call's answer waits for the disk as before.
+    /// does, and ask for them to be synced meanwhile (the group-commit thread writes them to
+    /// disk while the provider works; [`Reads::durable`] waits for that sync). Returns whether
+    /// they (or this call's callers') may not be on disk yet: the provider then syncs them
+    /// before it lets anything out itself ([`Cx::reads_durable`]). A provider that only
+    /// answers costs no sync of its own: its answer comes back here, and this call's answer
+    /// waits for the disk as before.
     fn before_call(
         &self,
         ctx: &Ctx,
         audit: &Audit,
+        storage: &Storage,
         callers_unsynced: bool,
     ) -> Result<bool, AuditError> {
         self.record(ctx, audit)?;
-        Ok(self.unsynced.load(Ordering::Acquire)
+        if self.unsynced.swap(false, Ordering::AcqRel) {
+            match storage.request_durable() {
+                Ok(ticket) => self.requested.store(ticket, Ordering::Release),
+                Err(e) => {
+                    self.unsynced.store(true, Ordering::Release);
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(self.requested.load(Ordering::Acquire) != 0
             || (callers_unsynced && !self.callers_synced.load(Ordering::Acquire)))
     }
 }
@@ -325,9 +345,11 @@ impl Sandbox {
     /// Before a plugin-to-plugin call: this call's reads so far on the trail, and whether the
     /// provider must make them durable before it lets anything out.
     pub fn reads_before_call(&self) -> Result<bool, AuditError> {
+        let s = self.services();
         self.reads.before_call(
             &self.call.ctx,
-            &self.services().audit,
+            &s.audit,
+            &s.storage,
             self.call.callers_unsynced,
         )
     }

@@ -832,10 +832,32 @@ impl Storage {
             };
         }
         inner.wake.notify_one();
-        let mut rx = inner.done.subscribe();
+        self.wait_durable(generation).await
+    }
+
+    /// Ask for everything applied before this call to be made durable, without waiting: the
+    /// group-commit thread syncs it while the caller goes on. The ticket to pass to
+    /// [`Storage::wait_durable`] before anything that depends on it leaves the process.
+    pub fn request_durable(&self) -> StorageResult<u64> {
+        let generation = {
+            let mut st = self.inner.flush.lock().expect("flush lock");
+            if let Some(e) = &st.failed {
+                return Err(StorageError::Io(e.clone()));
+            }
+            st.requested += 1;
+            st.requested
+        };
+        self.inner.wake.notify_one();
+        Ok(generation)
+    }
+
+    /// Wait until the sync of [`Storage::request_durable`]'s `ticket` (or a later one) is on
+    /// disk; at once when it already is.
+    pub async fn wait_durable(&self, ticket: u64) -> StorageResult<()> {
+        let mut rx = self.inner.done.subscribe();
         let seen = rx
             .wait_for(|r| match r {
-                Ok(g) => *g >= generation,
+                Ok(g) => *g >= ticket,
                 Err(_) => true,
             })
             .await
