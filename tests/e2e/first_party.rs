@@ -137,7 +137,7 @@ async fn first_party_plugins_on_api_0_2_announce_refuse_unknown_patients_and_kee
         .get("/api/v1/admin/plugins/prescribing", &admin)
         .await
         .expect(200);
-    assert_eq!(v.json["version"], "0.5.3", "{}", v.text);
+    assert_eq!(v.json["version"], "0.5.4", "{}", v.text);
     api.install_enabled(&admin, &package("tests/plugins/listener"), "main", &["kv"])
         .await;
 

@@ -873,9 +873,11 @@ fn check_texts(input: &RxInput) -> Result<(), Error> {
 
 pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome, Error> {
     physician(caller)?;
-    patient(pid)?;
+    model::check_patient_id(pid)?;
     check_texts(input)?;
+    // The drug before the chart, as in `check_only`.
     let (drug, strength) = resolve_drug(input)?;
+    patient(pid)?;
     let input = RxInput {
         strength,
         ..input.clone()
@@ -895,10 +897,13 @@ pub fn prescribe(caller: &Caller, pid: &str, input: &RxInput) -> Result<Outcome,
 pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, Checks), Error> {
     clinician(caller)?;
     model::check_patient_id(pid)?;
+    // The drug first: a drug that cannot be prescribed is refused before the chart is read,
+    // and every read of the chart comes before the first check the drug reference makes, so
+    // the host puts them on disk while the reference works (one sync, not one per call).
+    let (drug, _) = resolve_drug(input)?;
     // Read (and so audited) like any chart opened, but only its existence matters here.
     patients::get_as::<serde::de::IgnoredAny>(pid)?;
     model::migrate(pid)?;
-    let (drug, _) = resolve_drug(input)?;
     // Only the id, status and drug of each medication: a check reads nothing else of them.
     let list = model::listed(pid)?;
     let allergies = model::allergies(pid)?;
