@@ -798,15 +798,42 @@ impl Storage {
     /// Wait until everything applied before this call (with its journal entries) is durable.
     /// Concurrent callers share one fsync.
     pub async fn durable(&self) -> StorageResult<()> {
+        let generation = self.next_generation()?;
+        self.sync_or_wait(generation).await
+    }
+
+    /// Ask for everything applied before this call to be made durable, without waiting: the
+    /// group-commit thread syncs it while the caller goes on. The ticket to pass to
+    /// [`Storage::wait_durable`] before anything that depends on it leaves the process.
+    pub fn request_durable(&self) -> StorageResult<u64> {
+        let generation = self.next_generation()?;
+        self.inner.wake.notify_one();
+        Ok(generation)
+    }
+
+    /// Wait until the sync of [`Storage::request_durable`]'s `ticket` (or a later one) is on
+    /// disk: at once when it already is; when the group-commit thread has not started it yet,
+    /// this task makes it, as [`Storage::durable`] does.
+    pub async fn wait_durable(&self, ticket: u64) -> StorageResult<()> {
+        self.sync_or_wait(ticket).await
+    }
+
+    /// A new generation: everything applied so far is in it.
+    fn next_generation(&self) -> StorageResult<u64> {
+        let mut st = self.inner.flush.lock().expect("flush lock");
+        if let Some(e) = &st.failed {
+            return Err(StorageError::Io(e.clone()));
+        }
+        st.requested += 1;
+        Ok(st.requested)
+    }
+
+    /// Returns once `generation` is durable.
+    async fn sync_or_wait(&self, generation: u64) -> StorageResult<()> {
         let inner = &self.inner;
-        let generation = {
-            let mut st = inner.flush.lock().expect("flush lock");
-            if let Some(e) = &st.failed {
-                return Err(StorageError::Io(e.clone()));
-            }
-            st.requested += 1;
-            st.requested
-        };
+        if inner.durable_at(generation)? {
+            return Ok(());
+        }
         // No sync under way: this task syncs the log itself, on its worker thread (the runtime
         // hands the worker's other tasks to another thread meanwhile). A lone writer saves the
         // two thread hand-offs of asking the group-commit thread and being woken by it;
@@ -815,6 +842,10 @@ impl Storage {
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
             && let Ok(one) = inner.syncing.try_lock()
         {
+            // A sync that finished just before needs no other.
+            if inner.durable_at(generation)? {
+                return Ok(());
+            }
             // Every writer up to `target` logged its records before asking: this sync
             // covers them.
             let target = inner.flush.lock().expect("flush lock").requested;
@@ -832,32 +863,10 @@ impl Storage {
             };
         }
         inner.wake.notify_one();
-        self.wait_durable(generation).await
-    }
-
-    /// Ask for everything applied before this call to be made durable, without waiting: the
-    /// group-commit thread syncs it while the caller goes on. The ticket to pass to
-    /// [`Storage::wait_durable`] before anything that depends on it leaves the process.
-    pub fn request_durable(&self) -> StorageResult<u64> {
-        let generation = {
-            let mut st = self.inner.flush.lock().expect("flush lock");
-            if let Some(e) = &st.failed {
-                return Err(StorageError::Io(e.clone()));
-            }
-            st.requested += 1;
-            st.requested
-        };
-        self.inner.wake.notify_one();
-        Ok(generation)
-    }
-
-    /// Wait until the sync of [`Storage::request_durable`]'s `ticket` (or a later one) is on
-    /// disk; at once when it already is.
-    pub async fn wait_durable(&self, ticket: u64) -> StorageResult<()> {
-        let mut rx = self.inner.done.subscribe();
+        let mut rx = inner.done.subscribe();
         let seen = rx
             .wait_for(|r| match r {
-                Ok(g) => *g >= ticket,
+                Ok(g) => *g >= generation,
                 Err(_) => true,
             })
             .await
@@ -909,6 +918,15 @@ impl Inner {
         file.sync_data()
             .map_err(|e| format!("write-ahead log sync failed: {e}"))?;
         self.journal_durable(&entries)
+    }
+
+    /// Whether `generation` is durable already; the failure that makes it never so.
+    fn durable_at(&self, generation: u64) -> StorageResult<bool> {
+        let st = self.flush.lock().expect("flush lock");
+        match &st.failed {
+            Some(e) => Err(StorageError::Io(e.clone())),
+            None => Ok(st.flushed >= generation),
+        }
     }
 
     /// Generation `target` is durable: wake those waiting for it.
@@ -1082,6 +1100,62 @@ mod tests {
 
     fn open(dir: &Path, engine: Engine) -> Storage {
         Storage::open_dir(dir, engine, Arc::new(NoJournal), StorageMemory::default()).unwrap()
+    }
+
+    /// The entries handed to the journal as durable.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<Vec<u8>>>);
+    impl Journal for Recording {
+        fn sync(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn restore(&self, _: &[Vec<u8>]) -> Result<(), String> {
+            Ok(())
+        }
+        fn durable(&self, entries: &[Vec<u8>]) -> std::io::Result<()> {
+            self.0.lock().unwrap().extend_from_slice(entries);
+            Ok(())
+        }
+        fn checkpointed(&self, _: bool) {}
+    }
+
+    /// What a plugin does when it calls another: it asks for its audit entries to be synced
+    /// and goes on; the group-commit thread makes them durable meanwhile, and waiting for the
+    /// ticket returns once they are (at once if they already are).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sync_asked_for_is_made_while_the_caller_goes_on() {
+        for engine in Engine::ALL {
+            let dir = tempfile::tempdir().unwrap();
+            let journal = Arc::new(Recording::default());
+            let s = Storage::open_dir(
+                dir.path(),
+                engine,
+                journal.clone(),
+                StorageMemory::default(),
+            )
+            .unwrap();
+            let mut b = Batch::new();
+            b.put(Tree::Sites, "a", "1");
+            s.apply_with(&b, |_| Ok(Some(b"entry 1".to_vec()))).unwrap();
+            let ticket = s.request_durable().unwrap();
+            // Not waited for: the group-commit thread syncs it on its own.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while journal.0.lock().unwrap().is_empty() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{engine:?}: never synced"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            s.wait_durable(ticket).await.unwrap();
+            assert_eq!(*journal.0.lock().unwrap(), [b"entry 1".to_vec()]);
+            // A later write asks again, and its ticket is not met by the first sync.
+            s.apply_with(&b, |_| Ok(Some(b"entry 2".to_vec()))).unwrap();
+            let second = s.request_durable().unwrap();
+            assert!(second > ticket);
+            s.wait_durable(second).await.unwrap();
+            assert_eq!(journal.0.lock().unwrap().len(), 2, "{engine:?}");
+        }
     }
 
     #[tokio::test]
