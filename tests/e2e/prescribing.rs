@@ -274,6 +274,57 @@ async fn warfarin_with_an_nsaid_needs_an_override_and_a_class_allergy_warns() {
     assert!(summary.json["active"].as_array().unwrap().is_empty());
 }
 
+/// A check or a prescription looks the drug up before it opens the chart: a drug that cannot
+/// be prescribed is refused with nothing of the patient read (and so nothing on their trail),
+/// and a drug that can is checked with the chart's reads on the trail as before.
+#[tokio::test]
+async fn a_drug_that_cannot_be_prescribed_is_refused_before_the_chart_is_read() {
+    let c = clinic().await;
+    let pid = new_patient(&c, "Quill", 1).await;
+    let chart_reads = |trail: &[Value]| {
+        trail
+            .iter()
+            .filter(|e| {
+                e["via"] == "prescribing"
+                    && (e["action"] == "patient.read" || e["action"] == "patient-data.read")
+            })
+            .count()
+    };
+    let before = c.api.audit_all(&c.admin, &format!("patient={pid}")).await;
+    assert_eq!(chart_reads(&before), 0, "{before:?}");
+
+    let check = format!("/plugins/prescribing/api/patients/{pid}/check");
+    let r = c
+        .api
+        .post(&check, &c.lee, &json!({"din": "00000000"}))
+        .await
+        .expect(400);
+    assert!(
+        r.text.contains("no product with DIN 00000000"),
+        "{}",
+        r.text
+    );
+    prescribe(
+        &c,
+        &c.lee,
+        &pid,
+        json!({"din": "1234", "sig": "1 tab PO OD"}),
+    )
+    .await
+    .expect(400);
+    let after = c.api.audit_all(&c.admin, &format!("patient={pid}")).await;
+    assert_eq!(chart_reads(&after), 0, "the chart was not read: {after:?}");
+
+    let r = c
+        .api
+        .post(&check, &c.lee, &json!({"din": IBUPROFEN}))
+        .await
+        .expect(200);
+    assert_eq!(r.json["checks"]["status"], "checked", "{}", r.text);
+    let checked = c.api.audit_all(&c.admin, &format!("patient={pid}")).await;
+    assert!(chart_reads(&checked) >= 1, "{checked:?}");
+}
+
 #[tokio::test]
 async fn without_the_drug_reference_a_prescription_is_made_and_marked_unchecked() {
     let c = clinic().await;
