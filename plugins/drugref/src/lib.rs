@@ -151,7 +151,7 @@ struct Known {
 /// from the single-ingredient products.
 fn known(d: &DrugIn) -> Result<Known, Error> {
     let (name, atc, ingredients) = match d.din.as_deref().filter(|d| !d.is_empty()) {
-        Some(din) => match store::product(din)? {
+        Some(din) => match store::product_codes(din)? {
             Some(p) => (
                 if d.name.is_empty() {
                     p.brand_name.clone()

@@ -476,11 +476,37 @@ pub fn allergen_table() -> Result<allergens::Table, Error> {
 
 /// The product with `din`, if any.
 pub fn product(din: &str) -> Result<Option<Product>, Error> {
+    kv::get(&product_key(din)?)
+}
+
+/// Where the live table keeps the product with `din`.
+fn product_key(din: &str) -> Result<String, Error> {
     if din.len() != 8 || !din.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid(format!("din: {din:?} is not 8 digits")));
     }
     let g = live(Kind::Products)?.generation;
-    kv::get(&format!("{}din/{din}", Kind::Products.data(g)))
+    Ok(format!("{}din/{din}", Kind::Products.data(g)))
+}
+
+/// What a check needs of a product: its name, code and ingredients' names. The rest of the
+/// stored record is skipped, not built.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Codes {
+    pub brand_name: String,
+    pub atc: String,
+    pub ingredients: Vec<IngredientName>,
+}
+
+/// An ingredient as [`Codes`] reads it.
+#[derive(Debug, Deserialize)]
+pub struct IngredientName {
+    pub name: String,
+}
+
+/// [`product`], as a check reads it.
+pub fn product_codes(din: &str) -> Result<Option<Codes>, Error> {
+    kv::get(&product_key(din)?)
 }
 
 /// The DINs at the end of the first `max` keys under `prefix`.
