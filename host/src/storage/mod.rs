@@ -815,6 +815,9 @@ impl Storage {
     /// disk: at once when it already is; when the group-commit thread has not started it yet,
     /// this task makes it, as [`Storage::durable`] does.
     pub async fn wait_durable(&self, ticket: u64) -> StorageResult<()> {
+        if self.inner.durable_at(ticket)? {
+            return Ok(());
+        }
         self.sync_or_wait(ticket).await
     }
 
@@ -831,9 +834,6 @@ impl Storage {
     /// Returns once `generation` is durable.
     async fn sync_or_wait(&self, generation: u64) -> StorageResult<()> {
         let inner = &self.inner;
-        if inner.durable_at(generation)? {
-            return Ok(());
-        }
         // No sync under way: this task syncs the log itself, on its worker thread (the runtime
         // hands the worker's other tasks to another thread meanwhile). A lone writer saves the
         // two thread hand-offs of asking the group-commit thread and being woken by it;

@@ -273,8 +273,13 @@ fn clinician(caller: &Caller) -> Result<(), Error> {
 /// if still where prescribing kept them before plugin API 0.2, are moved to patient-scoped
 /// storage first ([`model::migrate`]).
 pub fn patient(pid: &str) -> Result<Value, Error> {
+    opened(pid, patients::get)
+}
+
+/// The patient as `read` reads them (see [`patient`]).
+fn opened<T>(pid: &str, read: impl FnOnce(&str) -> Result<T, Error>) -> Result<T, Error> {
     model::check_patient_id(pid)?;
-    let p = patients::get(pid)?;
+    let p = read(pid)?;
     model::migrate(pid)?;
     Ok(p)
 }
@@ -902,8 +907,7 @@ pub fn check_only(caller: &Caller, pid: &str, input: &RxInput) -> Result<(Drug, 
     // the host puts them on disk while the reference works (one sync, not one per call).
     let (drug, _) = resolve_drug(input)?;
     // Read (and so audited) like any chart opened, but only its existence matters here.
-    patients::get_as::<serde::de::IgnoredAny>(pid)?;
-    model::migrate(pid)?;
+    opened(pid, patients::get_as::<serde::de::IgnoredAny>)?;
     // Only the id, status and drug of each medication: a check reads nothing else of them.
     let list = model::listed(pid)?;
     let allergies = model::allergies(pid)?;
